@@ -1,0 +1,49 @@
+"""Config checks that fail fast, in one line, before anything is built or written."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key and the fix."""
+
+
+def validate_config(cfg: DictConfig) -> None:
+    from .tasks import HIGHER_IS_BETTER, METRICS
+
+    task = cfg.data.task
+    metric, mode = cfg.objective.metric, cfg.objective.mode
+    if task not in METRICS:
+        raise ConfigError(f"data.task={task!r} is not supported; use one of {', '.join(METRICS)}")
+    if metric not in METRICS[task]:
+        raise ConfigError(f"objective.metric={metric!r} is not measured for task {task}; use one of {', '.join(METRICS[task])}")
+    expected = "max" if HIGHER_IS_BETTER[metric] else "min"
+    if mode != expected:
+        raise ConfigError(f"objective.mode={mode!r} but {metric} is better when {'higher' if expected == 'max' else 'lower'}; set objective.mode={expected}")
+    ckpt = cfg.get("ckpt_path")
+    if ckpt and not Path(ckpt).is_file():
+        raise ConfigError(f"ckpt_path={ckpt} does not exist; pass the path of a .ckpt file (e.g. <run dir>/checkpoints/last.ckpt)")
+    strategy = str(cfg.trainer.get("strategy", "auto"))
+    if "fsdp" in strategy.lower():
+        import torch
+
+        if cfg.trainer.get("accelerator") == "cpu" or not torch.cuda.is_available():
+            raise ConfigError("trainer.strategy=fsdp needs GPUs (FSDP refuses the CPU); on CPU use trainer=ddp_cpu")
+
+
+@contextlib.contextmanager
+def exit_on_config_error():
+    """Turn a ConfigError (also one raised inside hydra's instantiate) into one line and exit 2."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - re-raised unless it is a config error
+        error = e if isinstance(e, ConfigError) else e.__cause__
+        if not isinstance(error, ConfigError):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,135 @@
+"""The LightningModule: any torch.nn.Module (`net`) + a task's loss and metrics.
+
+Your own network plugs in through the config, not here:
+    model.net._target_: my_package.my_nets.MyNet   (configs/model/*.yaml)
+Regularizers that are not part of the net (L1, input noise, label smoothing) live here;
+dropout and batch norm are the net's, weight decay is the optimizer's.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import lightning as L
+import torch
+from torch import nn
+
+from .config import ConfigError
+from .nets import init_by_activation, output_layer
+from .tasks import Task
+
+
+class TaskModule(L.LightningModule):
+    def __init__(
+        self,
+        net: nn.Module,
+        task: str = "multiclass",
+        num_classes: int | None = None,
+        optimizer: functools.partial | None = None,
+        scheduler: functools.partial | None = None,
+        init: str = "auto",
+        output_bias_from_prior: bool = False,
+        l1: float = 0.0,
+        input_noise: float = 0.0,
+        label_smoothing: float = 0.0,
+    ):
+        super().__init__()
+        # Only plain values go into the checkpoint: it must load with torch's weights_only=True.
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
+        self.net = net
+        self.task = Task(task, num_classes, label_smoothing)
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        if init not in ("auto", "none"):
+            raise ConfigError(f"model.init={init!r} is not known; use auto (He/Xavier by activation) or none (keep the net's own)")
+        self.init_scheme = init_by_activation(net) if init == "auto" else "net's own"
+        self.l1, self.input_noise = l1, input_noise
+        # Keys are "<split>_split": a ModuleDict key may not shadow nn.Module.train.
+        self.metrics = nn.ModuleDict({f"{s}_split": self.task.metrics() for s in ("train", "train_dev", "dev", "test")})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self, stage: str) -> None:
+        dm = self.trainer.datamodule if self.trainer else None
+        if dm is None:
+            return
+        x, _ = next(iter(dm.train_dataloader() if stage == "fit" else dm.val_dataloader()[0]))
+        was_training = self.net.training
+        self.net.eval()
+        with torch.no_grad():
+            self.task.check_output(self.net, self.net(x[:4]), len(x[:4]))
+        self.net.train(was_training)
+        if stage == "fit" and self.hparams.output_bias_from_prior:
+            self.set_output_bias(dm.label_prior())
+
+    def set_output_bias(self, prior: torch.Tensor) -> None:
+        """Start from the prior: log class shares (softmax), log-odds (sigmoid), mean (regression)."""
+        layer = output_layer(self.net)
+        if layer is None or layer.bias is None:
+            return
+        with torch.no_grad():
+            if self.task.kind == "multiclass":
+                layer.bias.copy_(prior.clamp_min(1e-6).log())
+            elif self.task.kind == "binary":
+                layer.bias.fill_(float(torch.logit(prior.clamp(1e-6, 1 - 1e-6))[0]))
+            else:
+                layer.bias.fill_(float(prior[0]))
+
+    # ------------------------------------------------------------------ steps
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        if self.input_noise:
+            x = x + self.input_noise * torch.randn_like(x)
+        out = self.net(x)
+        loss = self.task.loss(out, y)
+        self._update_metrics("train", out, y, loss)
+        if self.l1:
+            loss = loss + self.l1 * sum(p.abs().sum() for name, p in self.net.named_parameters() if p.ndim > 1)
+        return loss
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        x, y = batch
+        out = self.net(x)
+        split = self.trainer.datamodule.eval_splits[dataloader_idx] if self.trainer.datamodule else "dev"
+        self._update_metrics(split, out, y, self.task.loss(out, y))
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        out = self.net(x)
+        self._update_metrics("test", out, y, self.task.loss(out, y))
+
+    def _update_metrics(self, split: str, out, y, loss) -> None:
+        metrics = self.metrics[f"{split}_split"]
+        target = y if self.task.kind == "regression" else y.long()
+        metrics.update(self.task.predict(out.detach()), target)
+        # Epoch-level only: per-step logging would cost more than a small model's step.
+        self.log(f"{split}/loss", loss.detach(), on_step=False, on_epoch=True, add_dataloader_idx=False, batch_size=len(y))
+        self.log_dict({f"{split}/{k}": m for k, m in metrics.items()}, on_step=False, on_epoch=True, add_dataloader_idx=False)
+
+    # ------------------------------------------------------------------ optimization
+    def configure_optimizers(self):
+        if self.optimizer_factory is None:
+            raise ConfigError("no optimizer configured; pick one with optimizer=adam (see configs/optimizer)")
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        kind = self.scheduler_factory.func
+        if kind is torch.optim.lr_scheduler.OneCycleLR:  # needs the run's length, known only now
+            scheduler = self.scheduler_factory(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        scheduler = self.scheduler_factory(optimizer)
+        config = {"scheduler": scheduler, "interval": "epoch"}
+        if kind is torch.optim.lr_scheduler.ReduceLROnPlateau:
+            config["monitor"] = "dev/loss"
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Dropout and input noise draw from the global RNG: save it so a resumed run
+        # continues the very same random stream as an uninterrupted one.
+        checkpoint["rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "rng_state" in checkpoint:
+            torch.set_rng_state(checkpoint["rng_state"])

@@ -1,0 +1,92 @@
+"""Example networks. Any torch.nn.Module works: point `model.net._target_` at yours.
+
+A net maps a batch [B, *input_shape] to raw outputs [B, num_outputs] (logits for
+classification: no softmax/sigmoid at the end, the loss applies it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import ConfigError
+
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"activation {name!r} is not known; use one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+class MLP(nn.Module):
+    def __init__(self, input_shape, num_outputs: int, hidden=(256, 128), activation="relu", dropout=0.0, batch_norm=False):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(input_shape)
+        for h in hidden:
+            layers.append(nn.Linear(width, h, bias=not batch_norm))  # batch norm has its own bias
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(_activation(activation))
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        layers.append(nn.Linear(width, num_outputs))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class CNN(nn.Module):
+    """Small conv net for [C, H, W] images: conv blocks, global average pool, linear head."""
+
+    def __init__(self, input_shape, num_outputs: int, channels=(32, 64), hidden=128, activation="relu", dropout=0.0, batch_norm=False):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = input_shape[0]
+        for c in channels:
+            layers.append(nn.Conv2d(c_in, c, 3, padding=1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c))
+            layers.append(_activation(activation))
+            c_in = c
+        layers += [nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(c_in * 4, hidden), _activation(activation)]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        layers.append(nn.Linear(hidden, num_outputs))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def init_by_activation(net: nn.Module) -> str:
+    """He init for ReLU-family nets, Xavier/Glorot for tanh/sigmoid (M17); returns which.
+
+    The last layer is made small so that the untrained model predicts close to uniform
+    and its loss starts near ln(C), the value the initial-loss check expects.
+    """
+    kinds = {type(m) for m in net.modules()}
+    scheme = "xavier" if kinds & {nn.Tanh, nn.Sigmoid} and not kinds & {nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU} else "he"
+    weighted = [m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    for m in weighted:
+        if scheme == "he":
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        else:
+            nn.init.xavier_normal_(m.weight, gain=nn.init.calculate_gain("tanh"))
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    if weighted:
+        nn.init.xavier_normal_(weighted[-1].weight, gain=0.1)
+    return scheme
+
+
+def output_layer(net: nn.Module) -> nn.Module | None:
+    """The last Linear/Conv layer: the one whose bias can be set to the class prior."""
+    weighted = [m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    return weighted[-1] if weighted else None

@@ -1,0 +1,112 @@
+"""The task decides the output layer, the loss and the metrics (M16).
+
+  multiclass  C logits      -> softmax cross-entropy   metrics: accuracy, balanced_accuracy, f1
+  binary      1 logit       -> sigmoid + binary CE     metrics: accuracy, balanced_accuracy, f1
+  regression  1 real value  -> mean squared error      metrics: mae, mse
+
+The net outputs raw logits / values: the loss applies softmax or sigmoid itself, which
+is numerically stabler. A net whose output does not fit the task is an error, never a
+silently wrong model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch import nn
+
+from .config import ConfigError
+
+TASKS = ("multiclass", "binary", "regression")
+METRICS = {
+    "multiclass": ("accuracy", "balanced_accuracy", "f1", "loss"),
+    "binary": ("accuracy", "balanced_accuracy", "f1", "loss"),
+    "regression": ("mae", "mse", "loss"),
+}
+# Whether a larger value of the metric is better: checkpointing and early stopping need it.
+HIGHER_IS_BETTER = {"accuracy": True, "balanced_accuracy": True, "f1": True, "mae": False, "mse": False, "loss": False}
+
+
+class Task:
+    def __init__(self, kind: str, num_classes: int | None = None, label_smoothing: float = 0.0):
+        if kind not in TASKS:
+            raise ConfigError(f"data.task={kind!r} is not supported; use one of {', '.join(TASKS)}")
+        if kind == "multiclass" and (num_classes is None or num_classes < 2):
+            raise ConfigError(f"task multiclass needs data.num_classes >= 2, got {num_classes}")
+        if label_smoothing and kind != "multiclass":
+            raise ConfigError("regularizer.label_smoothing applies to multiclass tasks only; set it to 0")
+        self.kind, self.num_classes, self.label_smoothing = kind, num_classes, label_smoothing
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.kind == "multiclass":
+            return F.cross_entropy(out, y, label_smoothing=self.label_smoothing)
+        if self.kind == "binary":
+            return F.binary_cross_entropy_with_logits(out.reshape(-1), y.float())
+        return F.mse_loss(out.reshape(-1), y.float())
+
+    def per_example_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.kind == "multiclass":
+            return F.cross_entropy(out, y, reduction="none")
+        if self.kind == "binary":
+            return F.binary_cross_entropy_with_logits(out.reshape(-1), y.float(), reduction="none")
+        return F.mse_loss(out.reshape(-1), y.float(), reduction="none")
+
+    def predict(self, out: torch.Tensor) -> torch.Tensor:
+        """Class ids, or values for regression."""
+        if self.kind == "multiclass":
+            return out.argmax(-1)
+        if self.kind == "binary":
+            return (out.reshape(-1) > 0).long()
+        return out.reshape(-1)
+
+    def prior_loss(self, y_train: torch.Tensor) -> float:
+        """Loss of the best input-independent prediction: what an untrained model should score."""
+        if self.kind == "multiclass":
+            p = torch.bincount(y_train, minlength=self.num_classes).double() / len(y_train)
+            p = p[p > 0]
+            return float(-(p * p.log()).sum()) if len(p) else math.log(self.num_classes)
+        if self.kind == "binary":
+            p = float(y_train.float().mean())
+            return 0.0 if p in (0.0, 1.0) else -(p * math.log(p) + (1 - p) * math.log(1 - p))
+        return float(y_train.float().var(unbiased=False))
+
+    def metrics(self) -> torchmetrics.MetricCollection:
+        if self.kind == "multiclass":
+            c = self.num_classes
+            return torchmetrics.MetricCollection(
+                {
+                    "accuracy": torchmetrics.classification.MulticlassAccuracy(c, average="micro"),
+                    "balanced_accuracy": torchmetrics.classification.MulticlassAccuracy(c, average="macro"),
+                    "f1": torchmetrics.classification.MulticlassF1Score(c, average="macro"),
+                }
+            )
+        if self.kind == "binary":
+            return torchmetrics.MetricCollection(
+                {
+                    "accuracy": torchmetrics.classification.BinaryAccuracy(),
+                    "balanced_accuracy": torchmetrics.classification.MulticlassAccuracy(2, average="macro"),
+                    "f1": torchmetrics.classification.BinaryF1Score(),
+                }
+            )
+        return torchmetrics.MetricCollection({"mae": torchmetrics.MeanAbsoluteError(), "mse": torchmetrics.MeanSquaredError()})
+
+    def check_output(self, net: nn.Module, out: torch.Tensor, batch_size: int) -> None:
+        """Raise a one-line ValueError when the net's output cannot be right for this task."""
+        last = [m for m in net.modules() if not list(m.children())]
+        if last and isinstance(last[-1], (nn.Softmax, nn.LogSoftmax, nn.Sigmoid)):
+            raise ConfigError(
+                f"the net ends in {type(last[-1]).__name__}, but the {self.kind} loss applies it itself "
+                "and expects raw logits; remove that final layer"
+            )
+        shape = list(out.shape)
+        if self.kind == "multiclass" and shape != [batch_size, self.num_classes]:
+            raise ConfigError(
+                f"task multiclass with {self.num_classes} classes needs net outputs of shape "
+                f"[batch, {self.num_classes}], got {shape}; set the last layer to {self.num_classes} outputs"
+            )
+        if self.kind != "multiclass" and shape not in ([batch_size], [batch_size, 1]):
+            hint = "use data.task=multiclass for several classes" if self.kind == "binary" else "give the last layer 1 output"
+            raise ConfigError(f"task {self.kind} needs one output per example ([batch] or [batch, 1]), got {shape}; {hint}")

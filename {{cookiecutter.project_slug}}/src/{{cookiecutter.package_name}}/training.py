@@ -1,0 +1,119 @@
+"""One training run from a composed config: build, fit, summarize. Never touches test."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from .config import validate_config
+from .loggers import build_loggers
+
+
+def build(cfg: DictConfig):
+    """Datamodule, model, callbacks, loggers and trainer, as the config says."""
+    datamodule = instantiate(cfg.data)
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    loggers = build_loggers(cfg)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return datamodule, model, trainer
+
+
+def train(cfg: DictConfig) -> dict:
+    validate_config(cfg)
+    keep_ddp_ranks_to_this_job()
+    out_dir = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, model, trainer = build(cfg)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(resolved)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+    # Score the selected checkpoint (not the last epoch) in eval mode on the three
+    # development splits. The test split stays in the vault.
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    datamodule.eval_splits = ("train", "train_dev", "dev")
+    results = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+    datamodule.eval_splits = ("train_dev", "dev")
+    scores = {k: float(v) for r in results for k, v in r.items()}
+
+    summary = {
+        "objective": cfg.objective.metric,
+        "scores": {split: scores.get(f"{split}/{cfg.objective.metric}") for split in ("train", "train_dev", "dev")},
+        "all_scores": scores,
+        "best_checkpoint": best,
+        "last_checkpoint": str(Path(checkpoint.dirpath) / "last.ckpt") if checkpoint and checkpoint.save_last else None,
+        "epochs": trainer.current_epoch,
+        "output_dir": str(out_dir),
+        "test_split_reads": datamodule.test_reads,
+    }
+    if trainer.is_global_zero:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        (out_dir / "run_info.json").write_text(json.dumps(run_info(), indent=2))
+        print_summary(summary, trainer)
+    return summary
+
+
+def run_info() -> dict:
+    """Code version and environment, saved with every run (M37)."""
+    import subprocess
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5).stdout.strip() or None
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+
+    return {
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain")),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "command": " ".join(sys.argv),
+        "cuda": torch.cuda.is_available(),
+    }
+
+
+def print_summary(summary: dict, trainer) -> None:
+    metric = summary["objective"]
+    print(f"\n{metric} of the selected checkpoint (eval mode; test split untouched):")
+    for split, value in summary["scores"].items():
+        print(f"  {split:<10} {value:.4f}" if value is not None else f"  {split:<10} n/a")
+    print(f"checkpoint  {summary['best_checkpoint']}")
+    print(f"config      {Path(summary['output_dir']) / '.hydra' / 'config.yaml'}")
+    for logger in trainer.loggers:
+        print(f"logs        {logger.log_dir or logger.save_dir} ({type(logger).__name__})")
+    print(f"summary     {Path(summary['output_dir']) / 'summary.json'}")
+
+
+def keep_ddp_ranks_to_this_job() -> None:
+    """Under `train.py -m`, make DDP's extra ranks re-run this job only.
+
+    Lightning starts ranks 1..N-1 by re-running sys.argv. In a Hydra multirun that
+    command is the whole sweep, so every child would start a sweep of its own. Here the
+    command becomes this job's own overrides, written into this job's directory.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or os.environ.get("LOCAL_RANK", "0") != "0":
+        return
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+    OmegaConf.set_readonly(hydra_cfg, False)
+    hydra_cfg.run.dir = hydra_cfg.runtime.output_dir  # Lightning passes run.dir to the children

@@ -1,0 +1,27 @@
+"""Train a model:  python train.py [overrides]        e.g. model=cnn optimizer=sgd
+Run an experiment: python train.py +experiment=cnn_digits
+Sweep:             python train.py -m optimizer=adam,sgd
+Resume:            python train.py ckpt_path=outputs/<date>/<time>/checkpoints/last.ckpt
+
+Configs live in configs/ (start at configs/train.yaml); the code in src/{{cookiecutter.package_name}}/.
+"""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    # Imported here, not at the top, so that `python train.py --help` answers at once.
+    from {{cookiecutter.package_name}}.config import exit_on_config_error
+    from {{cookiecutter.package_name}}.training import train
+
+    with exit_on_config_error():
+        summary = train(cfg)
+    return summary["scores"]["dev"]  # what a sweeper optimizes
+
+
+if __name__ == "__main__":
+    sys.exit(main())
