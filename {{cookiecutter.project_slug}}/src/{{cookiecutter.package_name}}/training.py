@@ -63,6 +63,11 @@ def train(cfg: DictConfig) -> dict:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         (out_dir / "run_info.json").write_text(json.dumps(run_info(), indent=2))
         print_summary(summary, trainer)
+        # Diagnosis (bias/variance/mismatch), learning curves, error analysis on dev: diagnosis.py
+        from .diagnosis import after_training
+
+        after_training(cfg, summary, model, datamodule, trainer)
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 

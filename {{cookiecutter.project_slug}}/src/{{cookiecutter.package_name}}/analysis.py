@@ -1,0 +1,219 @@
+"""Error analysis (M33): confusion matrix, per-class metrics, the worst mistakes to look at.
+
+Written into the run directory (all on the dev split; the test split is never read here):
+  confusion_matrix.png / .csv    rows = true class, columns = predicted class
+  per_class_metrics.csv          precision, recall, F1, support per class
+  worst_mistakes.csv             every misclassified dev example, highest loss first, with
+                                 empty `mislabeled` and `note` columns to tag by hand
+  correct_examples.csv           the correctly classified ones, least confident first
+  worst_mistakes.png             image data: a grid of the worst mistakes (tables: see the CSV)
+  correct_examples.png           image data: the least confident correct ones
+  predicted_vs_true.png          regression: predictions against targets
+Every picture is also logged to the configured logger (TensorBoard figure, W&B image).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .tasks import Task
+
+
+# --------------------------------------------------------------------------- pictures
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path, loggers=(), name: str | None = None, step: int | None = None) -> Path:
+    """PNG into the run directory, the same picture to every logger that takes pictures."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    name = name or path.stem
+    for logger in loggers or ():
+        kind = type(logger).__name__
+        try:
+            if kind == "TensorBoardLogger":
+                logger.experiment.add_figure(name, fig, global_step=step or 0, close=False)
+            elif kind == "WandbLogger":
+                logger.log_image(key=name, images=[str(path)])
+        except Exception as e:  # noqa: BLE001 - a logger hiccup must not lose the run's report
+            print(f"warning: could not log {name} to {kind}: {e}")
+    _plt().close(fig)
+    return path
+
+
+def is_image(shape) -> bool:
+    return len(shape) == 3 and shape[0] in (1, 3)
+
+
+def unstandardize(datamodule, x: torch.Tensor) -> torch.Tensor:
+    s = datamodule.standardizer
+    return x if s.mode == "none" or s.mean is None else x * s.std + s.mean
+
+
+# --------------------------------------------------------------------------- tables
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    path = Path(path)
+    with path.open("w", newline="") as f:
+        if rows:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return path
+
+
+def confusion(pred: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
+    m = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(m, (y, pred), 1)
+    return m
+
+
+def per_class(matrix: np.ndarray) -> list[dict]:
+    rows = []
+    for c in range(len(matrix)):
+        tp, support, predicted = matrix[c, c], matrix[c].sum(), matrix[:, c].sum()
+        p = tp / predicted if predicted else 0.0
+        r = tp / support if support else 0.0
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        rows.append({"class": c, "precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f1), 4), "support": int(support)})
+    return rows
+
+
+def confusion_figure(matrix: np.ndarray, split: str):
+    plt = _plt()
+    c = len(matrix)
+    size = max(4.5, 0.55 * c + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    rates = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    if c <= 30:
+        for i in range(c):
+            for j in range(c):
+                if matrix[i, j]:
+                    ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=9,
+                            color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(c))
+    ax.set_yticks(range(c))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Confusion matrix on {split} (n={matrix.sum()}): counts,\ncolour = share of the true class (recall)")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images: torch.Tensor, titles: list[str], title: str, cols: int = 6):
+    plt = _plt()
+    n = len(images)
+    rows = max(1, math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.9, rows * 2.2 + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, text in zip(axes.flat, images, titles):
+        img = img.float()
+        if img.shape[0] == 1:
+            ax.imshow(img[0].numpy(), cmap="gray_r", interpolation="nearest")
+        else:
+            img = (img - img.min()) / (img.max() - img.min() + 1e-8)
+            ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set_title(text, fontsize=8.5)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- the analysis
+@torch.no_grad()
+def error_analysis(models, datamodule, task: Task, out_dir: Path, loggers=(), split: str = "dev", worst_k: int = 24) -> dict:
+    """Everything in the module docstring, for one split (dev by default). Returns file paths and numbers."""
+    from .diagnosis import outputs_of
+
+    out_dir = Path(out_dir)
+    x, y = datamodule.split(split)
+    out = outputs_of(models, x, task)
+    loss = task.per_example_loss(out, y).numpy()
+    pred = task.predict(out).numpy()
+    y_np = y.numpy()
+    index = datamodule.indices[split].numpy()
+    raw = unstandardize(datamodule, x)
+    image = is_image(tuple(x.shape[1:]))
+    features = {} if image or raw[0].numel() > 50 else {f"x{j}": raw.reshape(len(raw), -1)[:, j].numpy() for j in range(raw[0].numel())}
+    result: dict = {"split": split}
+
+    if task.kind == "regression":
+        order = np.argsort(-np.abs(pred - y_np))
+        rows = [{"rank": r + 1, "index": int(index[i]), "y_true": float(y_np[i]), "y_pred": round(float(pred[i]), 4),
+                 "abs_error": round(float(abs(pred[i] - y_np[i])), 4), "mislabeled": "", "note": "",
+                 **{k: round(float(v[i]), 4) for k, v in features.items()}} for r, i in enumerate(order)]
+        result["worst_mistakes_csv"] = str(write_csv(out_dir / "worst_mistakes.csv", rows))
+        plt = _plt()
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        ax.scatter(y_np, pred, s=12, alpha=0.6)
+        lo, hi = float(min(y_np.min(), pred.min())), float(max(y_np.max(), pred.max()))
+        ax.plot([lo, hi], [lo, hi], color="black", ls="--", lw=1, label="perfect prediction")
+        ax.set_xlabel("true value")
+        ax.set_ylabel("predicted value")
+        ax.set_title(f"Predicted vs true on {split} (n={len(y_np)})")
+        ax.legend()
+        result["predicted_vs_true"] = str(save_figure(fig, out_dir / "predicted_vs_true.png", loggers, "analysis/predicted_vs_true"))
+        print(f"\nWorst {split} predictions (largest |error|), all in {result['worst_mistakes_csv']}:")
+        for row in rows[:5]:
+            print(f"  #{row['index']:<6} true {row['y_true']:<10.4g} predicted {row['y_pred']:<10.4g} |error| {row['abs_error']:.4g}")
+        return result
+
+    num_classes = task.num_classes if task.kind == "multiclass" else 2
+    probs = out.softmax(-1) if task.kind == "multiclass" else torch.stack([1 - out.reshape(-1).sigmoid(), out.reshape(-1).sigmoid()], 1)
+    probs = probs.numpy()
+    y_int = y_np.astype(np.int64)
+    matrix = confusion(pred, y_int, num_classes)
+    classes = per_class(matrix)
+    write_csv(out_dir / "confusion_matrix.csv", [{"true\\pred": c, **{str(j): int(v) for j, v in enumerate(matrix[c])}} for c in range(num_classes)])
+    result["confusion_matrix"] = matrix.tolist()
+    result["per_class"] = classes
+    result["per_class_csv"] = str(write_csv(out_dir / "per_class_metrics.csv", classes))
+    result["confusion_matrix_png"] = str(save_figure(confusion_figure(matrix, split), out_dir / "confusion_matrix.png", loggers, "analysis/confusion_matrix"))
+
+    def row(rank, i):
+        return {"rank": rank, "index": int(index[i]), "y_true": int(y_int[i]), "y_pred": int(pred[i]),
+                "confidence": round(float(probs[i, pred[i]]), 4), "p_true": round(float(probs[i, y_int[i]]), 4),
+                "loss": round(float(loss[i]), 4), "mislabeled": "", "note": "",
+                **{k: round(float(v[i]), 4) for k, v in features.items()}}
+
+    wrong = np.flatnonzero(pred != y_int)
+    right = np.flatnonzero(pred == y_int)
+    wrong = wrong[np.argsort(-loss[wrong], kind="stable")]
+    right = right[np.argsort(-loss[right], kind="stable")]
+    result["n_mistakes"] = int(len(wrong))
+    result["worst_mistakes_csv"] = str(write_csv(out_dir / "worst_mistakes.csv", [row(r + 1, i) for r, i in enumerate(wrong)]))
+    result["correct_examples_csv"] = str(write_csv(out_dir / "correct_examples.csv", [row(r + 1, i) for r, i in enumerate(right)]))
+    if image and len(wrong):
+        top = wrong[:worst_k]
+        titles = [f"#{index[i]} true {y_int[i]} → {pred[i]}\np={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]
+        fig = image_grid(raw[torch.from_numpy(top)], titles, f"Worst {len(top)} of {len(wrong)} {split} mistakes (highest loss first)")
+        result["worst_mistakes_png"] = str(save_figure(fig, out_dir / "worst_mistakes.png", loggers, "analysis/worst_mistakes"))
+    if image and len(right):
+        top = right[:worst_k]
+        titles = [f"#{index[i]} class {y_int[i]}\np={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]
+        fig = image_grid(raw[torch.from_numpy(top)], titles, f"Least confident {len(top)} of {len(right)} correct {split} examples")
+        result["correct_examples_png"] = str(save_figure(fig, out_dir / "correct_examples.png", loggers, "analysis/correct_examples"))
+
+    weakest = sorted(classes, key=lambda r: r["f1"])[:3]
+    print(f"\nError analysis on {split}: {len(wrong)} of {len(y_int)} wrong; weakest classes by F1: "
+          + ", ".join(f"{r['class']} (P {r['precision']:.2f} R {r['recall']:.2f} F1 {r['f1']:.2f})" for r in weakest))
+    if len(wrong):
+        print(f"  worst mistakes: {result.get('worst_mistakes_png', result['worst_mistakes_csv'])}  (tag them in {Path(result['worst_mistakes_csv']).name})")
+        if not image:
+            for r in (row(k + 1, i) for k, i in enumerate(wrong[:5])):
+                print(f"  #{r['index']:<6} true {r['y_true']} predicted {r['y_pred']} (p={r['confidence']:.2f}, loss {r['loss']:.2f})")
+    return result

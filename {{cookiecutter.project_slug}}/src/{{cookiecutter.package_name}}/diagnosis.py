@@ -1,0 +1,290 @@
+"""Bias / variance / data-mismatch diagnosis (M31) and learning curves (M32).
+
+    human-level --(avoidable bias)--> train --(variance)--> train_dev --(data mismatch)--> dev
+                                                                 --(dev overfitting)--> test
+
+Each gap has its own remedy; the largest one says what to do next. All errors are the
+optimizing metric turned into an error (1 - accuracy, or MAE itself), or the weighted
+error when objective.class_costs is set. The test split is never read here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from .objective import Objective, weighted_error
+from .tasks import Task
+
+GAPS = {  # gap name: (from split, to split)
+    "avoidable_bias": ("human", "train"),
+    "variance": ("train", "train_dev"),
+    "data_mismatch": ("train_dev", "dev"),
+    "dev_overfitting": ("dev", "test"),
+}
+RECOMMENDATIONS = {
+    "avoidable_bias": (
+        "Reduce avoidable bias: train a bigger model (more units or layers), train longer, use a better "
+        "optimization algorithm (Adam, momentum, a tuned learning rate), try a better architecture, "
+        "and lower the regularization."
+    ),
+    "variance": (
+        "Reduce variance: get more training data, add regularization (L2 / weight decay, dropout, "
+        "data augmentation, early stopping), or search for a better architecture / hyperparameters."
+    ),
+    "data_mismatch": (
+        "Address data mismatch: carry out manual error analysis to understand how the training data "
+        "differs from dev/test, then make the training data more similar to the target distribution "
+        "(collect more data like dev/test, or synthesize it, e.g. artificial data synthesis)."
+    ),
+    "dev_overfitting": (
+        "Dev overfitting: the dev set has been tuned to; get a bigger dev set (and do not tune on test)."
+    ),
+}
+
+
+# --------------------------------------------------------------------------- recording
+class RunRecorder(Callback):
+    """Keeps what diagnosis and prediction need from a run.
+
+    - history.json in the run directory: every epoch's logged metrics (learning curves).
+    - input_range in every checkpoint: per-feature min/max of the standardized train inputs,
+      so predict.py can warn about extrapolation (M35).
+    """
+
+    def __init__(self, output_dir: str):
+        self.path = Path(output_dir) / "history.json"
+        self.history: list[dict] = []
+        self.input_range: dict | None = None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if self.path.is_file():  # a resumed run continues its history
+            self.history = json.loads(self.path.read_text())
+        dm = trainer.datamodule
+        if dm is not None and getattr(dm, "indices", None) is not None:
+            x, _ = dm.split("train")
+            self.input_range = {"min": x.amin(0).contiguous(), "max": x.amax(0).contiguous()}
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        row = {"epoch": trainer.current_epoch}
+        row.update({k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1})
+        self.history = [h for h in self.history if h["epoch"] < trainer.current_epoch] + [row]
+        if trainer.is_global_zero:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(self.history, indent=1))
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        if self.input_range is not None:
+            checkpoint["input_range"] = self.input_range
+
+
+# --------------------------------------------------------------------------- predictions
+@torch.no_grad()
+def outputs_of(models, x: torch.Tensor, task: Task, batch_size: int = 1024) -> torch.Tensor:
+    """Raw outputs of one model, or the averaged prediction of an ensemble (M24).
+
+    An ensemble averages probabilities (softmax / sigmoid) and returns their logits, so that
+    losses and predictions treat an ensemble exactly like one model.
+    """
+    models = models if isinstance(models, (list, tuple)) else [models]
+    parts = []
+    for start in range(0, len(x), batch_size):
+        xb = x[start : start + batch_size]
+        outs = []
+        for m in models:
+            m.eval()
+            outs.append(m(xb.to(m.device if hasattr(m, "device") else "cpu")).float().cpu())
+        if len(outs) == 1:
+            parts.append(outs[0])
+        elif task.kind == "multiclass":
+            parts.append(torch.stack([o.softmax(-1) for o in outs]).mean(0).clamp_min(1e-12).log())
+        elif task.kind == "binary":
+            parts.append(torch.logit(torch.stack([o.sigmoid() for o in outs]).mean(0), eps=1e-7))
+        else:
+            parts.append(torch.stack(outs).mean(0))
+    return torch.cat(parts)
+
+
+def split_scores(task: Task, out: torch.Tensor, y: torch.Tensor, objective: Objective) -> dict:
+    """Every metric of the task on one split, the loss, and the objective's error."""
+    target = y if task.kind == "regression" else y.long()
+    metrics = task.metrics()
+    metrics.update(task.predict(out), target)
+    scores = {k: float(v) for k, v in metrics.compute().items()}
+    scores["loss"] = float(task.per_example_loss(out, y).mean())
+    if objective.class_costs is not None and task.kind != "regression":
+        scores["weighted_error"] = weighted_error(task.predict(out), y, objective.class_costs)
+        scores["error"] = scores["weighted_error"]
+    else:
+        scores["error"] = objective.error(scores.get(objective.metric))
+    scores["n"] = len(y)
+    return scores
+
+
+def evaluate_splits(models, datamodule, task: Task, objective: Objective, splits=("train", "train_dev", "dev")) -> dict:
+    """split -> scores. Pass splits including "test" only from evaluate.py (the vault's door)."""
+    result = {}
+    for name in splits:
+        x, y = datamodule.split(name)
+        result[name] = split_scores(task, outputs_of(models, x, task), y, objective)
+    return result
+
+
+# --------------------------------------------------------------------------- the diagnosis
+def diagnose(errors: dict, human_error: float | None, n: dict | None = None, bounded: bool = True) -> dict:
+    """errors: split -> error ("test" only once unsealed). Returns gaps, largest gap, next step.
+
+    With `n` (examples per split) and error rates in [0, 1] (`bounded`), each gap also gets a
+    noise level: two standard errors of the difference, below which it may be chance.
+    """
+    levels = {"human": human_error if human_error is not None else 0.0, **errors}
+    gaps, noise = {}, {}
+    for gap, (a, b) in GAPS.items():
+        if a in levels and b in levels and levels[a] is not None and levels[b] is not None:
+            gaps[gap] = levels[b] - levels[a]
+            if n and bounded:
+                var = sum(levels[s] * (1 - levels[s]) / n[s] for s in (a, b) if s in n and n[s])
+                noise[gap] = 2 * math.sqrt(max(var, 0.0))
+    largest = max(gaps, key=gaps.get) if gaps else None
+    result = {
+        "errors": {"human": human_error, **errors},
+        "human_error_known": human_error is not None,
+        "gaps": gaps,
+        "largest_gap": largest,
+        "recommendation": RECOMMENDATIONS[largest] if largest else None,
+    }
+    if noise:
+        result["gap_noise"] = noise
+    return result
+
+
+def format_table(diagnosis: dict, metric_name: str, target_line: str | None = None) -> str:
+    errors, gaps = diagnosis["errors"], diagnosis["gaps"]
+    lines = [f"\nDiagnosis (error = {metric_name}; lower is better)"]
+    for split in ("human", "train", "train_dev", "dev", "test"):
+        if split not in errors:
+            continue
+        value = errors[split]
+        text = "unknown (objective.human_error), taken as 0" if value is None else f"{value:.4f}"
+        lines.append(f"  {split + ' error':<17} {text}")
+    noise = diagnosis.get("gap_noise", {})
+    for gap, value in gaps.items():
+        mark = "  <- largest" if gap == diagnosis["largest_gap"] else ""
+        within = f"  (within noise ±{noise[gap]:.3f})" if gap in noise and abs(value) <= noise[gap] else ""
+        lines.append(f"  {gap.replace('_', ' '):<17} {value:+.4f}{within}{mark}")
+    if target_line:
+        lines.append(f"  {target_line}")
+    lines.append(f"Next step: {diagnosis['recommendation']}")
+    return "\n".join(lines)
+
+
+def degradation_epoch(history: list[dict], key: str = "dev/loss", tolerance: float = 0.05) -> int | None:
+    """The epoch after which `key` only got worse: its minimum, if it later rose by > tolerance (relative)."""
+    points = [(h["epoch"], h[key]) for h in history if key in h and math.isfinite(h[key])]
+    if len(points) < 3:
+        return None
+    best_epoch, best = min(points, key=lambda p: p[1])
+    final = points[-1][1]
+    return best_epoch if best_epoch < points[-1][0] and final > best + tolerance * abs(best) else None
+
+
+def learning_curves_figure(history: list[dict], metric: str, selected_epoch: int | None = None):
+    """Train vs train_dev vs dev loss and metric per epoch; overfitting onset marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = {"train": ("tab:blue", "-"), "train_dev": ("tab:orange", "--"), "dev": ("tab:red", "-")}
+    onset = degradation_epoch(history)
+    for ax, name in zip(axes, ("loss", metric)):
+        for split, (color, ls) in styles.items():
+            pts = [(h["epoch"], h[f"{split}/{name}"]) for h in history if f"{split}/{name}" in h]
+            if pts:
+                ax.plot(*zip(*pts), color=color, ls=ls, marker="o", ms=3, label=split)
+        if onset is not None:
+            ax.axvline(onset, color="black", ls=":", lw=1.5, label=f"dev loss starts rising (epoch {onset})")
+        if selected_epoch is not None:
+            ax.axvline(selected_epoch, color="tab:green", ls="-.", lw=1.5, label=f"selected checkpoint (epoch {selected_epoch})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name.replace("_", " "))
+        ax.set_title(f"{name.replace('_', ' ')} per epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Learning curves: the train-to-train_dev gap is variance, train_dev-to-dev is data mismatch")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- end of a run
+def report(models, datamodule, task: Task, objective: Objective, out_dir: Path, loggers=(), history=None,
+           selected_epoch=None, splits=("train", "train_dev", "dev"), error_analysis: bool = True, worst_k: int = 24,
+           json_name: str = "diagnosis.json", static: dict | None = None) -> dict:
+    """Scores, diagnosis table, diagnosis.json, learning curves and error analysis into out_dir."""
+    from .analysis import error_analysis as run_error_analysis
+    from .analysis import save_figure
+    from .objective import check_constraints
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scores = evaluate_splits(models, datamodule, task, objective, splits)
+    bounded = objective.class_costs is not None or objective.higher_is_better
+    result = diagnose({s: scores[s]["error"] for s in splits}, objective.human_error, {s: scores[s]["n"] for s in splits}, bounded)
+    error_name = "weighted error" if objective.class_costs is not None and task.kind != "regression" else (
+        f"1 - {objective.metric}" if objective.higher_is_better else objective.metric)
+    result["error_measure"] = error_name
+    result["scores"] = scores
+    result["objective"] = {"metric": objective.metric, "target": objective.target}
+    target_line = objective.target_report(scores["dev"].get(objective.metric))
+    if target_line:
+        result["target"] = target_line
+    if objective.constraints:
+        values = {**(static or {}), **{f"{s}/{k}": v for s, sc in scores.items() for k, v in sc.items()}}
+        result["constraints"] = check_constraints(objective.constraints, values)
+        result["feasible"] = all(r["ok"] for r in result["constraints"])
+    print(format_table(result, error_name, target_line))
+    for row in result.get("constraints", []):
+        shown = "not measured" if row["value"] is None else f"{row['value']:.4g}"
+        print(f"  constraint {row['constraint']:<22} {shown:>12}  {'ok' if row['ok'] else 'VIOLATED'}")
+
+    if history:
+        result["learning_curves"] = str(save_figure(learning_curves_figure(history, objective.metric, selected_epoch),
+                                                    out_dir / "learning_curves.png", loggers, "diagnosis/learning_curves"))
+        result["dev_degrades_after_epoch"] = degradation_epoch(history)
+    if error_analysis:
+        result["error_analysis"] = run_error_analysis(models, datamodule, task, out_dir, loggers, split="dev", worst_k=worst_k)
+    (out_dir / json_name).write_text(json.dumps(result, indent=2))
+    print(f"diagnosis   {out_dir / json_name}")
+    return result
+
+
+def after_training(cfg, summary: dict, model, datamodule, trainer) -> dict:
+    """Called by training.train() with the selected checkpoint's weights loaded in `model`."""
+    objective = Objective.from_cfg(cfg.objective)
+    analysis_cfg = cfg.get("analysis") or {}
+    checkpoint = trainer.checkpoint_callback
+    static = getattr(checkpoint, "static", None)
+    history_path = Path(cfg.paths.output_dir) / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.is_file() else None
+    selected = None
+    if summary.get("best_checkpoint"):
+        selected = int(torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)["epoch"])
+    if objective.constraints and checkpoint is not None and not summary.get("best_checkpoint"):
+        print("\nNo checkpoint satisfied every satisficing constraint: none is 'best'; scores below are the last epoch's.")
+    result = report(
+        model, datamodule, model.task, objective, Path(cfg.paths.output_dir), trainer.loggers, history, selected,
+        error_analysis=analysis_cfg.get("error_analysis", True), worst_k=analysis_cfg.get("worst_k", 24), static=static,
+    )
+    summary["diagnosis"] = {k: result[k] for k in ("largest_gap", "gaps", "recommendation")}
+    summary["feasible"] = bool(result.get("feasible", True)) and (not objective.constraints or bool(summary.get("best_checkpoint")))
+    if "target" in result:
+        summary["target"] = result["target"]
+    summary["test_split_reads"] = datamodule.test_reads
+    return summary

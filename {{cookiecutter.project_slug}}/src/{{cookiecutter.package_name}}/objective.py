@@ -1,0 +1,214 @@
+"""Goals (M1-M3): one optimizing metric, its target, satisficing constraints, weighted error.
+
+In configs/train.yaml:
+
+    objective:
+      metric: accuracy            # the one metric to optimize (dev/<metric> picks checkpoints)
+      mode: max
+      target: 0.98                # where you need to be (paper, product); reports show the distance
+      human_error: 0.01           # Bayes-error proxy in error units, for the diagnosis; null = unknown
+      satisficing: ["params <= 1e6", "latency_ms <= 5", "dev/f1 >= 0.9"]
+      class_costs: null           # e.g. [1, 1, 10, 1, ...]: per-class cost of an error (weighted error)
+
+A satisficing constraint is `name op number`. Names measured by the project:
+  params      trainable parameters
+  size_mb     parameter memory in MB
+  latency_ms  median forward time of one example (batch of 1) on the training device
+or any metric the model logs per epoch, e.g. dev/f1, train_dev/loss.
+A checkpoint that violates any constraint is never selected as "best".
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import time
+from dataclasses import dataclass, field
+
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from .config import ConfigError
+from .tasks import HIGHER_IS_BETTER
+
+STATIC = ("params", "size_mb", "latency_ms")
+OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w/.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*$")
+
+
+# --------------------------------------------------------------------------- constraints
+@dataclass(frozen=True)
+class Constraint:
+    name: str
+    op: str
+    threshold: float
+
+    @classmethod
+    def parse(cls, text: str) -> Constraint:
+        m = _CONSTRAINT.match(str(text))
+        if not m:
+            raise ConfigError(
+                f"objective.satisficing entry {text!r} is not 'name op number'; "
+                "write e.g. \"params <= 1e6\", \"latency_ms <= 5\" or \"dev/f1 >= 0.9\""
+            )
+        name, op, number = m.groups()
+        if name not in STATIC and "/" not in name:
+            raise ConfigError(
+                f"objective.satisficing: {name!r} is not measured; use one of {', '.join(STATIC)} "
+                "or a logged metric such as dev/f1 or train_dev/loss"
+            )
+        try:
+            threshold = float(number)
+        except ValueError:
+            raise ConfigError(f"objective.satisficing entry {text!r}: {number!r} is not a number") from None
+        return cls(name, op, threshold)
+
+    def holds(self, value: float | None) -> bool:
+        return value is not None and OPS[self.op](value, self.threshold)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.op} {self.threshold:g}"
+
+
+@dataclass
+class Objective:
+    metric: str
+    mode: str
+    target: float | None = None
+    human_error: float | None = None
+    constraints: list[Constraint] = field(default_factory=list)
+    class_costs: list[float] | None = None
+
+    @classmethod
+    def from_cfg(cls, objective_cfg) -> Objective:
+        get = objective_cfg.get
+        costs = get("class_costs")
+        if costs is not None:
+            costs = [float(c) for c in costs]
+            if any(c < 0 for c in costs) or not any(c > 0 for c in costs):
+                raise ConfigError(f"objective.class_costs={costs}: costs must be >= 0 and not all 0")
+        target, human = get("target"), get("human_error")
+        if human is not None and float(human) < 0:
+            raise ConfigError(f"objective.human_error={human} is an error rate (e.g. 0.01 for 1%); it cannot be negative")
+        return cls(
+            metric=objective_cfg.metric,
+            mode=objective_cfg.mode,
+            target=None if target is None else float(target),
+            human_error=None if human is None else float(human),
+            constraints=[Constraint.parse(c) for c in (get("satisficing") or [])],
+            class_costs=costs,
+        )
+
+    @property
+    def higher_is_better(self) -> bool:
+        return HIGHER_IS_BETTER.get(self.metric, self.mode == "max")
+
+    def error(self, score: float | None) -> float | None:
+        """The optimizing metric as an error (lower is better): 1 - accuracy, or the loss/MAE itself."""
+        if score is None:
+            return None
+        return 1.0 - score if self.higher_is_better else score
+
+    def target_report(self, dev_score: float | None) -> str | None:
+        """'dev accuracy 0.9500, target 0.9800: 0.0300 short' (M2)."""
+        if self.target is None or dev_score is None:
+            return None
+        short = (self.target - dev_score) if self.higher_is_better else (dev_score - self.target)
+        state = f"{short:.4g} short of it" if short > 0 else "target reached"
+        return f"dev {self.metric} {dev_score:.4f}, target {self.target:g}: {state}"
+
+
+def check_constraints(constraints: list[Constraint], values: dict) -> list[dict]:
+    """One row per constraint: the measured value and whether it holds."""
+    rows = []
+    for c in constraints:
+        value = values.get(c.name)
+        value = float(value) if value is not None else None
+        rows.append({"constraint": str(c), "value": value, "ok": c.holds(value)})
+    return rows
+
+
+# --------------------------------------------------------------------------- measurements
+def count_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def measure_latency_ms(model: torch.nn.Module, example: torch.Tensor, repeats: int = 20) -> float:
+    """Median wall time of one forward pass on a batch of one example, in milliseconds."""
+    was_training = model.training
+    model.eval()
+    x = example[:1]
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    for _ in range(3):
+        model(x)
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        model(x)
+        sync()
+        times.append((time.perf_counter() - start) * 1000)
+    model.train(was_training)
+    return float(sorted(times)[len(times) // 2])
+
+
+def measure_static(model: torch.nn.Module, example: torch.Tensor | None, names=STATIC) -> dict:
+    values = {"params": count_params(model)}
+    values["size_mb"] = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
+    if "latency_ms" in names and example is not None:
+        values["latency_ms"] = measure_latency_ms(model, example)
+    return values
+
+
+# --------------------------------------------------------------------------- weighted error (M3)
+def weighted_error(pred: torch.Tensor, target: torch.Tensor, costs) -> float:
+    """sum(cost[y] * [pred != y]) / sum(cost[y]): an error where some classes' mistakes cost more."""
+    costs = torch.as_tensor(costs, dtype=torch.float64)
+    w = costs[target.long().cpu()]
+    wrong = (pred.long().cpu() != target.long().cpu()).double()
+    total = w.sum()
+    return float((w * wrong).sum() / total) if total > 0 else 0.0
+
+
+# --------------------------------------------------------------------------- selection
+class ConstrainedCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint that never calls a checkpoint "best" while a satisficing constraint fails.
+
+    Static constraints (params, size, latency) are measured once when fitting starts; metric
+    constraints (dev/f1 >= 0.9) are checked every validation. `constraint_log` keeps, per
+    epoch, which constraints failed.
+    """
+
+    def __init__(self, constraints=(), **kwargs):
+        super().__init__(**kwargs)
+        self.constraints = [c if isinstance(c, Constraint) else Constraint.parse(c) for c in (constraints or [])]
+        self.static: dict = {}
+        self.constraint_log: list[dict] = []
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        example = None
+        dm = trainer.datamodule
+        if dm is not None and getattr(dm, "indices", None) is not None:
+            example = dm.split("train")[0][:1].to(pl_module.device)
+        names = {c.name for c in self.constraints}
+        self.static = measure_static(pl_module, example, names)
+        failed = [r for r in check_constraints([c for c in self.constraints if c.name in STATIC], self.static) if not r["ok"]]
+        for row in failed:
+            rank_zero_warn(
+                f"satisficing constraint {row['constraint']} fails (measured {row['value']:.4g}): "
+                "no checkpoint of this run can be selected as best; shrink the model or relax objective.satisficing"
+            )
+
+    def violations(self, metrics: dict) -> list[str]:
+        values = {**self.static, **{k: float(v) for k, v in metrics.items() if k not in STATIC}}
+        return [r["constraint"] for r in check_constraints(self.constraints, values) if not r["ok"]]
+
+    def check_monitor_top_k(self, trainer, current=None) -> bool:
+        failed = self.violations(trainer.callback_metrics)
+        self.constraint_log.append({"epoch": trainer.current_epoch, "violated": failed})
+        if failed:
+            rank_zero_info(f"epoch {trainer.current_epoch}: not a candidate for best, violates {', '.join(failed)}")
+            return False
+        return super().check_monitor_top_k(trainer, current)
