@@ -1,0 +1,38 @@
+"""Sanity checks before training, on the configured data and model (M9-M17, M21):
+
+    python check.py [overrides]                 same config and overrides as train.py
+    python check.py model=cnn data=diabetes     e.g.
+    python check.py checks=fast                 the quick subset train.py runs first
+    python check.py checks.only=[model.gradient] checks.skip=[train.learning_rate]
+
+Prints a table (check, status, value, threshold, time; the remedy under a warning or
+failure) and writes checks.json (and lr_range.png) into the run directory
+(hydra.run.dir=DIR). Exit 0: nothing failed (warnings allowed); 1: a check failed;
+2: a usage or config error. Never reads the test split. Checks: configs/checks/.
+"""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+_codes: list[int] = []  # one per run (several under -m)
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> None:
+    # Imported here, not at the top, so that `python check.py --help` answers at once.
+    from {{cookiecutter.package_name}}.checks import main as run_checks
+    from {{cookiecutter.package_name}}.config import exit_on_config_error
+
+    with exit_on_config_error():
+        _codes.append(run_checks(cfg))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except SystemExit as e:
+        # Hydra exits 1 on a bad override or config before any check ran: a usage error here.
+        sys.exit(2 if not _codes and e.code not in (0, None) else e.code)
+    sys.exit(max(_codes, default=0))

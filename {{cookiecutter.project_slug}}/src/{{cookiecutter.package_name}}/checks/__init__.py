@@ -1,0 +1,78 @@
+"""Sanity checks before training (M9-M17, M21): `python check.py [overrides]`.
+
+    from {{cookiecutter.package_name}}.checks import run_checks
+    results = run_checks(cfg, ids=["model.gradient"])   # -> [Result(status="pass", ...)]
+
+Each check is a function in data_checks.py, model_checks.py or training_checks.py,
+registered under an id; configs/checks/default.yaml holds the selection and the
+thresholds. The checks read train, train_dev and dev only, never the test split.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from . import data_checks, model_checks, training_checks  # noqa: F401 - registers the checks
+from .core import CHECKS, CheckContext, Result, counts, exit_code, run_checks, select, table
+
+__all__ = ["CHECKS", "CheckContext", "Result", "before_training", "main", "run_checks", "select"]
+
+OFF = ("false", "none", "off", "0")
+
+
+def main(cfg: DictConfig) -> int:
+    """What check.py does: run the selected checks, print the table, write checks.json; the exit code."""
+    from ..config import validate_config
+
+    validate_config(cfg)
+    out_dir = Path(cfg.paths.output_dir)
+    ids = select(cfg.checks)
+    print(f"running {len(ids)} checks on data={_choice(cfg, 'data')} model={_choice(cfg, 'model')} (task {cfg.data.task}); the test split is not read")
+    start = time.perf_counter()
+    results = run_checks(cfg, ids=ids, out_dir=out_dir)
+    print(table(results))
+    code = exit_code(results)
+    verdict = "FAILED" if code else "ok"
+    print(f"\n{verdict}: {counts(results)} in {time.perf_counter() - start:.1f} s -> {out_dir / 'checks.json'}")
+    return code
+
+
+def before_training(cfg: DictConfig, datamodule=None) -> None:
+    """What train.py runs before fitting (checks.before_train: fast | all | false).
+
+    Prints what ran and the verdict; a failed check stops training with exit 1.
+    """
+    opts = cfg.get("checks")
+    mode = "false" if opts is None else str(opts.get("before_train", "fast")).lower()
+    if mode in OFF:
+        print("checks: off before training (checks.before_train=false); python check.py runs them")
+        return
+    if os.environ.get("LOCAL_RANK", "0") != "0":  # DDP's extra ranks: rank 0 has checked already
+        return
+    start = time.perf_counter()
+    out_dir = Path(cfg.paths.output_dir)
+    results = run_checks(cfg, subset=mode, datamodule=datamodule, out_dir=out_dir)
+    failed = exit_code(results)
+    print(
+        f"checks: {len(results)} {mode} checks before training: {counts(results)} "
+        f"({time.perf_counter() - start:.1f} s) -> {out_dir / 'checks.json'}; all of them: python check.py"
+    )
+    for r in results:
+        if r.status in ("warn", "fail"):
+            print(f"  {r.status.upper()} {r.id}: {r.message}" + (f" -> {r.remedy}" if r.remedy else ""))
+    if failed:
+        print("training stopped: a check failed. Fix it, or train anyway with checks.before_train=false")
+        raise SystemExit(1)
+
+
+def _choice(cfg: DictConfig, group: str) -> str:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get().runtime.choices.get(group, "?")
+    except ValueError:  # composed outside a Hydra app (tests)
+        return str(cfg.get(group, {}).get("_target_", "?")).rsplit(".", 1)[-1]

@@ -1,0 +1,330 @@
+"""The check runner: a registry of checks, what to run, a context they share, the
+table on the terminal and checks.json in the run directory.
+
+A check is a function `fn(ctx, opts) -> Result` registered with `@check(id)`; `opts`
+is its block of thresholds in configs/checks/default.yaml (named after the id's last
+part). The checks never read the test split: `ctx.split("test")` raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import json
+import math
+import random
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ..config import ConfigError
+from ..tasks import Task
+
+DEV_SPLITS = ("train", "train_dev", "dev")  # what the checks may read; test is the vault
+STATUSES = ("pass", "warn", "fail", "skip")
+GROUPS = ("data", "model", "train")
+# Regularizer values switched off where the methodology says "regularization off".
+# batch_norm stays: it is part of the architecture (the checks use eval mode where it matters).
+REGULARIZATION_OFF = {"dropout": 0.0, "weight_decay": 0.0, "l1": 0.0, "input_noise": 0.0, "label_smoothing": 0.0}
+
+
+@dataclasses.dataclass
+class Result:
+    status: str
+    value: object = None  # the measured figure: a number, a string or a small dict
+    threshold: object = None  # what it was compared with
+    message: str = ""  # one or two sentences: what was measured, what it means
+    remedy: str = ""  # what to do about a warn or a fail
+    shown: str = ""  # the value as the table shows it (default: derived from value)
+    details: dict = dataclasses.field(default_factory=dict)
+    id: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        keys = ("id", "status", "value", "threshold", "message", "remedy", "seconds", "details")
+        return {k: _plain(getattr(self, k)) for k in keys}
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    id: str
+    fn: Callable
+    fast: bool  # in the subset train.py runs before fitting
+    needs: tuple  # checks whose failure makes this one meaningless (it is then skipped)
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(id: str, fast: bool = True, needs: tuple = ()):
+    """Register a check under `id` (group.name); the order of registration is the run order."""
+
+    def register(fn):
+        CHECKS[id] = Check(id, fn, fast, tuple(needs))
+        return fn
+
+    return register
+
+
+# --------------------------------------------------------------------------- selection
+def select(opts, subset: str | None = None) -> list[str]:
+    """Ids to run: the subset (all | fast), narrowed by `only`, minus `skip`.
+
+    `only` and `skip` take ids (model.gradient) or group prefixes (data, model, train).
+    An id named in `only` runs even when it is outside the subset; a prefix stays inside it.
+    """
+    subset = str(subset or opts.get("subset", "all"))
+    if subset not in ("all", "fast"):
+        raise ConfigError(f"checks.subset={subset!r} is not known; use all or fast")
+    only, skip = _names(opts, "only"), _names(opts, "skip")
+    in_subset = [i for i, c in CHECKS.items() if subset == "all" or c.fast]
+    chosen = in_subset
+    if only:
+        chosen = [i for i in CHECKS if i in only or (i in in_subset and i.split(".")[0] in only)]
+    return [i for i in chosen if i not in skip and i.split(".")[0] not in skip]
+
+
+def _names(opts, key: str) -> list[str]:
+    names = opts.get(key) or []
+    if isinstance(names, str):
+        names = [names]
+    names = [str(n) for n in names]
+    for n in names:
+        if n not in CHECKS and n not in GROUPS:
+            raise ConfigError(f"checks.{key}: unknown check {n!r}; use ids ({', '.join(CHECKS)}) or groups ({', '.join(GROUPS)})")
+    return names
+
+
+def options(cfg: DictConfig, id: str) -> dict:
+    """Thresholds and budgets of one check: cfg.checks.<last part of id>, as a plain dict."""
+    block = (cfg.get("checks") or {}).get(id.split(".")[-1]) or {}
+    return OmegaConf.to_container(block, resolve=True) if isinstance(block, DictConfig) else dict(block)
+
+
+# --------------------------------------------------------------------------- context
+class CheckContext:
+    """What the checks share: the config, the set-up data module, the task, fresh models.
+
+    Models are built from the config exactly as training builds them (model.net._target_
+    can be any torch.nn.Module), by default with regularization off.
+    """
+
+    def __init__(self, cfg: DictConfig, datamodule=None):
+        from hydra.utils import instantiate
+
+        self.cfg, self.seed = cfg, int(cfg.get("seed", 0))
+        self.dm = datamodule if datamodule is not None else instantiate(cfg.data)
+        self.dm.setup("fit")
+        self.kind, self.num_classes = str(cfg.data.task), cfg.data.get("num_classes")
+        self.task = Task(self.kind, self.num_classes)  # no label smoothing: regularization off
+        self._noreg = regularization_off(cfg)
+        self._splits: dict = {}
+        self.test_reads_at_start = getattr(self.dm, "test_reads", 0)
+        self.make_model()  # a config error in model/optimizer surfaces here, before any check
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if name not in DEV_SPLITS:
+            raise ValueError(f"the checks read {DEV_SPLITS} only; the test split stays in the vault")
+        if name not in self._splits:
+            self._splits[name] = self.dm.split(name)
+        return self._splits[name]
+
+    def batch(self, name: str, n: int, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """n examples of a split, drawn at random (seeded) so that they span the classes."""
+        x, y = self.split(name)
+        g = torch.Generator().manual_seed(self.seed if seed is None else seed)
+        idx = torch.randperm(len(y), generator=g)[: min(n, len(y))]
+        return x[idx], y[idx]
+
+    def make_model(self, seed: int | None = None, regularized: bool = False):
+        """A fresh model as training starts it (output bias at the prior when configured)."""
+        from hydra.utils import instantiate
+
+        cfg = self.cfg if regularized else self._noreg
+        torch.manual_seed(self.seed if seed is None else seed)
+        model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), scheduler=None)
+        if getattr(model, "hparams", {}).get("output_bias_from_prior") and hasattr(model, "set_output_bias"):
+            model.set_output_bias(self.dm.label_prior())
+        return model
+
+    def optimizer(self, model, lr: float | None = None, regularized: bool = False) -> torch.optim.Optimizer:
+        factory = model.optimizer_factory
+        kwargs = {} if lr is None else {"lr": lr}
+        if not regularized and "weight_decay" in getattr(factory, "keywords", {}):
+            kwargs["weight_decay"] = 0.0
+        return factory(params=model.parameters(), **kwargs)
+
+    @property
+    def lr(self) -> float | None:
+        lr = self.cfg.get("optimizer", {}).get("lr")
+        return None if lr is None else float(lr)
+
+    def constant_output(self, prior: bool, n: int, y_ref: torch.Tensor | None = None) -> torch.Tensor:
+        """The net output of an input-independent predictor: zeros, or the train prior."""
+        width = self.num_classes if self.kind == "multiclass" else 1
+        out = torch.zeros(n, width)
+        if prior:
+            y = self.split("train")[1] if y_ref is None else y_ref
+            if self.kind == "multiclass":
+                out += (torch.bincount(y, minlength=width).float() / len(y)).clamp_min(1e-6).log()
+            elif self.kind == "binary":
+                out += torch.logit(y.float().mean().clamp(1e-6, 1 - 1e-6))
+            else:
+                out += y.float().mean()
+        return out
+
+
+def regularization_off(cfg: DictConfig) -> DictConfig:
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        reg = cfg.get("regularizer")
+        for key, value in REGULARIZATION_OFF.items():
+            if reg is not None and key in reg:
+                reg[key] = value
+    return cfg
+
+
+# --------------------------------------------------------------------------- running
+def run_checks(cfg: DictConfig, ids: list[str] | None = None, subset: str | None = None, datamodule=None, out_dir=None) -> list[Result]:
+    """Run checks (default: those cfg.checks selects) and return their results in order.
+
+    Writes checks.json (and the checks' pictures) into out_dir when given. Restores the
+    random number generators afterwards, so a run with checks trains like one without.
+    """
+    opts = cfg.get("checks") or OmegaConf.create({})
+    ids = select(opts, subset) if ids is None else list(ids)
+    unknown = [i for i in ids if i not in CHECKS]
+    if unknown:
+        raise ConfigError(f"unknown check(s) {unknown}; ids: {', '.join(CHECKS)}")
+    ctx = CheckContext(cfg, datamodule)
+    ctx.out_dir = Path(out_dir) if out_dir else None
+    results: dict[str, Result] = {}
+    with preserved_rng(), threads(opts.get("threads")):
+        for id in ids:
+            results[id] = run_one(ctx, cfg, id, results)
+    reads = getattr(ctx.dm, "test_reads", 0) - ctx.test_reads_at_start
+    if reads:  # a bug in a check: say so loudly rather than leak the vault quietly
+        raise RuntimeError(f"the checks read the test split {reads} time(s); they must never do that")
+    out = list(results.values())
+    if out_dir:
+        write_json(out, Path(out_dir) / "checks.json")
+    return out
+
+
+def run_one(ctx: CheckContext, cfg: DictConfig, id: str, done: dict) -> Result:
+    entry = CHECKS[id]
+    failed = [n for n in entry.needs if n in done and done[n].status == "fail"]
+    if failed:
+        return Result("skip", message=f"not run: {failed[0]} failed, which makes this check meaningless", id=id)
+    start = time.perf_counter()
+    torch.manual_seed(ctx.seed)
+    try:
+        result = entry.fn(ctx, options(cfg, id))
+    except Exception as e:  # noqa: BLE001 - a crash in the user's model is a finding, not the end
+        traceback.print_exc()
+        result = Result(
+            "fail",
+            message=f"the check crashed: {type(e).__name__}: {e}",
+            remedy="the traceback above shows where; often a shape or dtype the net does not expect",
+        )
+    result.id, result.seconds = id, round(time.perf_counter() - start, 3)
+    if result.status not in STATUSES:
+        raise ValueError(f"check {id} returned status {result.status!r}")
+    return result
+
+
+@contextlib.contextmanager
+def preserved_rng():
+    """The checks draw random numbers; the training that follows must not notice."""
+    state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []):
+        try:
+            yield
+        finally:
+            random.setstate(state[0])
+            np.random.set_state(state[1])
+
+
+@contextlib.contextmanager
+def threads(n):
+    """Tiny batches run faster on one CPU thread than on several that wait for each other."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def exit_code(results: list[Result]) -> int:
+    return 1 if any(r.status == "fail" for r in results) else 0
+
+
+def counts(results: list[Result]) -> str:
+    return ", ".join(f"{sum(r.status == s for r in results)} {s}" for s in STATUSES if any(r.status == s for r in results))
+
+
+# --------------------------------------------------------------------------- output
+def write_json(results: list[Result], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([r.to_json() for r in results], indent=2))
+
+
+def table(results: list[Result]) -> str:
+    """check | status | value | threshold | time; the message and remedy under a warn or fail."""
+    rows = [("check", "status", "value", "threshold", "time")]
+    for r in results:
+        rows.append((r.id, r.status.upper() if r.status in ("warn", "fail") else r.status, r.shown or _short(r.value), _short(r.threshold), f"{r.seconds:.2f}s"))
+    widths = [min(max(len(row[i]) for row in rows), cap) for i, cap in enumerate((28, 6, 30, 30, 8))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell[:w].ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+            continue
+        r = results[n - 1]
+        if r.status in ("warn", "fail", "skip") and r.message:
+            lines.append(f"    {r.message}")
+        if r.status in ("warn", "fail") and r.remedy:
+            lines.append(f"    remedy: {r.remedy}")
+    return "\n".join(lines)
+
+
+def _short(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return _num(value)
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_short(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value)
+
+
+def _num(x: float) -> str:
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.3g}" if x == 0 or 1e-3 <= abs(x) < 1e4 else f"{x:.1e}"
+
+
+def _plain(value):
+    """JSON-safe: numpy/torch scalars to Python, non-finite floats to strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value

@@ -1,0 +1,257 @@
+"""Data checks (M9): on train, train_dev and dev as the model sees them (after
+standardization). The test split is never read, so it is not checked either."""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+from .core import DEV_SPLITS, Result, check
+
+
+@check("data.finite")
+def finite(ctx, opts) -> Result:
+    """No NaN or Inf in the inputs or targets of train, train_dev and dev."""
+    found = {}
+    for name in DEV_SPLITS:
+        x, y = ctx.split(name)
+        for part, t in (("x", x), ("y", y)):
+            if t.is_floating_point():
+                bad = ~torch.isfinite(t)
+                if bad.any():
+                    rows = bad.reshape(len(t), -1).any(1)
+                    found[f"{name}.{part}"] = {"values": int(bad.sum()), "examples": int(rows.sum()), "nan": int(t.isnan().sum())}
+    total = sum(f["values"] for f in found.values())
+    if not total:
+        return Result("pass", 0, 0, "no NaN or Inf in inputs or targets of train, train_dev, dev", shown="0 non-finite")
+    where = "; ".join(f"{k}: {v['values']} values in {v['examples']} examples ({v['nan']} NaN)" for k, v in found.items())
+    return Result(
+        "fail",
+        total,
+        0,
+        f"non-finite values after standardization: {where}. One NaN in a raw train feature makes that "
+        "feature's mean NaN, and so the whole feature in every split",
+        "clean the data source: drop or impute the missing values (e.g. the train median), clip infinities",
+        shown=f"{total} non-finite",
+        details=found,
+    )
+
+
+@check("data.labels_in_range")
+def labels_in_range(ctx, opts) -> Result:
+    """Class ids in [0, C) (multiclass), 0/1 (binary), one real target per example (regression)."""
+    problems, lo, hi = [], None, None
+    for name in DEV_SPLITS:
+        x, y = ctx.split(name)
+        if len(y) != len(x):
+            problems.append(f"{name}: {len(x)} inputs but {len(y)} targets")
+            continue
+        if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
+            problems.append(f"{name}: targets of shape {list(y.shape)}, expected [N]")
+            continue
+        if ctx.kind == "regression":
+            if not y.is_floating_point():
+                problems.append(f"{name}: integer targets for a regression task")
+            continue
+        yf = y.double()
+        lo = float(yf.min()) if lo is None else min(lo, float(yf.min()))
+        hi = float(yf.max()) if hi is None else max(hi, float(yf.max()))
+        if (yf != yf.round()).any():
+            problems.append(f"{name}: non-integer labels")
+        allowed = ctx.num_classes if ctx.kind == "multiclass" else 2
+        outside = (yf < 0) | (yf >= allowed)
+        if outside.any():
+            values = sorted({int(v) for v in yf[outside].unique()[:5].tolist()})
+            problems.append(f"{name}: {int(outside.sum())} labels outside [0, {allowed}) e.g. {values}")
+    threshold = "one target per example" if ctx.kind == "regression" else f"[0, {ctx.num_classes if ctx.kind == 'multiclass' else 2})"
+    value = None if lo is None else {"min": lo, "max": hi}
+    if problems:
+        remedy = (
+            f"multiclass labels must be 0..{(ctx.num_classes or 0) - 1}: remap them in the data source, or set data.num_classes"
+            if ctx.kind == "multiclass"
+            else "binary labels must be 0/1 (use data.task=multiclass for more classes)"
+            if ctx.kind == "binary"
+            else "give one real target per example, shape [N]"
+        )
+        return Result("fail", value, threshold, "; ".join(problems), remedy)
+    if ctx.kind == "regression":
+        y = ctx.split("train")[1].float()
+        if len(y.unique()) <= opts.get("few_values", 10):
+            return Result(
+                "warn",
+                {"distinct": len(y.unique())},
+                threshold,
+                f"the regression target takes only {len(y.unique())} distinct values on train: are these classes?",
+                "for class ids use data.task=multiclass (or binary)",
+            )
+        return Result("pass", {"mean": float(y.mean()), "std": float(y.std())}, threshold, "one real target per example")
+    y_train = ctx.split("train")[1].long().reshape(-1)
+    missing = [c for c in range(ctx.num_classes or 2) if not (y_train == c).any()]
+    if missing:
+        return Result(
+            "warn",
+            value,
+            threshold,
+            f"class(es) {missing[:10]} never occur in train: the model cannot learn them",
+            "check data.num_classes, or collect examples of the missing classes",
+        )
+    return Result("pass", value, threshold, "all labels in range; every class occurs in train")
+
+
+def _hashes(x: torch.Tensor) -> list[bytes]:
+    rows = x.detach().cpu().contiguous().reshape(len(x), -1).numpy()
+    return [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
+
+
+@check("data.disjoint_splits")
+def disjoint_splits(ctx, opts) -> Result:
+    """No example (exactly equal input) in two of train, train_dev, dev."""
+    hashes = {name: _hashes(ctx.split(name)[0]) for name in DEV_SPLITS}
+    sets = {name: set(h) for name, h in hashes.items()}
+    shared = {}
+    for i, a in enumerate(DEV_SPLITS):
+        for b in DEV_SPLITS[i + 1 :]:
+            n = len(sets[a] & sets[b])
+            if n:
+                shared[f"{a}&{b}"] = n
+    inside = {name: len(h) - len(sets[name]) for name, h in hashes.items() if len(h) != len(sets[name])}
+    note = f"; duplicates within a split (harmless for leakage): {inside}" if inside else ""
+    total = sum(shared.values())
+    if total:
+        return Result(
+            "fail",
+            total,
+            0,
+            f"examples shared between splits: {shared}: the model is scored on examples it trained on, "
+            f"so train_dev/dev look better than they are{note}",
+            "deduplicate the data source before splitting (keep one copy of each example)",
+            shown=f"{total} shared",
+            details={"shared": shared, "within": inside},
+        )
+    return Result("pass", 0, 0, f"train, train_dev, dev share no example (exact match of inputs){note}", shown="0 shared")
+
+
+@check("data.standardized", needs=("data.finite",))
+def standardized(ctx, opts) -> Result:
+    """Train inputs have mean ~0 and std ~1 per feature (tables) or per channel (images)."""
+    x = ctx.split("train")[0].double()
+    dims = (0,) if x.ndim == 2 else (0, *range(2, x.ndim))
+    what = "feature" if x.ndim == 2 else "channel"
+    mean = x.mean(dims).reshape(-1)
+    std = x.std(dims, unbiased=False).reshape(-1)
+    varying = std > 1e-6  # constant features are excepted: standardization leaves them at 0
+    mean_tol, std_tol = float(opts.get("mean_tol", 0.1)), float(opts.get("std_tol", 0.1))
+    threshold = f"|mean|<={mean_tol:g}, |std-1|<={std_tol:g}"
+    if not varying.any():
+        return Result("warn", None, threshold, f"every input {what} is constant on train", "check the data source")
+    off = varying & ((mean.abs() > mean_tol) | ((std - 1).abs() > std_tol))
+    err = torch.maximum(mean.abs(), (std - 1).abs()).masked_fill(~varying, 0)
+    worst = int(err.argmax())
+    value = {"worst_mean": float(mean[worst]), "worst_std": float(std[worst])}
+    shown = f"mean {float(mean[worst]):.3g} std {float(std[worst]):.3g}"
+    constant = int((~varying).sum())
+    if off.any():
+        return Result(
+            "warn",
+            value,
+            threshold,
+            f"{int(off.sum())} of {len(mean)} input {what}s are not standardized on train; worst: {what} {worst} "
+            f"with mean {float(mean[worst]):.4g} and std {float(std[worst]):.4g}. Unscaled inputs slow "
+            "down and destabilize gradient descent",
+            f"set data.standardize={'per_feature' if x.ndim == 2 else 'per_channel'} (statistics fitted on train only)",
+            shown=shown,
+            details={"mean": mean.tolist(), "std": std.tolist()},
+        )
+    return Result(
+        "pass",
+        value,
+        threshold,
+        f"all {len(mean) - constant} varying {what}s standardized" + (f"; {constant} constant ones excepted" if constant else ""),
+        shown=shown,
+    )
+
+
+@check("data.shuffled")
+def shuffled(ctx, opts) -> Result:
+    """The train loader shuffles (anew each epoch); the eval loaders keep the split's order."""
+    dm = ctx.dm
+    x_train = ctx.split("train")[0]
+    loader = dm.train_dataloader()
+    first = next(iter(loader))[0]
+    again = next(iter(loader))[0]  # a second pass: the next epoch
+    in_order = torch.equal(first, x_train[: len(first)])
+    reshuffled = not torch.equal(first, again)
+    eval_loaders = dm.val_dataloader()
+    eval_loaders = eval_loaders if isinstance(eval_loaders, (list, tuple)) else [eval_loaders]
+    names = list(getattr(dm, "eval_splits", [None] * len(eval_loaders)))
+    eval_shuffled = []
+    for name, el in zip(names, eval_loaders):
+        if name in DEV_SPLITS:
+            xb = next(iter(el))[0]
+            if not torch.equal(xb, ctx.split(name)[0][: len(xb)]):
+                eval_shuffled.append(name)
+        elif getattr(el, "shuffle", False) or type(getattr(el, "sampler", None)).__name__ == "RandomSampler":
+            eval_shuffled.append(str(name))
+    value = {"train": not in_order, "eval": not eval_shuffled}
+    shown = f"train {'shuffled' if not in_order else 'IN ORDER'}; eval {'in order' if not eval_shuffled else 'shuffled'}"
+    if in_order and len(x_train) > 1:
+        return Result(
+            "fail",
+            value,
+            "train shuffled",
+            "the train loader serves the examples in their stored order: batches are correlated (e.g. sorted by class) "
+            "and the gradient estimates biased",
+            "shuffle the train loader (InMemoryLoader(shuffle=True), or DataLoader(shuffle=True))",
+            shown=shown,
+        )
+    if not reshuffled:
+        return Result("warn", value, "train reshuffled each epoch", "the train loader shuffles once, then repeats the same order every epoch", "draw a new permutation each epoch", shown=shown)
+    if eval_shuffled:
+        return Result(
+            "warn",
+            value,
+            "eval in order",
+            f"eval loader(s) {eval_shuffled} shuffle: harmless for averages, but per-example outputs no longer line up with the split",
+            "serve eval splits in order (shuffle=False)",
+            shown=shown,
+        )
+    return Result("pass", value, "train shuffled, eval in order", "train reshuffles each epoch; eval loaders keep the split's order", shown=shown)
+
+
+@check("data.class_balance")
+def class_balance(ctx, opts) -> Result:
+    """Class shares on train (and dev); warns when one class dominates (the accuracy paradox)."""
+    if ctx.kind == "regression":
+        y = ctx.split("train")[1].float()
+        return Result("skip", {"mean": float(y.mean()), "std": float(y.std())}, None, f"regression: no classes (train target mean {float(y.mean()):.4g}, std {float(y.std()):.4g})")
+    classes = ctx.num_classes if ctx.kind == "multiclass" else 2
+    shares = {}
+    for name in ("train", "dev"):
+        y = ctx.split(name)[1].long().reshape(-1)
+        shares[name] = torch.bincount(y.clamp(0, classes - 1), minlength=classes).double() / max(len(y), 1)
+    train = shares["train"]
+    major = int(train.argmax())
+    top = float(train[major])
+    present = train[train > 0]
+    ratio = float(present.max() / present.min())
+    max_share, max_ratio = float(opts.get("max_share", 0.8)), float(opts.get("max_ratio", 10))
+    value = {"majority_class": major, "share": top, "largest/smallest": ratio}
+    threshold = f"majority share<{max_share:g}, largest/smallest<{max_ratio:g}"
+    shown = f"class {major}: {top:.1%} (x{ratio:.3g})"
+    listing = ", ".join(f"{c}:{s:.1%}" for c, s in enumerate(train.tolist()))
+    details = {k: v.tolist() for k, v in shares.items()}
+    if top >= max_share or ratio >= max_ratio:
+        dev_acc = float(shares["dev"][major])
+        return Result(
+            "warn",
+            value,
+            threshold,
+            f"class {major} holds {top:.1%} of train; always predicting it scores {dev_acc:.1%} accuracy on dev "
+            f"without looking at the input (accuracy paradox). Train shares: {listing}",
+            "weight the classes in the loss, sample batches balanced, and optimize a balanced metric "
+            "(objective.metric=balanced_accuracy or f1)",
+            shown=shown,
+            details=details,
+        )
+    return Result("pass", value, threshold, f"train shares: {listing}", shown=shown, details=details)

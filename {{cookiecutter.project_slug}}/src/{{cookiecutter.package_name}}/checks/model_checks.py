@@ -1,0 +1,304 @@
+"""Model checks on the untrained model (M10, M11, M14, M15, M16), regularization off.
+
+They work for any torch.nn.Module given as model.net: they only call net(x), the
+task's loss, and the configured optimizer.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from ..config import ConfigError
+from .core import Result, check
+
+NEEDS_DATA = ("data.finite", "data.labels_in_range")
+NEEDS = (*NEEDS_DATA, "model.output_matches_task")
+
+
+@check("model.output_matches_task", needs=NEEDS_DATA)
+def output_matches_task(ctx, opts) -> Result:
+    """Output shape and activation fit the task's loss: raw logits for CE/BCE, one value for MSE."""
+    net = ctx.make_model().net.eval()
+    x, _ = ctx.batch("train", int(opts.get("examples", 32)))
+    with torch.no_grad():
+        out = net(x)
+    expected = {"multiclass": f"[B, {ctx.num_classes}] logits -> softmax cross-entropy", "binary": "[B] or [B,1] logit -> sigmoid + BCE"}
+    threshold = expected.get(ctx.kind, "[B] or [B,1] value -> MSE")
+    shown = str(list(out.shape))
+    try:
+        ctx.task.check_output(net, out, len(x))
+    except ConfigError as e:
+        return Result("fail", list(out.shape), threshold, str(e), "make the net's last layer emit what the task's loss expects", shown=shown)
+    if not torch.isfinite(out).all():
+        return Result("fail", list(out.shape), threshold, "the untrained net outputs NaN/Inf", "check the init and the forward pass", shown=shown)
+    # Activations applied in forward() (not as a module) are invisible to check_output: test the values.
+    if ctx.kind == "multiclass":
+        if (out >= 0).all() and torch.allclose(out.sum(-1), torch.ones(len(out)), atol=1e-4):
+            return Result("fail", list(out.shape), threshold, "outputs are probabilities (rows sum to 1): softmax in forward()", "return raw logits; cross-entropy applies softmax itself", shown=shown)
+        if (out <= 0).all() and torch.allclose(out.logsumexp(-1), torch.zeros(len(out)), atol=1e-4):
+            return Result("fail", list(out.shape), threshold, "outputs are log-probabilities: log_softmax in forward()", "return raw logits; cross-entropy applies log_softmax itself", shown=shown)
+    if ctx.kind == "binary" and len(out) >= 8 and ((out > 0) & (out < 1)).all():
+        return Result("fail", list(out.shape), threshold, f"all {len(out)} outputs lie in (0, 1): a sigmoid in forward()?", "return the raw logit; the BCE loss applies the sigmoid itself", shown=shown)
+    leaves = [m for m in net.modules() if not list(m.children())]
+    if leaves and isinstance(leaves[-1], (nn.ReLU, nn.ReLU6)):
+        return Result("warn", list(out.shape), threshold, "the net ends in a ReLU: its outputs cannot go below 0", "end with a Linear layer (raw logits / values)", shown=shown)
+    return Result("pass", list(out.shape), threshold, f"{ctx.kind}: outputs {list(out.shape)} of raw values, as {threshold.split('-> ')[-1]} expects", shown=shown)
+
+
+@check("model.initial_loss", needs=NEEDS)
+def initial_loss(ctx, opts) -> Result:
+    """Untrained loss (regularization off) ~ the loss of the constant it starts at, over several inits."""
+    inits, tol = int(opts.get("inits", 3)), float(opts.get("rel_tol", 0.1))
+    x, y = ctx.batch("train", int(opts.get("examples", 512)))
+    losses = []
+    for k in range(inits):
+        model = ctx.make_model(ctx.seed + k)
+        net = model.net.train()  # the loss of the first training step (dropout is off)
+        with torch.no_grad():
+            losses.append(float(ctx.task.loss(net(x), y)))
+    from_prior = bool(getattr(model, "hparams", {}).get("output_bias_from_prior"))
+    start = float(ctx.task.loss(ctx.constant_output(from_prior, len(y)), y))  # the constant it starts at
+    prior = float(ctx.task.loss(ctx.constant_output(True, len(y)), y))  # the best constant: the prior
+    prior_full = ctx.task.prior_loss(ctx.split("train")[1])
+    mean = sum(losses) / inits
+    spread = (sum((v - mean) ** 2 for v in losses) / inits) ** 0.5
+    worst = max(losses, key=lambda v: abs(v - start) if math.isfinite(v) else math.inf)
+    value = {"mean": mean, "std": spread, "worst": worst, "expected": start, "prior": prior_full}
+    threshold = f"within {tol:.0%} of {start:.4g}"
+    shown = f"{mean:.4g} +- {spread:.2g} (exp {start:.4g})"
+    chance = {"multiclass": f"ln({ctx.num_classes}) = {math.log(ctx.num_classes or 2):.4g}", "binary": "ln 2 = 0.6931"}
+    starts_at = "the class prior" if from_prior else (chance.get(ctx.kind) or "output 0 (mean squared target)")
+    if not math.isfinite(worst) or abs(worst - start) > tol * max(abs(start), 1e-8):
+        direction = "above" if worst > start else "below"
+        return Result(
+            "fail",
+            value,
+            threshold,
+            f"untrained loss {mean:.4g} +- {spread:.2g} over {inits} inits, {direction} the {start:.4g} of predicting "
+            f"{starts_at}. "
+            + ("Too confident at init: outputs too large (init scale, a scaled output layer)" if worst > start else "Too good at init: does the model see the labels?"),
+            "check the init (model.init=auto: He/Xavier with a small last layer) and any scaling of the outputs"
+            if worst > start
+            else "look for label leakage into the inputs",
+            shown=shown,
+            details={"losses": losses},
+        )
+    if not from_prior and start > prior * (1 + tol) + 1e-8:
+        return Result(
+            "warn",
+            value,
+            threshold,
+            f"the untrained model predicts about 0, whose loss {start:.4g} is {start / max(prior, 1e-12):.3g}x the loss "
+            f"{prior:.4g} of predicting the prior (class shares / mean target): the first steps go into learning the bias",
+            "set model.output_bias_from_prior=true (starts the output bias at the prior)",
+            shown=shown,
+            details={"losses": losses},
+        )
+    return Result("pass", value, threshold, f"untrained loss {mean:.4g} +- {spread:.2g} over {inits} inits; predicting {starts_at} scores {start:.4g}", shown=shown, details={"losses": losses})
+
+
+def _loss_fn(ctx, net, x, y):
+    """The task's loss, kept in float64 throughout (Task.loss casts binary targets to float32)."""
+    import torch.nn.functional as F
+
+    if ctx.kind == "binary":
+        return lambda: F.binary_cross_entropy_with_logits(net(x).reshape(-1), y.double())
+    if ctx.kind == "regression":
+        return lambda: F.mse_loss(net(x).reshape(-1), y.double())
+    return lambda: ctx.task.loss(net(x), y)
+
+
+@check("model.gradient", needs=NEEDS)
+def gradient(ctx, opts) -> Result:
+    """Analytic vs centered-difference gradients in float64 on a sample of every parameter tensor."""
+    n, per_tensor, h = int(opts.get("examples", 4)), int(opts.get("entries", 6)), float(opts.get("eps", 1e-5))
+    good, ok, bad = float(opts.get("good", 1e-7)), float(opts.get("acceptable", 1e-4)), float(opts.get("fail", 1e-2))
+    net = copy.deepcopy(ctx.make_model().net).double().eval()  # eval: dropout off, batch norm uses running stats
+    x, y = ctx.batch("train", n)
+    x = x.double()
+    y = y.double() if y.is_floating_point() else y
+    loss = _loss_fn(ctx, net, x, y)
+    params = [(name, p) for name, p in net.named_parameters() if p.requires_grad]
+    net.zero_grad()
+    value0 = loss()
+    value0.backward()
+    noise = 1e-14 * max(1.0, abs(value0.item())) / h  # rounding error of the numeric gradient
+    g = torch.Generator().manual_seed(ctx.seed)
+    errors, worst_at, kinks = {}, {}, 0
+    with torch.no_grad():
+        for name, p in params:
+            grad = p.grad.detach().reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=p.dtype)
+            k = min(per_tensor, p.numel())
+            # half the entries with the largest gradients, half at random among those not
+            # negligible (rounding noise swamps the relative error of a tiny gradient)
+            top = grad.abs().topk(max(k // 2, 1)).indices
+            pool = (grad.abs() >= 1e-3 * grad.abs().max()).nonzero().reshape(-1) if grad.any() else torch.arange(p.numel())
+            rand = pool[torch.randint(len(pool), (k - len(top),), generator=g)]
+            err = 0.0
+            for i in torch.cat([top, rand]).tolist():
+                idx, ana = _unravel(i, p.shape), float(grad[i])
+                num = _numeric(loss, p, idx, h)
+                e = _relative(num, ana, noise)
+                if e > good:  # a ReLU/max kink within h, or rounding: a 100x smaller step tells
+                    num2 = _numeric(loss, p, idx, h / 100)
+                    e2 = _relative(num2, ana, noise * 100)
+                    if e2 < e:
+                        num, e, kinks = num2, e2, kinks + 1
+                if e >= err:
+                    err, worst_at[name] = e, {"entry": i, "analytic": ana, "numeric": num}
+            errors[name] = err
+    worst_name = max(errors, key=errors.get) if errors else None
+    worst = errors.get(worst_name, 0.0)
+    threshold = f"good<={good:g}, ok<={ok:g}, fail>{bad:g}"
+    shown = f"max rel err {worst:.1e}" + (f" ({worst_name})" if worst > ok else "")
+    details = {"relative_error": errors, "worst_entries": worst_at, "examples": len(x), "entries_per_tensor": per_tensor}
+    sampled = f"{len(params)} tensors, {per_tensor} entries each, {len(x)} examples, float64, eval mode" + (f", {kinks} entries re-measured with h/100" if kinks else "")
+    if not params:
+        return Result("warn", None, threshold, "the net has no trainable parameters", "check requires_grad", shown="no params")
+    wrong = {k: v for k, v in errors.items() if v > bad}
+    if wrong:
+        names = ", ".join(f"{k} ({v:.1e})" for k, v in sorted(wrong.items(), key=lambda kv: -kv[1])[:5])
+        no_grad = [k for k, p in params if p.grad is None]
+        return Result(
+            "fail",
+            worst,
+            threshold,
+            f"analytic and numeric gradients disagree for {len(wrong)} of {len(params)} tensors: {names}"
+            + (f"; no gradient reaches {no_grad[:5]} although the loss depends on them" if no_grad else "")
+            + f" [{sampled}]",
+            "a custom backward() or a .detach()/no_grad() cuts or bends the gradient; fix it or use autograd's own ops",
+            shown=shown,
+            details=details,
+        )
+    if worst > ok:
+        return Result("warn", worst, threshold, f"relative error {worst:.1e} at {worst_name}: more than kinks (ReLU, max) explain [{sampled}]", "look at that layer's backward; rerun with another seed to rule out a kink", shown=shown, details=details)
+    quality = "good" if worst <= good else "acceptable (kinks, rounding)"
+    return Result("pass", worst, threshold, f"{quality}: worst relative error {worst:.1e} over {sampled}", shown=shown, details=details)
+
+
+def _numeric(loss, p, idx, h: float) -> float:
+    """Centered difference of the loss at one parameter entry."""
+    old = float(p[idx])
+    p[idx] = old + h
+    plus = float(loss())
+    p[idx] = old - h
+    minus = float(loss())
+    p[idx] = old
+    return (plus - minus) / (2 * h)
+
+
+def _relative(num: float, ana: float, noise: float) -> float:
+    """|num - ana| / max(|num|, |ana|); 0 when both are below the rounding noise."""
+    scale = max(abs(num), abs(ana))
+    return 0.0 if scale <= noise else abs(num - ana) / scale
+
+
+def _unravel(i: int, shape) -> tuple:
+    idx = []
+    for size in reversed(shape):
+        idx.append(i % size)
+        i //= size
+    return tuple(reversed(idx))
+
+
+@check("model.batch_independence", needs=NEEDS)
+def batch_independence(ctx, opts) -> Result:
+    """d output_i / d input_j = 0 for j != i in eval mode (catches reshapes that mix the batch)."""
+    n = max(int(opts.get("examples", 4)), 2)
+    net = ctx.make_model().net.eval()
+    x, _ = ctx.batch("train", n)
+    n = len(x)
+    x = x.clone().requires_grad_(True)
+    out = net(x).reshape(n, -1)
+    g = torch.Generator().manual_seed(ctx.seed)
+    leaks, blind = {}, []
+    for i in sorted({0, n // 2, n - 1}):
+        weights = torch.randn(out.shape[1], generator=g)
+        (grad,) = torch.autograd.grad((out[i] * weights).sum(), x, retain_graph=True, allow_unused=True)
+        grad = torch.zeros_like(x) if grad is None else grad.reshape(n, -1).abs()
+        others = torch.cat([grad[:i], grad[i + 1 :]]).max() if n > 1 else torch.tensor(0.0)
+        if others > 0:
+            leaks[i] = float(others)
+        if grad[i].max() == 0:
+            blind.append(i)
+    value = {"max_cross_gradient": max(leaks.values(), default=0.0), "blind_examples": len(blind)}
+    if leaks:
+        return Result(
+            "fail",
+            value,
+            "0 for j != i",
+            f"the output of example(s) {sorted(leaks)} depends on other examples' inputs (|grad| up to {max(leaks.values()):.2g}) in eval mode",
+            "a view/reshape/transpose mixes the batch dimension (e.g. x.view(C, B, ...) instead of x.view(B, C, ...)); "
+            "keep dim 0 the batch throughout",
+            shown=f"cross grad {max(leaks.values()):.2g}",
+        )
+    if blind:
+        return Result(
+            "fail",
+            value,
+            "d out_i/d x_i != 0",
+            f"the output of example(s) {blind} does not depend on its own input at all",
+            "the forward pass ignores or overwrites its input (zeros, .detach(), a constant)",
+            shown="ignores input",
+        )
+    return Result("pass", value, "0 for j != i", f"each of {n} examples' outputs depends on its own input only (eval mode)", shown="0 cross grad")
+
+
+@check("model.all_params_learn", needs=NEEDS)
+def all_params_learn(ctx, opts) -> Result:
+    """After one optimizer step (regularization off) every trainable parameter changed and is finite."""
+    model = ctx.make_model()
+    net = model.net.train()
+    opt = ctx.optimizer(model)
+    x, y = ctx.batch("train", int(getattr(ctx.dm, "batch_size", 64) or 64))
+    named = list(net.named_parameters())
+    before = {name: p.detach().clone() for name, p in named}
+    opt.zero_grad()
+    ctx.task.loss(net(x), y).backward()
+    opt.step()
+    frozen = [name for name, p in named if not p.requires_grad]
+    trainable = [(name, p) for name, p in named if p.requires_grad]
+    no_grad = [name for name, p in trainable if p.grad is None]
+    zero_grad = [name for name, p in trainable if p.grad is not None and not p.grad.any()]
+    unchanged = [name for name, p in trainable if torch.equal(p.detach(), before[name])]
+    nonfinite = [name for name, p in named if not torch.isfinite(p).all()]
+    value = {"learned": len(trainable) - len(unchanged), "trainable": len(trainable), "frozen": len(frozen)}
+    shown = f"{len(trainable) - len(unchanged)}/{len(trainable)} changed"
+    threshold = "all trainable change, all finite"
+    if unchanged or nonfinite:
+        causes = []
+        if no_grad:
+            causes.append(f"no gradient reaches {no_grad[:6]} (unused in forward, or cut by .detach()/torch.no_grad())")
+        if zero_grad:
+            causes.append(f"zero gradient for {zero_grad[:6]} (dead units, or an input that is always 0)")
+        if ctx.lr == 0:
+            causes.append("the learning rate is 0 (optimizer.lr=0)")
+        if nonfinite:
+            causes.append(f"non-finite values in {nonfinite[:6]} after the step (learning rate far too high, or NaN gradients)")
+        rest = [n for n in unchanged if n not in no_grad + zero_grad]
+        if rest and ctx.lr != 0:
+            causes.append(f"{rest[:6]} got a gradient but the optimizer did not move them (not passed to the optimizer?)")
+        return Result(
+            "fail",
+            value,
+            threshold,
+            f"{len(unchanged)} of {len(trainable)} trainable tensors did not change after one step: {unchanged[:6]}. " + "; ".join(causes),
+            "make every parameter reach the loss, give the optimizer all parameters and a positive lr",
+            shown=shown,
+            details={"unchanged": unchanged, "no_grad": no_grad, "nonfinite": nonfinite, "frozen": frozen},
+        )
+    if frozen:
+        return Result(
+            "warn",
+            value,
+            threshold,
+            f"{len(frozen)} tensors are frozen (requires_grad=False) and will not train: {frozen[:6]}",
+            "fine when intended (a frozen pretrained backbone); otherwise set requires_grad=True",
+            shown=shown,
+            details={"frozen": frozen},
+        )
+    return Result("pass", value, threshold, f"all {len(trainable)} trainable tensors changed after one step and are finite", shown=shown)

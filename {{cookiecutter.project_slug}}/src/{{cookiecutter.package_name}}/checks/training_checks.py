@@ -1,0 +1,260 @@
+"""Checks that train a little (M12, M13, M21): overfit a tiny subset, beat dumb
+baselines on dev, and a learning-rate range test with its plot.
+
+Plain torch loops with the configured optimizer: a Lightning Trainer would cost more
+than these few hundred steps.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .core import Result, check
+from .model_checks import NEEDS
+
+
+def _step(net, opt, task, x, y, noise: float = 0.0, l1: float = 0.0) -> float:
+    opt.zero_grad()
+    inputs = x + noise * torch.randn_like(x) if noise else x
+    loss = task.loss(net(inputs), y)
+    total = loss + l1 * sum(p.abs().sum() for p in net.parameters() if p.ndim > 1) if l1 else loss
+    total.backward()
+    opt.step()
+    return float(loss)
+
+
+def _fits(ctx, out, y, loss: float, ref: float, ratio: float) -> bool:
+    if not math.isfinite(loss) or loss > ratio * ref:
+        return False
+    return ctx.kind == "regression" or bool((ctx.task.predict(out) == y.long().reshape(-1)).all())
+
+
+def _overfit(ctx, x, y, lr: float, steps: int, ratio: float, ref: float) -> dict:
+    model = ctx.make_model()
+    net = model.net.train()
+    opt = ctx.optimizer(model, lr=lr)
+    first = loss = None
+    for step in range(1, steps + 1):
+        loss = _step(net, opt, ctx.task, x, y)
+        first = loss if first is None else first
+        if not math.isfinite(loss):
+            break
+        if step % 10 == 0 or step == steps:
+            with torch.no_grad():
+                out = net(x)
+                loss = float(ctx.task.loss(out, y))
+            if _fits(ctx, out, y, loss, ref, ratio):
+                return {"lr": lr, "fit": True, "steps": step, "loss": loss, "first": first}
+    return {"lr": lr, "fit": False, "steps": steps, "loss": loss, "first": first}
+
+
+@check("model.overfit_tiny", fast=False, needs=NEEDS)
+def overfit_tiny(ctx, opts) -> Result:
+    """5-20 train examples, regularization off: the loss reaches ~0 (100% accuracy) within a step budget."""
+    n, steps, ratio = int(opts.get("examples", 10)), int(opts.get("steps", 400)), float(opts.get("loss_ratio", 0.02))
+    x, y = ctx.batch("train", n)
+    ref = float(ctx.task.loss(ctx.constant_output(True, len(y), y_ref=y), y))  # the tiny set's own prior
+    ref = ref if ref > 0 else 1.0
+    lr = ctx.lr
+    threshold = f"loss<={ratio:g}x prior loss" + ("" if ctx.kind == "regression" else " and 100% accuracy") + f" in {steps} steps"
+    runs = [_overfit(ctx, x, y, lr, steps, ratio, ref)]
+    if not runs[0]["fit"] and lr:  # tell a learning-rate problem from a bug
+        runs += [_overfit(ctx, x, y, lr * f, steps, ratio, ref) for f in (10.0, 0.1)]
+    first = runs[0]
+    value = {"final_loss": first["loss"], "prior_loss": ref, "steps": first["steps"], "examples": len(y)}
+    shown = f"loss {first['loss']:.3g} in {first['steps']} steps"
+    if first["fit"]:
+        return Result("pass", value, threshold, f"{len(y)} examples fitted in {first['steps']} steps (loss {first['loss']:.3g}, from {first['first']:.3g})", shown=shown)
+    good = [r for r in runs[1:] if r["fit"]]
+    if good:
+        return Result(
+            "warn",
+            value,
+            threshold,
+            f"with the configured lr {lr:g} the {len(y)} examples are not fitted in {steps} steps (loss {first['loss']:.3g}), "
+            f"with lr {good[0]['lr']:g} they are in {good[0]['steps']}",
+            f"the learning rate: try optimizer.lr={good[0]['lr']:g} (see train.learning_rate)",
+            shown=shown,
+            details={"runs": runs},
+        )
+    causes = []
+    if not lr:
+        causes.append("the learning rate is 0")
+    elif first["loss"] is not None and not math.isfinite(first["loss"]):
+        causes.append("the loss diverged: learning rate too high or a numerical bug")
+    elif first["first"] and first["loss"] >= 0.9 * first["first"]:
+        causes.append("the loss barely moved: a bug (gradients do not flow: see model.all_params_learn, model.gradient) or a broken loss/label pairing")
+    else:
+        causes.append("the loss falls but not to 0: too small a model, too few steps, or a learning rate far off; lr x10 and /10 did not help either")
+    return Result(
+        "fail",
+        value,
+        threshold,
+        f"could not fit {len(y)} training examples with regularization off (loss {first['loss']:.3g} from {first['first']:.3g}). Likely: " + "; ".join(causes),
+        "a model that cannot memorize 10 examples will not learn the data set: fix this first",
+        shown=shown,
+        details={"runs": runs},
+    )
+
+
+def _train(ctx, steps: int, zero_inputs: bool):
+    """A short real run: the configured optimizer and regularization, train batches."""
+    model = ctx.make_model(regularized=True)
+    net = model.net.train()
+    opt = ctx.optimizer(model, regularized=True)
+    noise, l1 = float(getattr(model, "input_noise", 0) or 0), float(getattr(model, "l1", 0) or 0)
+    task = getattr(model, "task", ctx.task)
+    done = 0
+    while done < steps:
+        for x, y in ctx.dm.train_dataloader():
+            _step(net, opt, task, torch.zeros_like(x) if zero_inputs else x, y, noise, l1)
+            done += 1
+            if done >= steps:
+                break
+    return net.eval()
+
+
+def _z(diff: torch.Tensor) -> float:
+    """How many standard errors the mean paired difference is above 0."""
+    diff = diff.double()
+    sd = float(diff.std()) if len(diff) > 1 else 0.0
+    mean = float(diff.mean())
+    return math.inf if sd == 0 and mean > 0 else (0.0 if sd == 0 else mean / (sd / math.sqrt(len(diff))))
+
+
+@check("model.beats_baseline", fast=False, needs=NEEDS)
+def beats_baseline(ctx, opts) -> Result:
+    """A short real run beats dumb baselines on dev: the prior / majority / mean predictor and the same model on zeroed inputs."""
+    steps, z_min = int(opts.get("steps", 300)), float(opts.get("z", 2.0))
+    x, y = ctx.split("dev")
+    task = ctx.task
+    model_net, zero_net = _train(ctx, steps, zero_inputs=False), _train(ctx, steps, zero_inputs=True)
+    with torch.no_grad():
+        model_out, zero_out = model_net(x), zero_net(torch.zeros_like(x))
+    prior_out = ctx.constant_output(True, len(y))
+    losses = {name: task.per_example_loss(out, y) for name, out in (("model", model_out), ("prior", prior_out), ("zeroed inputs", zero_out))}
+    z = {name: _z(losses[name] - losses["model"]) for name in ("prior", "zeroed inputs")}
+    mean = {name: float(v.mean()) for name, v in losses.items()}
+    value = {f"dev_loss_{k.replace(' ', '_')}": v for k, v in mean.items()}
+    lines = [f"dev loss: model {mean['model']:.4g}, prior {mean['prior']:.4g} (z={z['prior']:.1f}), zeroed inputs {mean['zeroed inputs']:.4g} (z={z['zeroed inputs']:.1f})"]
+    if ctx.kind != "regression":
+        target = y.long().reshape(-1)
+        correct = {name: (task.predict(out) == target).double() for name, out in (("model", model_out), ("majority", prior_out))}
+        z["majority"] = _z(correct["model"] - correct["majority"])
+        acc = {k: float(v.mean()) for k, v in correct.items()}
+        value.update({"dev_accuracy": acc["model"], "majority_accuracy": acc["majority"]})
+        lines.append(f"dev accuracy: model {acc['model']:.1%}, majority class {acc['majority']:.1%} (z={z['majority']:.1f})")
+    else:
+        mae = float((model_out.reshape(-1) - y).abs().mean()), float((prior_out.reshape(-1) - y).abs().mean())
+        value.update({"dev_mae": mae[0], "mean_predictor_mae": mae[1]})
+        lines.append(f"dev MAE: model {mae[0]:.4g}, mean predictor {mae[1]:.4g}")
+    threshold = f"better than each baseline by z>={z_min:g} standard errors"
+    weakest = min(z, key=z.get)
+    shown = f"z={z[weakest]:.1f} vs {weakest}"
+    details = {"z": z, "steps": steps, "dev_examples": len(y)}
+    message = f"after {steps} steps; " + "; ".join(lines)
+    if z[weakest] < z_min:
+        return Result(
+            "fail",
+            value,
+            threshold,
+            f"the trained model does not beat the {weakest} baseline with statistical power on dev ({len(y)} examples): {message}",
+            "if it also fails model.overfit_tiny, fix that first; otherwise train longer (checks.beats_baseline.steps), "
+            "check that inputs and labels line up, or get a bigger dev set",
+            shown=shown,
+            details=details,
+        )
+    return Result("pass", value, threshold, message, shown=shown, details=details)
+
+
+@check("train.learning_rate", fast=False, needs=NEEDS)
+def learning_rate(ctx, opts) -> Result:
+    """LR range test: raise the lr exponentially each step, find where the loss bottoms out and diverges."""
+    lo, hi, steps = float(opts.get("min_lr", 1e-6)), float(opts.get("max_lr", 10.0)), int(opts.get("steps", 100))
+    far, blowup, beta = float(opts.get("far_above", 3.0)), float(opts.get("diverge", 4.0)), 0.9
+    lr = ctx.lr
+    if lr is None:
+        return Result("skip", None, None, "the optimizer config has no lr")
+    model = ctx.make_model(regularized=True)
+    net = model.net.train()
+    opt = ctx.optimizer(model, lr=lo, regularized=True)
+    task = getattr(model, "task", ctx.task)
+    lrs = [lo * (hi / lo) ** (i / max(steps - 1, 1)) for i in range(steps)]
+    tried, smooth, avg, best, diverged = [], [], 0.0, math.inf, None
+    batches = iter(())
+    for i, rate in enumerate(lrs):
+        try:
+            x, y = next(batches)
+        except StopIteration:
+            batches = iter(ctx.dm.train_dataloader())
+            x, y = next(batches)
+        for group in opt.param_groups:
+            group["lr"] = rate
+        loss = _step(net, opt, task, x, y)
+        if not math.isfinite(loss):
+            diverged = rate
+            break
+        avg = beta * avg + (1 - beta) * loss
+        s = avg / (1 - beta ** (i + 1))
+        tried.append(rate)
+        smooth.append(s)
+        best = min(best, s)
+        if s > blowup * best:
+            diverged = rate
+            break
+    at_min = min(range(len(smooth)), key=smooth.__getitem__) if smooth else 0
+    lowest = tried[at_min] if smooth else lo
+    start = len(smooth) // 10  # steepest descent before the minimum, skipping the noisy start
+    slopes = [(smooth[i + 1] - smooth[i], tried[i]) for i in range(start, at_min)]
+    suggested = min(slopes)[1] if slopes else lowest / 10
+    value = {"configured": lr, "min_loss_lr": lowest, "diverges_at": diverged, "suggested": suggested}
+    threshold = f"lr<={far:g}x the lr of the lowest loss"
+    plot = _plot(ctx, tried, smooth, lr, lowest, diverged, suggested)
+    shown = f"lr {lr:g}; min-loss lr {lowest:.2g}"
+    where = f"the loss falls fastest at lr~{suggested:.2g}, bottoms out at {lowest:.2g}" + (f" and diverges from {diverged:.2g}" if diverged else "")
+    details = {"lrs": tried, "smoothed_loss": smooth, "plot": plot}
+    if lr <= 0:
+        return Result("fail", value, threshold, f"optimizer.lr={lr:g}: nothing will learn. {where}", f"set optimizer.lr={suggested:.2g}", shown=shown, details=details)
+    if lr > far * lowest:
+        return Result(
+            "warn",
+            value,
+            threshold,
+            f"the configured lr {lr:g} is far above the stable range: {where}" + (f"; plot: {plot}" if plot else ""),
+            f"lower optimizer.lr to ~{suggested:.2g} (or at most {lowest:.2g})",
+            shown=shown,
+            details=details,
+        )
+    return Result("pass", value, threshold, f"configured lr {lr:g} is in the stable range: {where}" + (f"; plot: {plot}" if plot else ""), shown=shown, details=details)
+
+
+def _plot(ctx, lrs, losses, lr, lowest, diverged, suggested) -> str | None:
+    out_dir = getattr(ctx, "out_dir", None)
+    if out_dir is None or not lrs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(lrs, losses, label="training loss (smoothed)")
+    if lr > 0:
+        ax.axvline(lr, color="C3", ls="--", label=f"configured lr {lr:g}")
+    ax.axvline(lowest, color="C2", ls=":", label=f"lowest loss at {lowest:.2g}")
+    ax.axvline(suggested, color="C1", ls=":", label=f"steepest descent at {suggested:.2g}")
+    if diverged:
+        ax.axvline(diverged, color="k", ls=":", label=f"diverges from {diverged:.2g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.set_title("learning-rate range test")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "lr_range.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
