@@ -33,6 +33,9 @@ def train(cfg: DictConfig) -> dict:
     out_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, trainer = build(cfg)
+    from .checks import before_training  # the fast sanity checks; a failure stops here (exit 1)
+
+    before_training(cfg, datamodule)  # configs/checks: checks.before_train=fast|all|false
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in trainer.loggers:
         logger.log_hyperparams(resolved)
