@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -29,7 +30,11 @@ def build(cfg: DictConfig):
 
 def train(cfg: DictConfig) -> dict:
     validate_config(cfg)
-    keep_ddp_ranks_to_this_job()
+    with ddp_safe_under_multirun():
+        return fit_and_summarize(cfg)
+
+
+def fit_and_summarize(cfg: DictConfig) -> dict:
     out_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, trainer = build(cfg)
@@ -107,21 +112,33 @@ def print_summary(summary: dict, trainer) -> None:
     print(f"summary     {Path(summary['output_dir']) / 'summary.json'}")
 
 
-def keep_ddp_ranks_to_this_job() -> None:
-    """Under `train.py -m`, make DDP's extra ranks re-run this job only.
+@contextlib.contextmanager
+def ddp_safe_under_multirun():
+    """Let a DDP job run inside a Hydra multirun (`train.py -m ... trainer=ddp`).
 
-    Lightning starts ranks 1..N-1 by re-running sys.argv. In a Hydra multirun that
-    command is the whole sweep, so every child would start a sweep of its own. Here the
-    command becomes this job's own overrides, written into this job's directory.
+    Lightning starts ranks 1..N-1 by re-running sys.argv. In a multirun that command is
+    the whole sweep, so every child would start a sweep of its own. Here the command
+    becomes this job's own overrides, written into this job's directory. Afterwards the
+    process group and the environment variables Lightning set are released, so the next
+    job launches its own ranks on a fresh port.
     """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    if not HydraConfig.initialized() or os.environ.get("LOCAL_RANK", "0") != "0":
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if not multirun:  # a child rank runs in plain run mode: nothing to do
+        yield
         return
     hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return
-    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+    argv, environ = sys.argv, dict(os.environ)
+    sys.argv = [argv[0], *hydra_cfg.overrides.task]
     OmegaConf.set_readonly(hydra_cfg, False)
     hydra_cfg.run.dir = hydra_cfg.runtime.output_dir  # Lightning passes run.dir to the children
+    try:
+        yield
+    finally:
+        sys.argv = argv
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        os.environ.clear()  # Lightning left LOCAL_RANK, MASTER_PORT, ... for the next job to trip on
+        os.environ.update(environ)
