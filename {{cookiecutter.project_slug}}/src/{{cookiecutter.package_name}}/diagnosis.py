@@ -161,6 +161,7 @@ def diagnose(errors: dict, human_error: float | None, n: dict | None = None, bou
     }
     if noise:
         result["gap_noise"] = noise
+        result["conclusive"] = largest is None or gaps[largest] > noise.get(largest, 0.0)
     return result
 
 
@@ -181,6 +182,8 @@ def format_table(diagnosis: dict, metric_name: str, target_line: str | None = No
     if target_line:
         lines.append(f"  {target_line}")
     lines.append(f"Next step: {diagnosis['recommendation']}")
+    if diagnosis.get("conclusive") is False:
+        lines.append("  (the largest gap is within the noise of these split sizes: the diagnosis is not conclusive)")
     return "\n".join(lines)
 
 
@@ -242,7 +245,7 @@ def report(models, datamodule, task: Task, objective: Objective, out_dir: Path, 
     result["error_measure"] = error_name
     result["scores"] = scores
     result["objective"] = {"metric": objective.metric, "target": objective.target}
-    target_line = objective.target_report(scores["dev"].get(objective.metric))
+    target_line = objective.target_report(scores.get("dev", {}).get(objective.metric))
     if target_line:
         result["target"] = target_line
     if objective.constraints:
@@ -288,3 +291,25 @@ def after_training(cfg, summary: dict, model, datamodule, trainer) -> dict:
         summary["target"] = result["target"]
     summary["test_split_reads"] = datamodule.test_reads
     return summary
+
+
+def diagnose_checkpoint(ckpt_path: str, out_dir: str | None = None, worst_k: int = 24) -> dict:
+    """diagnose.py: the end-of-training report for any checkpoint, without training (and without test)."""
+    from .config import ConfigError
+    from .objective import measure_static
+    from .vault import load_run
+
+    if not ckpt_path:
+        raise ConfigError("ckpt_path is missing; python diagnose.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt")
+    cfg, model, datamodule, checkpoint = load_run(ckpt_path)
+    run_dir = Path(cfg.paths.output_dir)
+    out = Path(out_dir) if out_dir else run_dir / f"diagnose-{Path(ckpt_path).stem}"
+    history_path = run_dir / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.is_file() else None
+    objective = Objective.from_cfg(cfg.objective)
+    static = measure_static(model, datamodule.split("train")[0][:1]) if objective.constraints else None
+    print(f"Diagnosing {ckpt_path} (epoch {checkpoint.get('epoch')})")
+    result = report(model, datamodule, model.task, objective, out, history=history, selected_epoch=checkpoint.get("epoch"),
+                    worst_k=worst_k, static=static)
+    result["test_split_reads"] = datamodule.test_reads
+    return result

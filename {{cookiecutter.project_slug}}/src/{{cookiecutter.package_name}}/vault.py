@@ -1,0 +1,219 @@
+"""The test vault (M5), the final model (M8) and ensembles (M24).
+
+The test split is read in exactly one place: `evaluate()` below, run by `python evaluate.py`.
+Every evaluation is appended to the project's ledger (test_ledger.jsonl): when, which
+checkpoint(s), which config (hash) and the result. From the second evaluation on, the
+report warns how many times the test set has been seen: a test score you act on stops
+being an unbiased estimate.
+
+Also here: loading a run back from a checkpoint (config from the run's .hydra/ folder,
+weights and standardization statistics from the checkpoint), used by diagnose.py and
+predict.py too, and the small `key=value` parser of those scripts.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from .config import ConfigError
+
+LEDGER = "test_ledger.jsonl"
+
+
+# --------------------------------------------------------------------------- command line
+def parse_args(argv: list[str], allowed: dict, lists: tuple = ()) -> dict:
+    """`key=value` arguments, the way train.py takes them. `lists`: keys that may repeat or be [a,b]."""
+    args = dict(allowed)
+    for token in argv:
+        key, sep, value = token.partition("=")
+        key = key.lstrip("-")
+        if not sep or key not in allowed:
+            raise ConfigError(f"unknown argument {token!r}; expected key=value with key one of {', '.join(allowed)}")
+        if key in lists:
+            items = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
+            args[key] = (args[key] if isinstance(args[key], list) else []) + items
+        elif isinstance(allowed[key], bool):
+            if value.lower() not in ("true", "false"):
+                raise ConfigError(f"{key}={value!r}: use {key}=true or {key}=false")
+            args[key] = value.lower() == "true"
+        elif isinstance(allowed[key], int):
+            try:
+                args[key] = int(value)
+            except ValueError:
+                raise ConfigError(f"{key}={value!r} is not a whole number") from None
+        else:
+            args[key] = value
+    return args
+
+
+# --------------------------------------------------------------------------- loading runs
+def find_run_dir(ckpt: Path) -> Path:
+    for parent in list(ckpt.parents)[:4]:
+        if (parent / ".hydra" / "config.yaml").is_file():
+            return parent
+    raise ConfigError(
+        f"no .hydra/config.yaml found above {ckpt}; pass a checkpoint inside a run directory written by "
+        "train.py (e.g. outputs/<date>/<time>/checkpoints/best.ckpt)"
+    )
+
+
+def load_checkpoint(path) -> dict:
+    path = Path(str(path))
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={path} does not exist; pass a .ckpt file, e.g. outputs/<date>/<time>/checkpoints/best.ckpt")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same one-line answer
+        raise ConfigError(f"ckpt_path={path} is not a readable checkpoint ({type(e).__name__}); pass a .ckpt written by train.py") from None
+
+
+def load_run(ckpt_path, setup_data: bool = True):
+    """(cfg, model with the checkpoint's weights, datamodule with its statistics, checkpoint dict)."""
+    ckpt_path = Path(str(ckpt_path)).resolve()
+    checkpoint = load_checkpoint(ckpt_path)
+    run_dir = find_run_dir(ckpt_path)
+    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    with open_dict(cfg):
+        cfg.paths = {"output_dir": str(run_dir)}
+        cfg.ckpt_path = None
+    model = instantiate(cfg.model, optimizer=None, scheduler=None)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.eval()
+    datamodule = instantiate(cfg.data)
+    if setup_data:
+        datamodule.setup("validate")
+    if "FourSplitDataModule" in checkpoint:
+        datamodule.load_state_dict(checkpoint["FourSplitDataModule"])
+    return cfg, model, datamodule, checkpoint
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """Identifies the experiment, not where it ran: paths and the resume path are left out."""
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    for key in ("paths", "ckpt_path", "hydra"):
+        plain.pop(key, None)
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- the ledger
+def read_ledger(path: Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_ledger(path: Path, entry: dict) -> None:
+    with Path(path).open("a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+# --------------------------------------------------------------------------- the final model (M8)
+def retrain_on_train_and_dev(cfg: DictConfig, checkpoint: dict, out_dir: Path) -> Path:
+    """Train the chosen config afresh on train + dev, for as many epochs as the selected
+    checkpoint had, with no dev-based selection (dev is training data now). Returns the
+    final checkpoint, saved in out_dir/checkpoints/final.ckpt beside a copy of the config."""
+    import lightning as L
+
+    from .diagnosis import RunRecorder
+
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out_dir)
+    epochs = int(checkpoint["epoch"]) + 1
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    merged = torch.cat([datamodule.indices["train"], datamodule.indices["dev"]]).sort().values
+    datamodule.indices["train"] = merged
+    datamodule.standardizer.fit(datamodule._x[merged])  # statistics of the data it now trains on (M7)
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    if scheduler is not None and scheduler.func is torch.optim.lr_scheduler.ReduceLROnPlateau:
+        print("note: the plateau scheduler watches dev, which is training data now; retraining without it")
+        scheduler = None
+    model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
+    trainer = instantiate(
+        cfg.trainer, callbacks=[RunRecorder(str(out_dir))], logger=False, max_epochs=epochs, limit_val_batches=0, num_sanity_val_steps=0,
+        enable_checkpointing=False, enable_progress_bar=False, default_root_dir=str(out_dir),
+    )
+    print(f"Retraining on train + dev ({len(merged)} examples) for {epochs} epochs, as the selected checkpoint had")
+    trainer.fit(model, datamodule=datamodule)
+    final = out_dir / "checkpoints" / "final.ckpt"
+    trainer.save_checkpoint(final, weights_only=False)
+    (out_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    (out_dir / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    return final
+
+
+# --------------------------------------------------------------------------- the one door
+def evaluate(ckpt_paths: list[str], project_dir: Path, ledger: Path | None = None, retrain: bool = False,
+             out_dir: Path | None = None) -> dict:
+    """Evaluate one checkpoint, or an ensemble (averaged predictions), on the test split; record it."""
+    from .diagnosis import report
+    from .objective import Objective, measure_static
+
+    if not ckpt_paths:
+        raise ConfigError("no checkpoint given; python evaluate.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt")
+    ledger = Path(ledger) if ledger else Path(project_dir) / LEDGER
+    runs = [load_run(p) for p in ckpt_paths]  # every path is checked before anything is read or written
+    cfg, _, datamodule, checkpoint = runs[0]
+
+    def data_identity(c):
+        d = OmegaConf.to_container(c.data, resolve=False)
+        return {k: d.get(k) for k in ("source", "task", "num_classes", "splits", "split_seed", "input_shape")}
+
+    for path, (other, *_rest) in zip(ckpt_paths[1:], runs[1:]):
+        if data_identity(other) != data_identity(cfg):
+            raise ConfigError(f"{path} was trained on other data or splits than {ckpt_paths[0]}; an ensemble needs the same data config")
+
+    run_dir = Path(cfg.paths.output_dir)
+    out_dir = Path(out_dir) if out_dir else run_dir / ("final_evaluation" if len(runs) == 1 else "ensemble_evaluation")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    evaluated = [str(Path(p).resolve()) for p in ckpt_paths]
+    if retrain:
+        retrained = []
+        for i, (c, _, _, ck) in enumerate(runs):
+            final = retrain_on_train_and_dev(c, ck, out_dir / (f"retrained_{i}" if len(runs) > 1 else "retrained"))
+            retrained.append(load_run(final))
+        runs, evaluated = retrained, [str(r[0].paths.output_dir) + "/checkpoints/final.ckpt" for r in retrained]
+        cfg, _, datamodule, checkpoint = runs[0]
+
+    previous = read_ledger(ledger)
+    if previous:
+        print(f"warning: the test set of this project has been seen {len(previous)} time(s) before (see {ledger}). "
+              "A test score you act on stops being an unbiased estimate of new data.")
+    objective = Objective.from_cfg(cfg.objective)
+    models = [r[1] for r in runs]
+    task = models[0].task
+    splits = ("train", "train_dev", "test") if retrain else ("train", "train_dev", "dev", "test")
+    static = measure_static(models[0], datamodule.split("train")[0][:1]) if len(models) == 1 else None
+    result = report(models, datamodule, task, objective, out_dir, splits=splits, error_analysis=False,
+                    json_name="final_report.json", static=static)
+    entry = {
+        "time": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "checkpoints": evaluated,
+        "config_hash": config_hash(cfg),
+        "ensemble": len(models) > 1,
+        "retrained_on_train_and_dev": retrain,
+        "metric": objective.metric,
+        "test": {k: v for k, v in result["scores"]["test"].items()},
+        "dev": result["scores"].get("dev", {}).get(objective.metric),
+        "times_seen_before": len(previous),
+    }
+    append_ledger(ledger, entry)
+    test_score = result["scores"]["test"].get(objective.metric)
+    print(f"\nTEST {objective.metric}: {test_score:.4f}  (evaluation #{len(previous) + 1}, recorded in {ledger})")
+    if retrain:
+        print("note: dev was trained on, so this report has no dev column and no dev-overfitting gap")
+    result["ledger_entry"] = entry
+    result["test_reads"] = datamodule.test_reads
+    (out_dir / "final_report.json").write_text(json.dumps(result, indent=2))
+    return result
