@@ -202,10 +202,10 @@ def run_checks(cfg: DictConfig, ids: list[str] | None = None, subset: str | None
     unknown = [i for i in ids if i not in CHECKS]
     if unknown:
         raise ConfigError(f"unknown check(s) {unknown}; ids: {', '.join(CHECKS)}")
-    ctx = CheckContext(cfg, datamodule)
-    ctx.out_dir = Path(out_dir) if out_dir else None
     results: dict[str, Result] = {}
     with preserved_rng(), threads(opts.get("threads")):
+        ctx = CheckContext(cfg, datamodule)
+        ctx.out_dir = Path(out_dir) if out_dir else None
         for id in ids:
             results[id] = run_one(ctx, cfg, id, results)
     reads = getattr(ctx.dm, "test_reads", 0) - ctx.test_reads_at_start
