@@ -1,0 +1,145 @@
+"""The diagnosis (M31, M32) and the goals it reports against (M1-M3)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from {{cookiecutter.package_name}}.config import ConfigError
+from {{cookiecutter.package_name}}.diagnosis import degradation_epoch, diagnose
+from {{cookiecutter.package_name}}.objective import Constraint, Objective, weighted_error
+from {{cookiecutter.package_name}}.training import train
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models train several times faster on one CPU thread, above all on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------ the three shipped experiments
+@pytest.mark.parametrize(
+    "experiment, expected",
+    [("underfit", "avoidable_bias"), ("overfit", "variance"), ("data_mismatch", "data_mismatch")],
+)
+def test_shipped_experiment_gets_its_diagnosis(make_cfg, tmp_path, experiment, expected):
+    cfg = make_cfg(f"+experiment={experiment}", "analysis.error_analysis=false", "checks.before_train=false")
+    summary = train(cfg)
+
+    report = json.loads((tmp_path / "diagnosis.json").read_text())
+    assert report["largest_gap"] == expected == summary["diagnosis"]["largest_gap"]
+    gaps, noise = report["gaps"], report["gap_noise"]
+    assert set(gaps) == {"avoidable_bias", "variance", "data_mismatch"}  # test is sealed: no dev overfitting
+    assert gaps[expected] > noise[expected], "the diagnosis must not rest on noise"
+    assert gaps[expected] == max(gaps.values())
+    assert report["conclusive"] is True
+    errors = report["errors"]
+    assert errors["human"] == pytest.approx(0.01)
+    assert gaps["variance"] == pytest.approx(errors["train_dev"] - errors["train"])
+    assert gaps["data_mismatch"] == pytest.approx(errors["dev"] - errors["train_dev"])
+    assert gaps["avoidable_bias"] == pytest.approx(errors["train"] - 0.01)
+    assert report["recommendation"].lower().startswith({"avoidable_bias": "reduce avoidable bias", "variance": "reduce variance",
+                                                        "data_mismatch": "address data mismatch"}[expected])
+    # errors agree with the scores train.py reports for the selected checkpoint
+    for split in ("train", "train_dev", "dev"):
+        assert errors[split] == pytest.approx(1 - summary["scores"][split], abs=1e-5)
+    assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
+    assert summary["test_split_reads"] == 0
+
+
+# ------------------------------------------------------------------ the diagnosis itself
+@pytest.mark.parametrize(
+    "errors, expected",
+    [
+        ({"train": 0.15, "train_dev": 0.16, "dev": 0.17}, "avoidable_bias"),
+        ({"train": 0.02, "train_dev": 0.10, "dev": 0.11}, "variance"),
+        ({"train": 0.02, "train_dev": 0.03, "dev": 0.12}, "data_mismatch"),
+        ({"train": 0.02, "train_dev": 0.03, "dev": 0.04, "test": 0.10}, "dev_overfitting"),
+    ],
+)
+def test_largest_gap_picks_the_remedy(errors, expected):
+    d = diagnose(errors, human_error=0.01)
+    assert d["largest_gap"] == expected
+    assert ("dev_overfitting" in d["gaps"]) == ("test" in errors)
+    words = {"avoidable_bias": "bigger model", "variance": "more training data", "data_mismatch": "synthesize",
+             "dev_overfitting": "bigger dev set"}
+    assert words[expected] in d["recommendation"]
+
+
+def test_unknown_human_error_is_reported_not_invented():
+    d = diagnose({"train": 0.05, "train_dev": 0.06, "dev": 0.06}, human_error=None)
+    assert d["errors"]["human"] is None and d["human_error_known"] is False
+    assert d["gaps"]["avoidable_bias"] == pytest.approx(0.05)  # an upper bound: human error taken as 0
+
+
+def test_gap_within_noise_is_flagged_inconclusive():
+    small = diagnose({"train": 0.10, "train_dev": 0.12, "dev": 0.12}, 0.09, n={"train": 1000, "train_dev": 50, "dev": 50})
+    assert small["largest_gap"] == "variance" and small["conclusive"] is False
+    big = diagnose({"train": 0.10, "train_dev": 0.30, "dev": 0.30}, 0.09, n={"train": 1000, "train_dev": 500, "dev": 500})
+    assert big["conclusive"] is True
+
+
+def test_degradation_epoch_marks_where_dev_loss_turns():
+    rising = [{"epoch": e, "dev/loss": v} for e, v in enumerate([1.0, 0.6, 0.4, 0.45, 0.55, 0.7])]
+    assert degradation_epoch(rising) == 2
+    falling = [{"epoch": e, "dev/loss": v} for e, v in enumerate([1.0, 0.6, 0.4, 0.39, 0.38])]
+    assert degradation_epoch(falling) is None
+
+
+# ------------------------------------------------------------------ goals (M1-M3)
+def test_constraint_parsing_and_errors():
+    c = Constraint.parse("params <= 1e6")
+    assert (c.name, c.op, c.threshold) == ("params", "<=", 1e6)
+    assert c.holds(999_999) and not c.holds(2e6) and not c.holds(None)
+    assert Constraint.parse("dev/f1>=0.9").holds(0.95)
+    with pytest.raises(ConfigError, match="name op number"):
+        Constraint.parse("params is small")
+    with pytest.raises(ConfigError, match="not measured"):
+        Constraint.parse("flops <= 3")
+
+
+def test_target_report_says_how_far():
+    obj = Objective("accuracy", "max", target=0.98)
+    assert "0.03 short" in obj.target_report(0.95)
+    assert "target reached" in obj.target_report(0.99)
+    assert "target reached" in Objective("mae", "min", target=40.0).target_report(35.0)
+
+
+def test_weighted_error_costs_one_class_more():
+    y = torch.tensor([0, 0, 1, 1])
+    pred = torch.tensor([0, 0, 1, 0])  # one class-1 example wrong
+    assert weighted_error(pred, y, [1, 1]) == pytest.approx(0.25)
+    assert weighted_error(pred, y, [1, 10]) == pytest.approx(10 / 22)
+    with pytest.raises(ConfigError, match="class_costs"):
+        Objective.from_cfg({"metric": "accuracy", "mode": "max", "class_costs": [0, 0]})
+
+
+def test_violated_constraint_means_no_best_checkpoint(make_cfg, tmp_path):
+    cfg = make_cfg("trainer.max_epochs=2", "checks.before_train=false", "analysis.error_analysis=false",
+                   "objective.satisficing=['params <= 1000','latency_ms <= 1e4']")
+    summary = train(cfg)
+    assert summary["best_checkpoint"] is None and summary["feasible"] is False
+    report = json.loads((tmp_path / "diagnosis.json").read_text())
+    rows = {r["constraint"]: r for r in report["constraints"]}
+    assert rows["params <= 1000"]["ok"] is False and rows["params <= 1000"]["value"] > 1000
+    assert rows["latency_ms <= 10000"]["ok"] is True
+    assert not (tmp_path / "checkpoints" / "best.ckpt").exists()
+
+
+def test_metric_constraint_filters_epochs(make_cfg, tmp_path):
+    """Checkpoints are chosen on dev accuracy but only among epochs where train_dev loss <= 0.5."""
+    cfg = make_cfg("trainer.max_epochs=4", "checks.before_train=false", "analysis.error_analysis=false",
+                   "objective.satisficing=['train_dev/loss <= 0.5']")
+    summary = train(cfg)
+    history = json.loads((tmp_path / "history.json").read_text())
+    feasible = [h for h in history if h["train_dev/loss"] <= 0.5]
+    assert feasible and len(feasible) < len(history)  # the first epoch is not
+    best = torch.load(summary["best_checkpoint"], weights_only=True)
+    chosen = max(feasible, key=lambda h: h["dev/accuracy"])
+    assert best["epoch"] == chosen["epoch"]
+    assert summary["feasible"] is True
