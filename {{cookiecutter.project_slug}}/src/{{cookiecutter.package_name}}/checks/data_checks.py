@@ -237,7 +237,7 @@ def class_balance(ctx, opts) -> Result:
     ratio = float(present.max() / present.min())
     max_share, max_ratio = float(opts.get("max_share", 0.8)), float(opts.get("max_ratio", 10))
     value = {"majority_class": major, "share": top, "largest/smallest": ratio}
-    threshold = f"majority share<{max_share:g}, largest/smallest<{max_ratio:g}"
+    threshold = f"share<{max_share:g}, ratio<{max_ratio:g}"
     shown = f"class {major}: {top:.1%} (x{ratio:.3g})"
     listing = ", ".join(f"{c}:{s:.1%}" for c, s in enumerate(train.tolist()))
     details = {k: v.tolist() for k, v in shares.items()}

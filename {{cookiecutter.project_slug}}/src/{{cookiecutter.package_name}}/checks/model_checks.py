@@ -26,8 +26,9 @@ def output_matches_task(ctx, opts) -> Result:
     x, _ = ctx.batch("train", int(opts.get("examples", 32)))
     with torch.no_grad():
         out = net(x)
-    expected = {"multiclass": f"[B, {ctx.num_classes}] logits -> softmax cross-entropy", "binary": "[B] or [B,1] logit -> sigmoid + BCE"}
-    threshold = expected.get(ctx.kind, "[B] or [B,1] value -> MSE")
+    expected = {"multiclass": f"[B, {ctx.num_classes}] logits", "binary": "[B] or [B,1] logit"}
+    threshold = expected.get(ctx.kind, "[B] or [B,1] value")
+    loss_name = {"multiclass": "softmax cross-entropy", "binary": "sigmoid + binary cross-entropy"}.get(ctx.kind, "mean squared error")
     shown = str(list(out.shape))
     try:
         ctx.task.check_output(net, out, len(x))
@@ -46,7 +47,7 @@ def output_matches_task(ctx, opts) -> Result:
     leaves = [m for m in net.modules() if not list(m.children())]
     if leaves and isinstance(leaves[-1], (nn.ReLU, nn.ReLU6)):
         return Result("warn", list(out.shape), threshold, "the net ends in a ReLU: its outputs cannot go below 0", "end with a Linear layer (raw logits / values)", shown=shown)
-    return Result("pass", list(out.shape), threshold, f"{ctx.kind}: outputs {list(out.shape)} of raw values, as {threshold.split('-> ')[-1]} expects", shown=shown)
+    return Result("pass", list(out.shape), threshold, f"{ctx.kind}: outputs {list(out.shape)} of raw values, as {loss_name} expects", shown=shown)
 
 
 @check("model.initial_loss", needs=NEEDS)
@@ -69,7 +70,7 @@ def initial_loss(ctx, opts) -> Result:
     worst = max(losses, key=lambda v: abs(v - start) if math.isfinite(v) else math.inf)
     value = {"mean": mean, "std": spread, "worst": worst, "expected": start, "prior": prior_full}
     threshold = f"within {tol:.0%} of {start:.4g}"
-    shown = f"{mean:.4g} +- {spread:.2g} (exp {start:.4g})"
+    shown = f"{mean:.4g} (expected {start:.4g})"
     chance = {"multiclass": f"ln({ctx.num_classes}) = {math.log(ctx.num_classes or 2):.4g}", "binary": "ln 2 = 0.6931"}
     starts_at = "the class prior" if from_prior else (chance.get(ctx.kind) or "output 0 (mean squared target)")
     if not math.isfinite(worst) or abs(worst - start) > tol * max(abs(start), 1e-8):
@@ -93,7 +94,7 @@ def initial_loss(ctx, opts) -> Result:
             value,
             threshold,
             f"the untrained model predicts about 0, whose loss {start:.4g} is {start / max(prior, 1e-12):.3g}x the loss "
-            f"{prior:.4g} of predicting the prior (class shares / mean target): the first steps go into learning the bias",
+            f"{prior:.4g} of predicting the {'mean target' if ctx.kind == 'regression' else 'class shares'}: the first steps go into learning the bias",
             "set model.output_bias_from_prior=true (starts the output bias at the prior)",
             shown=shown,
             details={"losses": losses},
@@ -153,7 +154,7 @@ def gradient(ctx, opts) -> Result:
             errors[name] = err
     worst_name = max(errors, key=errors.get) if errors else None
     worst = errors.get(worst_name, 0.0)
-    threshold = f"good<={good:g}, ok<={ok:g}, fail>{bad:g}"
+    threshold = f"ok<={ok:g}, fail>{bad:g}"
     shown = f"max rel err {worst:.1e}" + (f" ({worst_name})" if worst > ok else "")
     details = {"relative_error": errors, "worst_entries": worst_at, "examples": len(x), "entries_per_tensor": per_tensor}
     sampled = f"{len(params)} tensors, {per_tensor} entries each, {len(x)} examples, float64, eval mode" + (f", {kinks} entries re-measured with h/100" if kinks else "")
@@ -268,7 +269,7 @@ def all_params_learn(ctx, opts) -> Result:
     nonfinite = [name for name, p in named if not torch.isfinite(p).all()]
     value = {"learned": len(trainable) - len(unchanged), "trainable": len(trainable), "frozen": len(frozen)}
     shown = f"{len(trainable) - len(unchanged)}/{len(trainable)} changed"
-    threshold = "all trainable change, all finite"
+    threshold = "all change, finite"
     if unchanged or nonfinite:
         causes = []
         if no_grad:

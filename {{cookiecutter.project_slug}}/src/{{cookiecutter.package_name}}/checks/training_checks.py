@@ -63,7 +63,7 @@ def overfit_tiny(ctx, opts) -> Result:
     ref = float(ctx.task.loss(ctx.constant_output(True, len(y), y_ref=y), y))  # the tiny set's own prior
     ref = ref if ref > 0 else 1.0
     lr = ctx.lr
-    threshold = f"loss<={ratio:g}x prior loss" + ("" if ctx.kind == "regression" else " and 100% accuracy") + f" in {steps} steps"
+    threshold = f"loss<={ratio:g}x prior" + ("" if ctx.kind == "regression" else ", acc 100%")
     runs = [_overfit(ctx, x, y, lr, steps, ratio, ref)]
     first = runs[0]
     if not first["fit"] and lr:  # tell a learning-rate problem from a bug: lr/10 if it diverged, else x10
@@ -79,7 +79,7 @@ def overfit_tiny(ctx, opts) -> Result:
             "warn",
             value,
             threshold,
-            f"with the configured lr {lr:g} the {len(y)} examples are not fitted in {steps} steps (loss {first['loss']:.3g}), "
+            f"with the configured lr {lr:g} the {len(y)} examples are not fitted (loss {first['loss']:.3g} after {first['steps']} of at most {steps} steps), "
             f"with lr {good[0]['lr']:g} they are in {good[0]['steps']}",
             f"the learning rate: try optimizer.lr={good[0]['lr']:g} (see train.learning_rate)",
             shown=shown,
@@ -158,7 +158,7 @@ def beats_baseline(ctx, opts) -> Result:
         acc = {k: float(v.mean()) for k, v in correct.items()}
         value.update({"dev_accuracy": acc["model"], "majority_accuracy": acc["majority"]})
         lines.append(f"dev accuracy: model {acc['model']:.1%}, majority class {acc['majority']:.1%} (z={z['majority']:.1f})")
-    threshold = f"better than each baseline by z>={z_min:g} standard errors"
+    threshold = f"z>={z_min:g} vs each baseline"
     weakest = min(z, key=z.get)
     shown = f"z={z[weakest]:.1f} vs {weakest}"
     details = {"z": z, "steps": steps, "dev_examples": len(y)}
@@ -216,7 +216,7 @@ def learning_rate(ctx, opts) -> Result:
     lowest = tried[min(range(len(smooth)), key=smooth.__getitem__)] if smooth else lo
     suggested = lowest / 10  # a tenth of the lr at the lowest loss: the usual pick from a range test
     value = {"configured": lr, "min_loss_lr": lowest, "diverges_at": diverged, "suggested": suggested}
-    threshold = f"lr<={far:g}x the lr of the lowest loss"
+    threshold = f"lr<={far:g}x min-loss lr"
     plot = _plot(ctx, tried, smooth, lr, lowest, diverged, suggested)
     shown = f"lr {lr:g}; min-loss lr {lowest:.2g}"
     where = f"the loss bottoms out at lr {lowest:.2g}" + (f" and diverges from {diverged:.2g}" if diverged else "")
