@@ -1,0 +1,179 @@
+"""The test vault (M5): nothing but evaluate.py reads the test split; every look is recorded.
+Also the final model on train + dev (M8) and ensembles (M24)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import PROJECT, run_cli
+from hydra import compose, initialize_config_dir
+
+import {{cookiecutter.package_name}}.data as data_module
+from {{cookiecutter.package_name}}.checks import main as run_check_command
+from {{cookiecutter.package_name}}.config import ConfigError
+from {{cookiecutter.package_name}}.data import FourSplitDataModule
+from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint, outputs_of
+from {{cookiecutter.package_name}}.training import train
+from {{cookiecutter.package_name}}.vault import evaluate, load_run, read_ledger
+
+
+class WatchedIndices(dict):
+    """The split index dict, recording every split whose examples anyone looks up."""
+
+    seen: list[str] = []
+
+    def __getitem__(self, key):
+        WatchedIndices.seen.append(key)
+        return super().__getitem__(key)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def watch_test_split():
+    """Instrument the data module: every index lookup and every split() call is recorded,
+    so a path that reads test examples without split("test") is caught too."""
+    mp = pytest.MonkeyPatch()
+    original_make, original_split = data_module.make_splits, FourSplitDataModule.split
+    calls: list[str] = []
+
+    def make_splits(*args, **kwargs):
+        return WatchedIndices(original_make(*args, **kwargs))
+
+    def split(self, name):
+        calls.append(name)
+        return original_split(self, name)
+
+    mp.setattr(data_module, "make_splits", make_splits)
+    mp.setattr(FourSplitDataModule, "split", split)
+
+    def test_reads():
+        return calls.count("test") + WatchedIndices.seen.count("test")
+
+    def reset():
+        calls.clear()
+        WatchedIndices.seen.clear()
+
+    yield test_reads, reset
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, watch_test_split):
+    """One short training run, made under the instrumented data module."""
+    test_reads, reset = watch_test_split
+    reset()
+    out = tmp_path_factory.mktemp("vault_run")
+    with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={out}", "logger=none", "trainer.enable_progress_bar=false",
+                                          "trainer.max_epochs=3", "checks.before_train=fast"])
+    # train.py writes its resolved config here; load_run needs it beside the checkpoints
+    (out / ".hydra").mkdir()
+    from omegaconf import OmegaConf
+
+    (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    summary = train(cfg)
+    return {"summary": summary, "dir": out, "cfg": cfg, "test_reads_during_training": test_reads()}
+
+
+def test_training_checks_and_diagnosis_never_read_test(run, watch_test_split, tmp_path):
+    test_reads, reset = watch_test_split
+    assert run["test_reads_during_training"] == 0
+    assert run["summary"]["test_split_reads"] == 0
+    reset()
+    result = diagnose_checkpoint(run["summary"]["best_checkpoint"], str(tmp_path / "diag"))
+    assert "train" in WatchedIndices.seen and "dev" in WatchedIndices.seen  # the watch sees reads ...
+    assert test_reads() == 0 and result["test_split_reads"] == 0  # ... and none of test
+    assert run_check_command(run["cfg"]) in (0, 1)  # check.py's whole suite, pass or fail
+    assert test_reads() == 0
+
+
+def test_evaluate_is_the_door_and_keeps_a_ledger(run, watch_test_split, tmp_path, capsys):
+    test_reads, reset = watch_test_split
+    ledger = tmp_path / "ledger.jsonl"
+    best = run["summary"]["best_checkpoint"]
+    reset()
+    first = evaluate([best], PROJECT, ledger=ledger, out_dir=tmp_path / "eval1")
+    assert test_reads() > 0 and first["test_reads"] == 1
+    out = capsys.readouterr().out
+    assert "seen" not in out and "TEST accuracy" in out
+    assert set(first["gaps"]) == {"avoidable_bias", "variance", "data_mismatch", "dev_overfitting"}
+    assert first["gaps"]["dev_overfitting"] == pytest.approx(first["errors"]["test"] - first["errors"]["dev"])
+
+    second = evaluate([best], PROJECT, ledger=ledger, out_dir=tmp_path / "eval2")
+    assert "seen 1 time(s) before" in capsys.readouterr().out
+    entries = read_ledger(ledger)
+    assert len(entries) == 2
+    for entry in entries:
+        assert set(entry) >= {"time", "checkpoints", "config_hash", "test", "metric"}
+        assert entry["checkpoints"] == [str(Path(best).resolve())]
+    assert entries[0]["config_hash"] == entries[1]["config_hash"]
+    assert entries[1]["times_seen_before"] == 1
+    assert second["scores"]["test"]["accuracy"] == first["scores"]["test"]["accuracy"]
+    assert json.loads((tmp_path / "eval1" / "final_report.json").read_text())["scores"]["test"]["n"] > 0
+
+
+def test_ensemble_averages_probabilities(run, tmp_path):
+    best, last = run["summary"]["best_checkpoint"], run["summary"]["last_checkpoint"]
+    result = evaluate([best, last], PROJECT, ledger=tmp_path / "l.jsonl", out_dir=tmp_path / "ens")
+    assert read_ledger(tmp_path / "l.jsonl")[0]["ensemble"] is True
+    _, m1, dm, _ = load_run(best)
+    _, m2, _, _ = load_run(last)
+    x, _ = dm.split("dev")
+    with torch.no_grad():
+        manual = (m1(x).softmax(-1) + m2(x).softmax(-1)) / 2
+    assert torch.allclose(outputs_of([m1, m2], x, m1.task).softmax(-1), manual, atol=1e-5)
+    assert 0 <= result["scores"]["test"]["accuracy"] <= 1
+
+
+def test_retrain_on_train_and_dev_then_evaluate(run, tmp_path):
+    result = evaluate([run["summary"]["best_checkpoint"]], PROJECT, ledger=tmp_path / "l.jsonl", retrain=True,
+                      out_dir=tmp_path / "final")
+    final = tmp_path / "final" / "retrained" / "checkpoints" / "final.ckpt"
+    assert final.is_file()
+    entry = read_ledger(tmp_path / "l.jsonl")[0]
+    assert entry["retrained_on_train_and_dev"] is True and entry["checkpoints"] == [str(final)]
+    assert "dev" not in result["scores"] and "dev_overfitting" not in result["gaps"]
+    _, _, dm, ckpt = load_run(final)
+    n_train = len(dm.indices["train"]) + len(dm.indices["dev"])
+    history = json.loads((tmp_path / "final" / "retrained" / "history.json").read_text())
+    selected_epoch = torch.load(run["summary"]["best_checkpoint"], weights_only=True)["epoch"]
+    assert len(history) == selected_epoch + 1  # as many epochs as the selected checkpoint had
+    # its standardization was fitted on train + dev, not on train alone
+    x_train, _ = dm.split("train")
+    assert ckpt["input_range"]["min"].shape == x_train.shape[1:]
+    assert n_train > len(x_train)
+
+
+def test_bad_checkpoint_is_one_line_and_records_nothing(tmp_path):
+    ledger = tmp_path / "ledger.jsonl"
+    with pytest.raises(ConfigError, match="does not exist"):
+        evaluate([str(tmp_path / "missing.ckpt")], PROJECT, ledger=ledger)
+    assert not ledger.exists()
+    result = run_cli("evaluate.py", f"ckpt_path={tmp_path / 'missing.ckpt'}", f"ledger={ledger}")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "does not exist" in result.stderr
+    assert not ledger.exists()
+
+
+def test_scripts_answer_help_without_torch():
+    code = (
+        "import runpy, sys\n"
+        "for script in ('diagnose.py', 'evaluate.py', 'predict.py'):\n"
+        "    sys.argv = [script, '--help']\n"
+        "    try:\n        runpy.run_path(script, run_name='__main__')\n"
+        "    except SystemExit as e:\n        assert not e.code, e.code\n"
+        "print('torch loaded:', 'torch' in sys.modules)\n"
+    )
+    result = run_cli("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert "torch loaded: False" in result.stdout and "ckpt_path=" in result.stdout
