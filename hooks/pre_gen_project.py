@@ -20,6 +20,8 @@ LICENSE = {{ cookiecutter.license | tojson }}
 GITHUB_ACTIONS = {{ cookiecutter.github_actions | tojson }}
 INIT_GIT = {{ cookiecutter.init_git | tojson }}
 AUTHOR_NAME = {{ cookiecutter.author_name | tojson }}
+AUTHOR_EMAIL = {{ cookiecutter.author_email | tojson }}
+DESCRIPTION = {{ cookiecutter.description | tojson }}
 OUTPUT_DIR = {{ cookiecutter._output_dir | tojson }}
 
 SUPPORTED_PYTHON = ("3.10", "3.11", "3.12", "3.13")
@@ -90,6 +92,15 @@ def problems():
     for key, value in (("github_actions", GITHUB_ACTIONS), ("init_git", INIT_GIT)):
         if value not in YES_NO:
             yield f"{key}={value!r} must be yes or no"
+
+    # Free text that lands inside pyproject.toml strings.
+    for key, value in (("description", DESCRIPTION), ("author_name", AUTHOR_NAME), ("author_email", AUTHOR_EMAIL)):
+        bad = [c for c in ('"', "\\", "\n", "\r") if c in str(value)]
+        if bad:
+            yield f"{key}={value!r} contains {' and '.join(map(repr, bad))}, which would break pyproject.toml: remove it"
+    email = str(AUTHOR_EMAIL)
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        yield f"author_email={email!r} is not an e-mail address (pyproject.toml needs one): e.g. author_email=you@example.com"
 
     # Combinations that cannot work.
     if LICENSE in LICENSES and LICENSE != "none" and not str(AUTHOR_NAME).strip():
