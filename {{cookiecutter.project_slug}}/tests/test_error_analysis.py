@@ -1,0 +1,160 @@
+"""Error analysis (M33), activation/gradient monitoring (M34), prediction with extrapolation
+warnings (M35), and pictures reaching the logger."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from conftest import PROJECT, run_cli
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from {{cookiecutter.package_name}}.analysis import save_figure
+from {{cookiecutter.package_name}}.config import ConfigError
+from {{cookiecutter.package_name}}.monitoring import dead_fraction
+from {{cookiecutter.package_name}}.predicting import predict_file
+from {{cookiecutter.package_name}}.training import train
+from {{cookiecutter.package_name}}.vault import load_run
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def compose_run(out, *overrides):
+    with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={out}", "logger=none", "trainer.enable_progress_bar=false",
+                                          "checks.before_train=false", *overrides])
+    (out / ".hydra").mkdir(parents=True, exist_ok=True)  # what train.py's Hydra writes; load_run reads it
+    (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """Digits, 3 epochs, monitoring on every 5 steps, CSV logger."""
+    out = tmp_path_factory.mktemp("digits_run")
+    cfg = compose_run(out, "trainer.max_epochs=3", "callbacks=monitoring", "callbacks.monitoring.every_n_steps=5", "logger=csv",
+                      "analysis.worst_k=12")
+    return out, train(cfg)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_confusion_matrix_and_per_class_metrics(digits_run):
+    out, summary = digits_run
+    rows = read_csv(out / "confusion_matrix.csv")
+    matrix = np.array([[int(r[str(j)]) for j in range(10)] for r in rows])
+    per_class = read_csv(out / "per_class_metrics.csv")
+    n_dev = matrix.sum()
+    assert matrix.shape == (10, 10) and n_dev == sum(int(r["support"]) for r in per_class)
+    assert np.trace(matrix) / n_dev == pytest.approx(summary["scores"]["dev"], abs=1e-5)
+    for c, r in enumerate(per_class):
+        recall = matrix[c, c] / matrix[c].sum()
+        precision = matrix[c, c] / matrix[:, c].sum() if matrix[:, c].sum() else 0.0
+        assert float(r["recall"]) == pytest.approx(recall, abs=1e-4)
+        assert float(r["precision"]) == pytest.approx(precision, abs=1e-4)
+    assert (out / "confusion_matrix.png").stat().st_size > 10_000
+
+
+def test_worst_mistakes_are_exported_for_tagging(digits_run):
+    out, _ = digits_run
+    wrong, right = read_csv(out / "worst_mistakes.csv"), read_csv(out / "correct_examples.csv")
+    assert wrong, "3 epochs leave some dev mistakes to look at"
+    assert all(r["y_true"] != r["y_pred"] for r in wrong) and all(r["y_true"] == r["y_pred"] for r in right)
+    losses = [float(r["loss"]) for r in wrong]
+    assert losses == sorted(losses, reverse=True)  # worst first
+    assert all(r["mislabeled"] == "" and r["note"] == "" for r in wrong)  # for the person tagging them
+    assert len(wrong) + len(right) == 180
+    assert len({r["index"] for r in wrong + right}) == 180  # dataset indices, to find each example
+    assert (out / "worst_mistakes.png").stat().st_size > 10_000  # digits are images: a grid
+    assert (out / "correct_examples.png").is_file()
+
+
+def test_tabular_and_regression_get_tables_and_plots(tmp_path):
+    out = tmp_path / "bc"
+    train(compose_run(out, "data=breast_cancer", "trainer.max_epochs=2"))
+    rows = read_csv(out / "worst_mistakes.csv") + read_csv(out / "correct_examples.csv")
+    assert {"x0", "x29", "mislabeled"} <= set(rows[0])  # features in the table, in raw units
+    assert not (out / "worst_mistakes.png").exists()
+    out = tmp_path / "diabetes"
+    train(compose_run(out, "+experiment=regression_diabetes", "trainer.max_epochs=2"))
+    rows = read_csv(out / "worst_mistakes.csv")
+    errors = [float(r["abs_error"]) for r in rows]
+    assert errors == sorted(errors, reverse=True) and "mislabeled" in rows[0]
+    assert (out / "predicted_vs_true.png").is_file() and not (out / "confusion_matrix.png").exists()
+
+
+def test_monitoring_logs_gradients_and_dead_units(digits_run):
+    out, _ = digits_run
+    assert (out / "monitoring.png").stat().st_size > 10_000
+    logged = read_csv(out / "csv" / "metrics.csv")
+    norms = [float(r["monitor/grad_norm/total"]) for r in logged if r.get("monitor/grad_norm/total")]
+    steps_per_epoch = 20
+    assert len(norms) == -(-3 * steps_per_epoch // 5)  # every 5th of 60 steps, not every step
+    assert all(n > 0 for n in norms)
+    assert any(k.startswith("monitor/dead_relu/") for k in logged[0])
+
+
+def test_dead_fraction():
+    act = torch.relu(torch.tensor([[1.0, -1.0, 0.5], [2.0, -3.0, -1.0]]))
+    assert dead_fraction(act) == pytest.approx(1 / 3)  # unit 1 is 0 for the whole batch
+    conv = torch.zeros(4, 2, 3, 3)
+    conv[0, 1, 0, 0] = 1.0
+    assert dead_fraction(conv) == pytest.approx(0.5)  # channel 0 never fires
+
+
+def test_predict_flags_extrapolation(digits_run, tmp_path, capsys):
+    out, summary = digits_run
+    cfg, model, dm, ckpt = load_run(summary["best_checkpoint"])
+    x_dev, y_dev = dm.split("dev")
+    raw = (x_dev[:5] * dm.standardizer.std + dm.standardizer.mean).numpy()
+    raw[3] = raw[3] * 4 + 20  # far brighter than any training digit
+    np.save(tmp_path / "new.npy", raw.reshape(5, 8, 8))  # [N, 8, 8] is accepted for [N, 1, 8, 8]
+    result = predict_file(summary["best_checkpoint"], str(tmp_path / "new.npy"))
+    assert result["out_of_range_rows"] == [3]
+    assert "outside the training range" in capsys.readouterr().out
+    rows = read_csv(tmp_path / "new.predictions.csv")
+    expected = model.task.predict(model(x_dev[:5])).tolist()
+    assert [int(r["prediction"]) for r in rows[:3]] == expected[:3]  # same standardization as training
+    assert [r["out_of_range"] for r in rows] == ["False", "False", "False", "True", "False"]
+
+
+def test_predict_bad_input_is_one_line_and_writes_nothing(digits_run, tmp_path):
+    _, summary = digits_run
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 7), dtype=np.float32))
+    with pytest.raises(ConfigError, match=r"shape \[2, 7\].*\[1, 8, 8\]"):
+        predict_file(summary["best_checkpoint"], str(tmp_path / "wrong.npy"))
+    assert not (tmp_path / "wrong.predictions.csv").exists()
+    result = run_cli("predict.py", f"ckpt_path={summary['best_checkpoint']}", f"input={tmp_path / 'absent.csv'}")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "does not exist" in result.stderr
+
+
+def test_pictures_reach_tensorboard(tmp_path):
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logger = TensorBoardLogger(str(tmp_path), name="tb", version="")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    save_figure(fig, tmp_path / "pic.png", [logger], "diagnosis/test_picture")
+    logger.experiment.flush()
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert "diagnosis/test_picture" in events.Tags()["images"]
+    assert (tmp_path / "pic.png").is_file()
