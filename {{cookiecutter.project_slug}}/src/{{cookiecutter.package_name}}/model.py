@@ -104,7 +104,9 @@ class TaskModule(L.LightningModule):
         target = y if self.task.kind == "regression" else y.long()
         metrics.update(self.task.predict(out.detach()), target)
         # Epoch-level only: per-step logging would cost more than a small model's step.
-        self.log(f"{split}/loss", loss.detach(), on_step=False, on_epoch=True, add_dataloader_idx=False, batch_size=len(y))
+        self.log(
+            f"{split}/loss", loss.detach(), on_step=False, on_epoch=True, add_dataloader_idx=False, batch_size=len(y), sync_dist=True
+        )
         self.log_dict({f"{split}/{k}": m for k, m in metrics.items()}, on_step=False, on_epoch=True, add_dataloader_idx=False)
 
     # ------------------------------------------------------------------ optimization

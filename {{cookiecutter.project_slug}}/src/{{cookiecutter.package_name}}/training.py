@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -15,6 +17,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import validate_config
 from .loggers import build_loggers
+
+
+def quiet_lightning() -> None:
+    """One line per Lightning message, and none of its advertisements."""
+    lightning_logger = logging.getLogger("lightning")
+    if logging.getLogger().hasHandlers():  # Hydra's handlers print it already
+        lightning_logger.handlers.clear()
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "Tip:" not in str(record.msg))
+    warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
 
 
 def build(cfg: DictConfig):
@@ -30,6 +41,7 @@ def build(cfg: DictConfig):
 
 def train(cfg: DictConfig) -> dict:
     validate_config(cfg)
+    quiet_lightning()
     with ddp_safe_under_multirun():
         return fit_and_summarize(cfg)
 
@@ -55,6 +67,9 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     results = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
     datamodule.eval_splits = ("train_dev", "dev")
     scores = {k: float(v) for r in results for k, v in r.items()}
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # What follows is rank 0's reporting alone: no metric may wait for the other ranks.
+        torch.distributed.destroy_process_group()
 
     summary = {
         "objective": cfg.objective.metric,

@@ -1,0 +1,165 @@
+"""Training end to end: every config option, checkpoints, resume, reproducibility, DDP, sweeps."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from conftest import CONFIG_DIR, run_cli
+from {{cookiecutter.package_name}}.config import ConfigError
+from {{cookiecutter.package_name}}.data import FourSplitDataModule
+from {{cookiecutter.package_name}}.training import train
+
+# Short runs; the checks and error analysis have their own tests.
+FAST = ["trainer.max_epochs=2", "trainer.limit_train_batches=3", "checks.before_train=false", "analysis.error_analysis=false"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def fit(make_cfg, *overrides, output_dir=None):
+    return train(make_cfg(*FAST, *overrides, output_dir=output_dir))
+
+
+# --------------------------------------------------------------------------- every option
+CPU_OPTIONS = [
+    *(f"optimizer={o}" for o in options("optimizer")),
+    *(f"scheduler={o}" for o in options("scheduler")),
+    *(f"regularizer=[{o}]" for o in options("regularizer")),
+    "regularizer=[batch_norm,dropout,weight_decay,l1,input_noise,label_smoothing,early_stopping]",
+    *(f"model={o}" for o in options("model")),
+    *(f"logger={o}" for o in options("logger") if o != "wandb"),  # wandb: its own test below
+    *(f"callbacks={o}" for o in options("callbacks")),
+    *(f"+debug={o}" for o in options("debug")),
+    "trainer=cpu",
+    "trainer=mixed_precision",
+    "+experiment=cnn_digits",
+    "+experiment=binary_breast_cancer",
+    "+experiment=regression_diabetes",
+    "+experiment=shifted_digits",
+]
+
+
+@pytest.mark.parametrize("override", CPU_OPTIONS)
+def test_every_cpu_option_trains(make_cfg, override):
+    summary = fit(make_cfg, override)
+    values = [v for v in summary["scores"].values() if v is not None]
+    assert len(values) == 3 and all(v == v for v in values), summary["scores"]  # three finite scores
+
+
+@pytest.mark.parametrize("group", ["trainer", "data", "checks"])
+def test_every_option_of_each_group_composes(group, tmp_path):
+    """Also the GPU-only trainers (ddp, fsdp, gpu) that this CPU machine cannot fit with."""
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        for option in options(group):
+            cfg = compose("train", overrides=[f"{group}={option}", f"paths.output_dir={tmp_path}"])
+            assert cfg[group], f"{group}={option} composed to nothing"
+
+
+def test_fsdp_on_cpu_is_refused_in_one_line(make_cfg):
+    with pytest.raises(ConfigError, match="FSDP refuses the CPU"):
+        train(make_cfg("trainer=fsdp", "trainer.accelerator=cpu"))
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("objective.metric=mae", "objective.metric='mae' is not measured for task multiclass"),
+        ("objective.mode=min", "set objective.mode=max"),
+        ("ckpt_path=/nonexistent/last.ckpt", "does not exist"),
+        ("data.num_outputs=3", r"needs net outputs of shape \[batch, 10\]"),
+    ],
+)
+def test_bad_config_values_are_one_line_errors(make_cfg, override, message):
+    with pytest.raises(ConfigError, match=message):
+        fit(make_cfg, override)
+
+
+def test_cli_config_error_exits_2_with_one_line_and_overwrites_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "best.ckpt").write_text("precious")
+    result = run_cli("train.py", "objective.metric=mae", f"hydra.run.dir={run_dir}", "logger=none")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: objective.metric='mae'")
+    assert (run_dir / "checkpoints" / "best.ckpt").read_text() == "precious"
+
+
+# --------------------------------------------------------------------------- checkpoints
+def test_checkpoints_load_with_weights_only_and_carry_the_standardization(make_cfg, tmp_path):
+    summary = fit(make_cfg, "model=cnn")
+    for path in (summary["best_checkpoint"], summary["last_checkpoint"]):
+        ckpt = torch.load(path, weights_only=True)
+        assert set(ckpt["hyper_parameters"]) >= {"task", "num_classes"}
+        stats = ckpt["FourSplitDataModule"]["standardizer"]
+        assert stats["mode"] == "per_channel" and stats["mean"].numel() == 1
+    assert (tmp_path / "summary.json").is_file() and (tmp_path / "run_info.json").is_file()
+
+
+def test_train_never_reads_the_test_split(make_cfg, monkeypatch):
+    original = FourSplitDataModule.split
+
+    def guarded(self, name):
+        assert name != "test", "train.py opened the test vault"
+        return original(self, name)
+
+    monkeypatch.setattr(FourSplitDataModule, "split", guarded)
+    summary = fit(make_cfg)
+    assert summary["test_split_reads"] == 0
+
+
+# --------------------------------------------------------------------------- reproducibility
+def test_same_seed_same_metrics_other_seed_other_metrics(make_cfg, tmp_path):
+    runs = [fit(make_cfg, f"seed={s}", "regularizer=[dropout]", output_dir=tmp_path / str(i)) for i, s in enumerate([3, 3, 4])]
+    assert runs[0]["all_scores"] == runs[1]["all_scores"]
+    assert runs[0]["all_scores"] != runs[2]["all_scores"]
+
+
+def test_interrupted_run_resumes_to_the_same_result(make_cfg, tmp_path):
+    common = ["regularizer=[dropout]", "checks.before_train=false", "analysis.error_analysis=false"]
+    straight = train(make_cfg(*common, "trainer.max_epochs=4", output_dir=tmp_path / "straight"))
+    first = train(make_cfg(*common, "trainer.max_epochs=2", output_dir=tmp_path / "resumed"))
+    resumed = train(make_cfg(*common, "trainer.max_epochs=4", f"ckpt_path={first['last_checkpoint']}", output_dir=tmp_path / "resumed"))
+    a = torch.load(straight["last_checkpoint"], weights_only=True)
+    b = torch.load(resumed["last_checkpoint"], weights_only=True)
+    assert a["epoch"] == b["epoch"] == 3
+    for name, tensor in a["state_dict"].items():
+        assert torch.equal(tensor, b["state_dict"][name]), f"{name} differs after resuming"
+    assert straight["all_scores"] == resumed["all_scores"]
+
+
+# --------------------------------------------------------------------------- loggers
+def test_wandb_without_a_key_logs_offline(make_cfg, monkeypatch, tmp_path):
+    for var in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: no key anywhere
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    fit(make_cfg, "logger=wandb", "trainer.max_epochs=1")
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert runs, "wandb should have written an offline run"
+
+
+def test_resolved_config_is_logged(make_cfg, tmp_path):
+    fit(make_cfg, "logger=csv", "optimizer=sgd")
+    hparams = (tmp_path / "csv" / "hparams.yaml").read_text()
+    assert "torch.optim.SGD" in hparams and "momentum: 0.9" in hparams
+
+
+# --------------------------------------------------------------------------- the command line
+def test_cli_trains_on_two_cpu_processes_inside_a_two_job_multirun(tmp_path):
+    """ddp under -m: each job runs once, with 2 ranks; no child starts a sweep of its own."""
+    sweep_dir = tmp_path / "multirun"
+    result = run_cli(
+        "train.py", "-m", "trainer=ddp_cpu", "optimizer=adam,sgd", *FAST, "logger=csv",
+        f"hydra.sweep.dir={sweep_dir}", "hydra.run.dir=" + str(tmp_path / "stray"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir())
+    assert jobs == ["0", "1"]
+    for job in jobs:
+        assert (sweep_dir / job / "summary.json").is_file()
+        assert (sweep_dir / job / "train_ddp_process_1.log").is_file(), "rank 1 did not run in this job's dir"
+    assert not (tmp_path / "stray").exists(), "a child rank wrote outside its job"
+    assert result.stdout.count("of the selected checkpoint") == 2
