@@ -1,0 +1,45 @@
+"""Finding a study: by name, or the latest one in a storage (what the root scripts use)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_URL = "sqlite:///multirun/sweeps.db"
+
+
+def storage_url(url: str | None) -> str:
+    url = url or DEFAULT_URL
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        raise SystemExit(f"error: no study database at {url[len('sqlite:///'):]}; run a sweep first (python train.py -m sweep=random) or pass --storage")
+    return url
+
+
+def load(name: str | None, url: str | None):
+    """The named study, or the one whose latest trial is the most recent."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage_url(url)
+    names = optuna.get_all_study_names(storage=url)
+    if not names:
+        raise SystemExit(f"error: no study in {url}")
+    if name is None:
+        def latest(n):
+            times = [t.datetime_start for t in optuna.load_study(study_name=n, storage=url).get_trials(deepcopy=False) if t.datetime_start]
+            return max(times) if times else None
+        stamped = [(latest(n), n) for n in names]
+        name = max((s for s in stamped if s[0] is not None), default=(None, names[-1]))[1]
+    elif name not in names:
+        raise SystemExit(f"error: no study {name!r} in {url}; there are: {', '.join(names)}")
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def listing(url: str | None) -> list[str]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage_url(url)
+    lines = []
+    for s in optuna.get_all_study_summaries(storage=url, include_best_trial=False):
+        lines.append(f"{s.study_name:<28} {s.n_trials:>4} trials  started {s.datetime_start:%Y-%m-%d %H:%M}" if s.datetime_start else f"{s.study_name:<28} {s.n_trials:>4} trials")
+    return lines

@@ -1,0 +1,456 @@
+"""A thin Hydra sweeper on current Optuna: ask a trial, launch it as a Hydra job, tell.
+
+Selected by the sweep configs (configs/sweep/*.yaml -> hydra/sweeper=optuna). Each loop:
+  1. fail trials whose worker stopped sending heartbeats (killed, crashed machine); their
+     parameters are queued again, so a killed trial is retried, never lost;
+  2. count the study's trials: finished + running ones use the budget (n_trials), failed
+     ones do not; stop at the budget or the time limit (timeout);
+  3. ask `batch_size` trials, launch them through Hydra's launcher (in this process, or
+     submitit on SLURM), tell each result. Pruned trials were stopped early by
+     pruning.SweepTrialCallback inside the job.
+Several processes may run the same command: they share the study (same name and storage)
+and together run exactly n_trials. Starting the command again after a kill resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from hydra.plugins.sweeper import Sweeper
+from omegaconf import DictConfig, OmegaConf
+
+from .space import Param, SpaceError, list_keys, overrides_for, parse_space
+
+log = logging.getLogger(__name__)
+
+# Trials of the jobs running in this very process (Hydra's basic launcher): the pruning
+# callback reports through these instead of opening the storage again.
+LIVE_TRIALS: dict[int, Any] = {}
+COUNTED = ("COMPLETE", "PRUNED", "RUNNING")
+DEFAULT_STORAGE = "multirun/sweeps.db"
+
+
+class OptunaSweeper(Sweeper):
+    def __init__(
+        self,
+        sampler: str = "random",
+        params: Any = None,
+        n_trials: int | None = 20,
+        timeout: float | None = None,
+        seed: int | None = None,
+        batch_size: int = 1,
+        n_workers: int = 1,
+        study_name: str | None = None,
+        storage: str | None = None,
+        pruner: Any = None,
+        heartbeat: Any = None,
+        max_failures: int | None = None,
+        tpe: Any = None,
+        worker_log: str | None = None,
+    ) -> None:
+        self.sampler_name = str(sampler)
+        self.params = _plain(params) or {}
+        self.n_trials, self.timeout, self.seed = n_trials, timeout, seed
+        self.batch_size, self.n_workers = max(1, int(batch_size)), max(1, int(n_workers))
+        self.study_name, self.storage_url = study_name, storage
+        self.pruner_cfg = _plain(pruner) or {"type": "none"}
+        self.heartbeat = {"interval": 10, "grace_period": 30, **(_plain(heartbeat) or {})}
+        self.max_failures, self.tpe, self.worker_log = max_failures, _plain(tpe) or {}, worker_log
+
+    def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    # ------------------------------------------------------------------ the loop
+    def sweep(self, arguments: list[str]) -> Any:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+        space, fixed = parse_space(self.params, arguments)
+        if not space:
+            raise SpaceError("nothing to search: hydra.sweeper.params is empty; pick a sweep (sweep=random) or add a sweep override like optimizer.lr='tag(log, interval(1e-4, 1))'")
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        objective = self.config.get("objective") or {}
+        direction = "minimize" if objective.get("mode", "max") == "min" else "maximize"
+        satisficing = _plain(objective.get("satisficing"))
+        from .report import parse_constraints
+
+        constraints = parse_constraints(satisficing)
+        self.base_lists = self._lists(space, fixed)
+
+        url = self.storage_url or f"sqlite:///{Path(self.config.hydra.runtime.cwd) / DEFAULT_STORAGE}"
+        name = self.study_name or default_study_name(self.config, self.sampler_name, space, fixed)
+        study = self._study(url, name, direction, space, constraints)
+        n_trials = self.n_trials if self.n_trials is not None else (_grid_size(space) if self.sampler_name == "grid" else 20)
+        self._record(study, space, fixed, satisficing, objective)
+        study.set_user_attr("n_trials", n_trials)
+        log.info(f"study {name} in {_safe_url(url)}: {self.sampler_name} search, budget {n_trials} trials" + (f" / {self.timeout:g} s" if self.timeout else ""))
+        print(f"[sweep] study {name} ({_safe_url(url)}): {self.sampler_name}, {n_trials} trials" + (f", {self.timeout:g} s" if self.timeout else ""), flush=True)
+        children = self._spawn_workers(name, sweep_dir, url)
+
+        start, failures, max_failures = time.monotonic(), 0, self.max_failures or max(3, n_trials)
+        returns = []
+        while True:
+            _fail_stale(study)
+            trials = study.get_trials(deepcopy=False)
+            counted = [t for t in trials if t.state.name in COUNTED and not t.user_attrs.get("skipped")]
+            if self.timeout and time.monotonic() - start >= self.timeout:
+                print(f"[sweep] time budget of {self.timeout:g} s used; not starting more trials", flush=True)
+                break
+            if failures >= max_failures:
+                print(f"[sweep] {failures} trials failed in this worker; stopping (see the table's error column)", flush=True)
+                break
+            if len(counted) >= n_trials:
+                others = [t for t in counted if t.state.name == "RUNNING"]
+                if others and _heartbeat_on(study):  # another worker's trials: wait for them, then report all
+                    time.sleep(min(self.heartbeat["interval"], 5))
+                    continue
+                break
+            batch = self._ask(study, space, fixed, n_trials, min(self.batch_size, n_trials - len(counted)), url, name)
+            if not batch:
+                continue
+            results = self._launch(study, batch)
+            returns.append(results)
+            failures += sum(1 for r in results if r == "FAIL")
+        for child in children:
+            child.wait()
+        from .report import write_report
+
+        write_report(study, sweep_dir)
+        return returns
+
+    # ------------------------------------------------------------------ pieces
+    def _study(self, url: str, name: str, direction: str, space: dict[str, Param], constraints):
+        import optuna
+
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+        storage = optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine,
+            heartbeat_interval=int(self.heartbeat["interval"]),
+            grace_period=int(self.heartbeat["grace_period"]),
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=int(self.heartbeat.get("max_retry", 3))),
+        )
+        existing = len(_existing(storage, name))
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=make_sampler(self.sampler_name, space, self.seed, existing, name, constraints, self.tpe),
+            pruner=make_pruner(self.pruner_cfg),
+            direction=direction,
+            load_if_exists=True,
+        )
+        if study.direction.name.lower() != direction:
+            raise SpaceError(f"study {name} was created to {study.direction.name.lower()}, but objective.mode asks to {direction}; use another hydra.sweeper.study_name")
+        if existing:
+            print(f"[sweep] resuming study {name}: {existing} trials already there (finished ones are kept, not re-run)", flush=True)
+        return study
+
+    def _record(self, study, space, fixed, satisficing, objective) -> None:
+        recorded = study.user_attrs.get("space")
+        now = {k: p.to_dict() for k, p in space.items()}
+        if recorded and recorded != now:
+            print(f"[sweep] WARNING: study {study.study_name} was run with a different search space; the table mixes both", flush=True)
+        study.set_user_attr("space", now)
+        study.set_user_attr("sampler", self.sampler_name)
+        study.set_user_attr("fixed_overrides", fixed)
+        study.set_user_attr("satisficing", satisficing)
+        study.set_user_attr("objective", {"metric": objective.get("metric"), "mode": objective.get("mode")})
+        study.set_user_attr("sweep", self.config.hydra.runtime.choices.get("sweep"))
+
+    def _ask(self, study, space, fixed, n_trials, k, url, name) -> list:
+        batch = []
+        for _ in range(k):
+            trial = study.ask()
+            if _heartbeat_on(study):  # at once: a worker killed from here on leaves a stale trial, not a zombie
+                study._storage.record_heartbeat(trial._trial_id)
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+            ahead = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number and t.state.name in COUNTED and not t.user_attrs.get("skipped")]
+            if len(ahead) >= n_trials:  # another worker took the last slot of the budget
+                trial.set_user_attr("skipped", "budget already used by other workers")
+                study.tell(trial, state=_state("FAIL"))
+                break
+            values = self._suggest(trial, space, fixed)
+            trial.set_user_attr("values", {k: v for k, v in values.items()})
+            overrides = overrides_for(values, self.base_lists)
+            trial.set_user_attr("overrides", overrides)
+            context = [f"++sweep_trial.number={trial.number}", f"++sweep_trial.id={trial._trial_id}", f"++sweep_trial.study={name}"]
+            if "@" not in url:  # never copy a password into every job's config
+                context.append(f"++sweep_trial.storage='{url}'")
+            batch.append((trial, [*fixed, *overrides, *context]))
+        return batch
+
+    def _suggest(self, trial, space: dict[str, Param], fixed: list[str]) -> dict[str, Any]:
+        """Group choices first (optimizer=sgd), then the keys that exist in the config they
+        compose: optimizer.momentum is sampled for sgd, skipped for adam."""
+        groups = set(self.config.hydra.runtime.choices.keys())
+        values: dict[str, Any] = {}
+        for name in [n for n in space if n in groups]:
+            values[name] = space[name].suggest(trial)
+        composed = self._compose([*fixed, *overrides_for(values, self.base_lists)]) if values else None
+        for name, p in space.items():
+            if name in values:
+                continue
+            if composed is not None and not _exists(composed, name, self.base_lists):
+                continue
+            values[name] = p.suggest(trial)
+        return values
+
+    def _launch(self, study, batch) -> list[str]:
+        stop = threading.Event()
+        ids = [t._trial_id for t, _ in batch]
+        beat = threading.Thread(target=_beat, args=(study, ids, float(self.heartbeat["interval"]), stop), daemon=True)
+        beat.start()
+        for t, _ in batch:
+            LIVE_TRIALS[t._trial_id] = t
+        try:
+            rets = self.launcher.launch([o for _, o in batch], initial_job_idx=batch[0][0].number)
+        except BaseException as e:  # Ctrl-C, a crashed launcher: leave no trial RUNNING
+            for t, _ in batch:
+                _tell_safely(study, t, "FAIL", error=f"interrupted: {type(e).__name__}")
+            raise
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+            for t, _ in batch:
+                LIVE_TRIALS.pop(t._trial_id, None)
+        return [self._tell(study, t, r) for (t, _), r in zip(batch, rets)]
+
+    def _tell(self, study, trial, ret) -> str:
+        from hydra.core.utils import JobStatus
+
+        from .report import flatten_summary
+
+        attrs = next((t.user_attrs for t in study.get_trials(deepcopy=False) if t.number == trial.number), {})
+        job_dir = _select(ret.hydra_cfg, "hydra.runtime.output_dir")
+        metrics = {"params": attrs["params"]} if "params" in attrs else {}
+        if job_dir:
+            trial.set_user_attr("job_dir", str(job_dir))
+            summary_path = Path(job_dir) / "summary.json"
+            if summary_path.is_file():
+                summary = json.loads(summary_path.read_text())
+                metrics.update(flatten_summary(summary))
+                trial.set_user_attr("test_split_reads", summary.get("test_split_reads", summary.get("test_reads")))
+                trial.set_user_attr("epochs", summary.get("epochs"))
+        trial.set_user_attr("metrics", metrics)
+        if ret.status != JobStatus.COMPLETED:
+            return _tell_safely(study, trial, "FAIL", error=f"{type(ret._return_value).__name__}: {ret._return_value}"[:300])
+        if attrs.get("pruned_at_epoch") is not None:
+            return _tell_safely(study, trial, "PRUNED")
+        value = ret._return_value
+        if value is None or not math.isfinite(float(value)):
+            return _tell_safely(study, trial, "FAIL", error=f"no finite dev value ({value}); did training diverge?")
+        study.tell(trial, float(value))
+        return "COMPLETE"
+
+    def _compose(self, overrides: list[str]) -> DictConfig:
+        key = tuple(overrides)
+        cache = self.__dict__.setdefault("_composed", {})
+        if key not in cache:
+            cache[key] = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        return cache[key]
+
+    def _lists(self, space, fixed) -> dict[str, list]:
+        keys = list_keys(space)
+        if not keys:
+            return {}
+        cfg = self._compose(list(fixed))
+        out = {}
+        for key in keys:
+            node = OmegaConf.select(cfg, key, default=None)
+            if OmegaConf.is_list(node):
+                out[key] = list(OmegaConf.to_container(node, resolve=True))
+        return out
+
+    def _spawn_workers(self, name: str, sweep_dir: Path, url: str) -> list:
+        """n_workers > 1: start n_workers - 1 more processes of this command on the same study."""
+        if self.n_workers <= 1:
+            return []
+        if url.startswith("sqlite") and self.n_workers > 4:
+            print("[sweep] note: SQLite serializes writes; for many workers use PostgreSQL (hydra.sweeper.storage=postgresql://...)", flush=True)
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // self.n_workers)))
+        os.environ.setdefault("OMP_NUM_THREADS", env["OMP_NUM_THREADS"])
+        children = []
+        for i in range(1, self.n_workers):
+            own = ("hydra.sweeper.n_workers=", "hydra.sweeper.study_name=", "hydra.sweep.dir=")
+            argv = [sys.executable, *[a for a in sys.argv if not a.startswith(own)], "hydra.sweeper.n_workers=1", f"hydra.sweeper.study_name={name}", f"hydra.sweep.dir={sweep_dir}/worker{i}"]
+            logfile = open(sweep_dir / f"worker{i}.log", "w")
+            children.append(subprocess.Popen(argv, env=env, stdout=logfile, stderr=subprocess.STDOUT))
+        print(f"[sweep] started {len(children)} more workers (logs in {sweep_dir}/worker*.log)", flush=True)
+        return children
+
+
+# --------------------------------------------------------------------------- samplers, pruners
+def make_sampler(name: str, space: dict[str, Param], seed: int | None, existing: int, study_name: str, constraints=(), tpe: dict | None = None):
+    """random | grid | qmc | tpe. A fixed seed is offset by the trials already in the study,
+    so a resumed sweep does not draw the same points again."""
+    import optuna.samplers as s
+
+    from .report import metric_value
+
+    run_seed = None if seed is None else int(seed) + 7919 * existing
+    if name == "random":
+        return s.RandomSampler(seed=run_seed)
+    if name == "grid":
+        return s.GridSampler(_grid(space), seed=run_seed)
+    if name == "qmc":  # the sequence index lives in the study: the seed must not change
+        qseed = int(seed) if seed is not None else int(hashlib.sha1(study_name.encode()).hexdigest()[:7], 16)
+        return s.QMCSampler(qmc_type="sobol", scramble=True, seed=qseed, warn_independent_sampling=False, warn_asynchronous_seeding=False)
+    if name == "tpe":
+        constraints = list(constraints)
+        func = None
+        if constraints:
+            def func(frozen):  # <= 0 where a constraint holds: TPE learns to avoid violations
+                metrics = frozen.user_attrs.get("metrics") or {}
+                return [c.violation(metric_value(metrics, c.name)) for c in constraints]
+        opts = {"n_startup_trials": 10, "multivariate": True, "group": True, **(tpe or {})}
+        return s.TPESampler(seed=run_seed, constraints_func=func, warn_independent_sampling=False, **opts)
+    raise SpaceError(f"hydra.sweeper.sampler={name!r}: use random, grid, qmc or tpe")
+
+
+def make_pruner(cfg: Any):
+    """{type: median|percentile|hyperband|successive_halving|threshold|none, ...its options}."""
+    import optuna.pruners as p
+
+    cfg = dict(_plain(cfg) or {"type": "none"})
+    kind = str(cfg.pop("type", "none")).lower()
+    kinds = {
+        "none": p.NopPruner,
+        "median": p.MedianPruner,
+        "percentile": p.PercentilePruner,
+        "hyperband": p.HyperbandPruner,
+        "successive_halving": p.SuccessiveHalvingPruner,
+        "threshold": p.ThresholdPruner,
+    }
+    if kind not in kinds:
+        raise SpaceError(f"hydra.sweeper.pruner.type={kind!r}: use one of {', '.join(kinds)}")
+    return kinds[kind](**cfg)
+
+
+def default_study_name(config: DictConfig, sampler: str, space: dict[str, Param], fixed: list[str]) -> str:
+    """<sweep>-<hash of the space, the fixed overrides and the objective>: the same command
+    names the same study (so running it again resumes); a changed space starts a new one."""
+    choice = config.hydra.runtime.choices.get("sweep") or sampler
+    objective = config.get("objective") or {}
+    key = json.dumps(
+        {"sampler": sampler, "space": {k: p.to_dict() for k, p in sorted(space.items())}, "fixed": sorted(fixed),
+         "metric": objective.get("metric"), "mode": objective.get("mode")},
+        sort_keys=True, default=str,
+    )
+    return f"{Path(str(choice)).name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+
+def _grid(space: dict[str, Param]) -> dict[str, list]:
+    grid = {}
+    for name, p in space.items():
+        if p.kind == "categorical":
+            grid[p.optuna_name] = list(p.choices)
+        elif p.kind == "int":
+            grid[p.optuna_name] = list(range(int(p.low), int(p.high) + 1, int(p.step or 1)))
+        elif p.step:
+            n = int(round((p.high - p.low) / p.step)) + 1
+            grid[p.optuna_name] = [p.low + i * p.step for i in range(n)]
+        else:
+            raise SpaceError(f"{name}: a grid needs listed values, e.g. tag(log, choice(1e-4, 1e-3, 1e-2)), not {p.expression()}")
+    return grid
+
+
+def _grid_size(space) -> int:
+    return math.prod(len(v) for v in _grid(space).values())
+
+
+# --------------------------------------------------------------------------- helpers
+def _existing(storage, name: str) -> list:
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return []
+    return storage.get_all_trials(study_id, deepcopy=False)
+
+
+def _fail_stale(study) -> None:
+    import optuna
+
+    optuna.storages.fail_stale_trials(study)
+
+
+def _heartbeat_on(study) -> bool:
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return is_heartbeat_enabled(study._storage)
+
+
+def _beat(study, trial_ids: list[int], interval: float, stop: threading.Event) -> None:
+    while not stop.is_set():
+        for trial_id in trial_ids:
+            try:
+                study._storage.record_heartbeat(trial_id)
+            except Exception:  # noqa: BLE001 - a missed heartbeat only delays failure detection
+                pass
+        stop.wait(interval)
+
+
+def _tell_safely(study, trial, state: str, error: str | None = None) -> str:
+    try:
+        if error:
+            trial.set_user_attr("error", error)
+        study.tell(trial, state=_state(state))
+    except Exception as e:  # noqa: BLE001 - already finished (e.g. failed as stale)
+        log.warning(f"could not mark trial {trial.number} {state}: {e}")
+    return state
+
+
+def _state(name: str):
+    from optuna.trial import TrialState
+
+    return TrialState[name]
+
+
+def _exists(cfg: DictConfig, name: str, lists: dict) -> bool:
+    prefix, _, part = name.rpartition(".")
+    if part in ("depth", "width") and prefix in lists:
+        name = prefix
+    return OmegaConf.select(cfg, name, default="__missing__", throw_on_missing=False) != "__missing__"
+
+
+def _select(cfg, key: str):
+    try:
+        return OmegaConf.select(cfg, key) if cfg is not None else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _plain(node: Any) -> Any:
+    if node is None:
+        return None
+    if OmegaConf.is_config(node):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
