@@ -23,6 +23,7 @@ AUTHOR_NAME = {{ cookiecutter.author_name | tojson }}
 AUTHOR_EMAIL = {{ cookiecutter.author_email | tojson }}
 DESCRIPTION = {{ cookiecutter.description | tojson }}
 OUTPUT_DIR = {{ cookiecutter._output_dir | tojson }}
+REPO_DIR = {{ cookiecutter._repo_dir | default("") | tojson }}
 
 SUPPORTED_PYTHON = ("3.10", "3.11", "3.12", "3.13")
 LOGGERS = ("wandb", "tensorboard", "csv")
@@ -53,6 +54,31 @@ STDLIB_FALLBACK = {
 }
 STDLIB = set(getattr(sys, "stdlib_module_names", ())) | STDLIB_FALLBACK
 
+IMPORT = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", re.MULTILINE)
+
+
+def template_modules():
+    """What the template itself imports or ships at top level, read from its sources.
+
+    Keeps the list above honest when the template grows a script or a dependency.
+    """
+    template = os.path.join(str(REPO_DIR), "{{ '{{' }}cookiecutter.project_slug{{ '}}' }}")
+    found = set()
+    if not REPO_DIR or not os.path.isdir(template):
+        return found
+    for folder in (template, os.path.join(template, "src")):
+        for entry in os.listdir(folder):
+            name, ext = os.path.splitext(entry)
+            if ext == ".py" or (not ext and os.path.isdir(os.path.join(folder, entry))):
+                found.add(name)
+    for folder, dirs, files in os.walk(template):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for file in files:
+            if file.endswith(".py"):
+                with open(os.path.join(folder, file), encoding="utf-8", errors="replace") as f:
+                    found.update(IMPORT.findall(f.read()))
+    return {n for n in found if n.isidentifier() and n != "__future__"}
+
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
@@ -73,7 +99,7 @@ def problems():
         yield f"package_name={pkg!r} is not a valid Python identifier: use lowercase letters, digits and '_', not starting with a digit (e.g. package_name={suggestion})"
     elif keyword.iskeyword(pkg):
         yield f"package_name={pkg!r} is a Python keyword and cannot be imported: pick another name (e.g. package_name={pkg}_lib)"
-    elif pkg in PROJECT_MODULES or pkg.lower() in PROJECT_MODULES:
+    elif pkg in PROJECT_MODULES or pkg.lower() in PROJECT_MODULES or pkg in template_modules() - STDLIB:
         yield f"package_name={pkg!r} would shadow the module '{pkg}' that the project imports or ships: pick another name (e.g. package_name=my_{pkg.lower()})"
     elif pkg in STDLIB:
         yield f"package_name={pkg!r} would shadow Python's standard-library module '{pkg}': pick another name (e.g. package_name=my_{pkg})"
@@ -91,7 +117,7 @@ def problems():
         yield f"license={LICENSE!r} is not offered: use one of {', '.join(LICENSES)} (or none, and add your own LICENSE file)"
     for key, value in (("github_actions", GITHUB_ACTIONS), ("init_git", INIT_GIT)):
         if value not in YES_NO:
-            yield f"{key}={value!r} must be yes or no"
+            yield f"{key}={value!r} is not an answer: use {key}=yes or {key}=no"
 
     # Free text that lands inside pyproject.toml strings.
     for key, value in (("description", DESCRIPTION), ("author_name", AUTHOR_NAME), ("author_email", AUTHOR_EMAIL)):
