@@ -1,0 +1,146 @@
+"""What does the template cost per epoch? Three ways to train the same thing, side by side.
+
+  hand     a hand-written PyTorch loop (train + eval on train_dev and dev each epoch)
+  bare     a bare LightningModule: loss only, no callbacks, no logger, no metrics
+  project  this project's own path: TaskModule + its metrics, checkpointing on dev,
+           early stopping, the CSV logger (the progress bar is off in both Lightning runs)
+
+Same data (digits, standardized), model, batch size, optimizer (Adam) and epochs; the
+three are interleaved over several rounds and the median wall time of `fit` is kept, so
+machine noise hits all three alike. Goals: project <= 1.10x bare, and <= 1.15x hand for
+a model large enough that compute dominates (the 512-wide MLP).
+
+    PYTHONPATH=src python benchmarks/bench_training.py [--epochs 10] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+
+from {{cookiecutter.package_name}}.training import build, quiet_lightning
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+MODELS = {"default MLP (256,128)": [256, 128], "512-wide MLP (512x3)": [512, 512, 512]}
+
+
+def project_cfg(hidden, epochs, out_dir):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[
+                f"model.net.hidden=[{','.join(map(str, hidden))}]",
+                "regularizer=[early_stopping]",
+                "callbacks.early_stopping.patience=1000",  # keep the callback, never stop early
+                f"trainer.max_epochs={epochs}",
+                "trainer.accelerator=cpu",
+                "trainer.enable_progress_bar=false",
+                "+trainer.num_sanity_val_steps=0",
+                "logger=csv",
+                f"paths.output_dir={out_dir}",
+            ],
+        )
+
+
+def run_project(hidden, epochs):
+    with tempfile.TemporaryDirectory() as out:
+        L.seed_everything(0, verbose=False)
+        datamodule, model, trainer = build(project_cfg(hidden, epochs, out))
+        start = time.perf_counter()
+        trainer.fit(model, datamodule=datamodule)
+        return time.perf_counter() - start
+
+
+class Bare(L.LightningModule):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self.net(x), y)
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        x, y = batch
+        self.log("val_loss", F.cross_entropy(self.net(x), y), add_dataloader_idx=True)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+def make_net_and_data(hidden, epochs):
+    """The project's own net and loaders, so the three differ only in the training loop."""
+    with tempfile.TemporaryDirectory() as out:
+        L.seed_everything(0, verbose=False)
+        datamodule, model, _ = build(project_cfg(hidden, epochs, out))
+    datamodule.setup("fit")
+    return model.net, datamodule.train_dataloader(), datamodule.val_dataloader()
+
+
+def run_bare(hidden, epochs):
+    net, train_loader, val_loaders = make_net_and_data(hidden, epochs)
+    trainer = L.Trainer(
+        max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+    )  # fmt: skip
+    start = time.perf_counter()
+    trainer.fit(Bare(net), train_dataloaders=train_loader, val_dataloaders=val_loaders)
+    return time.perf_counter() - start
+
+
+def run_hand(hidden, epochs):
+    net, train_loader, val_loaders = make_net_and_data(hidden, epochs)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        net.train()
+        for x, y in train_loader:
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x), y).backward()
+            optimizer.step()
+        net.eval()
+        with torch.no_grad():
+            for loader in val_loaders:
+                correct = sum(int((net(x).argmax(1) == y).sum()) for x, y in loader)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    quiet_lightning()
+    warnings.filterwarnings("ignore")
+    import logging
+
+    for name in ("lightning", "lightning.pytorch", "lightning.pytorch.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.epochs} epochs, median of {args.rounds} rounds")
+    for name, hidden in MODELS.items():
+        times = {"hand": [], "bare": [], "project": []}
+        run_project(hidden, 1), run_bare(hidden, 1), run_hand(hidden, 1)  # warm-up
+        for _ in range(args.rounds):
+            times["hand"].append(run_hand(hidden, args.epochs))
+            times["bare"].append(run_bare(hidden, args.epochs))
+            times["project"].append(run_project(hidden, args.epochs))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"\n{name}")
+        for k, v in med.items():
+            print(f"  {k:<8} {v:7.3f} s   ({v / args.epochs * 1000:6.1f} ms/epoch)")
+        print(f"  project / bare = {med['project'] / med['bare']:.3f}   (goal <= 1.10)")
+        print(f"  project / hand = {med['project'] / med['hand']:.3f}   (goal <= 1.15 where compute dominates)")
+        print(f"  bare    / hand = {med['bare'] / med['hand']:.3f}   (Lightning's own overhead)")
+
+
+if __name__ == "__main__":
+    main()
