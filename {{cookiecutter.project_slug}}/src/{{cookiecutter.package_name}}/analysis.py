@@ -199,12 +199,12 @@ def error_analysis(models, datamodule, task: Task, out_dir: Path, loggers=(), sp
     result["correct_examples_csv"] = str(write_csv(out_dir / "correct_examples.csv", [row(r + 1, i) for r, i in enumerate(right)]))
     if image and len(wrong):
         top = wrong[:worst_k]
-        titles = [f"#{index[i]} true {y_int[i]} → {pred[i]}\np={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]
+        titles = [f"#{index[i]} true {y_int[i]} → pred {pred[i]}\np({pred[i]})={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]
         fig = image_grid(raw[torch.from_numpy(top)], titles, f"Worst {len(top)} of {len(wrong)} {split} mistakes (highest loss first)")
         result["worst_mistakes_png"] = str(save_figure(fig, out_dir / "worst_mistakes.png", loggers, "analysis/worst_mistakes"))
     if image and len(right):
         top = right[:worst_k]
-        titles = [f"#{index[i]} class {y_int[i]}\np={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]
+        titles = [f"#{index[i]} class {y_int[i]}\np({y_int[i]})={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]
         fig = image_grid(raw[torch.from_numpy(top)], titles, f"Least confident {len(top)} of {len(right)} correct {split} examples")
         result["correct_examples_png"] = str(save_figure(fig, out_dir / "correct_examples.png", loggers, "analysis/correct_examples"))
 
