@@ -328,6 +328,8 @@ def test_train_runs_fast_checks_first_and_stops_on_failure(make_cfg, capsys):
     assert "fast checks before training" in out and "FAIL model.all_params_learn" in out and "checks.before_train=false" in out
     before_training(make_cfg("optimizer.lr=0", "checks.before_train=false"))  # off: no exit
     assert "off" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="before_train"):
+        before_training(make_cfg("checks.before_train=sometimes"))
 
 
 def test_check_py_exit_codes_and_json(tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from . import data_checks, model_checks, training_checks  # noqa: F401 - registers the checks
+from ..config import ConfigError
 from .core import CHECKS, CheckContext, Result, counts, exit_code, run_checks, select, table
 
 __all__ = ["CHECKS", "CheckContext", "Result", "before_training", "main", "run_checks", "select"]
@@ -51,6 +52,8 @@ def before_training(cfg: DictConfig, datamodule=None) -> None:
     if mode in OFF:
         print("checks: off before training (checks.before_train=false); python check.py runs them")
         return
+    if mode not in ("fast", "all"):
+        raise ConfigError(f"checks.before_train={mode!r} is not known; use fast, all or false")
     if os.environ.get("LOCAL_RANK", "0") != "0":  # DDP's extra ranks: rank 0 has checked already
         return
     start = time.perf_counter()

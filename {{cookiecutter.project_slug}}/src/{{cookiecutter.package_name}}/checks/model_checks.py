@@ -193,7 +193,9 @@ def _numeric(loss, p, idx, h: float) -> float:
 
 
 def _relative(num: float, ana: float, noise: float) -> float:
-    """|num - ana| / max(|num|, |ana|); 0 when both are below the rounding noise."""
+    """|num - ana| / max(|num|, |ana|); 0 when both are below the rounding noise, inf for NaN/Inf."""
+    if not (math.isfinite(num) and math.isfinite(ana)):
+        return math.inf
     scale = max(abs(num), abs(ana))
     return 0.0 if scale <= noise else abs(num - ana) / scale
 
