@@ -9,7 +9,7 @@ import torch
 
 from {{cookiecutter.package_name}}.config import ConfigError
 from {{cookiecutter.package_name}}.diagnosis import degradation_epoch, diagnose
-from {{cookiecutter.package_name}}.objective import Constraint, Objective, weighted_error
+from {{cookiecutter.package_name}}.objective import Constraint, Objective, WeightedError, weighted_error
 from {{cookiecutter.package_name}}.training import train
 
 
@@ -115,6 +115,10 @@ def test_weighted_error_costs_one_class_more():
     pred = torch.tensor([0, 0, 1, 0])  # one class-1 example wrong
     assert weighted_error(pred, y, [1, 1]) == pytest.approx(0.25)
     assert weighted_error(pred, y, [1, 10]) == pytest.approx(10 / 22)
+    metric = WeightedError([1, 10])
+    metric.update(pred[:2], y[:2])
+    metric.update(pred[2:], y[2:])  # accumulates over batches like any torchmetrics metric
+    assert float(metric.compute()) == pytest.approx(10 / 22)
     with pytest.raises(ConfigError, match="class_costs"):
         Objective.from_cfg({"metric": "accuracy", "mode": "max", "class_costs": [0, 0]})
 
