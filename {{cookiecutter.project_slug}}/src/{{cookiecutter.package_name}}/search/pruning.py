@@ -35,7 +35,9 @@ class SweepTrialCallback(Callback):
 
         sweeper = HydraConfig.get().sweeper if HydraConfig.initialized() else {}
         storage = self.info.get("storage") or sweeper.get("storage")
-        study = optuna.load_study(study_name=self.info["study"], storage=storage, pruner=make_pruner(sweeper.get("pruner")))
+        from .studies import with_driver
+
+        study = optuna.load_study(study_name=self.info["study"], storage=with_driver(storage), pruner=make_pruner(sweeper.get("pruner")))
         return optuna.trial.Trial(study, int(self.info["id"]))
 
     def on_fit_start(self, trainer, pl_module) -> None:

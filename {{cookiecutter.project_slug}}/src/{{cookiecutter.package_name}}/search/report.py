@@ -79,6 +79,11 @@ def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
     return None
 
 
+def violations(constraints: Iterable[Constraint], metrics: Mapping[str, Any]) -> dict[str, float]:
+    """{constraint: amount of violation} (<= 0 holds), as Optuna's Trial.set_constraint takes it."""
+    return {str(c): float(c.violation(metric_value(metrics, c.name))) for c in constraints}
+
+
 def flatten_summary(summary: Mapping) -> dict[str, float]:
     """summary.json -> {name: number}: all_scores under their own names (dev/f1), the rest
     by dotted path (and by leaf name when unambiguous), e.g. params, latency_ms."""

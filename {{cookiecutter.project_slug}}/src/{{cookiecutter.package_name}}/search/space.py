@@ -162,7 +162,7 @@ def to_param(key: str, sweep) -> Param:
         kind = "int" if all(isinstance(v, int) for v in (start, stop, step)) else "float"
         if log and step != 1:
             raise SpaceError(f"{key}: tag(log, range(...)) needs step 1; for a log grid write tag(log, choice(...))")
-        return Param(key, kind, low=values[0], high=values[-1], log=log, step=None if log and kind == "float" else step)
+        return Param(key, kind, low=values[0], high=values[-1], log=log, step=None if log or step == 1 else step)
     if isinstance(sweep, IntervalSweep):
         low, high = sweep.start, sweep.end
         kind = "int" if isinstance(low, int) and isinstance(high, int) else "float"

@@ -7,8 +7,22 @@ from pathlib import Path
 DEFAULT_URL = "sqlite:///multirun/sweeps.db"
 
 
+def with_driver(url: str) -> str:
+    """postgresql://... -> postgresql+psycopg://... (or +psycopg2): whichever driver is
+    installed, so the URL works with SQLAlchemy 2.0 and 2.1 alike."""
+    import importlib.util
+
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            driver = "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2" if importlib.util.find_spec("psycopg2") else None
+            if driver is None:
+                raise SystemExit("error: a PostgreSQL storage needs a driver: pip install 'psycopg[binary]' (or the project's [postgres] extra)")
+            return f"postgresql+{driver}://" + url[len(prefix):]
+    return url
+
+
 def storage_url(url: str | None) -> str:
-    url = url or DEFAULT_URL
+    url = with_driver(url or DEFAULT_URL)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
         raise SystemExit(f"error: no study database at {url[len('sqlite:///'):]}; run a sweep first (python train.py -m sweep=random) or pass --storage")
     return url

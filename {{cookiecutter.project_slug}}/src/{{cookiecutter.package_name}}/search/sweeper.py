@@ -93,7 +93,7 @@ class OptunaSweeper(Sweeper):
         satisficing = _plain(objective.get("satisficing"))
         from .report import parse_constraints
 
-        constraints = parse_constraints(satisficing)
+        constraints = self.constraints = parse_constraints(satisficing)
         self.base_lists = self._lists(space, fixed)
 
         url = self.storage_url or f"sqlite:///{Path(self.config.hydra.runtime.cwd) / DEFAULT_STORAGE}"
@@ -143,6 +143,9 @@ class OptunaSweeper(Sweeper):
 
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        from .studies import with_driver
+
+        url = with_driver(url)
         engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
         storage = optuna.storages.RDBStorage(
             url,
@@ -155,7 +158,7 @@ class OptunaSweeper(Sweeper):
         study = optuna.create_study(
             study_name=name,
             storage=storage,
-            sampler=make_sampler(self.sampler_name, space, self.seed, existing, name, constraints, self.tpe),
+            sampler=make_sampler(self.sampler_name, space, self.seed, existing, name, self.tpe),
             pruner=make_pruner(self.pruner_cfg),
             direction=direction,
             load_if_exists=True,
@@ -253,6 +256,10 @@ class OptunaSweeper(Sweeper):
                 trial.set_user_attr("test_split_reads", summary.get("test_split_reads", summary.get("test_reads")))
                 trial.set_user_attr("epochs", summary.get("epochs"))
         trial.set_user_attr("metrics", metrics)
+        from .report import violations
+
+        for key, value in violations(self.constraints, metrics).items():  # TPE learns to avoid violations
+            trial.set_constraint(key, value)
         if ret.status != JobStatus.COMPLETED:
             return _tell_safely(study, trial, "FAIL", error=f"{type(ret._return_value).__name__}: {ret._return_value}"[:300])
         if attrs.get("pruned_at_epoch") is not None:
@@ -302,12 +309,11 @@ class OptunaSweeper(Sweeper):
 
 
 # --------------------------------------------------------------------------- samplers, pruners
-def make_sampler(name: str, space: dict[str, Param], seed: int | None, existing: int, study_name: str, constraints=(), tpe: dict | None = None):
+def make_sampler(name: str, space: dict[str, Param], seed: int | None, existing: int, study_name: str, tpe: dict | None = None):
     """random | grid | qmc | tpe. A fixed seed is offset by the trials already in the study,
     so a resumed sweep does not draw the same points again."""
+    import optuna
     import optuna.samplers as s
-
-    from .report import metric_value
 
     run_seed = None if seed is None else int(seed) + 7919 * existing
     if name == "random":
@@ -317,15 +323,11 @@ def make_sampler(name: str, space: dict[str, Param], seed: int | None, existing:
     if name == "qmc":  # the sequence index lives in the study: the seed must not change
         qseed = int(seed) if seed is not None else int(hashlib.sha1(study_name.encode()).hexdigest()[:7], 16)
         return s.QMCSampler(qmc_type="sobol", scramble=True, seed=qseed, warn_independent_sampling=False, warn_asynchronous_seeding=False)
-    if name == "tpe":
-        constraints = list(constraints)
-        func = None
-        if constraints:
-            def func(frozen):  # <= 0 where a constraint holds: TPE learns to avoid violations
-                metrics = frozen.user_attrs.get("metrics") or {}
-                return [c.violation(metric_value(metrics, c.name)) for c in constraints]
+    if name == "tpe":  # constraints reach it through Trial.set_constraint (see _tell)
         opts = {"n_startup_trials": 10, "multivariate": True, "group": True, **(tpe or {})}
-        return s.TPESampler(seed=run_seed, constraints_func=func, warn_independent_sampling=False, **opts)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return s.TPESampler(seed=run_seed, **opts)
     raise SpaceError(f"hydra.sweeper.sampler={name!r}: use random, grid, qmc or tpe")
 
 

@@ -1,0 +1,324 @@
+"""Hyperparameter search (M26-M30): every sweep config runs and reports, learning rates are
+log-uniform, coarse to fine narrows and flags a border optimum, constraints pick the best,
+a killed sweep resumes, and two workers share one study in PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib.util
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from conftest import CONFIG_DIR, PROJECT
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+from scipy import stats
+
+from {{cookiecutter.package_name}}.search.refine import refine, to_yaml
+from {{cookiecutter.package_name}}.search.report import parse_constraints, trial_rows, violations, write_report
+from {{cookiecutter.package_name}}.search.space import overrides_for, parse_space
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# A trial of a few steps: one or two tiny epochs, no logger, no per-trial checks.
+TINY = [
+    "logger=none", "trainer=cpu", "trainer.max_epochs=1", "++trainer.limit_train_batches=2", "++trainer.limit_val_batches=1",
+    "++trainer.enable_progress_bar=false", "++checks.before_train=false",
+]
+
+
+def sweep_space(sweep: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"sweep={sweep}"], return_hydra_config=True)
+    return parse_space(OmegaConf.to_container(cfg.hydra.sweeper.params), [])[0]
+
+
+def multirun(*overrides: str) -> None:
+    """`python train.py -m ...` in this process (pays `import lightning` once per session)."""
+    spec = importlib.util.spec_from_file_location("train_script_under_test", PROJECT / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main.__wrapped__.__module__ = "__main__"  # Hydra finds configs/ beside train.py
+    argv = sys.argv
+    sys.argv = ["train.py", "-m", *overrides]
+    try:
+        module.main()
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --------------------------------------------------------------------------- sampling
+def test_random_sweep_samples_declared_marginals_not_bins():
+    space = sweep_space("random")
+    lr, beta, width = space["optimizer.lr"], space["optimizer.momentum"], space["model.net.hidden.width"]
+    assert (lr.log, lr.low, lr.high) == (True, 1e-4, 1.0)
+    assert beta.one_minus and (beta.low, beta.high) == pytest.approx((1e-3, 1e-1))
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    draws = {"lr": [], "beta": [], "width": [], "depth": []}
+    for _ in range(2000):
+        trial = study.ask()
+        draws["lr"].append(lr.suggest(trial))
+        draws["beta"].append(beta.suggest(trial))
+        draws["width"].append(width.suggest(trial))
+        draws["depth"].append(space["model.net.hidden.depth"].suggest(trial))
+    x = np.log10(draws["lr"])
+    assert stats.kstest(x, "uniform", args=(-4, 4)).pvalue > 1e-3  # log10(lr) ~ U(-4, 0)
+    assert stats.kstest(draws["lr"], "uniform", args=(1e-4, 1 - 1e-4)).pvalue < 1e-12  # not uniform in lr
+    per_decade = np.histogram(x, bins=[-4, -3, -2, -1, 0])[0] / len(x)
+    assert np.allclose(per_decade, 0.25, atol=0.04), per_decade
+    assert len(set(np.round(x, 6))) > 1900  # continuous, never binned
+
+    b = np.array(draws["beta"])
+    assert b.min() >= 0.9 and b.max() <= 0.999
+    assert stats.kstest(np.log10(1 - b), "uniform", args=(-3, 2)).pvalue > 1e-3  # beta = 1 - 10^U(-3, -1)
+    assert 0.3 < np.mean(b > 0.99) < 0.7  # half the draws above 0.99: uniform-in-beta would give ~9%
+
+    w = np.array(draws["width"])
+    assert w.dtype.kind == "i" and w.min() >= 16 and w.max() <= 512
+    assert 0.44 < np.mean(w < math.sqrt(16 * 512)) < 0.56  # median at the geometric mean
+    assert set(draws["depth"]) == {1, 2, 3}
+
+
+def test_space_language_and_overrides():
+    space, fixed = parse_space(
+        {"optimizer.lr": "tag(log, interval(1e-4, 1))", "model.net.hidden.depth": "range(1, 4)"},
+        ["model.net.hidden.width=choice(32,64)", "optimizer.lr=0.01", "trainer.max_epochs=3"],
+    )
+    assert "optimizer.lr" not in space  # fixed from the command line
+    assert fixed == ["optimizer.lr=0.01", "trainer.max_epochs=3"]
+    assert space["model.net.hidden.width"].choices == [32, 64]
+    assert overrides_for({"model.net.hidden.depth": 3, "model.net.hidden.width": 64}) == ["model.net.hidden=[64, 64, 64]"]
+    again, _ = parse_space({k: p.expression() for k, p in space.items()})
+    assert {k: p.to_dict() for k, p in again.items()} == {k: p.to_dict() for k, p in space.items()}
+    with pytest.raises(ValueError, match="positive"):
+        parse_space({"optimizer.lr": "tag(log, interval(0, 1))"})
+
+
+# --------------------------------------------------------------------------- each sweep config
+@pytest.mark.parametrize(
+    "sweep, extra",
+    [
+        ("random", ['++objective.satisficing=["params <= 1e9"]']),
+        ("grid", []),
+        ("tpe", []),
+        # a pruner that stops every trial at its first dev value: pruning works end to end
+        ("qmc", ["~hydra.sweeper.pruner.n_startup_trials", "hydra.sweeper.pruner.type=threshold",
+                 "+hydra.sweeper.pruner.lower=1.01", "hydra.sweeper.pruner.n_warmup_steps=0"]),
+    ],
+)
+def test_each_sweep_config_runs_a_tiny_sweep_and_writes_table_and_plot(tmp_path, sweep, extra):
+    url = f"sqlite:///{tmp_path}/sweeps.db"
+    multirun(f"sweep={sweep}", "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={url}", f"hydra.sweep.dir={tmp_path}/mr", *TINY, *extra)
+    rows = read_csv(tmp_path / "mr" / "trials.csv")
+    png = tmp_path / "mr" / "trials.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    space = sweep_space(sweep)
+    assert len(rows) == 2 and {"trial", "status", "dev/accuracy", "satisficing_ok", "best", *space} <= set(rows[0])
+    assert all(r["test_split_reads"] == "0" for r in rows)  # sweeps select on dev, never on test
+    if sweep == "qmc":
+        assert [r["status"] for r in rows] == ["PRUNED", "PRUNED"] and all(r["pruned_at_epoch"] == "0" for r in rows)
+    else:
+        assert [r["status"] for r in rows] == ["COMPLETE", "COMPLETE"]
+        assert sum(r["best"] == "True" for r in rows) == 1
+        best = max(rows, key=lambda r: float(r["dev/accuracy"]))
+        assert best["best"] == "True"
+    if sweep == "random":
+        assert all(float(r["params <= 1e+09"]) > 100 for r in rows)  # measured per trial
+        trials = optuna.load_study(study_name=optuna.get_all_study_names(url)[0], storage=url).trials
+        assert all(t.constraints["params <= 1e+09"] <= 0 for t in trials)  # and told to the sampler
+    (study_name,) = optuna.get_all_study_names(url)
+    report = write_report(optuna.load_study(study_name=study_name, storage=url), tmp_path / "again", echo=lambda *_: None)
+    for name, p in space.items():  # log axes exactly where the space is sampled on a log scale
+        assert report["scales"][name] == ("log" if p.log and (p.kind != "categorical" or p.numeric) else "linear"), name
+
+
+# --------------------------------------------------------------------------- study fixtures
+def synthetic_study(tmp_path, params: dict, n: int, score, satisficing=None, metrics=None, seed=0):
+    """A finished study without training: `score(values)` plays the dev accuracy."""
+    space, _ = parse_space(params)
+    memory = optuna.storages.InMemoryStorage()  # drawn in memory, then stored at once (fast)
+    study = optuna.create_study(study_name="syn", storage=memory, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=seed))
+    for key, value in {"space": {k: p.to_dict() for k, p in space.items()}, "objective": {"metric": "accuracy", "mode": "max"},
+                       "satisficing": satisficing, "sampler": "random", "sweep": "random", "n_trials": n,
+                       "fixed_overrides": ["trainer.max_epochs=5"]}.items():
+        study.set_user_attr(key, value)
+    for i in range(n):
+        trial = study.ask()
+        values = {k: p.suggest(trial) for k, p in space.items()}
+        trial.set_user_attr("values", values)
+        trial.set_user_attr("metrics", metrics(i, values) if metrics else {})
+        study.tell(trial, score(values))
+    optuna.copy_study(from_study_name="syn", from_storage=memory, to_storage=f"sqlite:///{tmp_path}/syn.db")
+    return optuna.load_study(study_name="syn", storage=f"sqlite:///{tmp_path}/syn.db")
+
+
+def test_coarse_to_fine_narrows_and_flags_a_border_optimum(tmp_path, capsys):
+    # Best lr at 1e-2 (inside the range); accuracy keeps rising as weight decay falls (border).
+    def score(v):
+        return 1 - (math.log10(v["optimizer.lr"]) + 2) ** 2 / 10 - 0.05 * (math.log10(v["regularizer.weight_decay"]) + 6)
+
+    study = synthetic_study(tmp_path, {
+        "optimizer.lr": "tag(log, interval(1e-4, 1.0))",
+        "regularizer.weight_decay": "tag(log, interval(1e-6, 1e-2))",
+        "optimizer.momentum": "tag(one_minus_log, interval(0.9, 0.999))",
+    }, n=60, score=score)
+    ref = refine(study, top=0.2)
+    lr_old, lr = ref.old["optimizer.lr"], ref.space["optimizer.lr"]
+    assert lr_old.low <= lr.low < 1e-2 < lr.high <= lr_old.high
+    assert math.log10(lr.high / lr.low) < 0.75 * math.log10(lr_old.high / lr_old.low)  # narrower, on the log scale
+    assert len(ref.flags) == 1 and "regularizer.weight_decay" in ref.flags[0] and "lower border" in ref.flags[0]
+    assert ref.space["regularizer.weight_decay"].low < 1e-6  # the new range goes past the flagged border
+    assert ref.space["optimizer.momentum"].one_minus  # beta stays sampled as 1 - 10^U
+
+    # The command writes a sweep config that Hydra composes and the sweeper reads back.
+    import importlib
+
+    sys.path.insert(0, str(PROJECT))
+    refine_sweep = importlib.import_module("refine_sweep")
+    sys.path.remove(str(PROJECT))
+    out = tmp_path / "sweep"
+    assert refine_sweep.main(["--storage", f"sqlite:///{tmp_path}/syn.db", "--study", "syn", "--top", "0.2", "--config-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "EXPAND THE RANGE: regularizer.weight_decay" in printed and "next: python train.py -m sweep=random_fine trainer.max_epochs=5" in printed
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["sweep=random_fine", f"hydra.searchpath=[file://{tmp_path}]"], return_hydra_config=True)
+    written, _ = parse_space(OmegaConf.to_container(cfg.hydra.sweeper.params))
+    assert {k: p.expression() for k, p in written.items()} == {k: p.expression() for k, p in ref.space.items()}
+    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.sweeper.n_trials == 60
+
+
+def test_coarse_to_fine_on_a_log_grid(tmp_path):
+    study = synthetic_study(tmp_path, {"optimizer.lr": "tag(log, choice(1e-4, 1e-3, 1e-2, 1e-1))"}, n=12,
+                            score=lambda v: math.log10(v["optimizer.lr"]))  # best at the top end
+    ref = refine(study, top=0.25)
+    grid = ref.space["optimizer.lr"].choices
+    assert ref.flags and "upper end of the grid" in ref.flags[0]
+    assert max(grid) == pytest.approx(1.0) and min(grid) >= 1e-2 and len(grid) >= 4  # denser, one step past the end
+    assert "tag(log, choice(" in to_yaml(ref, study)
+
+
+# --------------------------------------------------------------------------- constraints
+@pytest.mark.parametrize("satisficing", [["params <= 1000"], {"params": "<= 1000"}])
+def test_satisficing_constraints_decide_the_best_trial(tmp_path, satisficing):
+    sizes = [5000, 500, 100, 800]
+    scores = {5000: 0.95, 500: 0.90, 100: 0.70, 800: 0.80}
+    study = synthetic_study(tmp_path, {"model.net.hidden.width": "choice(5000, 500, 100, 800)"}, n=12,
+                            score=lambda v: scores[v["model.net.hidden.width"]],
+                            metrics=lambda i, v: {"params": v["model.net.hidden.width"]}, satisficing=satisficing)
+    rows = trial_rows(study)
+    best = [r for r in rows if r["best"]]
+    assert len(best) == 1 and best[0]["model.net.hidden.width"] == 500  # 5000 scores higher but is too big
+    assert all(r["satisficing_ok"] == (r["model.net.hidden.width"] <= 1000) for r in rows)
+    # The sweeper tells TPE how far each trial violates them (Trial.set_constraint: <= 0 holds).
+    constraints = parse_constraints(satisficing)
+    assert violations(constraints, {"params": 5000}) == {"params <= 1000": 4000.0}
+    assert violations(constraints, {"params": 500})["params <= 1000"] <= 0
+    assert violations(constraints, {})["params <= 1000"] > 0  # unmeasured never satisfies
+    assert {t.user_attrs["values"]["model.net.hidden.width"] for t in study.trials} == set(sizes)
+
+
+# --------------------------------------------------------------------------- resume, parallel
+def sweep_command(tmp_path, url, n, *extra):
+    return [sys.executable, "train.py", "-m", "sweep=random", f"hydra.sweeper.n_trials={n}", f"hydra.sweeper.storage={url}",
+            "hydra.sweeper.heartbeat.interval=1", "hydra.sweeper.heartbeat.grace_period=2",
+            *TINY, *extra]
+
+
+def env():
+    return {**os.environ, "PYTHONPATH": str(PROJECT / "src")}
+
+
+def test_killed_sweep_resumes_without_losing_or_rerunning_trials(tmp_path):
+    db = tmp_path / "sweeps.db"
+    cmd = sweep_command(tmp_path, f"sqlite:///{db}", 4, f"hydra.sweep.dir={tmp_path}/mr")
+    first = subprocess.Popen(cmd, cwd=PROJECT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline, done = time.time() + 240, 0
+    while done < 2 and time.time() < deadline and first.poll() is None:
+        time.sleep(0.3)
+        with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(db)) as con:
+            done = con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    os.killpg(first.pid, signal.SIGKILL)  # mid-sweep, hard: no clean-up runs
+    first.wait()
+    assert done >= 2, "the first sweep did not finish 2 trials"
+    (name,) = optuna.get_all_study_names(f"sqlite:///{db}")
+    before = {t.number: t for t in optuna.load_study(study_name=name, storage=f"sqlite:///{db}").trials if t.state.name == "COMPLETE"}
+    stamps = {n: (tmp_path / "mr" / f"trial_{n}" / "summary.json").stat().st_mtime_ns for n in before}
+
+    again = subprocess.run(cmd, cwd=PROJECT, env=env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming study" in again.stdout
+    trials = optuna.load_study(study_name=name, storage=f"sqlite:///{db}").trials
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 4
+    for n, t in before.items():  # kept as they were, and not run again
+        assert trials[n].state.name == "COMPLETE" and trials[n].params == t.params and trials[n].value == t.value
+        assert (tmp_path / "mr" / f"trial_{n}" / "summary.json").stat().st_mtime_ns == stamps[n]
+    killed = [t for t in trials if t.state.name == "FAIL"]
+    # A killed trial is queued again with what it had drawn (maybe killed while drawing: a subset).
+    assert all(any(k.params.items() <= c.params.items() for c in complete if c.number > k.number) for k in killed)
+    assert len(read_csv(tmp_path / "mr" / "trials.csv")) == len(trials)
+
+
+POSTGRES = os.environ.get("SWEEP_TEST_POSTGRES", "postgresql://recipe:recipe@127.0.0.1:5432/recipe_sweeps")
+
+
+def postgres_or_skip() -> str:
+    reason = None
+    try:
+        import psycopg
+
+        psycopg.connect(POSTGRES, connect_timeout=3).close()
+    except ImportError:
+        reason = "psycopg is not installed (pip install '.[postgres]')"
+    except Exception as e:  # noqa: BLE001
+        reason = f"no PostgreSQL server at {POSTGRES.split('@')[-1]} ({type(e).__name__}); tests/services.sh at the template root starts one (CI runs it)"
+    if reason:
+        if os.environ.get("SWEEP_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return POSTGRES
+
+
+def test_two_workers_share_one_study_in_postgresql(tmp_path):
+    url = postgres_or_skip()
+    name, n = f"test-{uuid.uuid4().hex[:8]}", 4
+    workers = [
+        subprocess.Popen(sweep_command(tmp_path, url, n, f"hydra.sweeper.study_name={name}", f"hydra.sweep.dir={tmp_path}/w{i}"),
+                         cwd=PROJECT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)
+    ]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    try:
+        trials = [t for t in optuna.load_study(study_name=name, storage=url).trials if not t.user_attrs.get("skipped")]
+        finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+        assert len(finished) == n == len(trials)  # none lost, none extra
+        assert len({t.number for t in finished}) == n
+        ran = sorted(p.parent.name for p in tmp_path.glob("w*/trial_*/summary.json"))
+        assert ran == sorted(f"trial_{t.number}" for t in finished)  # each trial ran exactly once
+        assert len({t.user_attrs["worker"] for t in finished}) == 2  # both workers took trials
+        for w in range(2):  # both workers end with the table of the whole study
+            assert len(read_csv(tmp_path / f"w{w}" / "trials.csv")) == n
+    finally:
+        optuna.delete_study(study_name=name, storage=url)
