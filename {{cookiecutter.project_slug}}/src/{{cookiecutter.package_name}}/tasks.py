@@ -44,15 +44,15 @@ class Task:
         if self.kind == "multiclass":
             return F.cross_entropy(out, y, label_smoothing=self.label_smoothing)
         if self.kind == "binary":
-            return F.binary_cross_entropy_with_logits(out.reshape(-1), y.float())
-        return F.mse_loss(out.reshape(-1), y.float())
+            return F.binary_cross_entropy_with_logits(out.reshape(-1), y.to(out.dtype))
+        return F.mse_loss(out.reshape(-1), y.to(out.dtype))
 
     def per_example_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.kind == "multiclass":
             return F.cross_entropy(out, y, reduction="none")
         if self.kind == "binary":
-            return F.binary_cross_entropy_with_logits(out.reshape(-1), y.float(), reduction="none")
-        return F.mse_loss(out.reshape(-1), y.float(), reduction="none")
+            return F.binary_cross_entropy_with_logits(out.reshape(-1), y.to(out.dtype), reduction="none")
+        return F.mse_loss(out.reshape(-1), y.to(out.dtype), reduction="none")
 
     def predict(self, out: torch.Tensor) -> torch.Tensor:
         """Class ids, or values for regression."""
