@@ -122,7 +122,7 @@ def test_space_language_and_overrides():
         ("grid", []),
         ("tpe", []),
         # a pruner that stops every trial at its first dev value: pruning works end to end
-        ("qmc", ["~hydra.sweeper.pruner.n_startup_trials", "hydra.sweeper.pruner.type=threshold",
+        ("qmc", ["hydra.sweeper.pruner.type=threshold",
                  "+hydra.sweeper.pruner.lower=1.01", "hydra.sweeper.pruner.n_warmup_steps=0"]),
     ],
 )

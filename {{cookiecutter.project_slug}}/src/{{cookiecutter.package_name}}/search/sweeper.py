@@ -347,7 +347,13 @@ def make_pruner(cfg: Any):
     }
     if kind not in kinds:
         raise SpaceError(f"hydra.sweeper.pruner.type={kind!r}: use one of {', '.join(kinds)}")
-    return kinds[kind](**cfg)
+    import inspect
+
+    accepted = set(inspect.signature(kinds[kind]).parameters)
+    unknown = set(cfg) - accepted
+    if unknown - {"n_startup_trials", "n_warmup_steps", "interval_steps"}:  # the defaults' keys may stay
+        raise SpaceError(f"hydra.sweeper.pruner: {kind} takes {', '.join(sorted(accepted)) or 'no options'}, not {', '.join(sorted(unknown))}")
+    return kinds[kind](**{k: v for k, v in cfg.items() if k in accepted})
 
 
 def default_study_name(config: DictConfig, sampler: str, space: dict[str, Param], fixed: list[str]) -> str:
