@@ -123,6 +123,16 @@ def test_weighted_error_costs_one_class_more():
         Objective.from_cfg({"metric": "accuracy", "mode": "max", "class_costs": [0, 0]})
 
 
+def test_class_costs_must_match_the_classes(make_cfg):
+    from {{cookiecutter.package_name}}.config import exit_on_config_error
+    from {{cookiecutter.package_name}}.training import build
+
+    with pytest.raises(SystemExit) as exit_info, exit_on_config_error():  # before any training
+        build(make_cfg("objective.class_costs=[1,10]"))
+    assert exit_info.value.code == 2
+    build(make_cfg("data=breast_cancer", "objective.class_costs=[1,10]"))
+
+
 def test_violated_constraint_means_no_best_checkpoint(make_cfg, tmp_path):
     cfg = make_cfg("trainer.max_epochs=2", "checks.before_train=false", "analysis.error_analysis=false",
                    "objective.satisficing=['params <= 1000','latency_ms <= 1e4']")

@@ -93,8 +93,8 @@ class Objective:
         if human is not None and float(human) < 0:
             raise ConfigError(f"objective.human_error={human} is an error rate (e.g. 0.01 for 1%); it cannot be negative")
         return cls(
-            metric=objective_cfg.metric,
-            mode=objective_cfg.mode,
+            metric=get("metric"),
+            mode=get("mode"),
             target=None if target is None else float(target),
             human_error=None if human is None else float(human),
             constraints=[Constraint.parse(c) for c in (get("satisficing") or [])],
@@ -204,7 +204,14 @@ class ConstrainedCheckpoint(ModelCheckpoint):
     epoch, which constraints failed.
     """
 
-    def __init__(self, constraints=(), **kwargs):
+    def __init__(self, constraints=(), class_costs=None, num_classes=None, **kwargs):
+        if class_costs is not None:
+            if num_classes is None:
+                raise ConfigError("objective.class_costs applies to classification tasks only; set objective.class_costs=null")
+            n = num_classes
+            if len(class_costs) != n:
+                raise ConfigError(f"objective.class_costs has {len(class_costs)} entries but the task has {n} classes; give one cost per class")
+            Objective.from_cfg({"metric": "accuracy", "mode": "max", "class_costs": list(class_costs)})  # validates the values
         super().__init__(**kwargs)
         self.constraints = [c if isinstance(c, Constraint) else Constraint.parse(c) for c in (constraints or [])]
         self.static: dict = {}
