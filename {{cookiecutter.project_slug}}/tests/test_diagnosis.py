@@ -9,7 +9,7 @@ import torch
 
 from {{cookiecutter.package_name}}.config import ConfigError
 from {{cookiecutter.package_name}}.diagnosis import degradation_epoch, diagnose
-from {{cookiecutter.package_name}}.objective import Constraint, Objective, WeightedError, weighted_error
+from {{cookiecutter.package_name}}.objective import Constraint, Objective, WeightedError, parse_constraints, weighted_error
 from {{cookiecutter.package_name}}.training import train
 
 
@@ -97,6 +97,7 @@ def test_constraint_parsing_and_errors():
     assert (c.name, c.op, c.threshold) == ("params", "<=", 1e6)
     assert c.holds(999_999) and not c.holds(2e6) and not c.holds(None)
     assert Constraint.parse("dev/f1>=0.9").holds(0.95)
+    assert parse_constraints({"params": "<= 1e6", "dev/f1": ">= 0.9"}) == [c, Constraint("dev/f1", ">=", 0.9)]
     with pytest.raises(ConfigError, match="name op number"):
         Constraint.parse("params is small")
     with pytest.raises(ConfigError, match="not measured"):
@@ -142,6 +143,9 @@ def test_violated_constraint_means_no_best_checkpoint(make_cfg, tmp_path):
     rows = {r["constraint"]: r for r in report["constraints"]}
     assert rows["params <= 1000"]["ok"] is False and rows["params <= 1000"]["value"] > 1000
     assert rows["latency_ms <= 10000"]["ok"] is True
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["feasible"] is False and saved["constraints"] == report["constraints"]
+    assert saved["measured"]["params"] == rows["params <= 1000"]["value"]
     assert not (tmp_path / "checkpoints" / "best.ckpt").exists()
 
 

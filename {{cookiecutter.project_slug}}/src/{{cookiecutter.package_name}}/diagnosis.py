@@ -289,6 +289,10 @@ def after_training(cfg, summary: dict, model, datamodule, trainer) -> dict:
     summary["feasible"] = bool(result.get("feasible", True)) and (not objective.constraints or bool(summary.get("best_checkpoint")))
     if "target" in result:
         summary["target"] = result["target"]
+    if static:
+        summary["measured"] = static  # params, size_mb (latency_ms when constrained): what sweeps compare
+    if "constraints" in result:
+        summary["constraints"] = result["constraints"]
     summary["test_split_reads"] = datamodule.test_reads
     return summary
 

@@ -7,7 +7,7 @@ In configs/train.yaml:
       mode: max
       target: 0.98                # where you need to be (paper, product); reports show the distance
       human_error: 0.01           # Bayes-error proxy in error units, for the diagnosis; null = unknown
-      satisficing: ["params <= 1e6", "latency_ms <= 5", "dev/f1 >= 0.9"]
+      satisficing: ["params <= 1e6", "latency_ms <= 5", "dev/f1 >= 0.9"]   # or {params: "<= 1e6", ...}
       class_costs: null           # e.g. [1, 1, 10, 1, ...]: per-class cost of an error (weighted error)
 
 A satisficing constraint is `name op number`. Names measured by the project:
@@ -97,7 +97,7 @@ class Objective:
             mode=get("mode"),
             target=None if target is None else float(target),
             human_error=None if human is None else float(human),
-            constraints=[Constraint.parse(c) for c in (get("satisficing") or [])],
+            constraints=parse_constraints(get("satisficing")),
             class_costs=costs,
         )
 
@@ -118,6 +118,15 @@ class Objective:
         short = (self.target - dev_score) if self.higher_is_better else (dev_score - self.target)
         state = f"{short:.4g} short of it" if short > 0 else "target reached"
         return f"dev {self.metric} {dev_score:.4f}, target {self.target:g}: {state}"
+
+
+def parse_constraints(satisficing) -> list[Constraint]:
+    """objective.satisficing as a list ["params <= 1e6", ...] or a mapping {params: "<= 1e6"}."""
+    if not satisficing:
+        return []
+    if hasattr(satisficing, "items"):
+        return [Constraint.parse(f"{name} {rule}") for name, rule in satisficing.items()]
+    return [c if isinstance(c, Constraint) else Constraint.parse(c) for c in satisficing]
 
 
 def check_constraints(constraints: list[Constraint], values: dict) -> list[dict]:
@@ -213,7 +222,7 @@ class ConstrainedCheckpoint(ModelCheckpoint):
                 raise ConfigError(f"objective.class_costs has {len(class_costs)} entries but the task has {n} classes; give one cost per class")
             Objective.from_cfg({"metric": "accuracy", "mode": "max", "class_costs": list(class_costs)})  # validates the values
         super().__init__(**kwargs)
-        self.constraints = [c if isinstance(c, Constraint) else Constraint.parse(c) for c in (constraints or [])]
+        self.constraints = parse_constraints(constraints)
         self.static: dict = {}
         self.constraint_log: list[dict] = []
 
