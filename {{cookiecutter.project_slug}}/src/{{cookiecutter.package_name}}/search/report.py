@@ -296,7 +296,7 @@ def write_report(study, out_dir: Path, echo=print) -> dict:
         echo(f"no COMPLETE trial satisfies {', '.join(map(str, constraints)) or 'the sweep'}: no best trial")
     else:
         space = study_space(study)
-        shown = ", ".join(f"{k}={_short(best[k])}" for k in space)
+        shown = ", ".join(f"{k}={_short(best[k])}" for k in space if best.get(k) is not None)
         echo(f"best trial {best['trial']}: {metric}={best[metric]:.4f}  {shown}")
         if constraints:
             echo("  satisfies " + ", ".join(f"{c} ({_short(best[str(c)])})" for c in constraints))
