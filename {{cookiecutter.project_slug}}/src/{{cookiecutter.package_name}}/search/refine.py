@@ -88,6 +88,8 @@ def _refine_param(p: Param, values: list, best: Any, border: float, margin: floa
         a, b = int(math.floor(a)), int(math.ceil(b))
         if a == b:
             b = a + 1
+    if flag and (a >= p.low if at_low else b <= p.high):  # the edge is a hard limit (0 dropout, 1 layer)
+        flag = flag.replace("the new range goes past it", "but it is a hard limit here: the new range keeps it")
     return Param(p.name, p.kind, low=a, high=b, log=p.log, one_minus=p.one_minus, step=p.step if p.kind == "int" else None), flag
 
 
@@ -156,8 +158,9 @@ def to_yaml(ref: Refinement, study, n_trials: int | None = None, sampler: str | 
     lines.append("    params:")
     for name, p in ref.space.items():
         old = ref.old.get(name)
-        note = f"   # was {old.expression()}" if old is not None and old.expression() != p.expression() else ""
+        notes = [f"was {old.expression()}"] if old is not None and old.expression() != p.expression() else []
         if name in ref.notes:
-            note += f"  {ref.notes[name].split(' ->')[0]}"
+            notes.append(ref.notes[name].split(" ->")[0])
+        note = ("   # " + "; ".join(notes)) if notes else ""
         lines.append(f"      {name}: {p.expression()}{note}")
     return "\n".join(lines) + "\n"
