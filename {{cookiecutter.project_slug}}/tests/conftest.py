@@ -9,12 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 PROJECT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT / "configs"
 
 os.environ.setdefault("WANDB_MODE", "offline")  # tests never talk to the network
+# The suite's models are tiny: one thread beats two (and beats oversubscribing a busy CI box).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -58,6 +58,14 @@ def test_every_option_of_each_group_composes(group, tmp_path):
             assert cfg[group], f"{group}={option} composed to nothing"
 
 
+def test_weighted_error_can_be_the_optimizing_metric(make_cfg):
+    costs = "objective.class_costs=[1,1,1,1,1,1,1,1,1,10]"
+    summary = fit(make_cfg, "objective.metric=weighted_error", "objective.mode=min", costs)
+    assert all(0 <= v <= 1 for v in summary["scores"].values())
+    with pytest.raises(ConfigError, match="needs objective.class_costs"):
+        fit(make_cfg, "objective.metric=weighted_error", "objective.mode=min")
+
+
 def test_fsdp_on_cpu_is_refused_in_one_line(make_cfg):
     with pytest.raises(ConfigError, match="FSDP refuses the CPU"):
         train(make_cfg("trainer=fsdp", "trainer.accelerator=cpu"))

@@ -22,6 +22,8 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"data.task={task!r} is not supported; use one of {', '.join(METRICS)}")
     if metric not in METRICS[task]:
         raise ConfigError(f"objective.metric={metric!r} is not measured for task {task}; use one of {', '.join(METRICS[task])}")
+    if metric == "weighted_error" and cfg.objective.get("class_costs") is None:
+        raise ConfigError("objective.metric=weighted_error needs objective.class_costs, e.g. objective.class_costs=[1,10]")
     expected = "max" if HIGHER_IS_BETTER[metric] else "min"
     if mode != expected:
         raise ConfigError(f"objective.mode={mode!r} but {metric} is better when {'higher' if expected == 'max' else 'lower'}; set objective.mode={expected}")

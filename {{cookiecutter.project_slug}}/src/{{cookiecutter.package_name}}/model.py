@@ -32,12 +32,15 @@ class TaskModule(L.LightningModule):
         l1: float = 0.0,
         input_noise: float = 0.0,
         label_smoothing: float = 0.0,
+        class_costs: list[float] | None = None,
     ):
         super().__init__()
-        # Only plain values go into the checkpoint: it must load with torch's weights_only=True.
+        # Only plain values go into the checkpoint: it must load with torch's weights_only=True
+        # (hence a list, not the ListConfig Hydra passes in).
+        class_costs = None if class_costs is None else [float(c) for c in class_costs]
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.net = net
-        self.task = Task(task, num_classes, label_smoothing)
+        self.task = Task(task, num_classes, label_smoothing, class_costs)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         if init not in ("auto", "none"):
             raise ConfigError(f"model.init={init!r} is not known; use auto (He/Xavier by activation) or none (keep the net's own)")

@@ -31,7 +31,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from .config import ConfigError
-from .tasks import HIGHER_IS_BETTER
+from .tasks import HIGHER_IS_BETTER, WeightedError  # noqa: F401 - re-exported
 
 STATIC = ("params", "size_mb", "latency_ms")
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
@@ -180,28 +180,6 @@ def weighted_error(pred: torch.Tensor, target: torch.Tensor, costs) -> float:
     wrong = (pred.long().cpu() != target.long().cpu()).double()
     total = w.sum()
     return float((w * wrong).sum() / total) if total > 0 else 0.0
-
-
-class WeightedError(torchmetrics.Metric):
-    """The same weighted error as a torchmetrics metric, to log per epoch and select on:
-    Task.metrics() can add {"weighted_error": WeightedError(costs)} (lower is better)."""
-
-    higher_is_better = False
-    full_state_update = False
-
-    def __init__(self, costs, **kwargs):
-        super().__init__(**kwargs)
-        self.register_buffer("costs", torch.as_tensor(costs, dtype=torch.float32), persistent=False)
-        self.add_state("wrong", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        w = self.costs.to(target.device)[target.long()].double()
-        self.wrong += (w * (preds.long() != target.long()).double()).sum()
-        self.total += w.sum()
-
-    def compute(self) -> torch.Tensor:
-        return (self.wrong / self.total.clamp_min(1e-12)).float()
 
 
 # --------------------------------------------------------------------------- selection

@@ -22,23 +22,31 @@ from .config import ConfigError
 
 TASKS = ("multiclass", "binary", "regression")
 METRICS = {
-    "multiclass": ("accuracy", "balanced_accuracy", "f1", "loss"),
-    "binary": ("accuracy", "balanced_accuracy", "f1", "loss"),
+    "multiclass": ("accuracy", "balanced_accuracy", "f1", "weighted_error", "loss"),
+    "binary": ("accuracy", "balanced_accuracy", "f1", "weighted_error", "loss"),
     "regression": ("mae", "mse", "loss"),
 }
 # Whether a larger value of the metric is better: checkpointing and early stopping need it.
-HIGHER_IS_BETTER = {"accuracy": True, "balanced_accuracy": True, "f1": True, "mae": False, "mse": False, "loss": False}
+HIGHER_IS_BETTER = {
+    "accuracy": True, "balanced_accuracy": True, "f1": True, "weighted_error": False, "mae": False, "mse": False, "loss": False,
+}  # fmt: skip
 
 
 class Task:
-    def __init__(self, kind: str, num_classes: int | None = None, label_smoothing: float = 0.0):
+    def __init__(self, kind: str, num_classes: int | None = None, label_smoothing: float = 0.0, class_costs=None):
         if kind not in TASKS:
             raise ConfigError(f"data.task={kind!r} is not supported; use one of {', '.join(TASKS)}")
         if kind == "multiclass" and (num_classes is None or num_classes < 2):
             raise ConfigError(f"task multiclass needs data.num_classes >= 2, got {num_classes}")
         if label_smoothing and kind != "multiclass":
             raise ConfigError("regularizer.label_smoothing applies to multiclass tasks only; set it to 0")
+        if class_costs is not None and (kind == "regression" or len(class_costs) != (num_classes or 2)):
+            raise ConfigError(
+                f"objective.class_costs={list(class_costs)} needs one cost per class ({num_classes or 2}) "
+                "and a classification task; e.g. objective.class_costs=[1,10] for binary"
+            )
         self.kind, self.num_classes, self.label_smoothing = kind, num_classes, label_smoothing
+        self.class_costs = class_costs
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.kind == "multiclass":
@@ -76,21 +84,21 @@ class Task:
     def metrics(self) -> torchmetrics.MetricCollection:
         if self.kind == "multiclass":
             c = self.num_classes
-            return torchmetrics.MetricCollection(
-                {
-                    "accuracy": torchmetrics.classification.MulticlassAccuracy(c, average="micro"),
-                    "balanced_accuracy": torchmetrics.classification.MulticlassAccuracy(c, average="macro"),
-                    "f1": torchmetrics.classification.MulticlassF1Score(c, average="macro"),
-                }
-            )
-        if self.kind == "binary":
-            return torchmetrics.MetricCollection(
-                {
-                    "accuracy": torchmetrics.classification.BinaryAccuracy(),
-                    "balanced_accuracy": torchmetrics.classification.MulticlassAccuracy(2, average="macro"),
-                    "f1": torchmetrics.classification.BinaryF1Score(),
-                }
-            )
+            metrics = {
+                "accuracy": torchmetrics.classification.MulticlassAccuracy(c, average="micro"),
+                "balanced_accuracy": torchmetrics.classification.MulticlassAccuracy(c, average="macro"),
+                "f1": torchmetrics.classification.MulticlassF1Score(c, average="macro"),
+            }
+        elif self.kind == "binary":
+            metrics = {
+                "accuracy": torchmetrics.classification.BinaryAccuracy(),
+                "balanced_accuracy": torchmetrics.classification.MulticlassAccuracy(2, average="macro"),
+                "f1": torchmetrics.classification.BinaryF1Score(),
+            }
+        if self.kind != "regression":
+            if self.class_costs is not None:
+                metrics["weighted_error"] = WeightedError(self.class_costs)
+            return torchmetrics.MetricCollection(metrics)
         return torchmetrics.MetricCollection({"mae": torchmetrics.MeanAbsoluteError(), "mse": torchmetrics.MeanSquaredError()})
 
     def check_output(self, net: nn.Module, out: torch.Tensor, batch_size: int) -> None:
@@ -110,3 +118,25 @@ class Task:
         if self.kind != "multiclass" and shape not in ([batch_size], [batch_size, 1]):
             hint = "use data.task=multiclass for several classes" if self.kind == "binary" else "give the last layer 1 output"
             raise ConfigError(f"task {self.kind} needs one output per example ([batch] or [batch, 1]), got {shape}; {hint}")
+
+
+class WeightedError(torchmetrics.Metric):
+    """Error with a cost per true class (M3): mistakes on a class with cost 10 weigh ten
+    times as much. Logged as <split>/weighted_error when objective.class_costs is set."""
+
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self, costs, **kwargs):
+        super().__init__(**kwargs)
+        self.register_buffer("costs", torch.as_tensor(costs, dtype=torch.float32), persistent=False)
+        self.add_state("wrong", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        w = self.costs.to(target.device)[target.long()].double()
+        self.wrong += (w * (preds.long() != target.long()).double()).sum()
+        self.total += w.sum()
+
+    def compute(self) -> torch.Tensor:
+        return (self.wrong / self.total.clamp_min(1e-12)).float()
