@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from {{cookiecutter.package_name}}.search.refine import refine, to_yaml
-from {{cookiecutter.package_name}}.search.report import parse_constraints, trial_rows, violations, write_report
+from {{cookiecutter.package_name}}.search.report import parse_constraints, study_space, trial_rows, violations, write_report
 from {{cookiecutter.package_name}}.search.space import overrides_for, parse_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -119,7 +119,9 @@ def test_space_language_and_overrides():
     "sweep, extra",
     [
         ("random", ['++objective.satisficing=["params <= 1e9"]']),
-        ("grid", []),
+        # the whole of a 2-point grid: the sweep ends when the grid is exhausted
+        ("grid", ["hydra.sweeper.n_trials=null", "optimizer.lr=tag(log, choice(1e-3, 1e-2))", "regularizer.weight_decay=1e-5",
+                  "model.net.hidden.width=choice(64)"]),
         ("tpe", []),
         # a pruner that stops every trial at its first dev value: pruning works end to end
         ("qmc", ["hydra.sweeper.pruner.type=threshold",
@@ -133,6 +135,9 @@ def test_each_sweep_config_runs_a_tiny_sweep_and_writes_table_and_plot(tmp_path,
     png = tmp_path / "mr" / "trials.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     space = sweep_space(sweep)
+    if sweep == "grid":
+        assert sorted(float(r["optimizer.lr"]) for r in rows) == [1e-3, 1e-2]
+        space.pop("regularizer.weight_decay")
     assert len(rows) == 2 and {"trial", "status", "dev/accuracy", "satisficing_ok", "best", *space} <= set(rows[0])
     assert all(r["test_split_reads"] == "0" for r in rows)  # sweeps select on dev, never on test
     if sweep == "qmc":
@@ -147,8 +152,9 @@ def test_each_sweep_config_runs_a_tiny_sweep_and_writes_table_and_plot(tmp_path,
         trials = optuna.load_study(study_name=optuna.get_all_study_names(url)[0], storage=url).trials
         assert all(t.constraints["params <= 1e+09"] <= 0 for t in trials)  # and told to the sampler
     (study_name,) = optuna.get_all_study_names(url)
-    report = write_report(optuna.load_study(study_name=study_name, storage=url), tmp_path / "again", echo=lambda *_: None)
-    for name, p in space.items():  # log axes exactly where the space is sampled on a log scale
+    study = optuna.load_study(study_name=study_name, storage=url)
+    report = write_report(study, tmp_path / "again", echo=lambda *_: None)
+    for name, p in study_space(study).items():  # log axes exactly where the space is sampled on a log scale
         assert report["scales"][name] == ("log" if p.log and (p.kind != "categorical" or p.numeric) else "linear"), name
 
 

@@ -319,7 +319,12 @@ def make_sampler(name: str, space: dict[str, Param], seed: int | None, existing:
     if name == "random":
         return s.RandomSampler(seed=run_seed)
     if name == "grid":
-        return s.GridSampler(_grid(space), seed=run_seed)
+        class Grid(s.GridSampler):
+            def after_trial(self, study, trial, state, values) -> None:
+                """Optuna's stops the study here, which is legal only inside optimize(); the
+                sweeper's budget (the grid size) ends the sweep instead."""
+
+        return Grid(_grid(space), seed=run_seed)
     if name == "qmc":  # the sequence index lives in the study: the seed must not change
         qseed = int(seed) if seed is not None else int(hashlib.sha1(study_name.encode()).hexdigest()[:7], 16)
         return s.QMCSampler(qmc_type="sobol", scramble=True, seed=qseed, warn_independent_sampling=False, warn_asynchronous_seeding=False)
