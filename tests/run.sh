@@ -29,6 +29,7 @@ mapfile -t PROJECT_DEPS < <("$PY" - "$ROOT/{{cookiecutter.project_slug}}/pyproje
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 text = re.sub(r"\{%.*?%\}", "", text, flags=re.S)       # Jinja statements: keep both branches
+text = re.sub(r"\{\{[^}]*\|\s*tojson\s*\}\}", '"x"', text)  # Jinja expressions that render a quoted string
 text = re.sub(r"\{\{.*?\}\}", "x", text, flags=re.S)     # Jinja expressions: any placeholder
 try:
     import tomllib

@@ -71,6 +71,13 @@ def test_fsdp_on_cpu_is_refused_in_one_line(make_cfg):
         train(make_cfg("trainer=fsdp", "trainer.accelerator=cpu"))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+@pytest.mark.parametrize("trainer", ["gpu", "ddp"])
+def test_gpu_trainers_without_a_gpu_are_refused_in_one_line(make_cfg, trainer):
+    with pytest.raises(ConfigError, match="torch sees no CUDA GPU; use trainer=cpu"):
+        train(make_cfg(f"trainer={trainer}"))
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
@@ -136,6 +143,12 @@ def test_interrupted_run_resumes_to_the_same_result(make_cfg, tmp_path):
     for name, tensor in a["state_dict"].items():
         assert torch.equal(tensor, b["state_dict"][name]), f"{name} differs after resuming"
     assert straight["all_scores"] == resumed["all_scores"]
+
+
+def test_last_checkpoint_is_the_latest_epoch_even_when_dev_stops_improving(make_cfg):
+    summary = fit(make_cfg, "optimizer.lr=0", "trainer.max_epochs=3")  # dev never improves after epoch 0
+    assert torch.load(summary["best_checkpoint"], weights_only=True)["epoch"] == 0
+    assert torch.load(summary["last_checkpoint"], weights_only=True)["epoch"] == 2
 
 
 # --------------------------------------------------------------------------- loggers

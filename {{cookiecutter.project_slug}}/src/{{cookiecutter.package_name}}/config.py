@@ -30,6 +30,12 @@ def validate_config(cfg: DictConfig) -> None:
     ckpt = cfg.get("ckpt_path")
     if ckpt and not Path(ckpt).is_file():
         raise ConfigError(f"ckpt_path={ckpt} does not exist; pass the path of a .ckpt file (e.g. <run dir>/checkpoints/last.ckpt)")
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"trainer.accelerator={accelerator} but torch sees no CUDA GPU; use trainer=cpu (or trainer=default: a GPU when there is one)")
     strategy = str(cfg.trainer.get("strategy", "auto"))
     if "fsdp" in strategy.lower():
         import torch

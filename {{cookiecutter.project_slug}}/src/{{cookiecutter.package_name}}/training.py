@@ -76,7 +76,7 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
         "scores": {split: scores.get(f"{split}/{cfg.objective.metric}") for split in ("train", "train_dev", "dev")},
         "all_scores": scores,
         "best_checkpoint": best,
-        "last_checkpoint": str(Path(checkpoint.dirpath) / "last.ckpt") if checkpoint and checkpoint.save_last else None,
+        "last_checkpoint": last_checkpoint(trainer),
         "epochs": trainer.current_epoch,
         "output_dir": str(out_dir),
         "test_split_reads": datamodule.test_reads,
@@ -92,6 +92,11 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
         after_training(cfg, summary, model, datamodule, trainer)
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def last_checkpoint(trainer) -> str | None:
+    paths = [Path(c.dirpath) / "last.ckpt" for c in trainer.checkpoint_callbacks if c.dirpath]
+    return next((str(p) for p in paths if p.is_file()), None)
 
 
 def run_info() -> dict:
