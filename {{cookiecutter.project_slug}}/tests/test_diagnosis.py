@@ -13,14 +13,6 @@ from {{cookiecutter.package_name}}.objective import Constraint, Objective, Weigh
 from {{cookiecutter.package_name}}.training import train
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train several times faster on one CPU thread, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 # ------------------------------------------------------------------ the three shipped experiments
 @pytest.mark.parametrize(

@@ -20,13 +20,6 @@ from {{cookiecutter.package_name}}.training import train
 from {{cookiecutter.package_name}}.vault import load_run
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def compose_run(out, *overrides):
     with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):

@@ -1,7 +1,5 @@
 """Training end to end: every config option, checkpoints, resume, reproducibility, DDP, sweeps."""
 
-from pathlib import Path
-
 import pytest
 import torch
 from hydra import compose, initialize_config_dir

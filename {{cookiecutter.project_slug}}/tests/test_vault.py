@@ -30,13 +30,6 @@ class WatchedIndices(dict):
         return super().__getitem__(key)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def watch_test_split():

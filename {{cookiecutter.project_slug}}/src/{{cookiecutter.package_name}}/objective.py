@@ -20,57 +20,16 @@ A checkpoint that violates any constraint is never selected as "best".
 
 from __future__ import annotations
 
-import operator
-import re
 import time
 from dataclasses import dataclass, field
 
 import torch
-import torchmetrics
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from .config import ConfigError
+from .constraints import STATIC, Constraint, check_constraints, parse_constraints  # noqa: F401 - re-exported
 from .tasks import HIGHER_IS_BETTER, WeightedError  # noqa: F401 - re-exported
-
-STATIC = ("params", "size_mb", "latency_ms")
-OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
-_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w/.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*$")
-
-
-# --------------------------------------------------------------------------- constraints
-@dataclass(frozen=True)
-class Constraint:
-    name: str
-    op: str
-    threshold: float
-
-    @classmethod
-    def parse(cls, text: str) -> Constraint:
-        m = _CONSTRAINT.match(str(text))
-        if not m:
-            raise ConfigError(
-                f"objective.satisficing entry {text!r} is not 'name op number'; "
-                "write e.g. \"params <= 1e6\", \"latency_ms <= 5\" or \"dev/f1 >= 0.9\""
-            )
-        name, op, number = m.groups()
-        if name not in STATIC and "/" not in name:
-            raise ConfigError(
-                f"objective.satisficing: {name!r} is not measured; use one of {', '.join(STATIC)} "
-                "or a logged metric such as dev/f1 or train_dev/loss"
-            )
-        try:
-            threshold = float(number)
-        except ValueError:
-            raise ConfigError(f"objective.satisficing entry {text!r}: {number!r} is not a number") from None
-        return cls(name, op, threshold)
-
-    def holds(self, value: float | None) -> bool:
-        return value is not None and OPS[self.op](value, self.threshold)
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.op} {self.threshold:g}"
-
 
 @dataclass
 class Objective:
@@ -118,25 +77,6 @@ class Objective:
         short = (self.target - dev_score) if self.higher_is_better else (dev_score - self.target)
         state = f"{short:.4g} short of it" if short > 0 else "target reached"
         return f"dev {self.metric} {dev_score:.4f}, target {self.target:g}: {state}"
-
-
-def parse_constraints(satisficing) -> list[Constraint]:
-    """objective.satisficing as a list ["params <= 1e6", ...] or a mapping {params: "<= 1e6"}."""
-    if not satisficing:
-        return []
-    if hasattr(satisficing, "items"):
-        return [Constraint.parse(f"{name} {rule}") for name, rule in satisficing.items()]
-    return [c if isinstance(c, Constraint) else Constraint.parse(c) for c in satisficing]
-
-
-def check_constraints(constraints: list[Constraint], values: dict) -> list[dict]:
-    """One row per constraint: the measured value and whether it holds."""
-    rows = []
-    for c in constraints:
-        value = values.get(c.name)
-        value = float(value) if value is not None else None
-        rows.append({"constraint": str(c), "value": value, "ok": c.holds(value)})
-    return rows
 
 
 # --------------------------------------------------------------------------- measurements

@@ -10,64 +10,11 @@ from __future__ import annotations
 
 import csv
 import math
-import operator
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from ..constraints import _CONSTRAINT, Constraint, parse_constraints  # noqa: F401 - parse_constraints re-exported
 from .space import Param
-
-OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
-_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w/.]*)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*$")
-_OP_NUMBER = re.compile(r"^\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*$")
-
-
-# --------------------------------------------------------------------------- constraints
-@dataclass(frozen=True)
-class Constraint:
-    name: str
-    op: str
-    threshold: float
-
-    def holds(self, value: float | None) -> bool:
-        return value is not None and not (isinstance(value, float) and math.isnan(value)) and OPS[self.op](value, self.threshold)
-
-    def violation(self, value: float | None) -> float:
-        """How far from holding (<= 0 holds): what Optuna's constrained samplers take."""
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return 1.0
-        gap = value - self.threshold if self.op in ("<=", "<") else self.threshold - value
-        if self.op == "==":
-            gap = abs(value - self.threshold)
-        return gap if not self.holds(value) else min(gap, 0.0)
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.op} {self.threshold:g}"
-
-
-def parse_constraints(satisficing: Any) -> list[Constraint]:
-    """objective.satisficing as a list ["params <= 1e6", "dev/f1 >= 0.9"] or a mapping
-    {params: "<= 1e6"}; both forms read the same."""
-    if not satisficing:
-        return []
-    items: list[str] = []
-    if isinstance(satisficing, Mapping) or hasattr(satisficing, "items"):
-        for name, rule in satisficing.items():
-            m = _OP_NUMBER.match(str(rule))
-            if not m:
-                raise ValueError(f"objective.satisficing.{name}={rule!r}: write an operator and a number, e.g. '<= 1e6'")
-            items.append(f"{name} {m.group(1)} {m.group(2)}")
-    else:
-        items = [str(s) for s in satisficing]
-    out = []
-    for text in items:
-        m = _CONSTRAINT.match(text)
-        if not m:
-            raise ValueError(f"objective.satisficing entry {text!r} is not 'name op number', e.g. 'params <= 1e6'")
-        out.append(Constraint(m.group(1), m.group(2), float(m.group(3))))
-    return out
-
 
 def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
     """A constraint's value among a trial's recorded metrics: exact key, else a key ending in it."""
