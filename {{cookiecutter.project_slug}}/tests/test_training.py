@@ -30,7 +30,7 @@ CPU_OPTIONS = [
     *(f"model={o}" for o in options("model")),
     *(f"logger={o}" for o in options("logger") if o != "wandb"),  # wandb: its own test below
     *(f"callbacks={o}" for o in options("callbacks")),
-    *(f"+debug={o}" for o in options("debug")),
+    *(f"debug={o}" for o in options("debug")),
     "trainer=cpu",
     "trainer=mixed_precision",
     "+experiment=cnn_digits",
@@ -82,6 +82,9 @@ def test_gpu_trainers_without_a_gpu_are_refused_in_one_line(make_cfg, trainer):
         ("objective.metric=mae", "objective.metric='mae' is not measured for task multiclass"),
         ("objective.mode=min", "set objective.mode=max"),
         ("ckpt_path=/nonexistent/last.ckpt", "does not exist"),
+        ("ckpt_path=/tmp", "is a directory; pass the .ckpt file in it"),
+        ("optimizer.lr=-0.1", r"optimizer.lr=-0.1 must be >= 0"),
+        ("data.splits={dev:0.2}", r"must be auto or give train_dev, dev and test"),
         ("data.num_outputs=3", r"needs net outputs of shape \[batch, 10\]"),
     ],
 )
@@ -131,16 +134,27 @@ def test_same_seed_same_metrics_other_seed_other_metrics(make_cfg, tmp_path):
 
 
 def test_interrupted_run_resumes_to_the_same_result(make_cfg, tmp_path):
-    common = ["regularizer=[dropout]", "checks.before_train=false", "analysis.error_analysis=false"]
-    straight = train(make_cfg(*common, "trainer.max_epochs=4", output_dir=tmp_path / "straight"))
-    first = train(make_cfg(*common, "trainer.max_epochs=2", output_dir=tmp_path / "resumed"))
-    resumed = train(make_cfg(*common, "trainer.max_epochs=4", f"ckpt_path={first['last_checkpoint']}", output_dir=tmp_path / "resumed"))
+    """As a user does it: the resumed command gets a new output folder of its own, yet the
+    run continues in the interrupted run's folder, with its best checkpoint as reference."""
+    common = ["regularizer=[dropout]", "optimizer.lr=0.01", "checks.before_train=false", "analysis.error_analysis=false"]
+    straight = train(make_cfg(*common, "trainer.max_epochs=6", output_dir=tmp_path / "straight"))
+    first = train(make_cfg(*common, "trainer.max_epochs=3", output_dir=tmp_path / "interrupted"))
+    resumed = train(make_cfg(*common, "trainer.max_epochs=6", f"ckpt_path={first['last_checkpoint']}", output_dir=tmp_path / "new"))
+    assert resumed["output_dir"] == str(tmp_path / "interrupted")
     a = torch.load(straight["last_checkpoint"], weights_only=True)
     b = torch.load(resumed["last_checkpoint"], weights_only=True)
-    assert a["epoch"] == b["epoch"] == 3
+    assert a["epoch"] == b["epoch"] == 5
     for name, tensor in a["state_dict"].items():
         assert torch.equal(tensor, b["state_dict"][name]), f"{name} differs after resuming"
+    best = [torch.load(r["best_checkpoint"], weights_only=True)["epoch"] for r in (straight, resumed)]
+    assert best[0] == best[1], "the resumed run selected another checkpoint than the straight one"
     assert straight["all_scores"] == resumed["all_scores"]
+
+
+def test_resuming_with_another_model_is_a_one_line_error(make_cfg, tmp_path):
+    first = fit(make_cfg, output_dir=tmp_path / "mlp")
+    with pytest.raises(ConfigError, match="was saved by a different model; pass the same model/data overrides"):
+        fit(make_cfg, "model=cnn", f"ckpt_path={first['last_checkpoint']}", output_dir=tmp_path / "cnn")
 
 
 def test_last_checkpoint_is_the_latest_epoch_even_when_dev_stops_improving(make_cfg):

@@ -1,4 +1,7 @@
-"""Config checks that fail fast, in one line, before anything is built or written."""
+"""Config checks that fail fast, in one line, before anything is built or trained.
+
+A failed run leaves its own new output folder (Hydra makes it first) and touches nothing else.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +30,12 @@ def validate_config(cfg: DictConfig) -> None:
     expected = "max" if HIGHER_IS_BETTER[metric] else "min"
     if mode != expected:
         raise ConfigError(f"objective.mode={mode!r} but {metric} is better when {'higher' if expected == 'max' else 'lower'}; set objective.mode={expected}")
+    lr = cfg.optimizer.get("lr")
+    if lr is not None and float(lr) < 0:
+        raise ConfigError(f"optimizer.lr={lr} must be >= 0 (a learning rate is a step size); e.g. optimizer.lr=1e-3")
     ckpt = cfg.get("ckpt_path")
+    if ckpt and Path(ckpt).is_dir():
+        raise ConfigError(f"ckpt_path={ckpt} is a directory; pass the .ckpt file in it (e.g. {Path(ckpt) / 'last.ckpt'})")
     if ckpt and not Path(ckpt).is_file():
         raise ConfigError(f"ckpt_path={ckpt} does not exist; pass the path of a .ckpt file (e.g. <run dir>/checkpoints/last.ckpt)")
     accelerator = str(cfg.trainer.get("accelerator", "auto"))

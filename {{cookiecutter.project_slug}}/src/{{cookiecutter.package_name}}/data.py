@@ -82,11 +82,13 @@ def resolve_fractions(splits, n: int) -> dict:
     where 1% is already thousands of examples and the rest is better spent on training."""
     if splits == "auto":
         return {"train_dev": 0.1, "dev": 0.1, "test": 0.1} if n < 100_000 else {"train_dev": 0.01, "dev": 0.01, "test": 0.01}
+    example = "data.splits={train_dev:0.1,dev:0.1,test:0.1}"
+    if not hasattr(splits, "keys") or set(splits.keys()) != {"train_dev", "dev", "test"}:
+        raise ConfigError(f"data.splits={splits} must be auto or give train_dev, dev and test (train gets the rest), e.g. {example}")
     fractions = {k: float(splits[k]) for k in ("train_dev", "dev", "test")}
     if any(not 0 < f < 1 for f in fractions.values()) or sum(fractions.values()) >= 1:
         raise ConfigError(
-            f"data.splits={fractions}: each fraction must be in (0, 1) and together below 1 "
-            "(train gets the rest); e.g. data.splits.dev=0.1"
+            f"data.splits={fractions}: each fraction must be in (0, 1) and together below 1 (train gets the rest); e.g. {example}"
         )
     return fractions
 

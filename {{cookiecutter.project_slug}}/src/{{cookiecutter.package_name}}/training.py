@@ -13,9 +13,9 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .config import validate_config
+from .config import ConfigError, validate_config
 from .loggers import build_loggers
 
 
@@ -46,7 +46,19 @@ def train(cfg: DictConfig) -> dict:
         return fit_and_summarize(cfg)
 
 
+def resume_in_its_own_run(cfg: DictConfig) -> None:
+    """ckpt_path=<run>/checkpoints/last.ckpt continues <run> itself: its best checkpoint,
+    best score and early-stopping state stay the reference, and its files stay together."""
+    ckpt = Path(cfg.ckpt_path).resolve()
+    if ckpt.parent.name == "checkpoints" and Path(cfg.paths.output_dir).resolve() != ckpt.parent.parent:
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(ckpt.parent.parent)
+        print(f"resuming the run in {cfg.paths.output_dir}")
+
+
 def fit_and_summarize(cfg: DictConfig) -> dict:
+    if cfg.get("ckpt_path"):
+        resume_in_its_own_run(cfg)
     out_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, trainer = build(cfg)
@@ -57,14 +69,24 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     for logger in trainer.loggers:
         logger.log_hyperparams(resolved)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except RuntimeError as e:
+        if cfg.get("ckpt_path") and "Error(s) in loading state_dict" in str(e):
+            raise ConfigError(
+                f"ckpt_path={cfg.ckpt_path} was saved by a different model; pass the same model/data overrides "
+                "as the run that wrote it (see its .hydra/overrides.yaml)"
+            ) from None
+        raise
 
     # Score the selected checkpoint (not the last epoch) in eval mode on the three
     # development splits. The test split stays in the vault.
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
     datamodule.eval_splits = ("train", "train_dev", "dev")
+    loggers, trainer.loggers = trainer.loggers, []  # not one more point on the learning curves
     results = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+    trainer.loggers = loggers
     datamodule.eval_splits = ("train_dev", "dev")
     scores = {k: float(v) for r in results for k, v in r.items()}
     if torch.distributed.is_available() and torch.distributed.is_initialized():
