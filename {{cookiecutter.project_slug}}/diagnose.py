@@ -5,7 +5,8 @@
 Prints human-level, train, train_dev and dev errors, the gaps between them and the next step
 for the largest gap, and writes into out_dir (default: <run dir>/diagnose-<checkpoint name>):
 diagnosis.json, learning_curves.png, confusion matrix, per-class metrics and the worst dev
-mistakes (PNG + CSV with a `mislabeled` column to tag by hand).
+mistakes (PNG + CSV with `mislabeled` and `note` columns to tag by hand; run it again and
+the tags already in the CSV are kept, matched on the dataset index).
 Never reads the test split: that is evaluate.py's job.
 """
 

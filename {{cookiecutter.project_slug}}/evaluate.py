@@ -5,9 +5,12 @@
     python evaluate.py ckpt_path=... retrain=true      # first retrain the chosen config on train + dev
 
 Prints the final report (train, train_dev, dev and test errors, with the dev-overfitting gap)
-into <run dir>/final_evaluation/final_report.json and appends an entry to test_ledger.jsonl in
-this project (time, checkpoints, config hash, result). From the second evaluation on it warns
-how many times the test set has been seen. Evaluate when development is over, not to choose.
+into <run dir>/final_evaluation/final_report_<n>.json (n: its entry in the ledger; every
+evaluation keeps its own report, retrain=true its own retrained_<n>/ folder) and appends an
+entry to test_ledger.jsonl in this project (time, checkpoints, config hash, result, report;
+paths inside the project relative to it, so the ledger can be committed). From the second
+evaluation on it warns how many times the test set has been seen. Evaluate when development
+is over, not to choose.
 Options: ledger=PATH (default: test_ledger.jsonl beside this script), out_dir=DIR.
 """
 

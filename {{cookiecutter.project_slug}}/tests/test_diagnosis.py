@@ -126,17 +126,24 @@ def test_class_costs_must_match_the_classes(make_cfg):
     build(make_cfg("data=breast_cancer", "objective.class_costs=[1,10]"))
 
 
-def test_violated_constraint_means_no_best_checkpoint(make_cfg, tmp_path):
+def test_violated_constraint_means_no_best_checkpoint(make_cfg, tmp_path, capsys):
     cfg = make_cfg("trainer.max_epochs=2", "checks.before_train=false", "analysis.error_analysis=false",
                    "objective.satisficing=['params <= 1000','latency_ms <= 1e4']")
     summary = train(cfg)
     assert summary["best_checkpoint"] is None and summary["feasible"] is False
+    out = capsys.readouterr().out
+    # the explanation says whose scores these are without pointing at scores printed before it as "below"
+    assert "scores below are the last epoch's" not in out
+    assert "no checkpoint satisfied every satisficing constraint" in out
+    assert out.index("no checkpoint satisfied") < out.index("Diagnosis (error")
+    assert "last epoch" in summary["no_best_reason"]
     report = json.loads((tmp_path / "diagnosis.json").read_text())
     rows = {r["constraint"]: r for r in report["constraints"]}
     assert rows["params <= 1000"]["ok"] is False and rows["params <= 1000"]["value"] > 1000
     assert rows["latency_ms <= 10000"]["ok"] is True
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["feasible"] is False and saved["constraints"] == report["constraints"]
+    assert saved["no_best_reason"] == summary["no_best_reason"]
     assert saved["measured"]["params"] == rows["params <= 1000"]["value"]
     assert not (tmp_path / "checkpoints" / "best.ckpt").exists()
 

@@ -12,8 +12,9 @@ from conftest import PROJECT, run_cli
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from {{cookiecutter.package_name}}.analysis import save_figure
+from {{cookiecutter.package_name}}.analysis import image_grid, save_figure
 from {{cookiecutter.package_name}}.config import ConfigError
+from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
 from {{cookiecutter.package_name}}.monitoring import dead_fraction
 from {{cookiecutter.package_name}}.predicting import predict_file
 from {{cookiecutter.package_name}}.training import train
@@ -74,6 +75,52 @@ def test_worst_mistakes_are_exported_for_tagging(digits_run):
     assert (out / "correct_examples.png").is_file()
 
 
+def write_rows(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_rerunning_diagnosis_keeps_hand_written_tags(digits_run, tmp_path, capsys):
+    _, summary = digits_run
+    diag = tmp_path / "diag"
+    diagnose_checkpoint(summary["best_checkpoint"], str(diag), worst_k=2)
+    wrong, right = read_csv(diag / "worst_mistakes.csv"), read_csv(diag / "correct_examples.csv")
+    assert len(wrong) >= 3
+    tagged = {wrong[0]["index"]: ("yes", "a 7, not a 1"), wrong[2]["index"]: ("", "blurry scan"),
+              right[0]["index"]: ("yes", "right for the wrong label")}
+    for r in wrong + right:
+        r["mislabeled"], r["note"] = tagged.get(r["index"], ("", ""))
+    # the person sorted the sheet (rows move) and tagged an example the dev split does not hold
+    write_rows(diag / "worst_mistakes.csv", [*reversed(wrong), {**wrong[1], "index": "999999", "note": "gone"}])
+    write_rows(diag / "correct_examples.csv", right)
+    capsys.readouterr()
+
+    diagnose_checkpoint(summary["best_checkpoint"], str(diag), worst_k=2)
+    out = capsys.readouterr().out
+    again = read_csv(diag / "worst_mistakes.csv") + read_csv(diag / "correct_examples.csv")
+    assert {r["index"]: (r["mislabeled"], r["note"]) for r in again if r["mislabeled"] or r["note"]} == tagged
+    assert [r["index"] for r in read_csv(diag / "worst_mistakes.csv")] == [r["index"] for r in wrong]  # fresh order
+    lines = [line for line in out.splitlines() if "hand-written tag" in line]
+    assert len(lines) == 1 and "kept 3" in lines[0] and "1 tag(s) are on examples no longer listed" in lines[0]
+    # the tag that has no row left is not lost: the previous file is kept beside the new one
+    (kept,) = diag.glob("worst_mistakes.before-*.csv")
+    assert any(r["index"] == "999999" and r["note"] == "gone" for r in read_csv(kept))
+
+
+def test_mistake_grid_is_sized_to_its_pictures(tmp_path):
+    import matplotlib.image
+
+    sizes = {}
+    for n in (1, 12):
+        fig = image_grid(torch.rand(n, 1, 8, 8), [f"#{i} true 1 → pred 7" for i in range(n)], f"Worst {n} of {n} dev mistakes")
+        height, width = matplotlib.image.imread(save_figure(fig, tmp_path / f"grid{n}.png")).shape[:2]
+        sizes[n] = (width, height)
+    assert sizes[1][0] <= 1.3 * sizes[1][1], sizes  # one picture: about square, not a wide empty strip
+    assert sizes[12][0] > 2 * sizes[1][0]  # twelve: six columns wide
+
+
 def test_tabular_and_regression_get_tables_and_plots(tmp_path):
     out = tmp_path / "bc"
     train(compose_run(out, "data=breast_cancer", "trainer.max_epochs=2"))
@@ -117,7 +164,7 @@ def test_predict_flags_extrapolation(digits_run, tmp_path, capsys):
     result = predict_file(summary["best_checkpoint"], str(tmp_path / "new.npy"))
     assert result["out_of_range_rows"] == [3]
     assert "outside the training range" in capsys.readouterr().out
-    rows = read_csv(tmp_path / "new.predictions.csv")
+    rows = read_csv(tmp_path / "new.npy.predictions.csv")
     expected = model.task.predict(model(x_dev[:5])).tolist()
     assert [int(r["prediction"]) for r in rows[:3]] == expected[:3]  # same standardization as training
     assert [r["out_of_range"] for r in rows] == ["False", "False", "False", "True", "False"]
@@ -128,9 +175,34 @@ def test_predict_bad_input_is_one_line_and_writes_nothing(digits_run, tmp_path):
     np.save(tmp_path / "wrong.npy", np.zeros((2, 7), dtype=np.float32))
     with pytest.raises(ConfigError, match=r"shape \[2, 7\].*\[1, 8, 8\]"):
         predict_file(summary["best_checkpoint"], str(tmp_path / "wrong.npy"))
-    assert not (tmp_path / "wrong.predictions.csv").exists()
+    assert not (tmp_path / "wrong.npy.predictions.csv").exists()
     result = run_cli("predict.py", f"ckpt_path={summary['best_checkpoint']}", f"input={tmp_path / 'absent.csv'}")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "does not exist" in result.stderr
+
+
+def test_predict_never_overwrites(digits_run, tmp_path):
+    _, summary = digits_run
+    ckpt = summary["best_checkpoint"]
+    raw = np.random.default_rng(0).uniform(0, 16, (3, 64)).astype(np.float32)
+    np.save(tmp_path / "new.npy", raw)
+    np.savetxt(tmp_path / "new.csv", raw, delimiter=",")
+    # new.npy and new.csv each get their own default output, named after the whole input name
+    assert predict_file(ckpt, str(tmp_path / "new.npy"))["output"] == str(tmp_path / "new.npy.predictions.csv")
+    assert predict_file(ckpt, str(tmp_path / "new.csv"))["output"] == str(tmp_path / "new.csv.predictions.csv")
+    assert read_csv(tmp_path / "new.npy.predictions.csv") == read_csv(tmp_path / "new.csv.predictions.csv")
+
+    before = (tmp_path / "new.npy.predictions.csv").read_text()
+    with pytest.raises(ConfigError, match=r"new\.npy\.predictions\.csv already exists.*overwrite=true.*output="):
+        predict_file(ckpt, str(tmp_path / "new.npy"))
+    assert (tmp_path / "new.npy.predictions.csv").read_text() == before
+    predict_file(ckpt, str(tmp_path / "new.npy"), overwrite=True)  # asked for: replaced
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# my notes\n")
+    result = run_cli("predict.py", f"ckpt_path={ckpt}", f"input={tmp_path / 'new.npy'}", f"output={readme}")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert str(readme) in result.stderr and "overwrite=true" in result.stderr
+    assert readme.read_text() == "# my notes\n"
 
 
 def test_pictures_reach_tensorboard(tmp_path):

@@ -78,7 +78,7 @@ def run(tmp_path_factory, watch_test_split):
     return {"summary": summary, "dir": out, "cfg": cfg, "test_reads_during_training": test_reads()}
 
 
-def test_training_checks_and_diagnosis_never_read_test(run, watch_test_split, tmp_path):
+def test_training_checks_and_diagnosis_never_read_test(run, watch_test_split, tmp_path, capsys):
     test_reads, reset = watch_test_split
     assert run["test_reads_during_training"] == 0
     assert run["summary"]["test_split_reads"] == 0
@@ -86,7 +86,11 @@ def test_training_checks_and_diagnosis_never_read_test(run, watch_test_split, tm
     result = diagnose_checkpoint(run["summary"]["best_checkpoint"], str(tmp_path / "diag"))
     assert "train" in WatchedIndices.seen and "dev" in WatchedIndices.seen  # the watch sees reads ...
     assert test_reads() == 0 and result["test_split_reads"] == 0  # ... and none of test
-    assert run_check_command(run["cfg"]) in (0, 1)  # check.py's whole suite, pass or fail
+    capsys.readouterr()
+    code = run_check_command(run["cfg"])  # check.py's whole suite
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "the check crashed" not in out, err[-2000:]  # a crash is exit 1 too
+    assert code == 0, out[-3000:]  # the default config passes every check
     assert test_reads() == 0
 
 
@@ -102,17 +106,25 @@ def test_evaluate_is_the_door_and_keeps_a_ledger(run, watch_test_split, tmp_path
     assert set(first["gaps"]) == {"avoidable_bias", "variance", "data_mismatch", "dev_overfitting"}
     assert first["gaps"]["dev_overfitting"] == pytest.approx(first["errors"]["test"] - first["errors"]["dev"])
 
-    second = evaluate([best], PROJECT, ledger=ledger, out_dir=tmp_path / "eval2")
+    # the same output folder again, from a project that holds the checkpoint (run dir as project root)
+    second = evaluate([best], run["dir"], ledger=ledger, out_dir=tmp_path / "eval1")
     assert "seen 1 time(s) before" in capsys.readouterr().out
     entries = read_ledger(ledger)
     assert len(entries) == 2
     for entry in entries:
-        assert set(entry) >= {"time", "checkpoints", "config_hash", "test", "metric"}
-        assert entry["checkpoints"] == [str(Path(best).resolve())]
+        assert set(entry) >= {"time", "checkpoints", "config_hash", "test", "metric", "report"}
+    assert entries[0]["checkpoints"] == [str(Path(best).resolve())]  # outside the project: absolute
+    assert entries[1]["checkpoints"] == ["checkpoints/best.ckpt"]  # inside it: relative, the ledger is committed
     assert entries[0]["config_hash"] == entries[1]["config_hash"]
     assert entries[1]["times_seen_before"] == 1
     assert second["scores"]["test"]["accuracy"] == first["scores"]["test"]["accuracy"]
-    assert json.loads((tmp_path / "eval1" / "final_report.json").read_text())["scores"]["test"]["n"] > 0
+    # every look keeps its own report, named by its ledger entry: the second did not overwrite the first
+    reports = sorted(p.name for p in (tmp_path / "eval1").glob("final_report*.json"))
+    assert reports == ["final_report_1.json", "final_report_2.json"]
+    for number, entry in enumerate(entries, 1):
+        saved = json.loads(Path(entry["report"]).read_text())
+        assert entry["report"].endswith(f"final_report_{number}.json")
+        assert saved["ledger_entry"]["time"] == entry["time"] and saved["scores"]["test"]["n"] > 0
 
 
 def test_ensemble_averages_probabilities(run, tmp_path):
@@ -131,20 +143,29 @@ def test_ensemble_averages_probabilities(run, tmp_path):
 def test_retrain_on_train_and_dev_then_evaluate(run, tmp_path):
     result = evaluate([run["summary"]["best_checkpoint"]], PROJECT, ledger=tmp_path / "l.jsonl", retrain=True,
                       out_dir=tmp_path / "final")
-    final = tmp_path / "final" / "retrained" / "checkpoints" / "final.ckpt"
+    final = tmp_path / "final" / "retrained_1" / "checkpoints" / "final.ckpt"
     assert final.is_file()
     entry = read_ledger(tmp_path / "l.jsonl")[0]
     assert entry["retrained_on_train_and_dev"] is True and entry["checkpoints"] == [str(final)]
+    assert entry["report"] == str(tmp_path / "final" / "final_report_1.json")
     assert "dev" not in result["scores"] and "dev_overfitting" not in result["gaps"]
     _, _, dm, ckpt = load_run(final)
     n_train = len(dm.indices["train"]) + len(dm.indices["dev"])
-    history = json.loads((tmp_path / "final" / "retrained" / "history.json").read_text())
+    history = json.loads((tmp_path / "final" / "retrained_1" / "history.json").read_text())
     selected_epoch = torch.load(run["summary"]["best_checkpoint"], weights_only=True)["epoch"]
     assert len(history) == selected_epoch + 1  # as many epochs as the selected checkpoint had
     # its standardization was fitted on train + dev, not on train alone
     x_train, _ = dm.split("train")
     assert ckpt["input_range"]["min"].shape == x_train.shape[1:]
     assert n_train > len(x_train)
+
+    # a second retrain=true into the same folder keeps the first model and report the ledger points to
+    first_report = (tmp_path / "final" / "final_report_1.json").read_text()
+    evaluate([run["summary"]["best_checkpoint"]], PROJECT, ledger=tmp_path / "l.jsonl", retrain=True, out_dir=tmp_path / "final")
+    second = read_ledger(tmp_path / "l.jsonl")[1]
+    assert second["checkpoints"] == [str(tmp_path / "final" / "retrained_2" / "checkpoints" / "final.ckpt")]
+    assert final.is_file() and (tmp_path / "final" / "final_report_1.json").read_text() == first_report
+    assert Path(second["report"]).name == "final_report_2.json"
 
 
 def test_bad_checkpoint_is_one_line_and_records_nothing(tmp_path):
@@ -156,6 +177,13 @@ def test_bad_checkpoint_is_one_line_and_records_nothing(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "does not exist" in result.stderr
     assert not ledger.exists()
+
+
+def test_directory_as_checkpoint_says_so(run):
+    result = run_cli("diagnose.py", f"ckpt_path={run['dir']}")
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+    assert "is a directory" in result.stderr and "does not exist" not in result.stderr
+    assert "checkpoints/best.ckpt" in result.stderr  # the .ckpt files it holds, to pick one
 
 
 def test_scripts_answer_help_without_torch():

@@ -4,7 +4,9 @@ Written into the run directory (all on the dev split; the test split is never re
   confusion_matrix.png / .csv    rows = true class, columns = predicted class
   per_class_metrics.csv          precision, recall, F1, support per class
   worst_mistakes.csv             every misclassified dev example, highest loss first, with
-                                 empty `mislabeled` and `note` columns to tag by hand
+                                 empty `mislabeled` and `note` columns to tag by hand. Written
+                                 again (diagnose.py, a resumed run), it keeps the tags already
+                                 in it: matched on the dataset `index`, never on the row
   correct_examples.csv           the correctly classified ones, least confident first
   worst_mistakes.png             image data: a grid of the worst mistakes (tables: see the CSV)
   correct_examples.png           image data: the least confident correct ones
@@ -15,7 +17,9 @@ Every picture is also logged to the configured logger (TensorBoard figure, W&B i
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +77,55 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+TAGS = ("mislabeled", "note")  # the columns a person fills in by hand
+
+
+def read_tags(paths) -> tuple[dict[str, dict], list[Path]]:
+    """dataset index -> {tag column: text} from earlier CSVs, only rows with a tag; and the files read."""
+    tags, read = {}, []
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            continue
+        with path.open(newline="") as f:
+            for row in csv.DictReader(f):
+                found = {k: row[k] for k in TAGS if (row.get(k) or "").strip()}
+                if found and (row.get("index") or "").strip():
+                    tags[row["index"].strip()] = found
+        read.append(path)
+    return tags, read
+
+
+def carry_tags(tables: dict[Path, list[dict]]) -> None:
+    """Before CSVs are written again: put the tags of the files being replaced onto the rows of
+    the same examples (dataset index; an example may move between worst_mistakes.csv and
+    correct_examples.csv). Tags whose example is in no new row are kept in a dated copy of the
+    old file. Says what it did in one line; never loses a tag silently."""
+    tags, old = read_tags(tables)
+    if not tags:
+        return
+    placed: dict[Path, int] = {}
+    for path, rows in tables.items():
+        for row in rows:
+            found = tags.get(str(row["index"]))
+            if found:
+                row.update(found)
+                placed[Path(path)] = placed.get(Path(path), 0) + 1
+    n_placed = sum(placed.values())
+    where = ", ".join(f"{n} in {p.name}" for p, n in placed.items())
+    message = f"kept {n_placed} hand-written tag(s) from the previous {' and '.join(p.name for p in old)} (matched on index{': ' + where if where else ''})"
+    lost = len(tags) - n_placed
+    if lost:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        copies = []
+        for path in old:
+            copy = path.with_name(f"{path.stem}.before-{stamp}{path.suffix}")
+            shutil.copyfile(path, copy)
+            copies.append(copy.name)
+        message += f"; {lost} tag(s) are on examples no longer listed: they stay in {', '.join(copies)}"
+    print(message)
+
+
 def confusion(pred: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
     m = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(m, (y, pred), 1)
@@ -116,8 +169,9 @@ def confusion_figure(matrix: np.ndarray, split: str):
 def image_grid(images: torch.Tensor, titles: list[str], title: str, cols: int = 6):
     plt = _plt()
     n = len(images)
+    cols = max(1, min(cols, n))  # as many columns as pictures: one mistake is not a wide empty strip
     rows = max(1, math.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.9, rows * 2.2 + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(cols * 1.9, 2.6), rows * 2.2 + 0.6), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, img, text in zip(axes.flat, images, titles):
@@ -128,6 +182,10 @@ def image_grid(images: torch.Tensor, titles: list[str], title: str, cols: int = 
             img = (img - img.min()) / (img.max() - img.min() + 1e-8)
             ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
         ax.set_title(text, fontsize=8.5)
+    if cols < 4:  # a narrow figure: the title on as many lines as it needs
+        import textwrap
+
+        title = textwrap.fill(title, width=max(24, cols * 20))
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
@@ -156,6 +214,7 @@ def error_analysis(models, datamodule, task: Task, out_dir: Path, loggers=(), sp
         rows = [{"rank": r + 1, "index": int(index[i]), "y_true": float(y_np[i]), "y_pred": round(float(pred[i]), 4),
                  "abs_error": round(float(abs(pred[i] - y_np[i])), 4), "mislabeled": "", "note": "",
                  **{k: round(float(v[i]), 4) for k, v in features.items()}} for r, i in enumerate(order)]
+        carry_tags({out_dir / "worst_mistakes.csv": rows})
         result["worst_mistakes_csv"] = str(write_csv(out_dir / "worst_mistakes.csv", rows))
         plt = _plt()
         fig, ax = plt.subplots(figsize=(5.5, 5))
@@ -195,8 +254,10 @@ def error_analysis(models, datamodule, task: Task, out_dir: Path, loggers=(), sp
     wrong = wrong[np.argsort(-loss[wrong], kind="stable")]
     right = right[np.argsort(-loss[right], kind="stable")]
     result["n_mistakes"] = int(len(wrong))
-    result["worst_mistakes_csv"] = str(write_csv(out_dir / "worst_mistakes.csv", [row(r + 1, i) for r, i in enumerate(wrong)]))
-    result["correct_examples_csv"] = str(write_csv(out_dir / "correct_examples.csv", [row(r + 1, i) for r, i in enumerate(right)]))
+    wrong_rows, right_rows = [row(r + 1, i) for r, i in enumerate(wrong)], [row(r + 1, i) for r, i in enumerate(right)]
+    carry_tags({out_dir / "worst_mistakes.csv": wrong_rows, out_dir / "correct_examples.csv": right_rows})
+    result["worst_mistakes_csv"] = str(write_csv(out_dir / "worst_mistakes.csv", wrong_rows))
+    result["correct_examples_csv"] = str(write_csv(out_dir / "correct_examples.csv", right_rows))
     if image and len(wrong):
         top = wrong[:worst_k]
         titles = [f"#{index[i]} true {y_int[i]} → pred {pred[i]}\np({pred[i]})={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]

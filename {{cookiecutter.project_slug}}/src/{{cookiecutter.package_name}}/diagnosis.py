@@ -268,6 +268,17 @@ def report(models, datamodule, task: Task, objective: Objective, out_dir: Path, 
     return result
 
 
+def no_best_reason(cfg, summary: dict, trainer) -> str | None:
+    """Why there is no best checkpoint, when satisficing constraints ruled every epoch out; else None.
+
+    Meant to be printed before the scores it explains (they are the last epoch's), in place of
+    'checkpoint None'. Stored in summary.json as `no_best_reason`."""
+    if not Objective.from_cfg(cfg.objective).constraints or trainer.checkpoint_callback is None or summary.get("best_checkpoint"):
+        return None
+    return ("no checkpoint satisfied every satisficing constraint (objective.satisficing), so none is 'best': "
+            "the scores and the diagnosis are those of the last epoch's weights")
+
+
 def after_training(cfg, summary: dict, model, datamodule, trainer) -> dict:
     """Called by training.train() with the selected checkpoint's weights loaded in `model`."""
     objective = Objective.from_cfg(cfg.objective)
@@ -279,8 +290,11 @@ def after_training(cfg, summary: dict, model, datamodule, trainer) -> dict:
     selected = None
     if summary.get("best_checkpoint"):
         selected = int(torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)["epoch"])
-    if objective.constraints and checkpoint is not None and not summary.get("best_checkpoint"):
-        print("\nNo checkpoint satisfied every satisficing constraint: none is 'best'; scores below are the last epoch's.")
+    reason = no_best_reason(cfg, summary, trainer)
+    if reason and summary.get("no_best_reason") != reason:  # not yet printed with the scores (training.print_summary)
+        print(f"\nNote: {reason}; the constraints table below shows which one failed.")
+    if reason:
+        summary["no_best_reason"] = reason
     result = report(
         model, datamodule, model.task, objective, Path(cfg.paths.output_dir), trainer.loggers, history, selected,
         error_analysis=analysis_cfg.get("error_analysis", True), worst_k=analysis_cfg.get("worst_k", 24), static=static,

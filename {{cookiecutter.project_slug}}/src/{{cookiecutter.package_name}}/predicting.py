@@ -66,7 +66,12 @@ def out_of_range(xs: torch.Tensor, input_range: dict) -> tuple[torch.Tensor, tor
     return (excess > TOLERANCE).sum(1), excess.amax(1)
 
 
-def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None) -> dict:
+def default_output(source: Path) -> Path:
+    """new.npy -> new.npy.predictions.csv: the whole input name, so new.csv and new.npy never share one."""
+    return source.with_name(source.name + ".predictions.csv")
+
+
+def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None, overwrite: bool = False) -> dict:
     from .vault import load_run
 
     if not ckpt_path:
@@ -74,9 +79,14 @@ def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None
     if not input_path:
         raise ConfigError("input is missing; python predict.py ckpt_path=... input=new.npy (or a .csv)")
     source = Path(input_path)
-    output = Path(output_path) if output_path else source.with_name(source.stem + ".predictions.csv")
+    output = Path(output_path) if output_path else default_output(source)
     if output.resolve() == source.resolve():
         raise ConfigError(f"output={output} is the input file; choose another output path")
+    if output.is_dir():
+        raise ConfigError(f"output={output} is a directory; pass a file name, e.g. output={output / 'predictions.csv'}")
+    if output.exists() and not overwrite:
+        raise ConfigError(f"{output} already exists and would be overwritten; pass overwrite=true to replace it, "
+                          "or another output=FILE")
     cfg, model, datamodule, checkpoint = load_run(ckpt_path, setup_data=False)
     x = read_inputs(source, datamodule.input_shape)
     xs = datamodule.standardizer.transform(x)

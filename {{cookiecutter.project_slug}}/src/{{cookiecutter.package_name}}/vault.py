@@ -2,9 +2,11 @@
 
 The test split is read in exactly one place: `evaluate()` below, run by `python evaluate.py`.
 Every evaluation is appended to the project's ledger (test_ledger.jsonl): when, which
-checkpoint(s), which config (hash) and the result. From the second evaluation on, the
-report warns how many times the test set has been seen: a test score you act on stops
-being an unbiased estimate.
+checkpoint(s), which config (hash), the result and its report file. Paths inside the
+project are stored relative to the project root, so the ledger can be committed. Every
+evaluation keeps its own report (final_report_<n>.json, n = its entry in the ledger); none
+is overwritten. From the second evaluation on, the report warns how many times the test
+set has been seen: a test score you act on stops being an unbiased estimate.
 
 Also here: loading a run back from a checkpoint (config from the run's .hydra/ folder,
 weights and standardization statistics from the checkpoint), used by diagnose.py and
@@ -67,6 +69,10 @@ def find_run_dir(ckpt: Path) -> Path:
 
 def load_checkpoint(path) -> dict:
     path = Path(str(path))
+    if path.is_dir():
+        found = sorted(p.relative_to(path).as_posix() for p in list(path.glob("*.ckpt")) + list(path.glob("checkpoints/*.ckpt")))
+        hint = f" (here: {', '.join(found[:4])})" if found else ", e.g. outputs/<date>/<time>/checkpoints/best.ckpt"
+        raise ConfigError(f"ckpt_path={path} is a directory; pass the .ckpt file inside it{hint}")
     if not path.is_file():
         raise ConfigError(f"ckpt_path={path} does not exist; pass a .ckpt file, e.g. outputs/<date>/<time>/checkpoints/best.ckpt")
     try:
@@ -109,6 +115,25 @@ def read_ledger(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def project_relative(path, project_dir: Path) -> str:
+    """A path relative to the project root when it lies inside it (a committed ledger must not
+    hold /tmp/... or /home/<user>/... paths); an absolute one otherwise."""
+    path = Path(str(path)).resolve()
+    try:
+        return path.relative_to(Path(project_dir).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def free_path(path: Path) -> Path:
+    """path, or path with a time stamp when it exists already: a record is never overwritten."""
+    path = Path(path)
+    if not path.exists():
+        return path
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return path.with_name(f"{path.stem}_{stamp}{path.suffix}")
 
 
 def append_ledger(path: Path, entry: dict) -> None:
@@ -177,13 +202,17 @@ def evaluate(ckpt_paths: list[str], project_dir: Path, ledger: Path | None = Non
     run_dir = Path(cfg.paths.output_dir)
     out_dir = Path(out_dir) if out_dir else run_dir / ("final_evaluation" if len(runs) == 1 else "ensemble_evaluation")
     out_dir.mkdir(parents=True, exist_ok=True)
-    evaluated = [str(Path(p).resolve()) for p in ckpt_paths]
+    number = len(read_ledger(ledger)) + 1  # this evaluation's entry in the ledger: names its files
+    report_path = free_path(out_dir / f"final_report_{number}.json")
+    evaluated = [project_relative(p, project_dir) for p in ckpt_paths]
     if retrain:
         retrained = []
         for i, (c, _, _, ck) in enumerate(runs):
-            final = retrain_on_train_and_dev(c, ck, out_dir / (f"retrained_{i}" if len(runs) > 1 else "retrained"))
+            name = f"retrained_{number}" + (f"_{i}" if len(runs) > 1 else "")
+            final = retrain_on_train_and_dev(c, ck, free_path(out_dir / name))
             retrained.append(load_run(final))
-        runs, evaluated = retrained, [str(r[0].paths.output_dir) + "/checkpoints/final.ckpt" for r in retrained]
+        runs = retrained
+        evaluated = [project_relative(Path(r[0].paths.output_dir) / "checkpoints" / "final.ckpt", project_dir) for r in retrained]
         cfg, _, datamodule, checkpoint = runs[0]
 
     previous = read_ledger(ledger)
@@ -196,7 +225,7 @@ def evaluate(ckpt_paths: list[str], project_dir: Path, ledger: Path | None = Non
     splits = ("train", "train_dev", "test") if retrain else ("train", "train_dev", "dev", "test")
     static = measure_static(models[0], datamodule.split("train")[0][:1]) if len(models) == 1 else None
     result = report(models, datamodule, task, objective, out_dir, splits=splits, error_analysis=False,
-                    json_name="final_report.json", static=static)
+                    json_name=report_path.name, static=static)
     entry = {
         "time": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "checkpoints": evaluated,
@@ -207,6 +236,7 @@ def evaluate(ckpt_paths: list[str], project_dir: Path, ledger: Path | None = Non
         "test": {k: v for k, v in result["scores"]["test"].items()},
         "dev": result["scores"].get("dev", {}).get(objective.metric),
         "times_seen_before": len(previous),
+        "report": project_relative(report_path, project_dir),
     }
     append_ledger(ledger, entry)
     test_score = result["scores"]["test"].get(objective.metric)
@@ -215,5 +245,6 @@ def evaluate(ckpt_paths: list[str], project_dir: Path, ledger: Path | None = Non
         print("note: dev was trained on, so this report has no dev column and no dev-overfitting gap")
     result["ledger_entry"] = entry
     result["test_reads"] = datamodule.test_reads
-    (out_dir / "final_report.json").write_text(json.dumps(result, indent=2))
+    report_path.write_text(json.dumps(result, indent=2))
+    result["report_path"] = str(report_path)
     return result
