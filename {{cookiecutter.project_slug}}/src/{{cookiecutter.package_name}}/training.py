@@ -105,12 +105,13 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     }
     if trainer.is_global_zero:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         (out_dir / "run_info.json").write_text(json.dumps(run_info(), indent=2))
-        print_summary(summary, trainer)
         # Diagnosis (bias/variance/mismatch), learning curves, error analysis on dev: diagnosis.py
-        from .diagnosis import after_training
+        from .diagnosis import after_training, no_best_reason
 
+        if reason := no_best_reason(cfg, summary, trainer):
+            summary["no_best_reason"] = reason
+        print_summary(summary, trainer)
         after_training(cfg, summary, model, datamodule, trainer)
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -144,10 +145,13 @@ def run_info() -> dict:
 
 def print_summary(summary: dict, trainer) -> None:
     metric = summary["objective"]
-    print(f"\n{metric} of the selected checkpoint (eval mode; test split untouched):")
+    if summary.get("no_best_reason"):
+        print(f"\nNote: {summary['no_best_reason']}.")
+    which = "the selected checkpoint" if summary["best_checkpoint"] else "the last epoch's weights"
+    print(f"\n{metric} of {which} (eval mode; test split untouched):")
     for split, value in summary["scores"].items():
         print(f"  {split:<10} {value:.4f}" if value is not None else f"  {split:<10} n/a")
-    print(f"checkpoint  {summary['best_checkpoint']}")
+    print(f"checkpoint  {summary['best_checkpoint'] or 'none (last epoch; see the note above)'}")
     print(f"config      {Path(summary['output_dir']) / '.hydra' / 'config.yaml'}")
     for logger in trainer.loggers:
         print(f"logs        {logger.log_dir or logger.save_dir} ({type(logger).__name__})")
