@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import importlib.util
+import itertools
 import math
 import os
 import signal
@@ -27,7 +28,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from {{cookiecutter.package_name}}.search.refine import refine, to_yaml
-from {{cookiecutter.package_name}}.search.report import parse_constraints, study_space, trial_rows, violations, write_report
+from {{cookiecutter.package_name}}.search.report import parse_constraints, study_space, trial_rows, violations, write_plot, write_report
 from {{cookiecutter.package_name}}.search.space import overrides_for, parse_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -112,6 +113,62 @@ def test_space_language_and_overrides():
     assert {k: p.to_dict() for k, p in again.items()} == {k: p.to_dict() for k, p in space.items()}
     with pytest.raises(ValueError, match="positive"):
         parse_space({"optimizer.lr": "tag(log, interval(0, 1))"})
+
+
+def test_a_misspelled_search_key_stops_the_sweep_a_conditional_one_is_skipped(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/sweeps.db"
+    common = ["sweep=random", "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage={url}", f"hydra.sweep.dir={tmp_path}/mr", *TINY]
+    with pytest.raises(SystemExit) as exit_info:
+        multirun(*common, "optimizer.lrr=tag(log, interval(1e-5, 1e-2))")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1, err  # one line, no traceback
+    assert "'optimizer.lrr'" in err[0] and "did you mean optimizer.lr?" in err[0] and "spelling" in err[0]
+    assert not list((tmp_path / "mr").glob("trial_*")) and not optuna.get_all_study_names(url)  # nothing ran
+    # optimizer.momentum exists for sgd only: with optimizer=adam fixed it is not sampled, no error
+    multirun(*common, "optimizer=adam")
+    (row,) = read_csv(tmp_path / "mr" / "trials.csv")
+    assert row["status"] == "COMPLETE" and row["optimizer.momentum"] == "" and row["optimizer.lr"]
+
+
+def test_sweep_group_offers_only_sweeps():
+    """The shared part of every sweep config is not a choice of the sweep group (train.py --help)."""
+    assert sorted(p.stem for p in (CONFIG_DIR / "sweep").glob("*.yaml")) == ["grid", "qmc", "random", "tpe"]
+    help_text = subprocess.run([sys.executable, "train.py", "--help"], cwd=PROJECT, env=env(), capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "sweep: grid, qmc, random, tpe\n" in help_text
+
+
+def test_plot_tick_labels_are_readable(tmp_path, monkeypatch):
+    """Every numeric axis has at least two tick labels and none overlap, also for a log-sampled
+    integer (16..512) and for log ranges narrower than a decade (after coarse to fine)."""
+    import matplotlib.pyplot as plt
+
+    space, _ = parse_space({
+        "model.net.hidden.width": "tag(log, int(interval(16, 512)))", "optimizer.lr": "tag(log, interval(1e-4, 1.0))",
+        "fine.lr": "tag(log, interval(3e-3, 8e-3))", "fine.width": "tag(log, int(interval(90, 140)))",
+        "optimizer.momentum": "tag(one_minus_log, interval(0.95, 0.98))", "grid.lr": "tag(log, choice(1e-4, 1e-3, 1e-2))",
+        "regularizer.dropout": "interval(0.0, 0.5)", "model.net.hidden.depth": "range(1, 4)",
+    })
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    rows = []
+    for i in range(20):
+        trial = study.ask()
+        rows.append({"trial": i, "status": "COMPLETE", "satisficing_ok": True, "dev/accuracy": i / 20, "best": i == 3,
+                     **{k: p.suggest(trial) for k, p in space.items()}})
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    write_plot(rows, space, "dev/accuracy", tmp_path / "trials.png")
+    (fig,) = figures
+    renderer = fig.canvas.get_renderer()
+    for ax, name in zip(fig.axes, space):
+        lo, hi = sorted(ax.get_xlim())
+        boxes = sorted(
+            (label.get_window_extent(renderer) for loc, label in zip(ax.xaxis.get_majorticklocs(), ax.get_xticklabels())
+             if label.get_text() and lo <= loc <= hi),
+            key=lambda b: b.x0,
+        )
+        assert len(boxes) >= 2, f"{name}: {len(boxes)} tick labels"
+        assert all(a.x1 < b.x0 for a, b in itertools.pairwise(boxes)), f"{name}: tick labels overlap"
+    plt.close(fig)
 
 
 # --------------------------------------------------------------------------- each sweep config
@@ -212,6 +269,36 @@ def test_coarse_to_fine_narrows_and_flags_a_border_optimum(tmp_path, capsys):
     written, _ = parse_space(OmegaConf.to_container(cfg.hydra.sweeper.params))
     assert {k: p.expression() for k, p in written.items()} == {k: p.expression() for k, p in ref.space.items()}
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.sweeper.n_trials == 60
+
+
+def test_coarse_to_fine_at_a_hard_limit_says_so_and_never_overwrites(tmp_path, capsys):
+    # Accuracy falls with dropout: the best value sits at 0, which nothing can go below.
+    study = synthetic_study(tmp_path, {"regularizer.dropout": "interval(0.0, 0.5)", "optimizer.lr": "tag(log, interval(1e-4, 1.0))"},
+                            n=40, score=lambda v: 1 - v["regularizer.dropout"] - (math.log10(v["optimizer.lr"]) + 2) ** 2 / 20)
+    ref = refine(study, top=0.2)
+    assert ref.flags == [] and len(ref.limits) == 1 and "regularizer.dropout" in ref.limits[0]
+    assert "limit of what is possible" in ref.limits[0] and "expand" not in ref.limits[0].lower()
+    assert ref.space["regularizer.dropout"].low == 0.0
+    assert "EXPAND" not in to_yaml(ref, study)
+
+    import importlib
+
+    sys.path.insert(0, str(PROJECT))
+    refine_sweep = importlib.import_module("refine_sweep")
+    sys.path.remove(str(PROJECT))
+    args = ["--storage", f"sqlite:///{tmp_path}/syn.db", "--study", "syn", "--top", "0.2", "--config-dir", str(tmp_path)]
+    assert refine_sweep.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "EXPAND" not in printed and "regularizer.dropout" in printed and "limit of what is possible" in printed
+    written = tmp_path / "random_fine.yaml"
+    written.write_text("# my edits\n")
+    assert refine_sweep.main(args) == 2  # an existing config is never replaced silently
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(written) in err[0] and "--output" in err[0] and "--overwrite" in err[0]
+    assert written.read_text() == "# my edits\n"
+    assert refine_sweep.main([*args, "--output", "random_fine2"]) == 0 and (tmp_path / "random_fine2.yaml").is_file()
+    assert "next: python train.py -m sweep=random_fine2" in capsys.readouterr().out
+    assert refine_sweep.main([*args, "--overwrite"]) == 0 and "defaults:" in written.read_text()
 
 
 def test_coarse_to_fine_on_a_log_grid(tmp_path):

@@ -77,6 +77,13 @@ class OptunaSweeper(Sweeper):
 
     # ------------------------------------------------------------------ the loop
     def sweep(self, arguments: list[str]) -> Any:
+        try:
+            return self._sweep(arguments)
+        except SpaceError as e:  # a search space that cannot run: one line, like a config error
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            sys.exit(2)
+
+    def _sweep(self, arguments: list[str]) -> Any:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -85,6 +92,8 @@ class OptunaSweeper(Sweeper):
         space, fixed = parse_space(self.params, arguments)
         if not space:
             raise SpaceError("nothing to search: hydra.sweeper.params is empty; pick a sweep (sweep=random) or add a sweep override like optimizer.lr='tag(log, interval(1e-4, 1))'")
+        self.base_lists = self._lists(space, fixed)
+        self._check_keys(space, fixed)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -94,7 +103,6 @@ class OptunaSweeper(Sweeper):
         from .report import parse_constraints
 
         constraints = self.constraints = parse_constraints(satisficing)
-        self.base_lists = self._lists(space, fixed)
 
         url = self.storage_url or f"sqlite:///{Path(self.config.hydra.runtime.cwd) / DEFAULT_STORAGE}"
         name = self.study_name or default_study_name(self.config, self.sampler_name, space, fixed)
@@ -210,11 +218,11 @@ class OptunaSweeper(Sweeper):
         values: dict[str, Any] = {}
         for name in [n for n in space if n in groups]:
             values[name] = space[name].suggest(trial)
-        composed = self._compose([*fixed, *overrides_for(values, self.base_lists)]) if values else None
+        composed = self._compose([*fixed, *overrides_for(values, self.base_lists)])
         for name, p in space.items():
             if name in values:
                 continue
-            if composed is not None and not _exists(composed, name, self.base_lists):
+            if not _exists(composed, name, self.base_lists):  # e.g. momentum with a fixed optimizer=adam
                 continue
             values[name] = p.suggest(trial)
         return values
@@ -276,6 +284,36 @@ class OptunaSweeper(Sweeper):
         if key not in cache:
             cache[key] = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         return cache[key]
+
+    def _check_keys(self, space: dict[str, Param], fixed: list[str]) -> None:
+        """Every search key must exist in the config under some choice of the config groups.
+        One that exists only under other choices (optimizer.momentum: sgd, not adam) is
+        conditional and sampled where it exists; one that no choice defines is a typo
+        (optimizer.lrr) and stops the sweep here, instead of being skipped in every trial."""
+        groups = [g for g in self.config.hydra.runtime.choices if not g.startswith("hydra/") and g != "sweep"]
+        base = self._compose(list(fixed))
+        for name in space:
+            if name in groups or _exists(base, name, self.base_lists):
+                continue
+            if not self._defined_under_some_choice(name, fixed, groups):
+                raise SpaceError(_unknown_key_message(name, base))
+
+    def _defined_under_some_choice(self, name: str, fixed: list[str], groups: list[str]) -> bool:
+        loader = self.hydra_context.config_loader
+        own = [g for g in groups if name.startswith(g + ".")]  # optimizer.x: the optimizer group first
+        for group in [*own, *[g for g in groups if g not in own]]:
+            current = self.config.hydra.runtime.choices.get(group)
+            others = [o for o in fixed if o.lstrip("+~").split("=", 1)[0] != group]
+            for option in loader.get_group_options(group):
+                if option == current:
+                    continue
+                try:
+                    cfg = self._compose([*others, f"{group}={option}"])
+                except Exception:  # noqa: BLE001, S112 - an option that does not compose here defines nothing
+                    continue
+                if _exists(cfg, name, self.base_lists):
+                    return True
+        return False
 
     def _lists(self, space, fixed) -> dict[str, list]:
         keys = list_keys(space)
@@ -445,6 +483,27 @@ def _exists(cfg: DictConfig, name: str, lists: dict) -> bool:
     if part in ("depth", "width") and prefix in lists:
         name = prefix
     return OmegaConf.select(cfg, name, default="__missing__", throw_on_missing=False) != "__missing__"
+
+
+def _unknown_key_message(name: str, cfg: DictConfig) -> str:
+    """One line: the key, what is close to it, and the fix."""
+    import difflib
+
+    keys: list[str] = []
+
+    def walk(prefix: str, node) -> None:
+        for k in node.keys() if OmegaConf.is_dict(node) else []:
+            key = f"{prefix}.{k}" if prefix else str(k)
+            keys.append(key)
+            child = node._get_node(k)
+            if OmegaConf.is_dict(child) and key != "hydra":
+                walk(key, child)
+
+    walk("", cfg)
+    close = difflib.get_close_matches(name, keys, n=1, cutoff=0.7)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return (f"search key {name!r} is not in the config under any choice of the config groups, so no trial could use it; "
+            f"{hint}fix its spelling or drop it from the sweep (command line or hydra.sweeper.params)")
 
 
 def _select(cfg, key: str):
