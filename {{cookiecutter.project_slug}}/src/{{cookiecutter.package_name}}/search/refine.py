@@ -6,7 +6,9 @@ for momentum-like ones):
     satisfy the constraints), widened by a margin, and never wider than the old range;
   * a best value within `border` (fraction of the old width) of an edge is flagged
     ("expand the range"): the optimum may lie outside, so the new range extends past that
-    edge by `expand` of the old width, where the parameter allows it;
+    edge by `expand` of the old width. Where the edge is the limit of what is possible
+    (0 dropout, 1 layer, beta near 1) nothing can lie outside: that is noted as a limit
+    (Refinement.limits), not flagged, and the new range keeps the edge;
   * categorical choices keep the values that appear among the best trials; a log grid
     becomes a denser grid over the new span.
 """
@@ -25,7 +27,8 @@ from .space import Param
 class Refinement:
     space: dict[str, Param]
     old: dict[str, Param]
-    flags: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)   # best value at an edge the new range goes past
+    limits: list[str] = field(default_factory=list)  # best value at an edge nothing lies past
     notes: dict[str, str] = field(default_factory=dict)
     kept: int = 0
     total: int = 0
@@ -46,20 +49,24 @@ def refine(study, top: float = 0.25, min_keep: int = 3, border: float = 0.1, mar
         if not values or best.get(name) is None:
             out.space[name] = p
             continue
-        new, flag = _refine_param(p, values, best[name], border, margin, expand)
+        new, flag, limit = _refine_param(p, values, best[name], border, margin, expand)
         out.space[name] = new
         if flag:
             out.flags.append(flag)
             out.notes[name] = "BORDER: " + flag.split(": ", 1)[1]
+        if limit:
+            out.limits.append(limit)
+            out.notes[name] = "AT THE LIMIT: " + limit.split(": ", 1)[1]
     return out
 
 
-def _refine_param(p: Param, values: list, best: Any, border: float, margin: float, expand: float) -> tuple[Param, str | None]:
+def _refine_param(p: Param, values: list, best: Any, border: float, margin: float, expand: float) -> tuple[Param, str | None, str | None]:
+    """-> (new parameter, expand flag or None, at-the-limit note or None)."""
     if p.kind == "categorical" and not p.numeric:
         kept = [c for c in p.choices if any(_same(c, v) for v in values)]
-        return Param(p.name, "categorical", choices=kept or list(p.choices)), None
+        return Param(p.name, "categorical", choices=kept or list(p.choices)), None, None
     if p.kind == "categorical":
-        return _refine_grid(p, values, best, expand)
+        return (*_refine_grid(p, values, best, expand), None)
     fwd = (lambda x: math.log10(x)) if p.log else (lambda x: float(x))
     inv = (lambda u: 10.0 ** u) if p.log else (lambda u: u)
     lo, hi = fwd(p.low), fwd(p.high)
@@ -82,15 +89,20 @@ def _refine_param(p: Param, values: list, best: Any, border: float, margin: floa
             f"{p.name}: best value {_fmt(best)} sits at the {side} border of the old range "
             f"(edge {_fmt(edge)}) -> expand the range; the new range goes past it"
         )
+        limit = (
+            f"{p.name}: best value {_fmt(best)} sits at the {side} border of the old range "
+            f"(edge {_fmt(edge)}), which is the limit of what is possible for it; the new range keeps that edge"
+        )
     a, b = inv(a), inv(b)
     a, b = _clip(p, a, b)
     if p.kind == "int":
         a, b = int(math.floor(a)), int(math.ceil(b))
         if a == b:
             b = a + 1
-    if flag and (a >= p.low if at_low else b <= p.high):  # the edge is a hard limit (0 dropout, 1 layer)
-        flag = flag.replace("the new range goes past it", "but it is a hard limit here: the new range keeps it")
-    return Param(p.name, p.kind, low=a, high=b, log=p.log, one_minus=p.one_minus, step=p.step if p.kind == "int" else None), flag
+    new = Param(p.name, p.kind, low=a, high=b, log=p.log, one_minus=p.one_minus, step=p.step if p.kind == "int" else None)
+    if flag and (a >= p.low if at_low else b <= p.high):  # the edge is a hard limit (0 dropout, 1 layer): no expansion
+        return new, None, limit
+    return new, flag, None
 
 
 def _refine_grid(p: Param, values: list, best: Any, expand: float) -> tuple[Param, str | None]:
@@ -153,7 +165,9 @@ def to_yaml(ref: Refinement, study, n_trials: int | None = None, sampler: str | 
         lines.append("# The first sweep ran with: " + " ".join(fixed))
     for flag in ref.flags:
         lines.append(f"# EXPAND THE RANGE: {flag}")
-    lines += ["defaults:", "  - base", "", "hydra:", "  sweeper:", f"    sampler: {sampler}"]
+    for limit in ref.limits:
+        lines.append(f"# AT THE LIMIT (nothing to expand): {limit}")
+    lines += ["defaults:", "  - /hydra/sweep_base", "", "hydra:", "  sweeper:", f"    sampler: {sampler}"]
     lines.append("    n_trials: null" if sampler == "grid" else f"    n_trials: {n_trials}")
     lines.append("    params:")
     for name, p in ref.space.items():
