@@ -197,12 +197,17 @@ def write_plot(rows: list[dict], space: Mapping[str, Param], metric: str, path: 
                 ax.set_xscale("log")
                 pad = (hi / lo) ** 0.04
                 ax.set_xlim(lo / pad, hi * pad)  # the whole declared range: border optima show
+                # A few plain labels (16..512: 30, 100, 300), never matplotlib's crowded
+                # "1.2x10^2" minor labels or no label at all on a range under a decade.
+                ticks = sorted(float(c) for c in p.choices) if p.kind == "categorical" and len(p.choices) <= 6 else _log_ticks(lo, hi, p.kind == "int")
+                ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+                ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter([_tick_text(t) for t in ticks]))
                 ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             else:
                 pad = (hi - lo) * 0.04 or 0.5
                 ax.set_xlim(lo - pad, hi + pad)
-            if p.kind == "int":
-                ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+                if p.kind == "int":
+                    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         label = f"1 - {name}" if p is not None and p.one_minus else name
         ax.set_xlabel(label + (" (log scale)" if p is not None and p.log and not categorical else ""))
         ax.set_ylabel(metric)
@@ -219,6 +224,33 @@ def write_plot(rows: list[dict], space: Mapping[str, Param], metric: str, path: 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return scales
+
+
+def _log_ticks(lo: float, hi: float, integer: bool, most: int = 6) -> list[float]:
+    """3 to `most` round ticks between lo and hi for a log axis: powers of ten if the range
+    spans enough decades, else 1-3, 1-2-5, ... steps; on a narrow range, linear round steps."""
+    import matplotlib.ticker
+
+    k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    ticks: list[float] = []
+    for mantissas in ((1,), (1, 3), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), tuple(range(1, 10))):
+        ticks = [float(f"{m * 10.0 ** k:.6g}") for k in range(k0, k1 + 1) for m in mantissas]
+        ticks = [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9) and (not integer or t.is_integer())]
+        if len(ticks) >= 3:
+            break
+    if len(ticks) < 3:
+        values = matplotlib.ticker.MaxNLocator(nbins=4, integer=integer).tick_values(lo, hi)
+        ticks = [float(t) for t in values if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)] or [lo, hi]
+    step = math.ceil(len(ticks) / most)
+    return ticks[::step]
+
+
+def _tick_text(t: float) -> str:
+    """1e-4, 0.003, 0.5, 30, 1e6: short enough that neighbours never overlap."""
+    if t != 0 and (abs(t) < 1e-3 or abs(t) >= 1e4):
+        exponent = math.floor(math.log10(abs(t)) + 1e-9)
+        return f"{t / 10.0 ** exponent:.2g}e{exponent}"
+    return f"{t:.3g}"
 
 
 # --------------------------------------------------------------------------- all at once
