@@ -70,9 +70,9 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench_search_"))
     storage = f"sqlite:///{work}/bench.db"
     common = [
-        "sweep=base", "logger=none", "trainer=cpu", f"trainer.max_epochs={args.epochs}", "++trainer.enable_progress_bar=false",
+        "sweep=grid", "logger=none",  # its space (lr, weight decay, width): each range is replaced below "trainer=cpu", f"trainer.max_epochs={args.epochs}", "++trainer.enable_progress_bar=false",
         "++checks.before_train=false", f"hydra.sweeper.storage={storage}", f"hydra.sweeper.n_trials={args.trials}",
-        "hydra.sweeper.pruner.type=none", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled",
+        "hydra.sweeper.pruner.type=none", "hydra/hydra_logging=disabled",
     ]
     results: dict[str, list[float]] = {"grid": [], "random": []}
     start = time.time()
