@@ -10,7 +10,7 @@ three are interleaved over several rounds and the median wall time of `fit` is k
 machine noise hits all three alike. Goals: project <= 1.10x bare, and <= 1.15x hand for
 a model large enough that compute dominates (the 512-wide MLP).
 
-    PYTHONPATH=src python benchmarks/bench_training.py [--epochs 10] [--rounds 3]
+    PYTHONPATH=src python benchmarks/bench_training.py [--epochs 10] [--rounds 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -118,7 +118,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on a busy machine)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     quiet_lightning()
     warnings.filterwarnings("ignore")
     import logging

@@ -12,6 +12,7 @@ import functools
 
 import lightning as L
 import torch
+import torchmetrics
 from torch import nn
 
 from .config import ConfigError
@@ -47,7 +48,10 @@ class TaskModule(L.LightningModule):
         self.init_scheme = init_by_activation(net) if init == "auto" else "net's own"
         self.l1, self.input_noise = l1, input_noise
         # Keys are "<split>_split": a ModuleDict key may not shadow nn.Module.train.
-        self.metrics = nn.ModuleDict({f"{s}_split": self.task.metrics() for s in ("train", "train_dev", "dev", "test")})
+        splits = ("train", "train_dev", "dev", "test")
+        self.metrics = nn.ModuleDict({f"{s}_split": self.task.metrics() for s in splits})
+        self.losses = nn.ModuleDict({f"{s}_split": torchmetrics.MeanMetric() for s in splits})
+        self._pending: dict[str, list] = {}  # split -> this epoch's (predictions, targets, loss sum)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -103,14 +107,36 @@ class TaskModule(L.LightningModule):
         self._update_metrics("test", out, y, self.task.loss(out, y))
 
     def _update_metrics(self, split: str, out, y, loss) -> None:
-        metrics = self.metrics[f"{split}_split"]
+        # Per step, only keep the predictions; the metrics see the whole epoch at once at its
+        # end. A torchmetrics update plus self.log per step would cost more than a small
+        # model's whole step (benchmarks/bench_training.py measures it).
         target = y if self.task.kind == "regression" else y.long()
-        metrics.update(self.task.predict(out.detach()), target)
-        # Epoch-level only: per-step logging would cost more than a small model's step.
-        self.log(
-            f"{split}/loss", loss.detach(), on_step=False, on_epoch=True, add_dataloader_idx=False, batch_size=len(y), sync_dist=True
-        )
-        self.log_dict({f"{split}/{k}": m for k, m in metrics.items()}, on_step=False, on_epoch=True, add_dataloader_idx=False)
+        self._pending.setdefault(split, []).append((self.task.predict(out.detach()), target, loss.detach() * len(y)))
+
+    def _log_epoch(self, splits) -> None:
+        """<split>/<metric> for the epoch; torchmetrics sums over DDP ranks in compute()."""
+        for split in [s for s in splits if s in self._pending]:
+            preds, targets, loss_sums = zip(*self._pending.pop(split))
+            metrics, loss = self.metrics[f"{split}_split"], self.losses[f"{split}_split"]
+            metrics.update(torch.cat(preds), torch.cat(targets))
+            n = sum(len(t) for t in targets)
+            loss.update(torch.stack(loss_sums).sum() / n, weight=n)
+            values = {f"{split}/{name}": value for name, value in metrics.compute().items()}
+            values[f"{split}/loss"] = loss.compute()
+            self.log_dict(values, on_step=False, on_epoch=True, add_dataloader_idx=False)
+            metrics.reset(), loss.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch(["train"])
+
+    def on_validation_epoch_end(self) -> None:
+        # While fitting, train is logged at the end of its own epoch; a standalone validate
+        # (the final scoring of the selected checkpoint) may also score train in eval mode.
+        fitting = self.trainer.state.fn == "fit"
+        self._log_epoch(["train_dev", "dev"] if fitting else ["train", "train_dev", "dev"])
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch(["test"])
 
     # ------------------------------------------------------------------ optimization
     def configure_optimizers(self):
