@@ -272,6 +272,12 @@ class FourSplitDataModule(L.LightningDataModule):
     def test_dataloader(self):
         return self._loader("test", shuffle=False)
 
+    def train_on_train_and_dev(self) -> None:
+        """The final model (M8): dev joins train, and standardization is refitted on what is
+        now trained on. Nothing is left to select with afterwards; test stays untouched."""
+        self.indices["train"] = torch.cat([self.indices["train"], self.indices["dev"]]).sort().values
+        self.standardizer.fit(self._x[self.indices["train"]])
+
     def label_prior(self) -> torch.Tensor:
         """Class shares (or the mean target) on train: the best input-independent prediction."""
         y = self._y[self.indices["train"]]

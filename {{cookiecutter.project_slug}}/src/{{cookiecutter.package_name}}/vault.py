@@ -157,9 +157,7 @@ def retrain_on_train_and_dev(cfg: DictConfig, checkpoint: dict, out_dir: Path) -
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    merged = torch.cat([datamodule.indices["train"], datamodule.indices["dev"]]).sort().values
-    datamodule.indices["train"] = merged
-    datamodule.standardizer.fit(datamodule._x[merged])  # statistics of the data it now trains on (M7)
+    datamodule.train_on_train_and_dev()
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     if scheduler is not None and scheduler.func is torch.optim.lr_scheduler.ReduceLROnPlateau:
         print("note: the plateau scheduler watches dev, which is training data now; retraining without it")
@@ -169,7 +167,7 @@ def retrain_on_train_and_dev(cfg: DictConfig, checkpoint: dict, out_dir: Path) -
         cfg.trainer, callbacks=[RunRecorder(str(out_dir))], logger=False, max_epochs=epochs, limit_val_batches=0, num_sanity_val_steps=0,
         enable_checkpointing=False, enable_progress_bar=False, default_root_dir=str(out_dir),
     )
-    print(f"Retraining on train + dev ({len(merged)} examples) for {epochs} epochs, as the selected checkpoint had")
+    print(f"Retraining on train + dev ({len(datamodule.indices['train'])} examples) for {epochs} epochs, as the selected checkpoint had")
     trainer.fit(model, datamodule=datamodule)
     final = out_dir / "checkpoints" / "final.ckpt"
     trainer.save_checkpoint(final, weights_only=False)
