@@ -1,5 +1,8 @@
 """Training end to end: every config option, checkpoints, resume, reproducibility, DDP, sweeps."""
 
+import csv
+import json
+
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -111,7 +114,11 @@ def test_checkpoints_load_with_weights_only_and_carry_the_standardization(make_c
         assert set(ckpt["hyper_parameters"]) >= {"task", "num_classes"}
         stats = ckpt["FourSplitDataModule"]["standardizer"]
         assert stats["mode"] == "per_channel" and stats["mean"].numel() == 1
+        assert stats["input_range"]["min"].shape == (1, 8, 8)  # for predict.py's extrapolation warning
     assert (tmp_path / "summary.json").is_file() and (tmp_path / "run_info.json").is_file()
+    # best.ckpt is for evaluation (weights only, a third of the size with Adam); last.ckpt resumes
+    assert "optimizer_states" not in torch.load(summary["best_checkpoint"], weights_only=True)
+    assert torch.load(summary["last_checkpoint"], weights_only=True)["optimizer_states"][0]["state"]
 
 
 def test_train_never_reads_the_test_split(make_cfg, monkeypatch):
@@ -149,6 +156,10 @@ def test_interrupted_run_resumes_to_the_same_result(make_cfg, tmp_path):
     best = [torch.load(r["best_checkpoint"], weights_only=True)["epoch"] for r in (straight, resumed)]
     assert best[0] == best[1], "the resumed run selected another checkpoint than the straight one"
     assert straight["all_scores"] == resumed["all_scores"]
+    # the learning curves continue where the checkpoint left off: the same six epochs
+    history = [json.loads((tmp_path / d / "history.json").read_text()) for d in ("straight", "interrupted")]
+    assert [h["epoch"] for h in history[1]] == list(range(6))
+    assert history[0] == history[1]
 
 
 def test_resuming_with_another_model_is_a_one_line_error(make_cfg, tmp_path):
@@ -172,6 +183,24 @@ def test_wandb_without_a_key_logs_offline(make_cfg, monkeypatch, tmp_path):
     fit(make_cfg, "logger=wandb", "trainer.max_epochs=1")
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs, "wandb should have written an offline run"
+
+
+def test_each_epoch_is_recorded_and_logged_with_its_own_train_values(make_cfg, tmp_path):
+    """history.json (the learning curves) and the logger get the same values for each epoch.
+    Callbacks run before the module's on_train_epoch_end; a recorder that read the train
+    metrics there got the previous epoch's, and nothing for the first."""
+    fit(make_cfg, "logger=csv", "trainer.max_epochs=3", "trainer.limit_train_batches=null")
+    history = json.loads((tmp_path / "history.json").read_text())
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        logged = {}
+        for row in csv.DictReader(f):
+            logged.setdefault(int(row["epoch"]), {}).update({k: float(v) for k, v in row.items() if v and "/" in k})
+    assert [h["epoch"] for h in history] == sorted(logged) == [0, 1, 2]
+    for row in history:
+        for key in ("train/loss", "train/accuracy", "train_dev/loss", "dev/accuracy"):
+            assert row[key] == pytest.approx(logged[row["epoch"]][key], abs=1e-6), (row["epoch"], key)
+    train_loss = [h["train/loss"] for h in history]
+    assert train_loss == sorted(train_loss, reverse=True), "train loss should fall on this easy task"
 
 
 def test_resolved_config_is_logged(make_cfg, tmp_path):

@@ -156,7 +156,7 @@ def test_retrain_on_train_and_dev_then_evaluate(run, tmp_path):
     assert len(history) == selected_epoch + 1  # as many epochs as the selected checkpoint had
     # its standardization was fitted on train + dev, not on train alone
     x_train, _ = dm.split("train")
-    assert ckpt["input_range"]["min"].shape == x_train.shape[1:]
+    assert dm.standardizer.input_range["min"].shape == x_train.shape[1:]
     assert n_train > len(x_train)
 
     # a second retrain=true into the same folder keeps the first model and report the ledger points to

@@ -123,7 +123,9 @@ class Standardizer:
     """(x - mean) / std with statistics fitted on the train split only (M7).
 
     Fitting on all data would leak dev/test statistics into training. The statistics are
-    saved in every checkpoint (see FourSplitDataModule.state_dict) so prediction uses them.
+    saved in every checkpoint (see FourSplitDataModule.state_dict) so prediction uses them,
+    together with the range of the standardized train inputs: predict.py warns about inputs
+    outside what the model saw in training (extrapolation, M35).
     mode: per_feature (tables), per_channel (images), or none.
     """
 
@@ -131,22 +133,26 @@ class Standardizer:
         if mode not in ("per_feature", "per_channel", "none"):
             raise ConfigError(f"data.standardize={mode!r} is not known; use per_feature, per_channel or none")
         self.mode, self.mean, self.std = mode, None, None
+        self.input_range: dict | None = None
 
     def fit(self, x: torch.Tensor) -> Standardizer:
         dims = (0,) if self.mode == "per_feature" or x.ndim < 3 else (0, *range(2, x.ndim))
         self.mean = x.mean(dims, keepdim=True)[0]
         std = x.std(dims, keepdim=True)[0]
         self.std = torch.where(std > 1e-8, std, torch.ones_like(std))  # constant features stay 0
+        z = self.transform(x)
+        self.input_range = {"min": z.amin(0), "max": z.amax(0)}
         return self
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.mode == "none" else (x - self.mean) / self.std
 
     def state_dict(self) -> dict:
-        return {"mode": self.mode, "mean": self.mean, "std": self.std}
+        return {"mode": self.mode, "mean": self.mean, "std": self.std, "input_range": self.input_range}
 
     def load_state_dict(self, state: dict) -> None:
         self.mode, self.mean, self.std = state["mode"], state["mean"], state["std"]
+        self.input_range = state.get("input_range")  # absent in checkpoints from before it was kept here
 
 
 # --------------------------------------------------------------------------- batching

@@ -49,39 +49,39 @@ RECOMMENDATIONS = {
 
 # --------------------------------------------------------------------------- recording
 class RunRecorder(Callback):
-    """Keeps what diagnosis and prediction need from a run.
+    """history.json in the run directory: every epoch's metrics, for the learning curves.
 
-    - history.json in the run directory: every epoch's logged metrics (learning curves).
-    - input_range in every checkpoint: per-feature min/max of the standardized train inputs,
-      so predict.py can warn about extrapolation (M35).
+    The history travels in the callback's state inside last.ckpt, so a resumed run continues
+    exactly the epochs its checkpoint holds. The file is written when training ends, or
+    fails, rather than every epoch: rewriting it each epoch cost as much as a small
+    model's optimizer steps.
     """
 
     def __init__(self, output_dir: str):
         self.path = Path(output_dir) / "history.json"
         self.history: list[dict] = []
-        self.input_range: dict | None = None
-
-    def on_fit_start(self, trainer, pl_module) -> None:
-        if self.path.is_file():  # a resumed run continues its history
-            self.history = json.loads(self.path.read_text())
-        dm = trainer.datamodule
-        if dm is not None and getattr(dm, "indices", None) is not None:
-            x, _ = dm.split("train")
-            self.input_range = {"min": x.amin(0).contiguous(), "max": x.amax(0).contiguous()}
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking:
-            return
         row = {"epoch": trainer.current_epoch}
         row.update({k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1})
         self.history = [h for h in self.history if h["epoch"] < trainer.current_epoch] + [row]
-        if trainer.is_global_zero:
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.write(trainer)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self.write(trainer)
+
+    def write(self, trainer) -> None:
+        if trainer.is_global_zero and self.history:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(json.dumps(self.history, indent=1))
 
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        if self.input_range is not None:
-            checkpoint["input_range"] = self.input_range
+    def state_dict(self) -> dict:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = list(state_dict.get("history", []))
 
 
 # --------------------------------------------------------------------------- predictions

@@ -2,7 +2,7 @@
 
 New inputs are standardized with the statistics stored in the checkpoint (fitted on train,
 M7) and compared, feature by feature, with the range the training inputs covered (also
-stored in the checkpoint by diagnosis.RunRecorder). A model is only trustworthy where it
+stored in the checkpoint, by data.Standardizer). A model is only trustworthy where it
 has seen data: examples outside that range are flagged in the output and in a warning.
 """
 
@@ -87,10 +87,10 @@ def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None
     if output.exists() and not overwrite:
         raise ConfigError(f"{output} already exists and would be overwritten; pass overwrite=true to replace it, "
                           "or another output=FILE")
-    cfg, model, datamodule, checkpoint = load_run(ckpt_path, setup_data=False)
+    cfg, model, datamodule, _ = load_run(ckpt_path, setup_data=False)
     x = read_inputs(source, datamodule.input_shape)
     xs = datamodule.standardizer.transform(x)
-    input_range = checkpoint.get("input_range")
+    input_range = datamodule.standardizer.input_range
     if input_range is None:  # an older checkpoint: recompute from the train split (never test)
         datamodule.setup("validate")
         train_x = datamodule.split("train")[0]

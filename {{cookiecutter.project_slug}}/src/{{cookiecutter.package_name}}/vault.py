@@ -171,6 +171,7 @@ def retrain_on_train_and_dev(cfg: DictConfig, checkpoint: dict, out_dir: Path) -
     trainer.fit(model, datamodule=datamodule)
     final = out_dir / "checkpoints" / "final.ckpt"
     trainer.save_checkpoint(final, weights_only=False)
+    trainer.strategy.checkpoint_io.teardown()  # an asynchronous writer (configs/trainer) finishes the file now
     (out_dir / ".hydra").mkdir(parents=True, exist_ok=True)
     (out_dir / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return final
