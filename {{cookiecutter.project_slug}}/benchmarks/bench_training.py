@@ -2,15 +2,18 @@
 
   hand     a hand-written PyTorch loop (train + eval on train_dev and dev each epoch)
   bare     a bare LightningModule: loss only, no callbacks, no logger, no metrics
-  project  this project's own path: TaskModule + its metrics, checkpointing on dev,
-           early stopping, the CSV logger (the progress bar is off in both Lightning runs)
+  project  this project's own path: TaskModule + its metrics, best.ckpt on dev and last.ckpt
+           (configs/callbacks/default.yaml), early stopping, the run recorder, the CSV logger
+           (the progress bar is off in both Lightning runs)
 
 Same data (digits, standardized), model, batch size, optimizer (Adam) and epochs; the
 three run back to back in each round, and each ratio is the median over rounds of the
 ratio within a round, so machine noise hits all three alike. Goals: project <= 1.10x bare,
-and <= 1.15x hand for a model large enough that compute dominates (the 512-wide MLP).
+and <= 1.15x hand for a model large enough that compute dominates. Three MLPs: the default
+(256, 128), 512x3 and 1024x3; on a small CPU even bare Lightning costs 1.1-1.2x the hand
+loop at 512x3, so compute only dominates at 1024x3.
 
-    PYTHONPATH=src python benchmarks/bench_training.py [--epochs 30] [--rounds 5] [--threads 1]
+    PYTHONPATH=src python benchmarks/bench_training.py [--epochs 10] [--rounds 10] [--models default 512x3 1024x3]
 """
 
 from __future__ import annotations
@@ -31,7 +34,11 @@ from hydra import compose, initialize_config_dir
 from {{cookiecutter.package_name}}.training import build, quiet_lightning
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-MODELS = {"default MLP (256,128)": [256, 128], "512-wide MLP (512x3)": [512, 512, 512]}
+MODELS = {  # name: hidden widths; how much compute a step has decides what a fixed cost per step weighs
+    "default": [256, 128],
+    "512x3": [512, 512, 512],
+    "1024x3": [1024, 1024, 1024],
+}
 
 
 def project_cfg(hidden, epochs, out_dir):
@@ -118,8 +125,9 @@ def run_hand(hidden, epochs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30, help="30: the default trainer's max_epochs")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=10, help="many short rounds: the machine's slow spells last seconds")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="MLPs to time (default: all)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on a busy machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -130,23 +138,23 @@ def main():
     for name in ("lightning", "lightning.pytorch", "lightning.pytorch.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.epochs} epochs, {args.rounds} rounds")
-    print("ratios: median over rounds of the ratio within a round (the three run back to back),")
-    print("so a machine that slows down for a while slows all three alike")
-    for name, hidden in MODELS.items():
+    print("ratios: median over rounds of the ratio within a round (the three run back to back,")
+    print("each first in turn), so a machine that slows down for a while slows all three alike")
+    for name in args.models:
+        hidden = MODELS[name]
         times = {"hand": [], "bare": [], "project": []}
         run_project(hidden, 1), run_bare(hidden, 1), run_hand(hidden, 1)  # warm-up
-        for _ in range(args.rounds):
-            gc.collect()
-            times["hand"].append(run_hand(hidden, args.epochs))
-            gc.collect()
-            times["bare"].append(run_bare(hidden, args.epochs))
-            gc.collect()
-            times["project"].append(run_project(hidden, args.epochs))
+        runners = {"hand": run_hand, "bare": run_bare, "project": run_project}
+        for i in range(args.rounds):
+            order = list(runners)[i % 3 :] + list(runners)[: i % 3]  # each goes first in turn
+            for way in order:
+                gc.collect()
+                times[way].append(runners[way](hidden, args.epochs))
 
-        def ratio(a, b):
+        def ratio(a, b, times=times):
             return statistics.median(x / y for x, y in zip(times[a], times[b]))
 
-        print(f"\n{name}")
+        print(f"\nMLP {name} (hidden {hidden})")
         for k, v in times.items():
             med = statistics.median(v)
             print(f"  {k:<8} {med:7.3f} s   ({med / args.epochs * 1000:6.1f} ms/epoch)")

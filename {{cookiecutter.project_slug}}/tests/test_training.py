@@ -2,15 +2,17 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from lightning.pytorch.callbacks import Callback
 
 from conftest import CONFIG_DIR, run_cli
 from {{cookiecutter.package_name}}.config import ConfigError
 from {{cookiecutter.package_name}}.data import FourSplitDataModule
-from {{cookiecutter.package_name}}.training import train
+from {{cookiecutter.package_name}}.training import build, train
 
 # Short runs; the checks and error analysis have their own tests.
 FAST = ["trainer.max_epochs=2", "trainer.limit_train_batches=3", "checks.before_train=false", "analysis.error_analysis=false"]
@@ -89,6 +91,7 @@ def test_gpu_trainers_without_a_gpu_are_refused_in_one_line(make_cfg, trainer):
         ("optimizer.lr=-0.1", r"optimizer.lr=-0.1 must be >= 0"),
         ("data.splits={dev:0.2}", r"must be auto or give train_dev, dev and test"),
         ("data.num_outputs=3", r"needs net outputs of shape \[batch, 10\]"),
+        ("callbacks.last_checkpoint.every_s=-1", r"every_s=-1 is negative; use 0 to write last.ckpt every epoch"),
     ],
 )
 def test_bad_config_values_are_one_line_errors(make_cfg, override, message):
@@ -172,6 +175,42 @@ def test_last_checkpoint_is_the_latest_epoch_even_when_dev_stops_improving(make_
     summary = fit(make_cfg, "optimizer.lr=0", "trainer.max_epochs=3")  # dev never improves after epoch 0
     assert torch.load(summary["best_checkpoint"], weights_only=True)["epoch"] == 0
     assert torch.load(summary["last_checkpoint"], weights_only=True)["epoch"] == 2
+
+
+def test_last_checkpoint_holds_the_epoch_early_stopping_ended_on(make_cfg):
+    summary = fit(make_cfg, "optimizer.lr=0", "trainer.max_epochs=20", "regularizer=[early_stopping]",
+                  "callbacks.early_stopping.patience=2")  # fmt: skip
+    assert summary["epochs"] == 3  # epoch 0 is the best; 1 and 2 do not improve
+    assert torch.load(summary["last_checkpoint"], weights_only=True)["epoch"] == 2
+
+
+class EpochsOfLastCheckpoint(Callback):
+    """Which epoch last.ckpt holds once each epoch's checkpoints are written: read at the next
+    epoch's start and at the end (checkpoint callbacks run after the others at an epoch's end)."""
+
+    def __init__(self, path: Path):
+        self.path, self.seen = path, []
+
+    def look(self, trainer):
+        trainer.strategy.checkpoint_io.teardown()  # wait for the background write
+        self.seen.append(torch.load(self.path, weights_only=True)["epoch"] if self.path.is_file() else None)
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch > 0:
+            self.look(trainer)
+
+    def on_train_end(self, trainer, pl_module):
+        self.look(trainer)
+
+
+@pytest.mark.parametrize("every_s, expected", [(0, [0, 1, 2, 3]), (3600, [None, None, None, 3])])
+def test_last_checkpoint_every_epoch_or_after_every_s_seconds(make_cfg, tmp_path, every_s, expected):
+    cfg = make_cfg(*FAST, "trainer.max_epochs=4", f"callbacks.last_checkpoint.every_s={every_s}", output_dir=tmp_path)
+    datamodule, model, trainer = build(cfg)
+    recorder = EpochsOfLastCheckpoint(tmp_path / "checkpoints" / "last.ckpt")
+    trainer.callbacks.append(recorder)
+    trainer.fit(model, datamodule=datamodule)
+    assert recorder.seen == expected
 
 
 # --------------------------------------------------------------------------- loggers

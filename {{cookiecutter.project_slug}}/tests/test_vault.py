@@ -149,7 +149,7 @@ def test_retrain_on_train_and_dev_then_evaluate(run, tmp_path):
     assert entry["retrained_on_train_and_dev"] is True and entry["checkpoints"] == [str(final)]
     assert entry["report"] == str(tmp_path / "final" / "final_report_1.json")
     assert "dev" not in result["scores"] and "dev_overfitting" not in result["gaps"]
-    _, _, dm, ckpt = load_run(final)
+    _, _, dm, _ = load_run(final)
     n_train = len(dm.indices["train"]) + len(dm.indices["dev"])
     history = json.loads((tmp_path / "final" / "retrained_1" / "history.json").read_text())
     selected_epoch = torch.load(run["summary"]["best_checkpoint"], weights_only=True)["epoch"]

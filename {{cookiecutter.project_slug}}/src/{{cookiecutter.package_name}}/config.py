@@ -9,7 +9,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 class ConfigError(ValueError):
@@ -38,6 +38,9 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"ckpt_path={ckpt} is a directory; pass the .ckpt file in it (e.g. {Path(ckpt) / 'last.ckpt'})")
     if ckpt and not Path(ckpt).is_file():
         raise ConfigError(f"ckpt_path={ckpt} does not exist; pass the path of a .ckpt file (e.g. <run dir>/checkpoints/last.ckpt)")
+    every_s = OmegaConf.select(cfg, "callbacks.last_checkpoint.every_s")
+    if every_s is not None and float(every_s) < 0:
+        raise ConfigError(f"callbacks.last_checkpoint.every_s={every_s} is negative; use 0 to write last.ckpt every epoch")
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
     if accelerator in ("gpu", "cuda"):
         import torch

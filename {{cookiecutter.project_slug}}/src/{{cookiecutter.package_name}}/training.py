@@ -7,12 +7,14 @@ import json
 import logging
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .config import ConfigError, validate_config
@@ -115,6 +117,37 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
         after_training(cfg, summary, model, datamodule, trainer)
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """last.ckpt, what an interrupted run resumes from: written at the end of an epoch once
+    `every_s` seconds have passed since the previous write, and always after the final epoch.
+
+    Each write costs milliseconds even in the background (serializing holds Python's lock),
+    a real share of an epoch of a small data set. Epochs longer than `every_s` are each
+    saved; an interruption loses at most `every_s` seconds plus the epoch under way.
+    (ModelCheckpoint's own save_last rewrites last.ckpt only when a new best was saved.)
+    """
+
+    def __init__(self, dirpath: str, every_s: float = 30.0):
+        super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1,
+                         save_on_train_epoch_end=True, enable_version_counter=False)  # fmt: skip
+        self.every_s = float(every_s)
+        self._written_at, self._written_step = time.monotonic(), None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._written_at = time.monotonic()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # Early stopping has already decided (Lightning runs checkpoint callbacks last).
+        final = trainer.should_stop or 0 < trainer.max_epochs <= trainer.current_epoch + 1
+        if final or time.monotonic() - self._written_at >= self.every_s:
+            super().on_train_epoch_end(trainer, pl_module)
+            self._written_at, self._written_step = time.monotonic(), trainer.global_step
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self._written_step != trainer.global_step:  # stopped by max_steps or max_time
+            trainer.save_checkpoint(Path(self.dirpath) / "last.ckpt")
 
 
 def last_checkpoint(trainer) -> str | None:
