@@ -14,11 +14,14 @@ and <= 1.15x hand for a model large enough that compute dominates. Three MLPs: t
 loop at 512x3, so compute only dominates at 1024x3.
 
     PYTHONPATH=src python benchmarks/bench_training.py [--epochs 10] [--rounds 10] [--models default 512x3 1024x3]
+        [--variant callbacks.last_checkpoint.every_s=0 ...]   (a fourth run: the project with these
+        overrides, in the same rounds, to price one choice: variant / project)
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import statistics
 import tempfile
@@ -41,7 +44,7 @@ MODELS = {  # name: hidden widths; how much compute a step has decides what a fi
 }
 
 
-def project_cfg(hidden, epochs, out_dir):
+def project_cfg(hidden, epochs, out_dir, extra=()):
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         return compose(
             "train",
@@ -55,14 +58,15 @@ def project_cfg(hidden, epochs, out_dir):
                 "+trainer.num_sanity_val_steps=0",
                 "logger=csv",
                 f"paths.output_dir={out_dir}",
+                *extra,
             ],
         )
 
 
-def run_project(hidden, epochs):
+def run_project(hidden, epochs, extra=()):
     with tempfile.TemporaryDirectory() as out:
         L.seed_everything(0, verbose=False)
-        datamodule, model, trainer = build(project_cfg(hidden, epochs, out))
+        datamodule, model, trainer = build(project_cfg(hidden, epochs, out, extra))
         datamodule.setup("fit")  # load the data outside the clock, as the other two do
         start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule)
@@ -129,6 +133,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=10, help="many short rounds: the machine's slow spells last seconds")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="MLPs to time (default: all)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on a busy machine)")
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
+                        help="also time the project with this override (repeat for several), e.g. callbacks.last_checkpoint.every_s=0")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     quiet_lightning()
@@ -138,15 +144,20 @@ def main():
     for name in ("lightning", "lightning.pytorch", "lightning.pytorch.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.epochs} epochs, {args.rounds} rounds")
-    print("ratios: median over rounds of the ratio within a round (the three run back to back,")
-    print("each first in turn), so a machine that slows down for a while slows all three alike")
+    if args.variant:
+        print(f"variant: the project with {' '.join(args.variant)}")
+    print("ratios: median over rounds of the ratio within a round (all run back to back,")
+    print("each first in turn), so a machine that slows down for a while slows all alike")
     for name in args.models:
         hidden = MODELS[name]
-        times = {"hand": [], "bare": [], "project": []}
-        run_project(hidden, 1), run_bare(hidden, 1), run_hand(hidden, 1)  # warm-up
         runners = {"hand": run_hand, "bare": run_bare, "project": run_project}
+        if args.variant:
+            runners["variant"] = functools.partial(run_project, extra=args.variant)
+        times = {way: [] for way in runners}
+        for run in runners.values():
+            run(hidden, 1)  # warm-up
         for i in range(args.rounds):
-            order = list(runners)[i % 3 :] + list(runners)[: i % 3]  # each goes first in turn
+            order = list(runners)[i % len(runners) :] + list(runners)[: i % len(runners)]  # each goes first in turn
             for way in order:
                 gc.collect()
                 times[way].append(runners[way](hidden, args.epochs))
@@ -161,6 +172,8 @@ def main():
         print(f"  project / bare = {ratio('project', 'bare'):.3f}   (goal <= 1.10)")
         print(f"  project / hand = {ratio('project', 'hand'):.3f}   (goal <= 1.15 where compute dominates)")
         print(f"  bare    / hand = {ratio('bare', 'hand'):.3f}   (Lightning's own overhead)")
+        if args.variant:
+            print(f"  variant / project = {ratio('variant', 'project'):.3f}   ({' '.join(args.variant)})")
 
 
 if __name__ == "__main__":
