@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
         return 0
     from {{cookiecutter.package_name}}.config import exit_on_config_error
     from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
-    from {{cookiecutter.package_name}}.vault import parse_args
+    from {{cookiecutter.package_name}}.cli import parse_args
 
     with exit_on_config_error():
         args = parse_args(argv, {"ckpt_path": "", "out_dir": "", "worst_k": 24})

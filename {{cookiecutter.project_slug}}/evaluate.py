@@ -23,7 +23,8 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0
     from {{cookiecutter.package_name}}.config import exit_on_config_error
-    from {{cookiecutter.package_name}}.vault import evaluate, parse_args
+    from {{cookiecutter.package_name}}.cli import parse_args
+    from {{cookiecutter.package_name}}.vault import evaluate
 
     with exit_on_config_error():
         args = parse_args(argv, {"ckpt_path": [], "retrain": False, "ledger": "", "out_dir": ""}, lists=("ckpt_path",))

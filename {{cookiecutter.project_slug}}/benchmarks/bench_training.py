@@ -79,11 +79,11 @@ class Bare(L.LightningModule):
         self.net = net
 
     def training_step(self, batch, batch_idx):
-        x, y = batch
+        x, y, _ = batch
         return F.cross_entropy(self.net(x), y)
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
-        x, y = batch
+        x, y, _ = batch
         self.log("val_loss", F.cross_entropy(self.net(x), y), add_dataloader_idx=True)
 
     def configure_optimizers(self):
@@ -116,13 +116,13 @@ def run_hand(hidden, epochs):
     start = time.perf_counter()
     for _ in range(epochs):
         net.train()
-        for x, y in train_loader:
+        for x, y, _ in train_loader:
             optimizer.zero_grad(set_to_none=True)
             F.cross_entropy(net(x), y).backward()
             optimizer.step()
         net.eval()
         with torch.no_grad():  # the same evaluation work as the Lightning runs: every dev batch, every epoch
-            accuracy = [sum(int((net(x).argmax(1) == y).sum()) for x, y in loader) / len(loader.y) for loader in val_loaders]
+            accuracy = [sum(int((net(x).argmax(1) == y).sum()) for x, y, _ in loader) / len(loader.y) for loader in val_loaders]
     assert all(0 <= a <= 1 for a in accuracy)
     return time.perf_counter() - start
 

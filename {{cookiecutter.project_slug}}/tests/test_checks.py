@@ -17,7 +17,8 @@ from torch import nn
 
 from {{cookiecutter.package_name}}.checks import CHECKS, before_training, run_checks, select
 from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.data import FourSplitDataModule, load_breast_cancer, load_digits
+from {{cookiecutter.package_name}}.data import FourSplitDataModule
+from {{cookiecutter.package_name}}.sources import load_breast_cancer, load_digits
 from {{cookiecutter.package_name}}.nets import MLP
 
 HERE = __name__  # how Hydra finds the classes below: f"{HERE}.Times20"
@@ -135,7 +136,7 @@ def breast_cancer_label_2():
 
 class InOrderDataModule(FourSplitDataModule):
     def train_dataloader(self):
-        return self._loader("train", shuffle=False)
+        return self.loader("train", shuffle=False)
 
 
 def net(cls):
@@ -154,12 +155,24 @@ def test_nan_inputs_fail_finite(make_cfg):
     assert r["model.gradient"].status == "skip"
 
 
+class LabelTenDataModule(FourSplitDataModule):
+    """A hand-written data module that serves a label its task cannot have (class 9 as 10)."""
+
+    def setup(self, stage=None):
+        super().setup(stage)
+        self._y = torch.where(self._y == 9, 10, self._y)
+
+
 def test_labels_out_of_range_fail(make_cfg):
-    r = check(make_cfg(source("digits_with_label_10")), "data.labels_in_range", "model.initial_loss")
+    r = check(make_cfg(f"data._target_={HERE}.LabelTenDataModule"), "data.labels_in_range", "model.initial_loss")
     assert r["data.labels_in_range"].status == "fail" and "[0, 10)" in r["data.labels_in_range"].message
     assert r["model.initial_loss"].status == "skip"
-    binary = check(make_cfg("data=breast_cancer", source("breast_cancer_label_2")), "data.labels_in_range")
-    assert binary["data.labels_in_range"].status == "fail"
+
+
+@pytest.mark.parametrize("data, fn", [("digits", "digits_with_label_10"), ("breast_cancer", "breast_cancer_label_2")])
+def test_labels_outside_the_sources_classes_are_refused_before_any_check(make_cfg, data, fn):
+    with pytest.raises(ConfigError, match=r"target\(s\) outside the source's \d+ classes"):
+        check(make_cfg(f"data={data}", source(fn)), "data.labels_in_range")
 
 
 def test_duplicates_across_splits_fail(make_cfg):
@@ -189,7 +202,7 @@ def test_dominant_class_warns_with_accuracy_paradox(make_cfg):
 
 # --------------------------------------------------------------------------- model checks
 def test_wrong_output_size_fails_and_skips_the_rest(make_cfg):
-    r = check(make_cfg("data.num_outputs=5"), "model.output_matches_task", "model.gradient")
+    r = check(make_cfg("model.net.num_outputs=5"), "model.output_matches_task", "model.gradient")
     assert r["model.output_matches_task"].status == "fail" and "[batch, 10]" in r["model.output_matches_task"].message
     assert r["model.gradient"].status == "skip"
 
@@ -268,14 +281,14 @@ CORRECT = {
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_correct_models_pass_every_check(make_cfg, tmp_path, name, seed):
-    from hydra.utils import instantiate
+    from {{cookiecutter.package_name}}.build import build_datamodule
 
     cfg = make_cfg(*CORRECT[name], f"seed={seed}")
-    dm = instantiate(cfg.data)
+    dm = build_datamodule(cfg)
     results = run_checks(cfg, datamodule=dm, out_dir=tmp_path)
     assert [r.id for r in results] == list(CHECKS)
     alarms = {r.id: (r.status, r.message) for r in results if r.status != "pass"}
-    if cfg.data.task == "regression":
+    if dm.spec.task == "regression":
         assert alarms.pop("data.class_balance")[0] == "skip"
     assert alarms == {}
     assert dm.test_reads == 0  # the vault stays closed

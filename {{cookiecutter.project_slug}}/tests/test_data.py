@@ -1,43 +1,49 @@
-"""The four splits (M4), standardization fitted on train only (M7), in-memory batching."""
+"""The four splits (M4), standardization fitted on train only (M7), in-memory batching,
+the data spec read off the source, and the declared interface (loaders, samples, test reads)."""
 
 import numpy as np
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.data import InMemoryLoader, make_splits, resolve_fractions
+from {{cookiecutter.package_name}}.build import build_datamodule
+from {{cookiecutter.package_name}}.sources import load_digits
+from {{cookiecutter.package_name}}.data import InMemoryLoader, infer_task, make_splits, resolve_fractions
 
 DATASETS = ["digits", "digits_shifted", "breast_cancer", "diabetes"]
 
 
 def datamodule(make_cfg, *overrides):
-    dm = instantiate(make_cfg(*overrides).data)
-    dm.setup("fit")
-    return dm
+    return build_datamodule(make_cfg(*overrides))
+
+
+def split_index(dm, name):
+    """The example indices of a split, read through a loader as any consumer reads them."""
+    return torch.cat([b[2] for b in dm.loader(name)])
 
 
 @pytest.mark.parametrize("data", DATASETS)
 def test_splits_are_disjoint_cover_everything_and_stable(make_cfg, data):
     first = datamodule(make_cfg, f"data={data}")
     again = datamodule(make_cfg, f"data={data}")
-    sets = {k: set(v.tolist()) for k, v in first.indices.items()}
+    indices = {k: split_index(first, k) for k in ("train", "train_dev", "dev", "test")}
+    sets = {k: set(v.tolist()) for k, v in indices.items()}
     assert all(sets.values()), "no split may be empty"
     names = list(sets)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             assert not sets[a] & sets[b], f"{a} and {b} share examples"
-    assert set().union(*sets.values()) == set(range(len(first._y)))
-    for k in first.indices:
-        assert torch.equal(first.indices[k], again.indices[k]), f"{k} changed between two runs with the same seed"
+    assert set().union(*sets.values()) == set(range(sum(len(v) for v in sets.values())))
+    for k, v in indices.items():
+        assert torch.equal(v, split_index(again, k)), f"{k} changed between two runs with the same seed"
 
 
 def test_split_seed_changes_splits_but_training_seed_does_not(make_cfg):
     base = datamodule(make_cfg)
     other_seed = datamodule(make_cfg, "seed=7")  # training seed: the vault must not move
     other_split = datamodule(make_cfg, "data.split_seed=1")
-    assert torch.equal(base.indices["test"], other_seed.indices["test"])
-    assert not torch.equal(base.indices["test"], other_split.indices["test"])
+    assert torch.equal(split_index(base, "test"), split_index(other_seed, "test"))
+    assert not torch.equal(split_index(base, "test"), split_index(other_split, "test"))
 
 
 def test_default_fractions_small_and_large_data():
@@ -55,37 +61,42 @@ def test_bad_fractions_are_a_one_line_config_error(make_cfg, bad):
 
 def test_shifted_data_keeps_dev_and_test_in_the_target_distribution(make_cfg):
     dm = datamodule(make_cfg, "data=digits_shifted")
-    domain = dm.source()["domain"]
-    assert (domain[dm.indices["dev"].numpy()] == 1).all() and (domain[dm.indices["test"].numpy()] == 1).all()
-    assert (domain[dm.indices["train"].numpy()] == 0).all() and (domain[dm.indices["train_dev"].numpy()] == 0).all()
+    domain = dm.source.fn()["domain"]
+    index = {k: split_index(dm, k).numpy() for k in ("train", "train_dev", "dev", "test")}
+    assert (domain[index["dev"]] == 1).all() and (domain[index["test"]] == 1).all()
+    assert (domain[index["train"]] == 0).all() and (domain[index["train_dev"]] == 0).all()
     # and the shift is real: the distorted images differ from the clean originals
     clean = datamodule(make_cfg)
-    dev = dm.indices["dev"]
-    assert (dm._x[dev] - clean._x[dev]).abs().mean() > 1.0
+    dev = torch.from_numpy(index["dev"])
+    raw = dm.standardizer.inverse(dm.examples(dev)[0])
+    assert (raw - clean.standardizer.inverse(clean.examples(dev)[0])).abs().mean() > 1.0
 
 
 def test_standardization_is_fitted_on_train_only(make_cfg):
     dm = datamodule(make_cfg, "data=breast_cancer")
-    x_train, _ = dm.split("train")
+    x_train = torch.cat([b[0] for b in dm.loader("train")])
     assert x_train.mean(0).abs().max() < 1e-4 and (x_train.std(0) - 1).abs().max() < 1e-3
-    raw_train = dm._x[dm.indices["train"]]
-    assert torch.allclose(dm.standardizer.mean, raw_train.mean(0))
-    raw_all = dm._x[torch.cat([dm.indices[k] for k in ("train", "train_dev", "dev")])]
-    assert not torch.allclose(dm.standardizer.mean, raw_all.mean(0)), "statistics leaked from other splits"
+    raw = dm.source.fn()["x"]
+    raw_train = torch.from_numpy(raw[split_index(dm, "train").numpy()])
+    assert torch.allclose(dm.standardizer.mean, raw_train.mean(0), atol=1e-5)
+    raw_all = torch.from_numpy(raw[torch.cat([split_index(dm, k) for k in ("train", "train_dev", "dev")]).numpy()])
+    assert not torch.allclose(dm.standardizer.mean, raw_all.mean(0), atol=1e-5), "statistics leaked from other splits"
 
 
 def test_training_and_validation_never_read_the_test_split(make_cfg):
     dm = datamodule(make_cfg)
-    dm.train_dataloader(), dm.val_dataloader(), dm.label_prior()
+    dm.train_dataloader(), dm.val_dataloader(), dm.targets("train"), dm.sample("dev", 8), dm.fingerprints("dev")
     assert dm.test_reads == 0
-    dm.split("test")
-    assert dm.test_reads == 1
+    dm.loader("test")
+    dm.sample("test", 1)
+    assert dm.test_reads == 2
 
 
 def test_in_memory_loader_serves_whole_batches_and_shards_ranks():
     x, y = torch.arange(10.0).reshape(10, 1), torch.arange(10)
     loader = InMemoryLoader(x, y, batch_size=4, shuffle=False)
     assert [b[1].tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [b[2].tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]], "batches carry example indices"
     assert len(loader) == 3
     shuffled = InMemoryLoader(x, y, batch_size=10, shuffle=True, seed=0)
     first, second = next(iter(shuffled))[1], next(iter(shuffled))[1]
@@ -103,4 +114,63 @@ def test_source_with_wrong_shape_is_a_config_error(make_cfg):
 
 def test_digits_are_the_real_bundled_images(make_cfg):
     dm = datamodule(make_cfg)
-    assert dm._x.shape == (1797, 1, 8, 8) and sorted(np.unique(dm._y.numpy())) == list(range(10))
+    assert sum(dm.size(k) for k in ("train", "train_dev", "dev", "test")) == 1797
+    assert dm.spec.input_shape == (1, 8, 8) and dm.spec.class_names == [str(c) for c in range(10)]
+    assert sorted(np.unique(dm.targets("train").numpy())) == list(range(10))
+
+
+@pytest.mark.parametrize("data, task, shape, classes", [
+    ("digits", "multiclass", (1, 8, 8), 10), ("breast_cancer", "binary", (30,), 2), ("diabetes", "regression", (10,), None),
+])
+def test_the_spec_is_read_off_the_source_not_typed(make_cfg, data, task, shape, classes):
+    spec = datamodule(make_cfg, f"data={data}").spec
+    assert (spec.task, spec.input_shape, spec.num_classes) == (task, shape, classes)
+    if data == "breast_cancer":
+        assert spec.class_names == ["malignant", "benign"] and spec.feature_names[0] == "mean radius"
+
+
+def test_a_typed_num_classes_that_disagrees_is_a_one_line_error(make_cfg):
+    with pytest.raises(ConfigError, match=r"data.num_classes=7 but the targets have 10 classes.*set data.num_classes=10"):
+        datamodule(make_cfg, "data.num_classes=7")
+
+
+def test_the_task_is_inferred_from_the_targets():
+    assert infer_task(np.array(["cat", "dog", "bird"] * 3, dtype=object)) == "multiclass"
+    assert infer_task(np.array(["no", "yes"] * 3, dtype=object)) == "binary"
+    assert infer_task(np.array([0, 1, 2, 1])) == "multiclass"
+    assert infer_task(np.array([0.0, 1.0, 1.0])) == "binary"
+    assert infer_task(np.linspace(0, 1, 500)) == "regression"
+    assert infer_task(np.arange(200)) == "regression"  # many whole numbers: a count or a price, not classes
+
+
+def strings_for_labels():
+    d = load_digits()
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"], dtype=object)
+    return {"x": d["x"], "y": names[d["y"]]}
+
+
+def test_string_labels_become_class_ids_with_their_names(make_cfg):
+    dm = datamodule(make_cfg, f"data.source._target_={__name__}.strings_for_labels")
+    assert dm.spec.task == "multiclass" and dm.spec.class_names == sorted(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    x, y, index = dm.sample("dev", 5)
+    assert y.dtype == torch.long and all(dm.spec.class_names[c] == strings_for_labels()["y"][i] for c, i in zip(y.tolist(), index.tolist()))
+
+
+def rows_mismatch():
+    d = load_digits()
+    return {"x": d["x"], "y": d["y"][:1792]}
+
+
+def dev_only_class():
+    d = load_digits()
+    first_dev = int(make_splits(1797, resolve_fractions("auto", 1797), seed=0)["dev"][0])
+    return {"x": d["x"], "y": np.where(np.arange(len(d["y"])) == first_dev, 99, d["y"])}  # one dev example of class 99
+
+
+@pytest.mark.parametrize("fn, message", [
+    ("rows_mismatch", r"1797 inputs but 1792 targets"),
+    ("dev_only_class", r"occur in \w+ but never in train"),
+])
+def test_sources_that_cannot_be_right_are_one_line_errors(make_cfg, fn, message):
+    with pytest.raises(ConfigError, match=message):
+        datamodule(make_cfg, f"data.source._target_={__name__}.{fn}", "data.split_seed=0")

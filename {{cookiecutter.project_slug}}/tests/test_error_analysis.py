@@ -18,7 +18,7 @@ from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
 from {{cookiecutter.package_name}}.monitoring import dead_fraction
 from {{cookiecutter.package_name}}.predicting import predict_file
 from {{cookiecutter.package_name}}.training import train
-from {{cookiecutter.package_name}}.vault import load_run
+from {{cookiecutter.package_name}}.runs import load_run
 
 
 
@@ -125,7 +125,9 @@ def test_tabular_and_regression_get_tables_and_plots(tmp_path):
     out = tmp_path / "bc"
     train(compose_run(out, "data=breast_cancer", "trainer.max_epochs=2"))
     rows = read_csv(out / "worst_mistakes.csv") + read_csv(out / "correct_examples.csv")
-    assert {"x0", "x29", "mislabeled"} <= set(rows[0])  # features in the table, in raw units
+    # each example by name, its features by name in raw units, its classes by name
+    assert {"example", "x.mean radius", "x.worst fractal dimension", "mislabeled"} <= set(rows[0])
+    assert {r["y_true"] for r in rows} == {"malignant", "benign"}
     assert not (out / "worst_mistakes.png").exists()
     out = tmp_path / "diabetes"
     train(compose_run(out, "+experiment=regression_diabetes", "trainer.max_epochs=2"))
@@ -157,8 +159,8 @@ def test_dead_fraction():
 def test_predict_flags_extrapolation(digits_run, tmp_path, capsys):
     out, summary = digits_run
     cfg, model, dm, ckpt = load_run(summary["best_checkpoint"])
-    x_dev, y_dev = dm.split("dev")
-    raw = (x_dev[:5] * dm.standardizer.std + dm.standardizer.mean).numpy()
+    x_dev, y_dev, _ = next(iter(dm.loader("dev")))
+    raw = dm.standardizer.inverse(x_dev[:5]).numpy()
     raw[3] = raw[3] * 4 + 20  # far brighter than any training digit
     np.save(tmp_path / "new.npy", raw.reshape(5, 8, 8))  # [N, 8, 8] is accepted for [N, 1, 8, 8]
     result = predict_file(summary["best_checkpoint"], str(tmp_path / "new.npy"))

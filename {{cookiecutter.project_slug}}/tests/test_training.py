@@ -90,7 +90,7 @@ def test_gpu_trainers_without_a_gpu_are_refused_in_one_line(make_cfg, trainer):
         ("ckpt_path=/tmp", "is a directory; pass the .ckpt file in it"),
         ("optimizer.lr=-0.1", r"optimizer.lr=-0.1 must be >= 0"),
         ("data.splits={dev:0.2}", r"must be auto or give train_dev, dev and test"),
-        ("data.num_outputs=3", r"needs net outputs of shape \[batch, 10\]"),
+        ("model.net.num_outputs=3", r"needs net outputs of shape \[batch, 10\]"),
         ("callbacks.last_checkpoint.every_s=-1", r"every_s=-1 is negative; use 0 to write last.ckpt every epoch"),
     ],
 )
@@ -125,13 +125,13 @@ def test_checkpoints_load_with_weights_only_and_carry_the_standardization(make_c
 
 
 def test_train_never_reads_the_test_split(make_cfg, monkeypatch):
-    original = FourSplitDataModule.split
+    original = FourSplitDataModule._index  # every split lookup of the data interface
 
     def guarded(self, name):
         assert name != "test", "train.py opened the test vault"
         return original(self, name)
 
-    monkeypatch.setattr(FourSplitDataModule, "split", guarded)
+    monkeypatch.setattr(FourSplitDataModule, "_index", guarded)
     summary = fit(make_cfg)
     assert summary["test_split_reads"] == 0
 

@@ -15,9 +15,11 @@ import {{cookiecutter.package_name}}.data as data_module
 from {{cookiecutter.package_name}}.checks import main as run_check_command
 from {{cookiecutter.package_name}}.config import ConfigError
 from {{cookiecutter.package_name}}.data import FourSplitDataModule
-from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint, outputs_of
+from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
+from {{cookiecutter.package_name}}.inference import predict
+from {{cookiecutter.package_name}}.runs import load_run
 from {{cookiecutter.package_name}}.training import train
-from {{cookiecutter.package_name}}.vault import evaluate, load_run, read_ledger
+from {{cookiecutter.package_name}}.vault import evaluate, read_ledger
 
 
 class WatchedIndices(dict):
@@ -33,10 +35,11 @@ class WatchedIndices(dict):
 
 @pytest.fixture(scope="module")
 def watch_test_split():
-    """Instrument the data module: every index lookup and every split() call is recorded,
-    so a path that reads test examples without split("test") is caught too."""
+    """Instrument the data module: every split lookup through the interface (loader, sample,
+    targets, fingerprints) and every index lookup is recorded, so a path that reaches past
+    the interface for test examples is caught too."""
     mp = pytest.MonkeyPatch()
-    original_make, original_split = data_module.make_splits, FourSplitDataModule.split
+    original_make, original_split = data_module.make_splits, FourSplitDataModule._index
     calls: list[str] = []
 
     def make_splits(*args, **kwargs):
@@ -47,7 +50,7 @@ def watch_test_split():
         return original_split(self, name)
 
     mp.setattr(data_module, "make_splits", make_splits)
-    mp.setattr(FourSplitDataModule, "split", split)
+    mp.setattr(FourSplitDataModule, "_index", split)
 
     def test_reads():
         return calls.count("test") + WatchedIndices.seen.count("test")
@@ -133,10 +136,10 @@ def test_ensemble_averages_probabilities(run, tmp_path):
     assert read_ledger(tmp_path / "l.jsonl")[0]["ensemble"] is True
     _, m1, dm, _ = load_run(best)
     _, m2, _, _ = load_run(last)
-    x, _ = dm.split("dev")
+    x = torch.cat([b[0] for b in dm.loader("dev")])
     with torch.no_grad():
         manual = (m1(x).softmax(-1) + m2(x).softmax(-1)) / 2
-    assert torch.allclose(outputs_of([m1, m2], x, m1.task).softmax(-1), manual, atol=1e-5)
+    assert torch.allclose(predict([m1, m2], dm.loader("dev"), "multiclass").out.softmax(-1), manual, atol=1e-5)
     assert 0 <= result["scores"]["test"]["accuracy"] <= 1
 
 
@@ -150,14 +153,13 @@ def test_retrain_on_train_and_dev_then_evaluate(run, tmp_path):
     assert entry["report"] == str(tmp_path / "final" / "final_report_1.json")
     assert "dev" not in result["scores"] and "dev_overfitting" not in result["gaps"]
     _, _, dm, _ = load_run(final)
-    n_train = len(dm.indices["train"]) + len(dm.indices["dev"])
+    n_train = dm.size("train") + dm.size("dev")
     history = json.loads((tmp_path / "final" / "retrained_1" / "history.json").read_text())
     selected_epoch = torch.load(run["summary"]["best_checkpoint"], weights_only=True)["epoch"]
     assert len(history) == selected_epoch + 1  # as many epochs as the selected checkpoint had
     # its standardization was fitted on train + dev, not on train alone
-    x_train, _ = dm.split("train")
-    assert dm.standardizer.input_range["min"].shape == x_train.shape[1:]
-    assert n_train > len(x_train)
+    assert dm.standardizer.input_range["min"].shape == dm.spec.input_shape
+    assert n_train > dm.size("train")
 
     # a second retrain=true into the same folder keeps the first model and report the ledger points to
     first_report = (tmp_path / "final" / "final_report_1.json").read_text()

@@ -62,8 +62,7 @@ def is_image(shape) -> bool:
 
 
 def unstandardize(datamodule, x: torch.Tensor) -> torch.Tensor:
-    s = datamodule.standardizer
-    return x if s.mode == "none" or s.mean is None else x * s.std + s.mean
+    return datamodule.standardizer.inverse(x)
 
 
 # --------------------------------------------------------------------------- tables
@@ -132,18 +131,18 @@ def confusion(pred: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
     return m
 
 
-def per_class(matrix: np.ndarray) -> list[dict]:
+def per_class(matrix: np.ndarray, names: list[str] | None = None) -> list[dict]:
     rows = []
     for c in range(len(matrix)):
         tp, support, predicted = matrix[c, c], matrix[c].sum(), matrix[:, c].sum()
         p = tp / predicted if predicted else 0.0
         r = tp / support if support else 0.0
         f1 = 2 * p * r / (p + r) if p + r else 0.0
-        rows.append({"class": c, "precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f1), 4), "support": int(support)})
+        rows.append({"class": names[c] if names else c, "precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f1), 4), "support": int(support)})
     return rows
 
 
-def confusion_figure(matrix: np.ndarray, split: str):
+def confusion_figure(matrix: np.ndarray, split: str, names: list[str] | None = None):
     plt = _plt()
     c = len(matrix)
     size = max(4.5, 0.55 * c + 2)
@@ -156,8 +155,9 @@ def confusion_figure(matrix: np.ndarray, split: str):
                 if matrix[i, j]:
                     ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=9,
                             color="white" if rates[i, j] > 0.5 else "black")
-    ax.set_xticks(range(c))
-    ax.set_yticks(range(c))
+    labels = names or [str(i) for i in range(c)]
+    ax.set_xticks(range(c), labels, rotation=45 if max(map(len, labels)) > 3 else 0, ha="right" if max(map(len, labels)) > 3 else "center")
+    ax.set_yticks(range(c), labels)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(f"Confusion matrix on {split} (n={matrix.sum()}): counts,\ncolour = share of the true class (recall)")
@@ -193,27 +193,30 @@ def image_grid(images: torch.Tensor, titles: list[str], title: str, cols: int = 
 
 # --------------------------------------------------------------------------- the analysis
 @torch.no_grad()
-def error_analysis(models, datamodule, task: Task, out_dir: Path, loggers=(), split: str = "dev", worst_k: int = 24) -> dict:
-    """Everything in the module docstring, for one split (dev by default). Returns file paths and numbers."""
-    from .diagnosis import outputs_of
+def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(), split: str = "dev", worst_k: int = 24) -> dict:
+    """Everything in the module docstring, for one split's Predictions (inference.predict).
 
+    Rows carry the example's name (file path, table row) and class names; `index` is the
+    example's position in the source, what hand-written tags are matched on."""
     out_dir = Path(out_dir)
-    x, y = datamodule.split(split)
-    out = outputs_of(models, x, task)
+    spec = datamodule.spec
+    out, y = predictions.out, predictions.y
     loss = task.per_example_loss(out, y).numpy()
     pred = task.predict(out).numpy()
     y_np = y.numpy()
-    index = datamodule.indices[split].numpy()
-    raw = unstandardize(datamodule, x)
-    image = is_image(tuple(x.shape[1:]))
-    features = {} if image or raw[0].numel() > 50 else {f"x{j}": raw.reshape(len(raw), -1)[:, j].numpy() for j in range(raw[0].numel())}
+    index = predictions.index.numpy()
+    image = is_image(tuple(spec.input_shape))
+    described = datamodule.describe(index)  # {"example": name, and what a person knows it by}
     result: dict = {"split": split}
+
+    def pictures(which: np.ndarray) -> torch.Tensor:
+        return unstandardize(datamodule, datamodule.examples(torch.from_numpy(index[which]))[0])
 
     if task.kind == "regression":
         order = np.argsort(-np.abs(pred - y_np))
-        rows = [{"rank": r + 1, "index": int(index[i]), "y_true": float(y_np[i]), "y_pred": round(float(pred[i]), 4),
-                 "abs_error": round(float(abs(pred[i] - y_np[i])), 4), "mislabeled": "", "note": "",
-                 **{k: round(float(v[i]), 4) for k, v in features.items()}} for r, i in enumerate(order)]
+        rows = [{"rank": r + 1, "index": int(index[i]), "example": described[i]["example"], "y_true": float(y_np[i]),
+                 "y_pred": round(float(pred[i]), 4), "abs_error": round(float(abs(pred[i] - y_np[i])), 4), "mislabeled": "",
+                 "note": "", **_columns(described[i])} for r, i in enumerate(order)]
         carry_tags({out_dir / "worst_mistakes.csv": rows})
         result["worst_mistakes_csv"] = str(write_csv(out_dir / "worst_mistakes.csv", rows))
         plt = _plt()
@@ -221,33 +224,33 @@ def error_analysis(models, datamodule, task: Task, out_dir: Path, loggers=(), sp
         ax.scatter(y_np, pred, s=12, alpha=0.6)
         lo, hi = float(min(y_np.min(), pred.min())), float(max(y_np.max(), pred.max()))
         ax.plot([lo, hi], [lo, hi], color="black", ls="--", lw=1, label="perfect prediction")
-        ax.set_xlabel("true value")
-        ax.set_ylabel("predicted value")
+        ax.set_xlabel(f"true {spec.target_name or 'value'}")
+        ax.set_ylabel(f"predicted {spec.target_name or 'value'}")
         ax.set_title(f"Predicted vs true on {split} (n={len(y_np)})")
         ax.legend()
         result["predicted_vs_true"] = str(save_figure(fig, out_dir / "predicted_vs_true.png", loggers, "analysis/predicted_vs_true"))
         print(f"\nWorst {split} predictions (largest |error|), all in {result['worst_mistakes_csv']}:")
         for row in rows[:5]:
-            print(f"  #{row['index']:<6} true {row['y_true']:<10.4g} predicted {row['y_pred']:<10.4g} |error| {row['abs_error']:.4g}")
+            print(f"  {row['example']:<12} true {row['y_true']:<10.4g} predicted {row['y_pred']:<10.4g} |error| {row['abs_error']:.4g}")
         return result
 
-    num_classes = task.num_classes if task.kind == "multiclass" else 2
+    names = [spec.class_name(c) for c in range(spec.num_classes or 2)]
     probs = out.softmax(-1) if task.kind == "multiclass" else torch.stack([1 - out.reshape(-1).sigmoid(), out.reshape(-1).sigmoid()], 1)
     probs = probs.numpy()
     y_int = y_np.astype(np.int64)
-    matrix = confusion(pred, y_int, num_classes)
-    classes = per_class(matrix)
-    write_csv(out_dir / "confusion_matrix.csv", [{"true\\pred": c, **{str(j): int(v) for j, v in enumerate(matrix[c])}} for c in range(num_classes)])
+    matrix = confusion(pred, y_int, len(names))
+    classes = per_class(matrix, names)
+    write_csv(out_dir / "confusion_matrix.csv", [{"true\\pred": names[c], **{names[j]: int(v) for j, v in enumerate(matrix[c])}} for c in range(len(names))])
+    result["class_names"] = names
     result["confusion_matrix"] = matrix.tolist()
     result["per_class"] = classes
     result["per_class_csv"] = str(write_csv(out_dir / "per_class_metrics.csv", classes))
-    result["confusion_matrix_png"] = str(save_figure(confusion_figure(matrix, split), out_dir / "confusion_matrix.png", loggers, "analysis/confusion_matrix"))
+    result["confusion_matrix_png"] = str(save_figure(confusion_figure(matrix, split, names), out_dir / "confusion_matrix.png", loggers, "analysis/confusion_matrix"))
 
     def row(rank, i):
-        return {"rank": rank, "index": int(index[i]), "y_true": int(y_int[i]), "y_pred": int(pred[i]),
-                "confidence": round(float(probs[i, pred[i]]), 4), "p_true": round(float(probs[i, y_int[i]]), 4),
-                "loss": round(float(loss[i]), 4), "mislabeled": "", "note": "",
-                **{k: round(float(v[i]), 4) for k, v in features.items()}}
+        return {"rank": rank, "index": int(index[i]), "example": described[i]["example"], "y_true": names[y_int[i]],
+                "y_pred": names[pred[i]], "confidence": round(float(probs[i, pred[i]]), 4), "p_true": round(float(probs[i, y_int[i]]), 4),
+                "loss": round(float(loss[i]), 4), "mislabeled": "", "note": "", **_columns(described[i])}
 
     wrong = np.flatnonzero(pred != y_int)
     right = np.flatnonzero(pred == y_int)
@@ -260,13 +263,13 @@ def error_analysis(models, datamodule, task: Task, out_dir: Path, loggers=(), sp
     result["correct_examples_csv"] = str(write_csv(out_dir / "correct_examples.csv", right_rows))
     if image and len(wrong):
         top = wrong[:worst_k]
-        titles = [f"#{index[i]} true {y_int[i]} → pred {pred[i]}\np({pred[i]})={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]
-        fig = image_grid(raw[torch.from_numpy(top)], titles, f"Worst {len(top)} of {len(wrong)} {split} mistakes (highest loss first)")
+        titles = [f"{_short(described[i]['example'])}\ntrue {names[y_int[i]]} → {names[pred[i]]}\np={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]
+        fig = image_grid(pictures(top), titles, f"Worst {len(top)} of {len(wrong)} {split} mistakes (highest loss first)")
         result["worst_mistakes_png"] = str(save_figure(fig, out_dir / "worst_mistakes.png", loggers, "analysis/worst_mistakes"))
     if image and len(right):
         top = right[:worst_k]
-        titles = [f"#{index[i]} class {y_int[i]}\np({y_int[i]})={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]
-        fig = image_grid(raw[torch.from_numpy(top)], titles, f"Least confident {len(top)} of {len(right)} correct {split} examples")
+        titles = [f"{_short(described[i]['example'])}\n{names[y_int[i]]}\np={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]
+        fig = image_grid(pictures(top), titles, f"Least confident {len(top)} of {len(right)} correct {split} examples")
         result["correct_examples_png"] = str(save_figure(fig, out_dir / "correct_examples.png", loggers, "analysis/correct_examples"))
 
     weakest = sorted(classes, key=lambda r: r["f1"])[:3]
@@ -276,5 +279,15 @@ def error_analysis(models, datamodule, task: Task, out_dir: Path, loggers=(), sp
         print(f"  worst mistakes: {result.get('worst_mistakes_png', result['worst_mistakes_csv'])}  (tag them in {Path(result['worst_mistakes_csv']).name})")
         if not image:
             for r in (row(k + 1, i) for k, i in enumerate(wrong[:5])):
-                print(f"  #{r['index']:<6} true {r['y_true']} predicted {r['y_pred']} (p={r['confidence']:.2f}, loss {r['loss']:.2f})")
+                print(f"  {r['example']:<12} true {r['y_true']} predicted {r['y_pred']} (p={r['confidence']:.2f}, loss {r['loss']:.2f})")
     return result
+
+
+def _columns(described: dict) -> dict:
+    """What describe() adds beside the name (a table's original columns), prefixed so that
+    they never collide with the analysis's own columns."""
+    return {f"x.{k}": v for k, v in described.items() if k != "example"}
+
+
+def _short(name: str, width: int = 22) -> str:
+    return name if len(name) <= width else "…" + name[-(width - 1):]

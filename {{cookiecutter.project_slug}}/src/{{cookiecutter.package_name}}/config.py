@@ -17,19 +17,8 @@ class ConfigError(ValueError):
 
 
 def validate_config(cfg: DictConfig) -> None:
-    from .tasks import HIGHER_IS_BETTER, METRICS
-
-    task = cfg.data.task
-    metric, mode = cfg.objective.metric, cfg.objective.mode
-    if task not in METRICS:
-        raise ConfigError(f"data.task={task!r} is not supported; use one of {', '.join(METRICS)}")
-    if metric not in METRICS[task]:
-        raise ConfigError(f"objective.metric={metric!r} is not measured for task {task}; use one of {', '.join(METRICS[task])}")
-    if metric == "weighted_error" and cfg.objective.get("class_costs") is None:
-        raise ConfigError("objective.metric=weighted_error needs objective.class_costs, e.g. objective.class_costs=[1,10]")
-    expected = "max" if HIGHER_IS_BETTER[metric] else "min"
-    if mode != expected:
-        raise ConfigError(f"objective.mode={mode!r} but {metric} is better when {'higher' if expected == 'max' else 'lower'}; set objective.mode={expected}")
+    """What can be checked before any data is read; the objective against the task is
+    checked once the data spec is known (tasks.validate_objective)."""
     lr = cfg.optimizer.get("lr")
     if lr is not None and float(lr) < 0:
         raise ConfigError(f"optimizer.lr={lr} must be >= 0 (a learning rate is a step size); e.g. optimizer.lr=1e-3")

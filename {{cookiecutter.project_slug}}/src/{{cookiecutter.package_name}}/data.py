@@ -1,79 +1,191 @@
-"""Data: where examples come from, how they are split, standardized and served.
+"""The recipe's data machinery: four splits, targets to class ids, standardization fitted on
+train, and batches. It serves any Source (interface.py) through the declared DataInterface:
+arrays from a function (sources.py), tables (tables.py), image folders (images.py).
 
-To plug in your own data, write a *source*: a function returning a dict with
-  x       float array, shape [N, *input_shape]
-  y       int class ids (multiclass/binary) or float targets (regression), shape [N]
-  domain  optional int array [N]: 0 = the training distribution, 1 = the target
-          distribution you care about (dev/test are drawn from domain 1 only).
-then point `source._target_` in a configs/data/*.yaml at it. Everything else here
-(four splits, standardization, batching) works unchanged.
+In-memory sources are served by slicing tensors (the fast path: no per-example Python);
+file-backed ones through a torch DataLoader with worker processes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 
 from .config import ConfigError
+from .interface import DataSpec, Examples, Source
 
 SPLITS = ("train", "train_dev", "dev", "test")
+TASKS = ("multiclass", "binary", "regression")
+MAX_CLASSES_INFERRED = 50  # integer targets with more distinct values than this are taken as regression
 
 
-# --------------------------------------------------------------------------- sources
-def load_digits() -> dict:
-    """scikit-learn's bundled 8x8 handwritten digits: 1797 real images, no download."""
-    from sklearn.datasets import load_digits as sk_digits
+# --------------------------------------------------------------------------- arrays
+class ArraySource(Source):
+    """A function returning {"x", "y", optional "domain", "class_names", "feature_names"} (sources.py)."""
 
-    d = sk_digits()
-    return {"x": d.images.reshape(-1, 1, 8, 8).astype(np.float32), "y": d.target.astype(np.int64)}
+    in_memory, kind = True, "arrays"
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._x = None
+
+    def load(self) -> Examples:
+        raw = self.fn()
+        try:
+            x = np.asarray(raw["x"], dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"the data source's x is not a numeric array ({e}); return float arrays [N, ...]") from None
+        y = np.asarray(raw["y"])
+        if len(x) != len(y):
+            raise ConfigError(f"the data source returns {len(x)} inputs but {len(y)} targets; give one target per input")
+        self._x = torch.from_numpy(np.ascontiguousarray(x))
+        self.input_shape = tuple(x.shape[1:])
+        self.feature_names = list(raw["feature_names"]) if raw.get("feature_names") is not None else None
+        domain = raw.get("domain")
+        return Examples(y, [str(i) for i in range(len(y))], None if domain is None else np.asarray(domain), raw.get("class_names"))
+
+    def features(self) -> torch.Tensor:
+        return self._x
+
+    def describe(self, i: int) -> dict:
+        """A table's raw feature values by name (images are shown as pictures instead)."""
+        if len(self.input_shape) != 1 or self.input_shape[0] > 50:
+            return {}
+        names = self.feature_names or [f"x{j}" for j in range(self.input_shape[0])]
+        return {name: round(float(v), 6) for name, v in zip(names, self._x[i].tolist())}
+
+    def read_new(self, path: str) -> tuple[torch.Tensor, list[str]]:
+        x = read_array_file(Path(path), self.input_shape)
+        return x, [str(i) for i in range(len(x))]
+
+    def state_dict(self) -> dict:
+        return {"input_shape": list(self.input_shape), "feature_names": self.feature_names}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.input_shape, self.feature_names = tuple(state["input_shape"]), state.get("feature_names")
 
 
-def load_digits_shifted(target_fraction: float = 0.3, max_degrees: float = 30.0, seed: int = 0) -> dict:
-    """Digits with a genuine train/target distribution shift.
+def read_array_file(path: Path, input_shape: tuple) -> torch.Tensor:
+    """[N, *input_shape] float tensor from a .npy or a numeric .csv file, or a one-line ConfigError."""
+    if not path.is_file():
+        raise ConfigError(f"input={path} does not exist; pass a .npy or .csv file of new examples")
+    if path.suffix == ".npy":
+        try:
+            x = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"input={path} is not a readable .npy array ({e}); save it with numpy.save") from None
+    elif path.suffix == ".csv":
+        try:
+            x = np.loadtxt(path, delimiter=",", ndmin=2)
+        except ValueError:
+            try:  # a header row
+                x = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)
+            except ValueError as e:
+                raise ConfigError(f"input={path}: not a numeric CSV ({e}); one example per row, numbers only") from None
+    else:
+        raise ConfigError(f"input={path}: unknown file type {path.suffix!r}; use a .npy or .csv file")
+    x = np.asarray(x, dtype=np.float32)
+    size = math.prod(input_shape)
+    if tuple(x.shape) == tuple(input_shape):
+        x = x[None]
+    elif tuple(x.shape[1:]) != tuple(input_shape):
+        if x.ndim >= 2 and math.prod(x.shape[1:]) == size:  # e.g. [N, 64] or [N, 8, 8] for [1, 8, 8]
+            x = x.reshape(len(x), *input_shape)
+        else:
+            raise ConfigError(
+                f"input={path} has shape {list(x.shape)}, but the model takes examples of shape {list(input_shape)}; "
+                f"pass [N, {', '.join(map(str, input_shape))}] or [N, {size}]"
+            )
+    if len(x) == 0:
+        raise ConfigError(f"input={path} holds no examples; pass at least one row")
+    return torch.from_numpy(np.ascontiguousarray(x))
 
-    A random `target_fraction` of the images is rotated, shifted and blurred: these form the
-    *target* distribution (dev/test); the clean rest is the *training* distribution
-    (train/train_dev). A model can fit train and train_dev well and still do worse on dev:
-    that gap is data mismatch, which only a train_dev split can tell apart from variance.
-    """
-    d = load_digits()
-    x, y = torch.from_numpy(d["x"]), d["y"]
-    g = torch.Generator().manual_seed(seed)
-    n = len(y)
-    target = torch.randperm(n, generator=g)[: round(target_fraction * n)]
-    angle = torch.empty(len(target)).uniform_(max_degrees / 2, max_degrees, generator=g)
-    angle = angle * (torch.randint(0, 2, (len(target),), generator=g) * 2 - 1) * math.pi / 180
-    shift = torch.empty(len(target), 2).uniform_(-0.25, 0.25, generator=g)
-    theta = torch.stack(
-        [torch.stack([angle.cos(), -angle.sin(), shift[:, 0]], 1), torch.stack([angle.sin(), angle.cos(), shift[:, 1]], 1)],
-        1,
-    )
-    grid = torch.nn.functional.affine_grid(theta, [len(target), 1, 8, 8], align_corners=False)
-    moved = torch.nn.functional.grid_sample(x[target], grid, align_corners=False, padding_mode="zeros")
-    blurred = torch.nn.functional.avg_pool2d(moved, 3, stride=1, padding=1, count_include_pad=False)
-    x[target] = 0.5 * moved + 0.5 * blurred
-    domain = np.zeros(n, dtype=np.int64)
-    domain[target.numpy()] = 1
-    return {"x": x.numpy(), "y": y, "domain": domain}
+
+def as_source(source) -> Source:
+    if isinstance(source, Source):
+        return source
+    if callable(source):
+        return ArraySource(source)
+    raise ConfigError(f"data.source builds {type(source).__name__}, neither a Source nor a function returning arrays")
 
 
-def load_breast_cancer() -> dict:
-    """scikit-learn's bundled Wisconsin breast cancer table: 569 x 30 features, binary."""
-    from sklearn.datasets import load_breast_cancer as sk_bc
+# --------------------------------------------------------------------------- targets
+def infer_task(targets: np.ndarray) -> str:
+    """Strings or few distinct whole numbers: classification (2 values: binary); else regression."""
+    values = np.unique(targets[~_missing(targets)]) if len(targets) else targets
+    numeric = np.issubdtype(targets.dtype, np.number) or targets.dtype == bool
+    if not numeric:
+        return "binary" if len(values) == 2 else "multiclass"
+    whole = np.issubdtype(targets.dtype, np.integer) or targets.dtype == bool or bool(np.all(np.mod(values.astype(float), 1) == 0))
+    if whole and len(values) <= MAX_CLASSES_INFERRED:
+        return "binary" if len(values) == 2 else "multiclass"
+    return "regression"
 
-    d = sk_bc()
-    return {"x": d.data.astype(np.float32), "y": d.target.astype(np.int64)}
+
+def _missing(targets: np.ndarray) -> np.ndarray:
+    if np.issubdtype(targets.dtype, np.floating):
+        return np.isnan(targets)
+    if targets.dtype == object:
+        return np.array([t is None or (isinstance(t, float) and math.isnan(t)) for t in targets], dtype=bool)
+    return np.zeros(len(targets), dtype=bool)
 
 
-def load_diabetes() -> dict:
-    """scikit-learn's bundled diabetes table: 442 x 10 features, regression target."""
-    from sklearn.datasets import load_diabetes as sk_diabetes
+def encode_targets(targets: np.ndarray, task: str, declared: list | None, train: np.ndarray, splits: dict):
+    """(y tensor, class names): class ids 0..C-1 with names, or float values for regression.
 
-    d = sk_diabetes(scaled=False)
-    return {"x": d.data.astype(np.float32), "y": d.target.astype(np.float32)}
+    Class names come from the source when it declares them, else from the train targets
+    (sorted): a class that only dev or test has cannot be learned, so it is an error."""
+    missing = _missing(targets)
+    if missing.any():
+        raise ConfigError(f"{int(missing.sum())} example(s) have no target (e.g. example {int(np.flatnonzero(missing)[0])}); drop or label them")
+    if task == "regression":
+        try:
+            return torch.as_tensor(targets.astype(np.float32)), None
+        except ValueError:
+            raise ConfigError("data.task=regression but the targets are not numbers; use data.task=multiclass (or auto)") from None
+    if declared is not None:
+        names = [str(n) for n in declared]
+        numeric = np.issubdtype(targets.dtype, np.number)
+        if not numeric:  # string targets that the source also named: map by name
+            lookup = {n: i for i, n in enumerate(names)}
+            unknown = sorted({str(t) for t in targets} - set(lookup))
+            if unknown:
+                raise ConfigError(f"target value(s) {unknown[:5]} are not among the source's class_names {names[:10]}")
+            ids = np.array([lookup[str(t)] for t in targets], dtype=np.int64)
+        else:
+            if np.any(np.mod(targets, 1) != 0):
+                raise ConfigError("class targets must be whole numbers (class ids); for real-valued targets set data.task=regression")
+            ids = targets.astype(np.int64)
+            outside = (ids < 0) | (ids >= len(names))
+            if outside.any():
+                raise ConfigError(
+                    f"{int(outside.sum())} target(s) outside the source's {len(names)} classes 0..{len(names) - 1} "
+                    f"(e.g. {sorted(set(ids[outside].tolist()))[:5]}); fix the labels or the source's class_names"
+                )
+    else:
+        if np.issubdtype(targets.dtype, np.floating) and np.any(np.mod(targets, 1) != 0):
+            raise ConfigError(f"data.task={task} but the targets have fractions (e.g. {targets[np.mod(targets, 1) != 0][0]}); "
+                              "use data.task=regression, or give class ids or names")
+        keys = targets.astype(np.int64) if np.issubdtype(targets.dtype, np.number) else np.array([str(t) for t in targets], dtype=object)
+        classes = sorted(set(keys[train].tolist()))
+        lookup = {c: i for i, c in enumerate(classes)}
+        for split, index in splits.items():
+            unseen = sorted({c for c in keys[index].tolist() if c not in lookup}, key=str)
+            if unseen:
+                raise ConfigError(f"class(es) {unseen[:5]} occur in {split} but never in train: the model cannot learn "
+                                  "them; collect train examples of them or drop those rows (or change data.split_seed)")
+        ids = np.array([lookup[c] for c in keys.tolist()], dtype=np.int64)
+        names = [str(c) for c in classes]
+    if len(names) < 2:
+        raise ConfigError(f"the target has a single class ({names}); a classifier needs at least two")
+    if task == "binary" and len(names) != 2:
+        raise ConfigError(f"data.task=binary but the target has {len(names)} classes; use data.task=multiclass (or auto)")
+    return torch.from_numpy(ids), names
 
 
 # --------------------------------------------------------------------------- splits
@@ -123,7 +235,7 @@ class Standardizer:
     """(x - mean) / std with statistics fitted on the train split only (M7).
 
     Fitting on all data would leak dev/test statistics into training. The statistics are
-    saved in every checkpoint (see FourSplitDataModule.state_dict) so prediction uses them,
+    saved in every checkpoint (FourSplitDataModule.state_dict) so prediction uses them,
     together with the range of the standardized train inputs: predict.py warns about inputs
     outside what the model saw in training (extrapolation, M35).
     mode: per_feature (tables), per_channel (images), or none.
@@ -135,37 +247,58 @@ class Standardizer:
         self.mode, self.mean, self.std = mode, None, None
         self.input_range: dict | None = None
 
+    def _dims(self, ndim: int) -> tuple:
+        return (0,) if self.mode == "per_feature" or ndim < 3 else (0, *range(2, ndim))
+
     def fit(self, x: torch.Tensor) -> Standardizer:
-        dims = (0,) if self.mode == "per_feature" or x.ndim < 3 else (0, *range(2, x.ndim))
-        self.mean = x.mean(dims, keepdim=True)[0]
-        std = x.std(dims, keepdim=True)[0]
-        self.std = torch.where(std > 1e-8, std, torch.ones_like(std))  # constant features stay 0
-        z = self.transform(x)
-        self.input_range = {"min": z.amin(0), "max": z.amax(0)}
+        return self.fit_batches([x])
+
+    def fit_batches(self, batches) -> Standardizer:
+        """One pass over raw train batches: sums for mean and std, per-position min and max."""
+        n, total, squares, lo, hi = 0, None, None, None, None
+        for x in batches:
+            x = x.double()
+            dims = self._dims(x.ndim)
+            count = x.numel() // math.prod(x.shape[d] for d in range(x.ndim) if d not in dims)
+            s, q = x.sum(dims, keepdim=True)[0], (x * x).sum(dims, keepdim=True)[0]
+            total, squares = (s, q) if total is None else (total + s, squares + q)
+            n += count
+            lo = x.amin(0) if lo is None else torch.minimum(lo, x.amin(0))
+            hi = x.amax(0) if hi is None else torch.maximum(hi, x.amax(0))
+        mean = total / n
+        std = ((squares / n - mean * mean).clamp_min(0) * n / max(n - 1, 1)).sqrt()
+        self.mean = mean.float()
+        self.std = torch.where(std > 1e-8, std, torch.ones_like(std)).float()  # constant features stay 0
+        self.input_range = {"min": self.transform(lo.float()), "max": self.transform(hi.float())}
         return self
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.mode == "none" else (x - self.mean) / self.std
+        return x if self.mode == "none" or self.mean is None else (x - self.mean) / self.std
+
+    def inverse(self, z: torch.Tensor) -> torch.Tensor:
+        return z if self.mode == "none" or self.mean is None else z * self.std + self.mean
 
     def state_dict(self) -> dict:
         return {"mode": self.mode, "mean": self.mean, "std": self.std, "input_range": self.input_range}
 
     def load_state_dict(self, state: dict) -> None:
         self.mode, self.mean, self.std = state["mode"], state["mean"], state["std"]
-        self.input_range = state.get("input_range")  # absent in checkpoints from before it was kept here
+        self.input_range = state.get("input_range")
 
 
 # --------------------------------------------------------------------------- batching
 class InMemoryLoader:
-    """Serves whole batches by slicing tensors that sit in memory.
+    """Serves whole batches (x, y, index) by slicing tensors that sit in memory.
 
     A small data set fits in memory many times over; a per-example __getitem__ plus
     collate would spend more time in Python than the model spends computing.
     Under DDP each rank takes an equal-length shard of the (shared-seed) permutation.
     """
 
-    def __init__(self, x, y, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, epoch_fn=None):
+    def __init__(self, x, y, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 epoch_fn=None, index=None):
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.index = torch.arange(len(y)) if index is None else index
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch_fn = epoch_fn  # reshuffle by epoch number, so a resumed run sees the same order
         self._calls = 0
@@ -187,113 +320,204 @@ class InMemoryLoader:
         self._calls += 1
         for start in range(0, len(idx), self.batch_size):
             b = idx[start : start + self.batch_size]
-            yield self.x[b], self.y[b]
+            yield self.x[b], self.y[b], self.index[b]
 
     def __len__(self) -> int:
         return math.ceil(math.ceil(len(self.y) / self.world_size) / self.batch_size)
 
 
+class FileSplit(torch.utils.data.Dataset):
+    """One split of a file-backed source: (standardized input, target, example index)."""
+
+    def __init__(self, source: Source, index: torch.Tensor, y: torch.Tensor, standardizer: Standardizer | None):
+        self.source, self.index, self.y, self.standardizer = source, index, y, standardizer
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int):
+        i = int(self.index[k])
+        x = self.source.read(i)
+        return (self.standardizer.transform(x) if self.standardizer else x), self.y[k], self.index[k]
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """A permutation drawn from (seed, epoch): a resumed run sees the same order as an uninterrupted one."""
+
+    def __init__(self, n: int, seed: int, epoch_fn):
+        self.n, self.seed, self.epoch_fn, self._calls = n, seed, epoch_fn, 0
+
+    def __iter__(self):
+        epoch = self.epoch_fn() if self.epoch_fn else self._calls
+        self._calls += 1
+        return iter(torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + 1000 * epoch)).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
 # --------------------------------------------------------------------------- data module
 class FourSplitDataModule(L.LightningDataModule):
-    """train / train_dev / dev / test (M4).
+    """train / train_dev / dev / test (M4) from any source, behind interface.DataInterface.
 
     train_dev comes from the training distribution and is never trained on; dev and test
-    come from the target distribution. The test split is the vault (M5): nothing in
-    training touches it; `split("test")` is its only door, and `test_reads` counts openings.
+    come from the target distribution. The test split is the vault (M5): every read of it
+    through loader/sample/targets/fingerprints is counted in `test_reads`.
+    `num_classes`, `input_shape` and `class_names` are read off the source; typing one in
+    the config only asserts it (a disagreement is a one-line error).
     """
 
-    def __init__(
-        self,
-        source,
-        task: str,
-        num_classes: int | None,
-        num_outputs: int,
-        input_shape,
-        splits="auto",
-        split_seed: int = 0,
-        standardize: str = "per_feature",
-        batch_size: int = 64,
-        eval_batch_size: int = 1024,
-        shuffle_seed: int = 0,
-    ):
+    def __init__(self, source, task: str = "auto", splits="auto", split_seed: int = 0, standardize: str = "per_feature",
+                 batch_size: int = 64, eval_batch_size: int = 1024, num_workers: int = 0, shuffle_seed: int = 0,
+                 num_classes: int | None = None, input_shape=None, class_names=None):
         super().__init__()
-        self.source, self.task, self.num_classes = source, task, num_classes
-        self.num_outputs, self.input_shape = num_outputs, tuple(input_shape)
-        self.splits_cfg, self.split_seed, self.shuffle_seed = splits, split_seed, shuffle_seed
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        if task not in ("auto", *TASKS):
+            raise ConfigError(f"data.task={task!r} is not supported; use auto or one of {', '.join(TASKS)}")
+        for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if int(value) < 1:
+                raise ConfigError(f"data.{key}={value} must be a positive number of examples, e.g. data.{key}=64")
+        if int(num_workers) < 0:
+            raise ConfigError(f"data.num_workers={num_workers} must be >= 0 (0 = load in the main process)")
+        self.source = as_source(source)
+        self.task_cfg, self.splits_cfg, self.split_seed, self.shuffle_seed = task, splits, split_seed, shuffle_seed
+        self.batch_size, self.eval_batch_size, self.num_workers = int(batch_size), int(eval_batch_size), int(num_workers)
+        self.declared = {"num_classes": num_classes, "input_shape": None if input_shape is None else list(input_shape),
+                         "class_names": None if class_names is None else [str(c) for c in class_names]}
         self.standardizer = Standardizer(standardize)
         self.eval_splits = ("train_dev", "dev")  # what validation reports on, in this order
         self.test_reads = 0
-        self._x = self._y = self.indices = None
+        self.spec: DataSpec | None = None
+        self._indices: dict[str, torch.Tensor] | None = None
+        self._y = self._z = self._raw = None
+        self._names: list[str] | None = None
 
-    def prepare_data(self) -> None:  # bundled data: nothing to download
-        pass
-
+    # ------------------------------------------------------------------ set-up
     def setup(self, stage: str | None = None) -> None:
-        if self._x is not None:
+        if self._indices is not None:
             return
-        raw = self.source()
-        x = torch.as_tensor(np.asarray(raw["x"]), dtype=torch.float32)
-        y = torch.as_tensor(np.asarray(raw["y"]))
-        if tuple(x.shape[1:]) != self.input_shape:
-            raise ConfigError(
-                f"data.input_shape={list(self.input_shape)} but the source yields examples of shape "
-                f"{list(x.shape[1:])}; set data.input_shape={list(x.shape[1:])}"
-            )
-        y = y.long() if self.task == "multiclass" else y.float()
-        fractions = resolve_fractions(self.splits_cfg, len(y))
-        self.indices = make_splits(len(y), fractions, self.split_seed, raw.get("domain"))
-        self.standardizer.fit(x[self.indices["train"]])
-        self._x, self._y = x, y
+        examples = self.source.load()
+        targets = np.asarray(examples.targets)
+        task = infer_task(targets) if self.task_cfg == "auto" else self.task_cfg
+        fractions = resolve_fractions(self.splits_cfg, len(targets))
+        indices = make_splits(len(targets), fractions, self.split_seed, examples.domain)
+        train = indices["train"].numpy()
+        others = {k: v.numpy() for k, v in indices.items() if k != "train"}
+        declared_names = self.declared["class_names"] or examples.class_names
+        self._y, class_names = encode_targets(targets, task, declared_names, train, others)
+        self._names, self._indices = list(examples.names), indices
+        self._fit(train)
+        self.spec = DataSpec(task, tuple(self.source.input_shape), class_names, self.source.feature_names,
+                             getattr(self.source, "target", None), self.source.kind)
+        self._check_declared()
 
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Standardized (x, y) of one split. `test` is counted: only evaluate.py should ask."""
-        if name not in SPLITS:
-            raise KeyError(f"unknown split {name!r}; one of {SPLITS}")
-        if name == "test":
+    def _fit(self, train: np.ndarray) -> None:
+        """The source's preprocessing, then standardization: both on the train rows alone."""
+        self.source.fit(train)
+        if self.source.in_memory:
+            self._raw = self.source.features()
+            self.standardizer.fit(self._raw[torch.from_numpy(train)])
+            self._z = self.standardizer.transform(self._raw)
+        else:
+            plain = FileSplit(self.source, torch.from_numpy(train), self._y[train], None)
+            loader = torch.utils.data.DataLoader(plain, batch_size=256, num_workers=self.num_workers)
+            self.standardizer.fit_batches(x for x, _, _ in loader)
+
+    def _check_declared(self) -> None:
+        spec, d = self.spec, self.declared
+        if d["input_shape"] is not None and tuple(d["input_shape"]) != tuple(spec.input_shape):
+            raise ConfigError(f"data.input_shape={d['input_shape']} but the source yields examples of shape "
+                              f"{list(spec.input_shape)}; set data.input_shape={list(spec.input_shape)} or leave it out")
+        if d["num_classes"] is not None and d["num_classes"] != spec.num_classes:
+            raise ConfigError(f"data.num_classes={d['num_classes']} but the targets have {spec.num_classes} classes "
+                              f"{(spec.class_names or [])[:10]}; set data.num_classes={spec.num_classes} or leave it out")
+
+    # ------------------------------------------------------------------ the interface
+    def _index(self, split: str) -> torch.Tensor:
+        if split not in SPLITS:
+            raise KeyError(f"unknown split {split!r}; one of {SPLITS}")
+        if self._indices is None:
+            raise RuntimeError("the data module is not set up; call setup() first")
+        if split == "test":
             self.test_reads += 1
-        idx = self.indices[name]
-        return self.standardizer.transform(self._x[idx]), self._y[idx]
+        return self._indices[split]
 
-    def _loader(self, name: str, shuffle: bool) -> InMemoryLoader:
-        x, y = self.split(name)
+    def size(self, split: str) -> int:
+        """How many examples a split has (reads nothing, so test is not counted)."""
+        return len(self._indices[split])
+
+    def loader(self, split: str, shuffle: bool = False, batch_size: int | None = None):
+        idx = self._index(split)
         trainer = self.trainer
-        return InMemoryLoader(
-            x,
-            y,
-            self.batch_size if shuffle else self.eval_batch_size,
-            shuffle,
-            seed=self.shuffle_seed,
-            rank=trainer.global_rank if trainer else 0,
-            world_size=trainer.world_size if trainer else 1,
-            epoch_fn=(lambda: trainer.current_epoch) if trainer else None,
-        )
+        batch_size = batch_size or (self.batch_size if shuffle else self.eval_batch_size)
+        epoch_fn = (lambda: trainer.current_epoch) if trainer else None
+        if self.source.in_memory:
+            return InMemoryLoader(self._z[idx], self._y[idx], batch_size, shuffle, seed=self.shuffle_seed,
+                                  rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1,
+                                  epoch_fn=epoch_fn, index=idx)
+        data = FileSplit(self.source, idx, self._y[idx], self.standardizer)
+        sampler = EpochSampler(len(idx), self.shuffle_seed, epoch_fn) if shuffle else None
+        return torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
+                                           persistent_workers=self.num_workers > 0 and shuffle)
 
+    def sample(self, split: str, n: int, seed: int = 0):
+        idx = self._index(split)
+        pick = torch.randperm(len(idx), generator=torch.Generator().manual_seed(seed))[: min(int(n), len(idx))]
+        return self.examples(idx[pick]) + (idx[pick],)
+
+    def examples(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(standardized inputs, targets) of these example indices (as loaders and samples yield them)."""
+        index = torch.as_tensor(index, dtype=torch.long)
+        if self.source.in_memory:
+            return self._z[index], self._y[index]
+        x = torch.stack([self.standardizer.transform(self.source.read(int(i))) for i in index]) if len(index) else torch.empty(0, *self.spec.input_shape)
+        return x, self._y[index]
+
+    def targets(self, split: str) -> torch.Tensor:
+        return self._y[self._index(split)]
+
+    def fingerprints(self, split: str) -> list[bytes]:
+        idx = self._index(split)
+        if self.source.in_memory:
+            rows = self._raw[idx].contiguous().reshape(len(idx), -1).numpy()
+            return [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
+        return [self.source.fingerprint(int(i)) for i in idx]
+
+    def describe(self, index) -> list[dict]:
+        return [{"example": self._names[int(i)], **self.source.describe(int(i))} for i in index]
+
+    def read_new(self, path: str) -> tuple[torch.Tensor, list[str]]:
+        """New inputs in the form the user has them (predict.py), preprocessed as train was."""
+        x, names = self.source.read_new(path)
+        return self.standardizer.transform(x), names
+
+    # ------------------------------------------------------------------ Lightning's hooks
     def train_dataloader(self):
-        return self._loader("train", shuffle=True)
+        return self.loader("train", shuffle=True)
 
     def val_dataloader(self):
-        return [self._loader(name, shuffle=False) for name in self.eval_splits]
+        return [self.loader(name) for name in self.eval_splits]
 
     def test_dataloader(self):
-        return self._loader("test", shuffle=False)
+        return self.loader("test")
 
     def train_on_train_and_dev(self) -> None:
-        """The final model (M8): dev joins train, and standardization is refitted on what is
-        now trained on. Nothing is left to select with afterwards; test stays untouched."""
-        self.indices["train"] = torch.cat([self.indices["train"], self.indices["dev"]]).sort().values
-        self.standardizer.fit(self._x[self.indices["train"]])
+        """The final model (M8): dev joins train, and the preprocessing is refitted on what
+        is now trained on. Nothing is left to select with afterwards; test stays untouched."""
+        self._indices["train"] = torch.cat([self._indices["train"], self._indices["dev"]]).sort().values
+        self._fit(self._indices["train"].numpy())
 
-    def label_prior(self) -> torch.Tensor:
-        """Class shares (or the mean target) on train: the best input-independent prediction."""
-        y = self._y[self.indices["train"]]
-        if self.task == "multiclass":
-            return torch.bincount(y, minlength=self.num_classes).float() / len(y)
-        return y.float().mean().reshape(1)
-
-    # The standardization statistics travel inside every checkpoint.
+    # The spec and every fitted statistic travel inside every checkpoint.
     def state_dict(self) -> dict:
-        return {"standardizer": self.standardizer.state_dict(), "split_seed": self.split_seed}
+        return {"spec": self.spec.to_dict() if self.spec else None, "source": self.source.state_dict(),
+                "standardizer": self.standardizer.state_dict(), "split_seed": self.split_seed}
 
     def load_state_dict(self, state: dict) -> None:
+        """The checkpoint's fitted state wins (a final model's is fitted on train + dev)."""
         self.standardizer.load_state_dict(state["standardizer"])
+        if state.get("source") is not None:
+            self.source.load_state_dict(state["source"])
+        if state.get("spec") is not None and self.spec is None:
+            self.spec = DataSpec.from_dict(state["spec"])
+        if self._raw is not None:  # set up already: serve what the checkpoint's state makes of the data
+            self._raw = self.source.features()
+            self._z = self.standardizer.transform(self._raw)

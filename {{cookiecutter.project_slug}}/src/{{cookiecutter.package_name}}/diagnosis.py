@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from .inference import predict
 from .objective import Objective, weighted_error
 from .tasks import Task
 
@@ -84,33 +85,7 @@ class RunRecorder(Callback):
         self.history = list(state_dict.get("history", []))
 
 
-# --------------------------------------------------------------------------- predictions
-@torch.no_grad()
-def outputs_of(models, x: torch.Tensor, task: Task, batch_size: int = 1024) -> torch.Tensor:
-    """Raw outputs of one model, or the averaged prediction of an ensemble (M24).
-
-    An ensemble averages probabilities (softmax / sigmoid) and returns their logits, so that
-    losses and predictions treat an ensemble exactly like one model.
-    """
-    models = models if isinstance(models, (list, tuple)) else [models]
-    parts = []
-    for start in range(0, len(x), batch_size):
-        xb = x[start : start + batch_size]
-        outs = []
-        for m in models:
-            m.eval()
-            outs.append(m(xb.to(m.device if hasattr(m, "device") else "cpu")).float().cpu())
-        if len(outs) == 1:
-            parts.append(outs[0])
-        elif task.kind == "multiclass":
-            parts.append(torch.stack([o.softmax(-1) for o in outs]).mean(0).clamp_min(1e-12).log())
-        elif task.kind == "binary":
-            parts.append(torch.logit(torch.stack([o.sigmoid() for o in outs]).mean(0), eps=1e-7))
-        else:
-            parts.append(torch.stack(outs).mean(0))
-    return torch.cat(parts)
-
-
+# --------------------------------------------------------------------------- scores
 def split_scores(task: Task, out: torch.Tensor, y: torch.Tensor, objective: Objective) -> dict:
     """Every metric of the task on one split, the loss, and the objective's error."""
     target = y if task.kind == "regression" else y.long()
@@ -127,13 +102,10 @@ def split_scores(task: Task, out: torch.Tensor, y: torch.Tensor, objective: Obje
     return scores
 
 
-def evaluate_splits(models, datamodule, task: Task, objective: Objective, splits=("train", "train_dev", "dev")) -> dict:
-    """split -> scores. Pass splits including "test" only from evaluate.py (the vault's door)."""
-    result = {}
-    for name in splits:
-        x, y = datamodule.split(name)
-        result[name] = split_scores(task, outputs_of(models, x, task), y, objective)
-    return result
+def evaluate_splits(models, datamodule, task: Task, objective: Objective, splits=("train", "train_dev", "dev")):
+    """(split -> scores, split -> Predictions). Pass "test" only from evaluate.py (the vault's door)."""
+    predictions = {name: predict(models, datamodule.loader(name), task.kind) for name in splits}
+    return {name: split_scores(task, p.out, p.y, objective) for name, p in predictions.items()}, predictions
 
 
 # --------------------------------------------------------------------------- the diagnosis
@@ -229,7 +201,7 @@ def learning_curves_figure(history: list[dict], metric: str, selected_epoch: int
 # --------------------------------------------------------------------------- end of a run
 def report(models, datamodule, task: Task, objective: Objective, out_dir: Path, loggers=(), history=None,
            selected_epoch=None, splits=("train", "train_dev", "dev"), error_analysis: bool = True, worst_k: int = 24,
-           json_name: str = "diagnosis.json", static: dict | None = None) -> dict:
+           json_name: str = "diagnosis.json", static: dict | None = None, scored=None) -> dict:
     """Scores, diagnosis table, diagnosis.json, learning curves and error analysis into out_dir."""
     from .analysis import error_analysis as run_error_analysis
     from .analysis import save_figure
@@ -237,7 +209,8 @@ def report(models, datamodule, task: Task, objective: Objective, out_dir: Path, 
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    scores = evaluate_splits(models, datamodule, task, objective, splits)
+    # `scored`: (scores, predictions) already computed for these splits (the final scoring of train.py)
+    scores, predictions = scored if scored is not None else evaluate_splits(models, datamodule, task, objective, splits)
     bounded = objective.class_costs is not None or objective.higher_is_better
     result = diagnose({s: scores[s]["error"] for s in splits}, objective.human_error, {s: scores[s]["n"] for s in splits}, bounded)
     error_name = "weighted error" if objective.class_costs is not None and task.kind != "regression" else (
@@ -262,7 +235,7 @@ def report(models, datamodule, task: Task, objective: Objective, out_dir: Path, 
                                                     out_dir / "learning_curves.png", loggers, "diagnosis/learning_curves"))
         result["dev_degrades_after_epoch"] = degradation_epoch(history)
     if error_analysis:
-        result["error_analysis"] = run_error_analysis(models, datamodule, task, out_dir, loggers, split="dev", worst_k=worst_k)
+        result["error_analysis"] = run_error_analysis(predictions["dev"], datamodule, task, out_dir, loggers, split="dev", worst_k=worst_k)
     (out_dir / json_name).write_text(json.dumps(result, indent=2))
     print(f"diagnosis   {out_dir / json_name}")
     return result
@@ -279,7 +252,7 @@ def no_best_reason(cfg, summary: dict, trainer) -> str | None:
             "the scores and the diagnosis are those of the last epoch's weights")
 
 
-def after_training(cfg, summary: dict, model, datamodule, trainer) -> dict:
+def after_training(cfg, summary: dict, model, datamodule, trainer, scored=None) -> dict:
     """Called by training.train() with the selected checkpoint's weights loaded in `model`."""
     objective = Objective.from_cfg(cfg.objective)
     analysis_cfg = cfg.get("analysis") or {}
@@ -298,6 +271,7 @@ def after_training(cfg, summary: dict, model, datamodule, trainer) -> dict:
     result = report(
         model, datamodule, model.task, objective, Path(cfg.paths.output_dir), trainer.loggers, history, selected,
         error_analysis=analysis_cfg.get("error_analysis", True), worst_k=analysis_cfg.get("worst_k", 24), static=static,
+        scored=scored,
     )
     summary["diagnosis"] = {k: result[k] for k in ("largest_gap", "gaps", "recommendation")}
     summary["feasible"] = bool(result.get("feasible", True)) and (not objective.constraints or bool(summary.get("best_checkpoint")))
@@ -315,7 +289,7 @@ def diagnose_checkpoint(ckpt_path: str, out_dir: str | None = None, worst_k: int
     """diagnose.py: the end-of-training report for any checkpoint, without training (and without test)."""
     from .config import ConfigError
     from .objective import measure_static
-    from .vault import load_run
+    from .runs import load_run
 
     if not ckpt_path:
         raise ConfigError("ckpt_path is missing; python diagnose.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt")
@@ -325,7 +299,7 @@ def diagnose_checkpoint(ckpt_path: str, out_dir: str | None = None, worst_k: int
     history_path = run_dir / "history.json"
     history = json.loads(history_path.read_text()) if history_path.is_file() else None
     objective = Objective.from_cfg(cfg.objective)
-    static = measure_static(model, datamodule.split("train")[0][:1]) if objective.constraints else None
+    static = measure_static(model, datamodule.sample("train", 1)[0]) if objective.constraints else None
     print(f"Diagnosing {ckpt_path} (epoch {checkpoint.get('epoch')})")
     result = report(model, datamodule, model.task, objective, out, history=history, selected_epoch=checkpoint.get("epoch"),
                     worst_k=worst_k, static=static)

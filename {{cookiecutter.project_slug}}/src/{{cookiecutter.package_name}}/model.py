@@ -34,11 +34,15 @@ class TaskModule(L.LightningModule):
         input_noise: float = 0.0,
         label_smoothing: float = 0.0,
         class_costs: list[float] | None = None,
+        class_names: list[str] | None = None,
+        augment: dict | None = None,
     ):
         super().__init__()
         # Only plain values go into the checkpoint: it must load with torch's weights_only=True
         # (hence a list, not the ListConfig Hydra passes in).
         class_costs = None if class_costs is None else [float(c) for c in class_costs]
+        class_names = None if class_names is None else [str(c) for c in class_names]
+        augment = None if augment is None else {str(k): v for k, v in dict(augment).items()}
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.net = net
         self.task = Task(task, num_classes, label_smoothing, class_costs)
@@ -47,6 +51,8 @@ class TaskModule(L.LightningModule):
             raise ConfigError(f"model.init={init!r} is not known; use auto (He/Xavier by activation) or none (keep the net's own)")
         self.init_scheme = init_by_activation(net) if init == "auto" else "net's own"
         self.l1, self.input_noise = l1, input_noise
+        self.mixup = float((augment or {}).get("mixup", 0.0))
+        self.augment = None  # built in setup(), once the input shape is known
         # Keys are "<split>_split": a ModuleDict key may not shadow nn.Module.train.
         splits = ("train", "train_dev", "dev", "test")
         self.metrics = nn.ModuleDict({f"{s}_split": self.task.metrics() for s in splits})
@@ -61,14 +67,18 @@ class TaskModule(L.LightningModule):
         dm = self.trainer.datamodule if self.trainer else None
         if dm is None:
             return
-        x, _ = next(iter(dm.train_dataloader() if stage == "fit" else dm.val_dataloader()[0]))
+        x = dm.sample("train", 4)[0]
         was_training = self.net.training
         self.net.eval()
         with torch.no_grad():
-            self.task.check_output(self.net, self.net(x[:4]), len(x[:4]))
+            self.task.check_output(self.net, self.net(x), len(x))
         self.net.train(was_training)
+        if self.hparams.augment and self.augment is None:
+            from .augment import build_augment
+
+            self.augment = build_augment(self.hparams.augment, tuple(x.shape[1:]))
         if stage == "fit" and self.hparams.output_bias_from_prior:
-            self.set_output_bias(dm.label_prior())
+            self.set_output_bias(self.task.prior(dm.targets("train")))
 
     def set_output_bias(self, prior: torch.Tensor) -> None:
         """Start from the prior: log class shares (softmax), log-odds (sigmoid), mean (regression)."""
@@ -84,25 +94,41 @@ class TaskModule(L.LightningModule):
                 layer.bias.fill_(float(prior[0]))
 
     # ------------------------------------------------------------------ steps
+    # A batch is (inputs, targets, example indices); the indices name examples in reports.
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        # Augmentation on the device, on training batches only: never on train_dev, dev,
+        # test, the final scoring or the checks (they do not run through a fitting trainer).
+        if self.augment is not None and self.trainer is not None and self.trainer.training:
+            x, *rest = batch
+            batch = (self.augment(x), *rest)
+        return batch
+
     def training_step(self, batch, batch_idx):
-        x, y = batch
+        x, y, _ = batch
         if self.input_noise:
             x = x + self.input_noise * torch.randn_like(x)
-        out = self.net(x)
-        loss = self.task.loss(out, y)
+        if self.mixup:  # a convex mix of two examples, scored against both targets
+            from .augment import mixup
+
+            x_mixed, y, y_other, lam = mixup(x, y, self.mixup)
+            out = self.net(x_mixed)
+            loss = lam * self.task.loss(out, y) + (1 - lam) * self.task.loss(out, y_other)
+        else:
+            out = self.net(x)
+            loss = self.task.loss(out, y)
         self._update_metrics("train", out, y, loss)
         if self.l1:
             loss = loss + self.l1 * sum(p.abs().sum() for name, p in self.net.named_parameters() if p.ndim > 1)
         return loss
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        x, y = batch
+        x, y, _ = batch
         out = self.net(x)
         split = self.trainer.datamodule.eval_splits[dataloader_idx] if self.trainer.datamodule else "dev"
         self._update_metrics(split, out, y, self.task.loss(out, y))
 
     def test_step(self, batch, batch_idx):
-        x, y = batch
+        x, y, _ = batch
         out = self.net(x)
         self._update_metrics("test", out, y, self.task.loss(out, y))
 

@@ -131,13 +131,8 @@ class ConstrainedCheckpoint(ModelCheckpoint):
     epoch, which constraints failed.
     """
 
-    def __init__(self, constraints=(), class_costs=None, num_classes=None, **kwargs):
-        if class_costs is not None:
-            if num_classes is None:
-                raise ConfigError("objective.class_costs applies to classification tasks only; set objective.class_costs=null")
-            n = num_classes
-            if len(class_costs) != n:
-                raise ConfigError(f"objective.class_costs has {len(class_costs)} entries but the task has {n} classes; give one cost per class")
+    def __init__(self, constraints=(), class_costs=None, **kwargs):
+        if class_costs is not None:  # their number is checked against the classes by the task
             Objective.from_cfg({"metric": "accuracy", "mode": "max", "class_costs": list(class_costs)})  # validates the values
         super().__init__(**kwargs)
         self.constraints = parse_constraints(constraints)
@@ -147,8 +142,8 @@ class ConstrainedCheckpoint(ModelCheckpoint):
     def on_fit_start(self, trainer, pl_module) -> None:
         example = None
         dm = trainer.datamodule
-        if dm is not None and getattr(dm, "indices", None) is not None:
-            example = dm.split("train")[0][:1].to(pl_module.device)
+        if dm is not None and getattr(dm, "spec", None) is not None:
+            example = dm.sample("train", 1)[0].to(pl_module.device)
         names = {c.name for c in self.constraints}
         self.static = measure_static(pl_module, example, names)
         failed = [r for r in check_constraints([c for c in self.constraints if c.name in STATIC], self.static) if not r["ok"]]

@@ -32,6 +32,20 @@ HIGHER_IS_BETTER = {
 }  # fmt: skip
 
 
+def validate_objective(cfg, spec) -> None:
+    """The objective against the task the data turned out to be (data.task may be auto)."""
+    task, metric, mode = spec.task, cfg.objective.metric, cfg.objective.mode
+    if metric not in METRICS[task]:
+        hint = "objective.metric=mae objective.mode=min" if task == "regression" else "objective.metric=accuracy objective.mode=max"
+        raise ConfigError(f"objective.metric={metric!r} is not measured for task {task} (of this data); use one of "
+                          f"{', '.join(METRICS[task])}, e.g. {hint}")
+    if metric == "weighted_error" and cfg.objective.get("class_costs") is None:
+        raise ConfigError("objective.metric=weighted_error needs objective.class_costs, e.g. objective.class_costs=[1,10]")
+    expected = "max" if HIGHER_IS_BETTER[metric] else "min"
+    if mode != expected:
+        raise ConfigError(f"objective.mode={mode!r} but {metric} is better when {'higher' if expected == 'max' else 'lower'}; set objective.mode={expected}")
+
+
 class Task:
     def __init__(self, kind: str, num_classes: int | None = None, label_smoothing: float = 0.0, class_costs=None):
         if kind not in TASKS:
@@ -69,6 +83,12 @@ class Task:
         if self.kind == "binary":
             return (out.reshape(-1) > 0).long()
         return out.reshape(-1)
+
+    def prior(self, y_train: torch.Tensor) -> torch.Tensor:
+        """Class shares (or the mean target) on train: the best input-independent prediction."""
+        if self.kind == "multiclass":
+            return torch.bincount(y_train.long(), minlength=self.num_classes).float() / len(y_train)
+        return y_train.float().mean().reshape(1)
 
     def prior_loss(self, y_train: torch.Tensor) -> float:
         """Loss of the best input-independent prediction: what an untrained model should score."""

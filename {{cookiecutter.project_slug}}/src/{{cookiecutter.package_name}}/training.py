@@ -13,12 +13,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from .build import build
 from .config import ConfigError, validate_config
-from .loggers import build_loggers
 
 
 def quiet_lightning() -> None:
@@ -28,17 +27,8 @@ def quiet_lightning() -> None:
         lightning_logger.handlers.clear()
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "Tip:" not in str(record.msg))
     warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
-
-
-def build(cfg: DictConfig):
-    """Datamodule, model, callbacks, loggers and trainer, as the config says."""
-    datamodule = instantiate(cfg.data)
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    loggers = build_loggers(cfg)
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    return datamodule, model, trainer
+    # TaskModule augments on the device in on_after_batch_transfer, on purpose (augment.py)
+    warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`.*")
 
 
 def train(cfg: DictConfig) -> dict:
@@ -68,6 +58,7 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
 
     before_training(cfg, datamodule)  # configs/checks: checks.before_train=fast|all|false
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved["data_spec"] = datamodule.spec.to_dict()  # what the config did not say: read off the data
     for logger in trainer.loggers:
         logger.log_hyperparams(resolved)
 
@@ -81,19 +72,22 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
             ) from None
         raise
 
-    # Score the selected checkpoint (not the last epoch) in eval mode on the three
-    # development splits. The test split stays in the vault.
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
-    datamodule.eval_splits = ("train", "train_dev", "dev")
-    loggers, trainer.loggers = trainer.loggers, []  # not one more point on the learning curves
-    results = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
-    trainer.loggers = loggers
-    datamodule.eval_splits = ("train_dev", "dev")
-    scores = {k: float(v) for r in results for k, v in r.items()}
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        # What follows is rank 0's reporting alone: no metric may wait for the other ranks.
+        # What follows is rank 0's reporting alone: nothing may wait for the other ranks.
         torch.distributed.destroy_process_group()
+    if not trainer.is_global_zero:
+        return {"scores": {"dev": None}}
+    # Score the selected checkpoint (not the last epoch) in eval mode on the three
+    # development splits, through the same inference path as every report. Test stays in the vault.
+    if best:
+        model.load_state_dict(torch.load(best, map_location=model.device, weights_only=True)["state_dict"])
+    from .diagnosis import evaluate_splits
+    from .objective import Objective
+
+    scored = evaluate_splits(model, datamodule, model.task, Objective.from_cfg(cfg.objective))
+    scores = {f"{split}/{k}": v for split, values in scored[0].items() for k, v in values.items() if k not in ("error", "n")}
 
     summary = {
         "objective": cfg.objective.metric,
@@ -105,17 +99,18 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
         "output_dir": str(out_dir),
         "test_split_reads": datamodule.test_reads,
     }
-    if trainer.is_global_zero:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "run_info.json").write_text(json.dumps(run_info(), indent=2))
-        # Diagnosis (bias/variance/mismatch), learning curves, error analysis on dev: diagnosis.py
-        from .diagnosis import after_training, no_best_reason
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "run_info.json").write_text(json.dumps(run_info(), indent=2))
+    # The data spec and the preprocessing fitted on train, readable (the checkpoints hold the same)
+    (out_dir / "preprocessing.json").write_text(json.dumps(datamodule.state_dict(), indent=1, default=lambda t: t.tolist()))
+    # Diagnosis (bias/variance/mismatch), learning curves, error analysis on dev: diagnosis.py
+    from .diagnosis import after_training, no_best_reason
 
-        if reason := no_best_reason(cfg, summary, trainer):
-            summary["no_best_reason"] = reason
-        print_summary(summary, trainer)
-        after_training(cfg, summary, model, datamodule, trainer)
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if reason := no_best_reason(cfg, summary, trainer):
+        summary["no_best_reason"] = reason
+    print_summary(summary, trainer)
+    after_training(cfg, summary, model, datamodule, trainer, scored=scored)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 

@@ -8,9 +8,7 @@ evaluation keeps its own report (final_report_<n>.json, n = its entry in the led
 is overwritten. From the second evaluation on, the report warns how many times the test
 set has been seen: a test score you act on stops being an unbiased estimate.
 
-Also here: loading a run back from a checkpoint (config from the run's .hydra/ folder,
-weights and standardization statistics from the checkpoint), used by diagnose.py and
-predict.py too, and the small `key=value` parser of those scripts.
+Runs are loaded back by runs.py.
 """
 
 from __future__ import annotations
@@ -22,83 +20,12 @@ import json
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .config import ConfigError
+from .runs import load_run
 
 LEDGER = "test_ledger.jsonl"
-
-
-# --------------------------------------------------------------------------- command line
-def parse_args(argv: list[str], allowed: dict, lists: tuple = ()) -> dict:
-    """`key=value` arguments, the way train.py takes them. `lists`: keys that may repeat or be [a,b]."""
-    args = dict(allowed)
-    for token in argv:
-        key, sep, value = token.partition("=")
-        key = key.lstrip("-")
-        if not sep or key not in allowed:
-            raise ConfigError(f"unknown argument {token!r}; expected key=value with key one of {', '.join(allowed)}")
-        if key in lists:
-            items = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
-            args[key] = (args[key] if isinstance(args[key], list) else []) + items
-        elif isinstance(allowed[key], bool):
-            if value.lower() not in ("true", "false"):
-                raise ConfigError(f"{key}={value!r}: use {key}=true or {key}=false")
-            args[key] = value.lower() == "true"
-        elif isinstance(allowed[key], int):
-            try:
-                args[key] = int(value)
-            except ValueError:
-                raise ConfigError(f"{key}={value!r} is not a whole number") from None
-        else:
-            args[key] = value
-    return args
-
-
-# --------------------------------------------------------------------------- loading runs
-def find_run_dir(ckpt: Path) -> Path:
-    for parent in list(ckpt.parents)[:4]:
-        if (parent / ".hydra" / "config.yaml").is_file():
-            return parent
-    raise ConfigError(
-        f"no .hydra/config.yaml found above {ckpt}; pass a checkpoint inside a run directory written by "
-        "train.py (e.g. outputs/<date>/<time>/checkpoints/best.ckpt)"
-    )
-
-
-def load_checkpoint(path) -> dict:
-    path = Path(str(path))
-    if path.is_dir():
-        found = sorted(p.relative_to(path).as_posix() for p in list(path.glob("*.ckpt")) + list(path.glob("checkpoints/*.ckpt")))
-        hint = f" (here: {', '.join(found[:4])})" if found else ", e.g. outputs/<date>/<time>/checkpoints/best.ckpt"
-        raise ConfigError(f"ckpt_path={path} is a directory; pass the .ckpt file inside it{hint}")
-    if not path.is_file():
-        raise ConfigError(f"ckpt_path={path} does not exist; pass a .ckpt file, e.g. outputs/<date>/<time>/checkpoints/best.ckpt")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same one-line answer
-        raise ConfigError(f"ckpt_path={path} is not a readable checkpoint ({type(e).__name__}); pass a .ckpt written by train.py") from None
-
-
-def load_run(ckpt_path, setup_data: bool = True):
-    """(cfg, model with the checkpoint's weights, datamodule with its statistics, checkpoint dict)."""
-    ckpt_path = Path(str(ckpt_path)).resolve()
-    checkpoint = load_checkpoint(ckpt_path)
-    run_dir = find_run_dir(ckpt_path)
-    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-    with open_dict(cfg):
-        cfg.paths = {"output_dir": str(run_dir)}
-        cfg.ckpt_path = None
-    model = instantiate(cfg.model, optimizer=None, scheduler=None)
-    model.load_state_dict(checkpoint["state_dict"])
-    model.eval()
-    datamodule = instantiate(cfg.data)
-    if setup_data:
-        datamodule.setup("validate")
-    if "FourSplitDataModule" in checkpoint:
-        datamodule.load_state_dict(checkpoint["FourSplitDataModule"])
-    return cfg, model, datamodule, checkpoint
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -148,6 +75,7 @@ def retrain_on_train_and_dev(cfg: DictConfig, checkpoint: dict, out_dir: Path) -
     final checkpoint, saved in out_dir/checkpoints/final.ckpt beside a copy of the config."""
     import lightning as L
 
+    from .build import build_datamodule, build_model, build_trainer
     from .diagnosis import RunRecorder
 
     cfg = copy.deepcopy(cfg)
@@ -155,19 +83,17 @@ def retrain_on_train_and_dev(cfg: DictConfig, checkpoint: dict, out_dir: Path) -
         cfg.paths.output_dir = str(out_dir)
     epochs = int(checkpoint["epoch"]) + 1
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
+    datamodule = build_datamodule(cfg)
     datamodule.train_on_train_and_dev()
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    if scheduler is not None and scheduler.func is torch.optim.lr_scheduler.ReduceLROnPlateau:
+    plateau = cfg.get("scheduler") and "ReduceLROnPlateau" in str(cfg.scheduler.get("_target_", ""))
+    if plateau:
         print("note: the plateau scheduler watches dev, which is training data now; retraining without it")
-        scheduler = None
-    model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), scheduler=scheduler)
-    trainer = instantiate(
-        cfg.trainer, callbacks=[RunRecorder(str(out_dir))], logger=False, max_epochs=epochs, limit_val_batches=0, num_sanity_val_steps=0,
+    model = build_model(cfg, datamodule.spec, scheduler=not plateau)
+    trainer = build_trainer(
+        cfg, callbacks=[RunRecorder(str(out_dir))], logger=False, max_epochs=epochs, limit_val_batches=0, num_sanity_val_steps=0,
         enable_checkpointing=False, enable_progress_bar=False, default_root_dir=str(out_dir),
     )
-    print(f"Retraining on train + dev ({len(datamodule.indices['train'])} examples) for {epochs} epochs, as the selected checkpoint had")
+    print(f"Retraining on train + dev ({datamodule.size('train')} examples) for {epochs} epochs, as the selected checkpoint had")
     trainer.fit(model, datamodule=datamodule)
     final = out_dir / "checkpoints" / "final.ckpt"
     trainer.save_checkpoint(final, weights_only=False)
@@ -192,7 +118,7 @@ def evaluate(ckpt_paths: list[str], project_dir: Path, ledger: Path | None = Non
 
     def data_identity(c):
         d = OmegaConf.to_container(c.data, resolve=False)
-        return {k: d.get(k) for k in ("source", "task", "num_classes", "splits", "split_seed", "input_shape")}
+        return {k: d.get(k) for k in d if k not in ("batch_size", "eval_batch_size", "num_workers", "shuffle_seed")}
 
     for path, (other, *_rest) in zip(ckpt_paths[1:], runs[1:]):
         if data_identity(other) != data_identity(cfg):
@@ -222,7 +148,7 @@ def evaluate(ckpt_paths: list[str], project_dir: Path, ledger: Path | None = Non
     models = [r[1] for r in runs]
     task = models[0].task
     splits = ("train", "train_dev", "test") if retrain else ("train", "train_dev", "dev", "test")
-    static = measure_static(models[0], datamodule.split("train")[0][:1]) if len(models) == 1 else None
+    static = measure_static(models[0], datamodule.sample("train", 1)[0]) if len(models) == 1 else None
     result = report(models, datamodule, task, objective, out_dir, splits=splits, error_analysis=False,
                     json_name=report_path.name, static=static)
     entry = {

@@ -29,12 +29,18 @@ def main(cfg: DictConfig) -> int:
     """What check.py does: run the selected checks, print the table, write checks.json; the exit code."""
     from ..config import validate_config
 
+    from ..build import build_datamodule
+    from ..tasks import validate_objective
+
     validate_config(cfg)
     out_dir = Path(cfg.paths.output_dir)
     ids = select(cfg.checks)
-    print(f"running {len(ids)} checks on data={_choice(cfg, 'data')} model={_choice(cfg, 'model')} (task {cfg.data.task}); the test split is not read")
+    datamodule = build_datamodule(cfg)
+    validate_objective(cfg, datamodule.spec)
+    print(f"running {len(ids)} checks on data={_choice(cfg, 'data')} model={_choice(cfg, 'model')} "
+          f"(task {datamodule.spec.task}); the test split is not read")
     start = time.perf_counter()
-    results = run_checks(cfg, ids=ids, out_dir=out_dir)
+    results = run_checks(cfg, ids=ids, datamodule=datamodule, out_dir=out_dir)
     print(table(results))
     code = exit_code(results)
     verdict = "FAILED" if code else "ok"

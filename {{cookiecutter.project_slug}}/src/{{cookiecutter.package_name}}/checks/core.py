@@ -3,7 +3,9 @@ table on the terminal and checks.json in the run directory.
 
 A check is a function `fn(ctx, opts) -> Result` registered with `@check(id)`; `opts`
 is its block of thresholds in configs/checks/default.yaml (named after the id's last
-part). The checks never read the test split: `ctx.split("test")` raises.
+part). The checks never read the test split: `ctx.split("test")` raises. They read at most
+checks.max_examples examples of a split (a seeded sample beyond that), so they stay
+within seconds on large data.
 """
 
 from __future__ import annotations
@@ -116,24 +118,41 @@ class CheckContext:
     """
 
     def __init__(self, cfg: DictConfig, datamodule=None):
-        from hydra.utils import instantiate
+        from ..build import build_datamodule
 
         self.cfg, self.seed = cfg, int(cfg.get("seed", 0))
-        self.dm = datamodule if datamodule is not None else instantiate(cfg.data)
+        self.dm = datamodule if datamodule is not None else build_datamodule(cfg)
         self.dm.setup("fit")
-        self.kind, self.num_classes = str(cfg.data.task), cfg.data.get("num_classes")
+        self.spec = self.dm.spec
+        self.kind, self.num_classes = self.spec.task, self.spec.num_classes
         self.task = Task(self.kind, self.num_classes)  # no label smoothing: regularization off
+        self.max_examples = int((cfg.get("checks") or {}).get("max_examples", 4096))
         self._noreg = regularization_off(cfg)
         self._splits: dict = {}
         self.test_reads_at_start = getattr(self.dm, "test_reads", 0)
         self.make_model()  # a config error in model/optimizer surfaces here, before any check
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of a split as the model sees it: all of it, in order, up to checks.max_examples;
+        beyond that a seeded random sample of that many (what `sampled()` reports)."""
         if name not in DEV_SPLITS:
             raise ValueError(f"the checks read {DEV_SPLITS} only; the test split stays in the vault")
         if name not in self._splits:
-            self._splits[name] = self.dm.split(name)
+            x, y, index = self.dm.sample(name, self.max_examples, seed=self.seed)
+            order = index.argsort()
+            self._splits[name] = (x[order], y[order])
         return self._splits[name]
+
+    def targets(self, name: str) -> torch.Tensor:
+        """Every target of a split (no inputs are read)."""
+        if name not in DEV_SPLITS:
+            raise ValueError(f"the checks read {DEV_SPLITS} only; the test split stays in the vault")
+        return self.dm.targets(name)
+
+    def sampled(self, name: str) -> str:
+        """'' or ' (a sample of n of N examples)': what a check's message says when it did not see everything."""
+        total = self.dm.size(name)
+        return "" if total <= self.max_examples else f" (a random sample of {self.max_examples} of {total} {name} examples)"
 
     def batch(self, name: str, n: int, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """n examples of a split, drawn at random (seeded) so that they span the classes."""
@@ -144,13 +163,13 @@ class CheckContext:
 
     def make_model(self, seed: int | None = None, regularized: bool = False):
         """A fresh model as training starts it (output bias at the prior when configured)."""
-        from hydra.utils import instantiate
+        from ..build import build_model
 
         cfg = self.cfg if regularized else self._noreg
         torch.manual_seed(self.seed if seed is None else seed)
-        model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), scheduler=None)
+        model = build_model(cfg, self.spec, scheduler=False)
         if getattr(model, "hparams", {}).get("output_bias_from_prior") and hasattr(model, "set_output_bias"):
-            model.set_output_bias(self.dm.label_prior())
+            model.set_output_bias(self.task.prior(self.targets("train")))
         return model
 
     def optimizer(self, model, lr: float | None = None, regularized: bool = False) -> torch.optim.Optimizer:
@@ -170,7 +189,7 @@ class CheckContext:
         width = self.num_classes if self.kind == "multiclass" else 1
         out = torch.zeros(n, width)
         if prior:
-            y = self.split("train")[1] if y_ref is None else y_ref
+            y = self.targets("train") if y_ref is None else y_ref
             if self.kind == "multiclass":
                 out += (torch.bincount(y, minlength=width).float() / len(y)).clamp_min(1e-6).log()
             elif self.kind == "binary":

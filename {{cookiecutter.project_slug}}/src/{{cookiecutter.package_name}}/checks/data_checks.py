@@ -3,8 +3,6 @@ standardization). The test split is never read, so it is not checked either."""
 
 from __future__ import annotations
 
-import hashlib
-
 import torch
 
 from .core import DEV_SPLITS, Result, check
@@ -24,7 +22,8 @@ def finite(ctx, opts) -> Result:
                     found[f"{name}.{part}"] = {"values": int(bad.sum()), "examples": int(rows.sum()), "nan": int(t.isnan().sum())}
     total = sum(f["values"] for f in found.values())
     if not total:
-        return Result("pass", 0, 0, "no NaN or Inf in inputs or targets of train, train_dev, dev", shown="0 non-finite")
+        seen = "".join(ctx.sampled(name) for name in DEV_SPLITS)
+        return Result("pass", 0, 0, f"no NaN or Inf in inputs or targets of train, train_dev, dev{seen}", shown="0 non-finite")
     where = "; ".join(f"{k}: {v['values']} values in {v['examples']} examples ({v['nan']} NaN)" for k, v in found.items())
     return Result(
         "fail",
@@ -76,7 +75,7 @@ def labels_in_range(ctx, opts) -> Result:
         )
         return Result("fail", value, threshold, "; ".join(problems), remedy)
     if ctx.kind == "regression":
-        y = ctx.split("train")[1].float()
+        y = ctx.targets("train").float()
         if len(y.unique()) <= opts.get("few_values", 10):
             return Result(
                 "warn",
@@ -86,7 +85,7 @@ def labels_in_range(ctx, opts) -> Result:
                 "for class ids use data.task=multiclass (or binary)",
             )
         return Result("pass", {"mean": float(y.mean()), "std": float(y.std())}, threshold, "one real target per example")
-    y_train = ctx.split("train")[1].long().reshape(-1)
+    y_train = ctx.targets("train").long().reshape(-1)
     missing = [c for c in range(ctx.num_classes or 2) if not (y_train == c).any()]
     if missing:
         return Result(
@@ -99,15 +98,10 @@ def labels_in_range(ctx, opts) -> Result:
     return Result("pass", value, threshold, "all labels in range; every class occurs in train")
 
 
-def _hashes(x: torch.Tensor) -> list[bytes]:
-    rows = x.detach().cpu().contiguous().reshape(len(x), -1).numpy()
-    return [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
-
-
 @check("data.disjoint_splits")
 def disjoint_splits(ctx, opts) -> Result:
     """No example (exactly equal input) in two of train, train_dev, dev."""
-    hashes = {name: _hashes(ctx.split(name)[0]) for name in DEV_SPLITS}
+    hashes = {name: ctx.dm.fingerprints(name) for name in DEV_SPLITS}  # every example, by content hash
     sets = {name: set(h) for name, h in hashes.items()}
     shared = {}
     for i, a in enumerate(DEV_SPLITS):
@@ -176,11 +170,10 @@ def standardized(ctx, opts) -> Result:
 def shuffled(ctx, opts) -> Result:
     """The train loader shuffles (anew each epoch); the eval loaders keep the split's order."""
     dm = ctx.dm
-    x_train = ctx.split("train")[0]
     loader = dm.train_dataloader()
-    first = next(iter(loader))[0]
-    again = next(iter(loader))[0]  # a second pass: the next epoch
-    in_order = torch.equal(first, x_train[: len(first)])
+    first = next(iter(loader))[2]  # example indices: a split is stored in index order
+    again = next(iter(loader))[2]  # a second pass: the next epoch
+    in_order = bool((first[1:] > first[:-1]).all())
     reshuffled = not torch.equal(first, again)
     eval_loaders = dm.val_dataloader()
     eval_loaders = eval_loaders if isinstance(eval_loaders, (list, tuple)) else [eval_loaders]
@@ -188,14 +181,14 @@ def shuffled(ctx, opts) -> Result:
     eval_shuffled = []
     for name, el in zip(names, eval_loaders):
         if name in DEV_SPLITS:
-            xb = next(iter(el))[0]
-            if not torch.equal(xb, ctx.split(name)[0][: len(xb)]):
+            index = next(iter(el))[2]
+            if not bool((index[1:] > index[:-1]).all()):
                 eval_shuffled.append(name)
         elif getattr(el, "shuffle", False) or type(getattr(el, "sampler", None)).__name__ == "RandomSampler":
             eval_shuffled.append(str(name))
     value = {"train": not in_order, "eval": not eval_shuffled}
     shown = f"train {'shuffled' if not in_order else 'IN ORDER'}; eval {'in order' if not eval_shuffled else 'shuffled'}"
-    if in_order and len(x_train) > 1:
+    if in_order and len(first) > 1:
         return Result(
             "fail",
             value,
@@ -223,12 +216,12 @@ def shuffled(ctx, opts) -> Result:
 def class_balance(ctx, opts) -> Result:
     """Class shares on train (and dev); warns when one class dominates (the accuracy paradox)."""
     if ctx.kind == "regression":
-        y = ctx.split("train")[1].float()
+        y = ctx.targets("train").float()
         return Result("skip", {"mean": float(y.mean()), "std": float(y.std())}, None, f"regression: no classes (train target mean {float(y.mean()):.4g}, std {float(y.std()):.4g})")
     classes = ctx.num_classes if ctx.kind == "multiclass" else 2
     shares = {}
     for name in ("train", "dev"):
-        y = ctx.split(name)[1].long().reshape(-1)
+        y = ctx.targets(name).long().reshape(-1)
         shares[name] = torch.bincount(y.clamp(0, classes - 1), minlength=classes).double() / max(len(y), 1)
     train = shares["train"]
     major = int(train.argmax())

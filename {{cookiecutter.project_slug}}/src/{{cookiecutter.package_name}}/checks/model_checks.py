@@ -64,7 +64,7 @@ def initial_loss(ctx, opts) -> Result:
     from_prior = bool(getattr(model, "hparams", {}).get("output_bias_from_prior"))
     start = float(ctx.task.loss(ctx.constant_output(from_prior, len(y)), y))  # the constant it starts at
     prior = float(ctx.task.loss(ctx.constant_output(True, len(y)), y))  # the best constant: the prior
-    prior_full = ctx.task.prior_loss(ctx.split("train")[1])
+    prior_full = ctx.task.prior_loss(ctx.targets("train"))
     mean = sum(losses) / inits
     spread = (sum((v - mean) ** 2 for v in losses) / inits) ** 0.5
     worst = max(losses, key=lambda v: abs(v - start) if math.isfinite(v) else math.inf)

@@ -114,7 +114,7 @@ def _train(ctx, steps: int, zero_inputs: bool):
     task = getattr(model, "task", ctx.task)
     done = 0
     while done < steps:
-        for x, y in ctx.dm.train_dataloader():
+        for x, y, _ in ctx.dm.train_dataloader():
             _step(net, opt, task, torch.zeros_like(x) if zero_inputs else x, y, noise, l1)
             done += 1
             if done >= steps:
@@ -195,10 +195,10 @@ def learning_rate(ctx, opts) -> Result:
     batches = iter(())
     for i, rate in enumerate(lrs):
         try:
-            x, y = next(batches)
+            x, y, _ = next(batches)
         except StopIteration:
             batches = iter(ctx.dm.train_dataloader())
-            x, y = next(batches)
+            x, y, _ = next(batches)
         for group in opt.param_groups:
             group["lr"] = rate
         loss = _step(net, opt, task, x, y)

@@ -1,0 +1,88 @@
+"""The one place that turns a composed config into the data module, the model and the trainer.
+
+train.py, check.py, evaluate.py (retrain), diagnose.py, predict.py and the benchmarks all
+build through here, so a model is the same object whichever command made it. The data is
+built first: its spec (task, classes, input shape), read off the source, decides the model's
+output layer, loss and metrics; the config never has to repeat it.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from .config import ConfigError
+from .data import FourSplitDataModule
+from .interface import DataSpec
+from .tasks import validate_objective
+
+AUTO = "auto"  # a net config key with this value is filled in from the data spec
+
+
+def build_datamodule(cfg: DictConfig, setup: bool = True) -> FourSplitDataModule:
+    """The data module of cfg.data, set up (its spec known) unless setup=False.
+
+    Keys of cfg.data that the data module does not take (data.path, data.target, ...) are
+    the source's own settings: configs/data/*.yaml forward them with ${data.<key>}."""
+    data = cfg.data
+    target = data.get("_target_")
+    cls = FourSplitDataModule
+    if target and target != f"{cls.__module__}.{cls.__qualname__}":
+        from hydra.utils import get_class
+
+        cls = get_class(target)
+    taken = set(inspect.signature(cls.__init__).parameters)
+    source_yaml = OmegaConf.to_yaml(data.get("source") or {}, resolve=False)
+    forwarded = [k for k in data if not str(k).startswith("_") and k not in taken]
+    stray = [k for k in forwarded if "${data." + str(k) + "}" not in source_yaml]
+    if stray and not any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values()):
+        raise ConfigError(f"data.{stray[0]} is neither a setting of {cls.__name__} nor forwarded to data.source; remove it")
+    try:  # resolved here, inside cfg, so that ${data.path} and ${seed} still find their values
+        plain = OmegaConf.to_container(data, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as e:
+        key = str(e.full_key) if e.full_key else "a data key"
+        raise ConfigError(f"{key} is required and has no value; give it on the command line, e.g. {key}=...") from None
+    datamodule = instantiate({k: v for k, v in plain.items() if k not in forwarded or k in stray})
+    if setup:
+        datamodule.setup("fit")
+    return datamodule
+
+
+def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, scheduler: bool = True):
+    """The TaskModule of cfg.model, with the net's `auto` keys (input_shape, num_outputs) filled
+    from the data spec and the task, classes and class names passed on."""
+    net_fill = {key: value for key, value in (("input_shape", list(spec.input_shape)), ("num_outputs", spec.num_outputs))
+                if OmegaConf.select(cfg.model, f"net.{key}") == AUTO}
+    return instantiate(
+        cfg.model,
+        optimizer=instantiate(cfg.optimizer) if optimizer else None,
+        scheduler=instantiate(cfg.scheduler) if scheduler and cfg.get("scheduler") else None,
+        task=spec.task,
+        num_classes=spec.num_classes,
+        class_names=spec.class_names,
+        net=net_fill,
+    )
+
+
+def build_trainer(cfg: DictConfig, **overrides):
+    """The Lightning Trainer with the configured callbacks and loggers (overrides win)."""
+    from .loggers import build_loggers
+
+    callbacks = overrides.pop("callbacks", None)
+    if callbacks is None:
+        callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    logger = overrides.pop("logger", None)
+    if logger is None:
+        logger = build_loggers(cfg) or False
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=logger, **overrides)
+
+
+def build(cfg: DictConfig):
+    """Data module (set up), model and trainer, as the config says."""
+    datamodule = build_datamodule(cfg)
+    validate_objective(cfg, datamodule.spec)
+    model = build_model(cfg, datamodule.spec)
+    return datamodule, model, build_trainer(cfg)

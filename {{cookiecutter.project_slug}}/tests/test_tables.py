@@ -1,0 +1,188 @@
+"""TableSource on its own (no data module): reading, train-only fitting, encoding, the state
+that travels in checkpoints, new rows for predict.py, and the one-line config errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from {{cookiecutter.package_name}}.config import ConfigError
+from {{cookiecutter.package_name}}.tables import TableSource
+
+TRAIN = np.arange(6)  # rows 0-5 are train; rows 6-7 stand for dev/test
+
+
+def write(tmp_path, frame: pd.DataFrame, name: str = "table.csv"):
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False, sep="\t" if name.endswith(".tsv") else ",")
+    return path
+
+
+@pytest.fixture
+def table():
+    """Train rows are ordinary; the two non-train rows are extreme, and bring a colour that
+    train never saw: any of it reaching the fitted state shows in the medians or categories."""
+    return pd.DataFrame({
+        "age": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 1e6, np.nan],
+        "height": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, -1e6, np.nan],  # complete in train
+        "color": ["red", "blue", "red", None, "red", "blue", "purple", "purple"],
+        "label": ["cat", "dog", "cat", "dog", "cat", "dog", "cat", "dog"],
+    })
+
+
+def fitted(path, **kwargs):
+    source = TableSource(path, "label", **kwargs)
+    examples = source.load()
+    source.fit(TRAIN)
+    return source, examples
+
+
+def test_load_returns_raw_targets_row_names_and_original_rows(tmp_path, table):
+    source, examples = fitted(write(tmp_path, table))
+    assert list(examples.targets) == list(table["label"]) and all(type(t) is str for t in examples.targets)
+    assert examples.names[:2] == ["row 0", "row 1"] and len(examples.names) == 8
+    assert examples.domain is None and examples.class_names is None
+    assert source.describe(2) == {"age": None, "height": 30.0, "color": "red", "label": "cat"}
+    assert source.describe(6)["age"] == 1e6
+
+
+def test_numeric_targets_stay_numbers(tmp_path, table):
+    table["label"] = [0.5, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    _, examples = fitted(write(tmp_path, table))
+    assert examples.targets.dtype == np.float64
+
+
+def test_medians_and_indicators_come_from_train_rows_only(tmp_path, table):
+    source, _ = fitted(write(tmp_path, table))
+    assert source.feature_names == ["age", "age_missing", "height",
+                                    "color=blue", "color=red", "color=<missing>", "color=<other>"]
+    assert source.input_shape == (7,)
+    x = source.features()
+    assert x.dtype == torch.float32 and x.shape == (8, 7)
+    age_median, height_median = np.median([1, 2, 4, 5, 6]), np.median([10, 20, 30, 40, 50, 60])
+    assert x[2, 0] == age_median and x[2, 1] == 1 and x[0, 1] == 0  # imputed, flagged
+    assert x[7, 0] == age_median and x[7, 2] == height_median  # a non-train gap gets the train median
+    assert x[6, 0] == 1e6  # values are kept as they are: the data module standardizes
+    assert any("height" in note for note in source.notes)  # no indicator, though non-train rows have gaps
+
+
+def test_one_hot_has_missing_and_unseen_slots(tmp_path, table):
+    source, _ = fitted(write(tmp_path, table))
+    onehot = source.features()[:, 3:].numpy()
+    assert onehot.sum(1).tolist() == [1] * 8
+    assert onehot[0].tolist() == [0, 1, 0, 0]  # red
+    assert onehot[3].tolist() == [0, 0, 1, 0]  # missing
+    assert onehot[6].tolist() == [0, 0, 0, 1]  # purple: only in non-train rows -> <other>
+
+
+def test_rare_categories_go_to_other_and_say_so(tmp_path, table):
+    source, _ = fitted(write(tmp_path, table), max_categories=1)
+    assert source.feature_names[3:] == ["color=red", "color=<missing>", "color=<other>"]
+    assert source.features()[1, 5] == 1  # blue is now beyond the most frequent one
+    assert any("color" in note and "max_categories" in note for note in source.notes)
+
+
+def test_declared_kinds_and_explicit_feature_list(tmp_path, table):
+    table["code"] = [7, 8, 7, 8, 7, 8, 9, 7]
+    source, _ = fitted(write(tmp_path, table), features=["code", "age"], categorical=["code"])
+    assert source.feature_names == ["code=7", "code=8", "code=<missing>", "code=<other>", "age", "age_missing"]
+    table["age"] = ["1", "2.5", None, "4", "5", "6", "7", "8"]  # numbers stored as text
+    source, _ = fitted(write(tmp_path, table, "text.parquet"), features=["age"], numeric=["age"])
+    assert source.feature_names == ["age", "age_missing"] and source.features()[:3, 0].tolist() == [1.0, 2.5, 4.0]
+
+
+@pytest.mark.parametrize("name", ["table.parquet", "table.tsv"])
+def test_parquet_and_tsv_read_like_csv(tmp_path, table, name):
+    expected, _ = fitted(write(tmp_path, table))
+    source, examples = fitted(write(tmp_path, table, name))
+    assert source.feature_names == expected.feature_names
+    assert torch.equal(source.features(), expected.features())
+    assert list(examples.targets) == list(table["label"])
+
+
+def test_domain_column(tmp_path, table):
+    table["site"] = ["a", "a", "a", "a", "b", "b", "b", "b"]
+    table["is_target"] = [0, 0, 0, 0, 1, 1, 1, 1]
+    path = write(tmp_path, table)
+    _, examples = fitted(path, domain="is_target", drop=["site"])
+    assert examples.domain.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    source, examples = fitted(path, domain="site", target_domain="b", drop=["is_target"])
+    assert examples.domain.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert not any(n.startswith(("site", "is_target")) for n in source.feature_names)
+
+
+def test_state_survives_torch_load_weights_only_and_json(tmp_path, table):
+    source, _ = fitted(write(tmp_path, table))
+    state = source.state_dict()
+    json.dumps(state)  # plain data only
+    torch.save({"table": state}, tmp_path / "state.pt")
+    loaded = torch.load(tmp_path / "state.pt", weights_only=True)["table"]
+    assert loaded == state
+    fresh = TableSource.from_state_dict(loaded)
+    assert fresh.feature_names == source.feature_names and fresh.input_shape == source.input_shape
+
+
+def test_read_new_on_a_fresh_source_matches_features(tmp_path, table):
+    source, _ = fitted(write(tmp_path, table))
+    fresh = TableSource(path=None, target="label")
+    fresh.load_state_dict(json.loads(json.dumps(source.state_dict())))
+    new = table.iloc[[7, 3, 6]].drop(columns=["label"])  # no target, other order
+    new.insert(0, "unused", 1)
+    x, names = fresh.read_new(str(write(tmp_path, new, "new.csv")))
+    assert names == ["row 0", "row 1", "row 2"]
+    assert torch.equal(x, source.features()[[7, 3, 6]])
+    with_target, _ = fresh.read_new(str(write(tmp_path, table.iloc[[7, 3, 6]], "with_target.csv")))
+    assert torch.equal(with_target, x)  # a target column is ignored
+
+
+def test_read_new_names_missing_columns(tmp_path, table):
+    source, _ = fitted(write(tmp_path, table))
+    path = write(tmp_path, table.drop(columns=["color", "label"]), "new.csv")
+    with pytest.raises(ConfigError, match="lacks the column.*'color'"):
+        source.read_new(str(path))
+
+
+def text_file(directory, name: str, text: str):
+    (directory / name).write_text(text)
+    return directory / name
+
+
+# case -> (tmp_path, table) -> (TableSource arguments besides target="label", what the message must say)
+BAD_INPUTS = {
+    "missing file": lambda d, t: ({"path": d / "nope.csv"}, r"data\.path=.*nope\.csv does not exist"),
+    "unknown extension": lambda d, t: ({"path": write(d, t, "table.xlsx")}, r"data\.path=.*unknown file type '\.xlsx'"),
+    "unreadable": lambda d, t: ({"path": text_file(d, "broken.parquet", "not parquet")}, r"data\.path=.*cannot be read as PARQUET"),
+    "header only": lambda d, t: ({"path": text_file(d, "header.csv", "age,label\n")}, r"data\.path=.*has no rows"),
+    "empty file": lambda d, t: ({"path": text_file(d, "blank.csv", "")}, r"data\.path=.*has no rows"),
+    "unknown target": lambda d, t: ({"path": write(d, t), "target": "animal"},
+                                    r"data\.target='animal' is not a column.*columns are: age, height, color, label"),
+    "unknown feature": lambda d, t: ({"path": write(d, t), "features": ["age", "weight"]}, r"data\.features: no column 'weight'"),
+    "unknown drop": lambda d, t: ({"path": write(d, t), "drop": ["id"]}, r"data\.drop: no column 'id'"),
+    "unknown domain": lambda d, t: ({"path": write(d, t), "domain": "site"}, r"data\.domain: no column 'site'"),
+    "domain not 0/1": lambda d, t: ({"path": write(d, t.assign(site=list("aabbaabb"))), "domain": "site"},
+                                    r"data\.domain='site' has values 'a', 'b', not 0/1; set data\.target_domain"),
+    "no such target_domain": lambda d, t: ({"path": write(d, t.assign(site=list("aabbaabb"))), "domain": "site", "target_domain": "c"},
+                                           r"data\.target_domain='c' matches no row of data\.domain='site'"),
+    "domain with gaps": lambda d, t: ({"path": write(d, t), "domain": "color"}, r"data\.domain='color' is missing in 1 of 8 rows"),
+    "non-numeric numeric": lambda d, t: ({"path": write(d, t), "numeric": ["color"]},
+                                         r"data\.numeric lists column 'color' .* non-numeric value 'red'"),
+    "target with gaps": lambda d, t: ({"path": write(d, t.assign(label=[None, "a"] * 4))}, r"data\.target='label' is missing in 4 of 8 rows"),
+    "single target value": lambda d, t: ({"path": write(d, t.assign(label="cat"))}, r"data\.target='label' has the single value 'cat'"),
+    "target as a feature": lambda d, t: ({"path": write(d, t), "features": ["age", "label"]}, r"data\.features includes the target"),
+    "no features left": lambda d, t: ({"path": write(d, t), "drop": ["age", "height", "color"]}, r"no feature columns left"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_inputs_are_one_line_config_errors(tmp_path, table, case):
+    arguments, message = BAD_INPUTS[case](tmp_path, table)
+    with pytest.raises(ConfigError, match=message) as error:
+        TableSource(**{"target": "label", **arguments}).load()
+    assert "\n" not in str(error.value)
