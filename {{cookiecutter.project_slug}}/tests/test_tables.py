@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from {{cookiecutter.package_name}}.config import ConfigError
+from {{cookiecutter.package_name}}.examples import write_example_table
 from {{cookiecutter.package_name}}.tables import TableSource
 
 TRAIN = np.arange(6)  # rows 0-5 are train; rows 6-7 stand for dev/test
@@ -127,6 +128,7 @@ def test_state_survives_torch_load_weights_only_and_json(tmp_path, table):
     assert loaded == state
     fresh = TableSource.from_state_dict(loaded)
     assert fresh.feature_names == source.feature_names and fresh.input_shape == source.input_shape
+    assert TableSource("unused.csv", "label").state_dict() == {}  # nothing fitted yet: nothing to save
 
 
 def test_read_new_on_a_fresh_source_matches_features(tmp_path, table):
@@ -147,6 +149,24 @@ def test_read_new_names_missing_columns(tmp_path, table):
     path = write(tmp_path, table.drop(columns=["color", "label"]), "new.csv")
     with pytest.raises(ConfigError, match="lacks the column.*'color'"):
         source.read_new(str(path))
+
+
+def test_example_table_is_reproducible_learnable_and_not_trivial(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    path = write_example_table(tmp_path / "a" / "animals.csv")
+    assert path.read_bytes() == write_example_table(tmp_path / "b.csv").read_bytes()  # seeded
+    source = TableSource(path, "animal")
+    examples = source.load()
+    assert len(examples.targets) == 800 and set(examples.targets) == {"cat", "dog", "bird"}
+    gaps = pd.read_csv(path).isna().mean()
+    assert all(0.02 < gaps[c] < 0.08 for c in ("weight_kg", "height_cm", "color")) and gaps["animal"] == 0
+    train, held_out = np.arange(600), np.arange(600, 800)
+    source.fit(train)
+    x = source.features().numpy()
+    x = (x - x[train].mean(0)) / (x[train].std(0) + 1e-6)
+    model = LogisticRegression(max_iter=1000).fit(x[train], examples.targets[train])
+    assert 0.75 < model.score(x[held_out], examples.targets[held_out]) < 0.98  # well above chance, not solved
 
 
 def text_file(directory, name: str, text: str):

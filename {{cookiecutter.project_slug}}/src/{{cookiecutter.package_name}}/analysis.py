@@ -286,7 +286,7 @@ def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(
 def _columns(described: dict) -> dict:
     """What describe() adds beside the name (a table's original columns), prefixed so that
     they never collide with the analysis's own columns."""
-    return {f"x.{k}": v for k, v in described.items() if k != "example"}
+    return {f"x.{k}": v for k, v in described.items() if k != "example" and v != described["example"]}
 
 
 def _short(name: str, width: int = 22) -> str:

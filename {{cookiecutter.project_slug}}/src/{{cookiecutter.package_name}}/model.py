@@ -16,7 +16,7 @@ import torchmetrics
 from torch import nn
 
 from .config import ConfigError
-from .nets import init_by_activation, output_layer
+from .initialization import init_by_activation, output_layer
 from .tasks import Task
 
 

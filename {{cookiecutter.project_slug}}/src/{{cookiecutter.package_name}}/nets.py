@@ -1,7 +1,10 @@
-"""Example networks. Any torch.nn.Module works: point `model.net._target_` at yours.
+"""YOUR networks (this file is yours to edit; these two are examples). Any torch.nn.Module
+works: point `model.net._target_` (configs/model/*.yaml) at yours.
 
 A net maps a batch [B, *input_shape] to raw outputs [B, num_outputs] (logits for
-classification: no softmax/sigmoid at the end, the loss applies it).
+classification: no softmax/sigmoid at the end, the loss applies it). A net whose config
+says `input_shape: auto` / `num_outputs: auto` gets them from the data. The recipe
+initializes it by its activations (initialization.py; model.init=none keeps your own).
 """
 
 from __future__ import annotations
@@ -63,30 +66,3 @@ class CNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
-
-
-def init_by_activation(net: nn.Module) -> str:
-    """He init for ReLU-family nets, Xavier/Glorot for tanh/sigmoid (M17); returns which.
-
-    The last layer is made small so that the untrained model predicts close to uniform
-    and its loss starts near ln(C), the value the initial-loss check expects.
-    """
-    kinds = {type(m) for m in net.modules()}
-    scheme = "xavier" if kinds & {nn.Tanh, nn.Sigmoid} and not kinds & {nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU} else "he"
-    weighted = [m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
-    for m in weighted:
-        if scheme == "he":
-            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-        else:
-            nn.init.xavier_normal_(m.weight, gain=nn.init.calculate_gain("tanh"))
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    if weighted:
-        nn.init.xavier_normal_(weighted[-1].weight, gain=0.1)
-    return scheme
-
-
-def output_layer(net: nn.Module) -> nn.Module | None:
-    """The last Linear/Conv layer: the one whose bias can be set to the class prior."""
-    weighted = [m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
-    return weighted[-1] if weighted else None

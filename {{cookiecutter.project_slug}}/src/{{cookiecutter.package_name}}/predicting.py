@@ -31,9 +31,13 @@ def out_of_range(xs: torch.Tensor, input_range: dict) -> tuple[torch.Tensor, tor
     return (excess > TOLERANCE).sum(1), excess.amax(1)
 
 
-def default_output(source: Path) -> Path:
-    """new.npy -> new.npy.predictions.csv: the whole input name, so new.csv and new.npy never share one."""
-    return source.with_name(source.name.rstrip("/") + ".predictions.csv")
+def default_output(source: Path, run_dir: Path) -> Path:
+    """new.npy -> new.npy.predictions.csv beside it: the whole input name, so new.csv and new.npy
+    never share one. A folder of images -> <run>/predictions/<folder>.predictions.csv, so that
+    nothing is ever written into an image folder (it could be, or become, training data)."""
+    if source.is_dir():
+        return run_dir / "predictions" / f"{source.resolve().name}.predictions.csv"
+    return source.with_name(source.name + ".predictions.csv")
 
 
 def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None, overwrite: bool = False) -> dict:
@@ -46,7 +50,8 @@ def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None
     source = Path(input_path)
     if not source.exists():
         raise ConfigError(f"input={source} does not exist; pass the new examples' file or folder")
-    output = Path(output_path) if output_path else default_output(source)
+    cfg, model, datamodule, _ = load_run(ckpt_path, setup_data=False)  # reads no data, writes nothing
+    output = Path(output_path) if output_path else default_output(source, Path(cfg.paths.output_dir))
     if output.resolve() == source.resolve():
         raise ConfigError(f"output={output} is the input file; choose another output path")
     if output.is_dir():
@@ -54,7 +59,6 @@ def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None
     if output.exists() and not overwrite:
         raise ConfigError(f"{output} already exists and would be overwritten; pass overwrite=true to replace it, "
                           "or another output=FILE")
-    cfg, model, datamodule, _ = load_run(ckpt_path, setup_data=False)
     spec = datamodule.spec
     try:
         xs, names = datamodule.read_new(str(source))

@@ -161,6 +161,18 @@ class CheckContext:
         idx = torch.randperm(len(y), generator=g)[: min(n, len(y))]
         return x[idx], y[idx]
 
+    def train_batches(self):
+        """Endless shuffled (x, y, index) batches of the train sample, in memory: short check
+        runs do not wait for a file loader's workers or decoding."""
+        x, y = self.split("train")
+        size, epoch = int(getattr(self.dm, "batch_size", 64) or 64), 0
+        while True:
+            order = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.seed + epoch))
+            for start in range(0, len(y), size):
+                b = order[start : start + size]
+                yield x[b], y[b], b
+            epoch += 1
+
     def make_model(self, seed: int | None = None, regularized: bool = False):
         """A fresh model as training starts it (output bias at the prior when configured)."""
         from ..build import build_model

@@ -229,10 +229,11 @@ def class_balance(ctx, opts) -> Result:
     present = train[train > 0]
     ratio = float(present.max() / present.min())
     max_share, max_ratio = float(opts.get("max_share", 0.8)), float(opts.get("max_ratio", 10))
-    value = {"majority_class": major, "share": top, "largest/smallest": ratio}
+    name = ctx.spec.class_name
+    value = {"majority_class": name(major), "share": top, "largest/smallest": ratio}
     threshold = f"share<{max_share:g}, ratio<{max_ratio:g}"
-    shown = f"class {major}: {top:.1%} (x{ratio:.3g})"
-    listing = ", ".join(f"{c}:{s:.1%}" for c, s in enumerate(train.tolist()))
+    shown = f"{name(major)}: {top:.1%} (x{ratio:.3g})"
+    listing = ", ".join(f"{name(c)}:{s:.1%}" for c, s in enumerate(train.tolist()))
     details = {k: v.tolist() for k, v in shares.items()}
     if top >= max_share or ratio >= max_ratio:
         dev_acc = float(shares["dev"][major])
@@ -240,7 +241,7 @@ def class_balance(ctx, opts) -> Result:
             "warn",
             value,
             threshold,
-            f"class {major} holds {top:.1%} of train; always predicting it scores {dev_acc:.1%} accuracy on dev "
+            f"class {name(major)} holds {top:.1%} of train; always predicting it scores {dev_acc:.1%} accuracy on dev "
             f"without looking at the input (accuracy paradox). Train shares: {listing}",
             "weight the classes in the loss, sample batches balanced, and optimize a balanced metric "
             "(objective.metric=balanced_accuracy or f1)",

@@ -112,13 +112,8 @@ def _train(ctx, steps: int, zero_inputs: bool):
     opt = ctx.optimizer(model, regularized=True)
     noise, l1 = float(getattr(model, "input_noise", 0) or 0), float(getattr(model, "l1", 0) or 0)
     task = getattr(model, "task", ctx.task)
-    done = 0
-    while done < steps:
-        for x, y, _ in ctx.dm.train_dataloader():
-            _step(net, opt, task, torch.zeros_like(x) if zero_inputs else x, y, noise, l1)
-            done += 1
-            if done >= steps:
-                break
+    for _, (x, y, _) in zip(range(steps), ctx.train_batches()):
+        _step(net, opt, task, torch.zeros_like(x) if zero_inputs else x, y, noise, l1)
     return net.eval()
 
 
@@ -192,13 +187,9 @@ def learning_rate(ctx, opts) -> Result:
     task = getattr(model, "task", ctx.task)
     lrs = [lo * (hi / lo) ** (i / max(steps - 1, 1)) for i in range(steps)]
     tried, smooth, avg, best, diverged = [], [], 0.0, math.inf, None
-    batches = iter(())
+    batches = ctx.train_batches()
     for i, rate in enumerate(lrs):
-        try:
-            x, y, _ = next(batches)
-        except StopIteration:
-            batches = iter(ctx.dm.train_dataloader())
-            x, y, _ = next(batches)
+        x, y, _ = next(batches)
         for group in opt.param_groups:
             group["lr"] = rate
         loss = _step(net, opt, task, x, y)

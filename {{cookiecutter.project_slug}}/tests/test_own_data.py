@@ -1,0 +1,157 @@
+"""Your own data from files, end to end: an image folder and a table train, check, diagnose,
+evaluate and predict with their own class and example names; preprocessing fitted on train
+only; augmentation on train batches only; bad inputs refused in one line with nothing written."""
+
+from __future__ import annotations
+
+import csv
+import re
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import PROJECT, run_cli
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from {{cookiecutter.package_name}}.build import build_datamodule
+from {{cookiecutter.package_name}}.checks import run_checks
+from {{cookiecutter.package_name}}.config import ConfigError
+from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
+from {{cookiecutter.package_name}}.examples import DIGIT_NAMES, write_example_images, write_example_table
+from {{cookiecutter.package_name}}.images import ImageFolderSource
+from {{cookiecutter.package_name}}.predicting import predict_file
+from {{cookiecutter.package_name}}.training import train
+from {{cookiecutter.package_name}}.vault import evaluate, read_ledger
+
+SHORT = ["trainer.max_epochs=2", "logger=none", "trainer.enable_progress_bar=false", "checks.before_train=fast"]
+
+
+def compose_run(out: Path, *overrides: str):
+    with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={out}", *SHORT, *overrides])
+    (out / ".hydra").mkdir(parents=True, exist_ok=True)  # what train.py's Hydra writes; load_run reads it
+    (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    return cfg
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    root = tmp_path_factory.mktemp("examples")
+    return {"images": write_example_images(root / "digit_images"), "table": write_example_table(root / "animals.csv")}
+
+
+# --------------------------------------------------------------------------- image folders
+@pytest.fixture(scope="module")
+def image_run(examples, tmp_path_factory):
+    out = tmp_path_factory.mktemp("image_run")
+    cfg = compose_run(out, "+experiment=image_folder_example", f"data.root={examples['images']}", "data.image_size=[8,8]",
+                      "data.num_workers=0", "trainer.max_epochs=3")
+    return out, cfg, train(cfg)
+
+
+def test_image_folder_trains_with_class_and_file_names_in_every_report(image_run):
+    out, cfg, summary = image_run
+    assert summary["scores"]["dev"] > 0.5 and summary["test_split_reads"] == 0
+    spec = json.loads((out / "preprocessing.json").read_text())["spec"]
+    assert spec["class_names"] == sorted(DIGIT_NAMES) and spec["input_shape"] == [1, 8, 8]  # read off the folders
+    confusion = read_csv(out / "confusion_matrix.csv")
+    assert [r["true\\pred"] for r in confusion] == sorted(DIGIT_NAMES)
+    assert {r["class"] for r in read_csv(out / "per_class_metrics.csv")} == set(DIGIT_NAMES)
+    worst = read_csv(out / "worst_mistakes.csv")
+    assert worst and all(r["example"].split("/")[0] == r["y_true"] and r["example"].endswith(".png") for r in worst)
+    assert (out / "worst_mistakes.png").is_file()
+
+
+def test_image_folder_checks_diagnose_evaluate_and_predict(image_run, examples, tmp_path):
+    out, cfg, summary = image_run
+    results = run_checks(cfg, out_dir=tmp_path / "checks")
+    assert all(r.status == "pass" for r in results), [(r.id, r.status, r.message) for r in results if r.status != "pass"]
+    diagnosis = diagnose_checkpoint(summary["best_checkpoint"], out_dir=str(tmp_path / "diag"))
+    assert diagnosis["test_split_reads"] == 0 and diagnosis["error_analysis"]["class_names"] == sorted(DIGIT_NAMES)
+    result = evaluate([summary["best_checkpoint"]], PROJECT, ledger=tmp_path / "ledger.jsonl", out_dir=tmp_path / "eval")
+    assert result["scores"]["test"]["n"] > 0 and len(read_ledger(tmp_path / "ledger.jsonl")) == 1
+
+    one = examples["images"] / "seven" / sorted(p.name for p in (examples["images"] / "seven").iterdir())[0]
+    single = predict_file(summary["best_checkpoint"], str(one), str(tmp_path / "one.csv"))
+    assert single["n"] == 1 and single["rows"][0]["prediction"] in DIGIT_NAMES and "p_seven" in single["rows"][0]
+    folder = predict_file(summary["best_checkpoint"], str(examples["images"] / "three"))
+    written = Path(folder["output"])
+    assert written.parent == out / "predictions" and not any((examples["images"]).glob("*.csv")), "never write into an image folder"
+    rows = read_csv(written)
+    assert len(rows) == len(list((examples["images"] / "three").iterdir())) and rows[0]["example"].endswith(".png")
+    assert sum(r["prediction"] == "three" for r in rows) > len(rows) / 2
+
+
+def test_image_standardization_is_fitted_on_train_images_alone(examples, make_cfg):
+    dm = build_datamodule(make_cfg("data=image_folder", f"data.root={examples['images']}", "data.image_size=[8,8]",
+                                   "data.num_workers=0"))
+    source = ImageFolderSource(examples["images"], channels=1, image_size=[8, 8])
+    source.load()
+    train_index = torch.cat([b[2] for b in dm.loader("train")])
+    pixels = torch.stack([source.read(int(i)) for i in train_index])
+    assert torch.allclose(dm.standardizer.mean.reshape(-1), pixels.mean().reshape(-1).float(), atol=1e-5)
+    assert torch.allclose(dm.standardizer.std.reshape(-1), pixels.std().reshape(-1).float(), atol=1e-4)
+    everything = torch.stack([source.read(i) for i in range(len(source.paths))])
+    assert not torch.allclose(dm.standardizer.mean.reshape(-1), everything.mean().reshape(-1).float(), atol=1e-5), \
+        "the statistics must not see dev or test images"
+
+
+def test_augmentation_touches_training_batches_only(examples, tmp_path, monkeypatch):
+    from {{cookiecutter.package_name}}.augment import Augment
+
+    seen: list[str] = []
+    original = Augment.forward
+
+    def spy(self, x):
+        trainer = spy.model.trainer
+        seen.append("train" if trainer.training else "other")
+        return original(self, x)
+
+    from {{cookiecutter.package_name}}.model import TaskModule
+
+    setup = TaskModule.setup
+
+    def remember(self, stage):
+        spy.model = self
+        return setup(self, stage)
+
+    monkeypatch.setattr(Augment, "forward", spy)
+    monkeypatch.setattr(TaskModule, "setup", remember)
+    cfg = compose_run(tmp_path, "data=digits", "regularizer=[augment]", "trainer.max_epochs=2",
+                      "analysis.error_analysis=false")
+    summary = train(cfg)
+    steps_per_epoch = -(-1257 // 64)
+    assert seen == ["train"] * (2 * steps_per_epoch), "only training batches, every one of them"
+    assert summary["scores"]["dev"] is not None
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda root: None, "no such folder"),
+    (lambda root: (root / "cat").mkdir(parents=True) or (root / "cat" / ".DS_Store").write_bytes(b"\0\1"), r"\.DS_Store"),
+    (lambda root: _one_class(root), "one class folder"),
+])
+def test_bad_image_folders_are_one_line_errors_and_write_nothing(make, message, tmp_path):
+    root = tmp_path / "images"
+    make(root)
+    out = tmp_path / "run"
+    done = run_cli("train.py", "data=image_folder", f"data.root={root}", "logger=none", f"hydra.run.dir={out}")
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and re.search(message, lines[0]), done.stderr
+    assert not (out / "checkpoints").exists() and not (out / "summary.json").exists()
+
+
+def _one_class(root: Path):
+    from PIL import Image
+
+    (root / "cat").mkdir(parents=True)
+    for i in range(3):
+        Image.new("L", (4, 4), color=i * 40).save(root / "cat" / f"{i}.png")
