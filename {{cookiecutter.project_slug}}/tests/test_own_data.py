@@ -155,3 +155,105 @@ def _one_class(root: Path):
     (root / "cat").mkdir(parents=True)
     for i in range(3):
         Image.new("L", (4, 4), color=i * 40).save(root / "cat" / f"{i}.png")
+
+
+# --------------------------------------------------------------------------- tables
+@pytest.fixture(scope="module")
+def table_run(examples, tmp_path_factory):
+    out = tmp_path_factory.mktemp("table_run")
+    cfg = compose_run(out, "+experiment=table_example", f"data.path={examples['table']}", "trainer.max_epochs=8")
+    return out, cfg, train(cfg)
+
+
+def test_table_trains_with_its_class_column_and_row_names(table_run, examples):
+    out, cfg, summary = table_run
+    assert summary["scores"]["dev"] > 0.6 and summary["test_split_reads"] == 0  # chance is 0.4
+    state = json.loads((out / "preprocessing.json").read_text())  # readable, beside the run
+    assert state["spec"]["class_names"] == ["bird", "cat", "dog"] and state["spec"]["target_name"] == "animal"
+    assert "color=<missing>" in state["spec"]["feature_names"] and "weight_kg_missing" in state["spec"]["feature_names"]
+    assert [r["true\\pred"] for r in read_csv(out / "confusion_matrix.csv")] == ["bird", "cat", "dog"]
+    worst = read_csv(out / "worst_mistakes.csv")
+    raw = read_csv(examples["table"])
+    for r in worst[:5]:  # the row name leads back to the file's row, its columns shown as they are there
+        row = raw[int(r["example"].split()[-1])]
+        assert r["y_true"] == row["animal"] == r["x.animal"] and r["x.color"] in (row["color"], "None")
+
+
+def test_table_checkpoint_holds_the_preprocessing_as_plain_data(table_run):
+    out, cfg, summary = table_run
+    ckpt = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)
+    source_state = ckpt["FourSplitDataModule"]["source"]
+    assert json.dumps(source_state) and source_state == json.loads((out / "preprocessing.json").read_text())["source"]
+
+
+def test_table_checks_diagnose_evaluate_and_predict_raw_rows(table_run, examples, tmp_path):
+    out, cfg, summary = table_run
+    results = run_checks(cfg, out_dir=tmp_path / "checks")
+    assert all(r.status == "pass" for r in results), [(r.id, r.status, r.message) for r in results if r.status != "pass"]
+    diagnosis = diagnose_checkpoint(summary["best_checkpoint"], out_dir=str(tmp_path / "diag"))
+    assert diagnosis["error_analysis"]["class_names"] == ["bird", "cat", "dog"] and diagnosis["test_split_reads"] == 0
+    result = evaluate([summary["best_checkpoint"]], PROJECT, ledger=tmp_path / "ledger.jsonl", out_dir=tmp_path / "eval")
+    assert result["scores"]["test"]["n"] > 0
+
+    import pandas as pd
+
+    new = pd.read_csv(examples["table"]).head(6).drop(columns=["animal"])  # raw rows, no target column
+    new.loc[0, "weight_kg"] = 1e4  # a ten-tonne cat: far outside anything seen in training
+    new.to_csv(tmp_path / "new.csv", index=False)
+    prediction = predict_file(summary["best_checkpoint"], str(tmp_path / "new.csv"))
+    rows = read_csv(tmp_path / "new.csv.predictions.csv")
+    assert [r["example"] for r in rows] == [f"row {i}" for i in range(6)]
+    assert {r["prediction"] for r in rows} <= {"bird", "cat", "dog"} and {"p_bird", "p_cat", "p_dog"} <= set(rows[0])
+    assert prediction["out_of_range_rows"][:1] == [0]
+    new.drop(columns=["height_cm"]).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(ConfigError, match="height_cm"):
+        predict_file(summary["best_checkpoint"], str(tmp_path / "short.csv"))
+    assert not (tmp_path / "short.csv.predictions.csv").exists()
+
+
+def test_table_preprocessing_is_fitted_on_train_rows_alone(tmp_path, make_cfg):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"size": rng.normal(size=400), "label": rng.choice(["a", "b"], size=400)})
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    dm = build_datamodule(make_cfg("data=table", f"data.path={path}", "data.target=label"))
+    train_rows = torch.cat([b[2] for b in dm.loader("train")]).numpy()
+    assert dm.standardizer.mean.reshape(-1)[0] == pytest.approx(frame["size"].iloc[train_rows].mean(), abs=1e-5)
+    assert dm.standardizer.mean.reshape(-1)[0] != pytest.approx(frame["size"].mean(), abs=1e-5)
+
+
+BAD_TABLES = {
+    "missing file": (None, ["data.path=nope.csv", "data.target=y"], "nope.csv"),
+    "empty file": ("", ["data.target=y"], "data.path"),
+    "unknown target": ("a,y\n1,0\n2,1\n", ["data.target=label"], "data.target"),
+    "unknown feature": ("a,y\n1,0\n2,1\n", ["data.target=y", "data.features=[a,b]"], "data.features"),
+    "one-valued target": ("a,y\n" + "".join(f"{i},1\n" for i in range(40)), ["data.target=y"], "single value"),
+    "declared numeric is text": ("a,y\n" + "".join(f"x{i},{i % 2}\n" for i in range(40)), ["data.target=y", "data.numeric=[a]"], "data.numeric"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TABLES))
+def test_bad_tables_are_one_line_errors_and_write_nothing(case, tmp_path):
+    text, overrides, message = BAD_TABLES[case]
+    path = tmp_path / "t.csv"
+    if text is not None:
+        path.write_text(text)
+        overrides = [f"data.path={path}", *overrides]
+    out = tmp_path / "run"
+    done = run_cli(str(PROJECT / "train.py"), "data=table", *overrides, "logger=none", f"hydra.run.dir={out}", cwd=tmp_path)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], done.stderr[-1500:]
+    assert not (out / "checkpoints").exists() and not (out / "summary.json").exists()
+
+
+def test_a_class_only_dev_has_is_refused(tmp_path, make_cfg):
+    from {{cookiecutter.package_name}}.data import make_splits, resolve_fractions
+
+    dev = set(make_splits(300, resolve_fractions("auto", 300), seed=0)["dev"].tolist())
+    labels = ["only_in_dev" if i == min(dev) else ["a", "b"][i % 2] for i in range(300)]
+    path = tmp_path / "t.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{label}\n" for i, label in enumerate(labels)))
+    with pytest.raises(ConfigError, match=r"only_in_dev.*occur in dev but never in train"):
+        build_datamodule(make_cfg("data=table", f"data.path={path}", "data.target=y"))
