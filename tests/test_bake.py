@@ -140,7 +140,7 @@ def test_python_version_reaches_pyproject_and_workflow(bake, tmp_path, python_ve
 def test_names_are_derived_from_the_project_name_and_editable(bake, tmp_path):
     derived = bake(tmp_path / "a", project_name="Digit Lab")
     assert derived.name == "digit-lab" and (derived / "src" / "digit_lab").is_dir()
-    assert "digit_lab.data.load_digits" in (derived / "configs" / "data" / "digits.yaml").read_text()
+    assert "digit_lab.sources.load_digits" in (derived / "configs" / "data" / "digits.yaml").read_text()
 
     edited = bake(tmp_path / "b", project_name="Digit Lab", project_slug="lab", package_name="digitlab")
     assert edited.name == "lab" and (edited / "src" / "digitlab").is_dir()
@@ -152,7 +152,7 @@ def test_gitignore_keeps_sources_and_ignores_run_outputs(bake, tmp_path):
     project = bake(tmp_path, init_git="yes")
     for junk in ["data/raw.csv", "outputs/2026-01-01/12-00-00/x.txt", "multirun/a/0/x.txt", "logs/x.txt", "wandb/run/x",
                  "lightning_logs/v0/x", ".env", "checkpoints/last.ckpt", "model.ckpt", ".venv/bin/python",
-                 f"src/{DEFAULT_PACKAGE}/__pycache__/x.pyc"]:
+                 f"src/{DEFAULT_PACKAGE}/__pycache__/x.pyc", "examples/animals.csv", "examples/digit_images/one/0001.png"]:
         path = project / junk
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x")

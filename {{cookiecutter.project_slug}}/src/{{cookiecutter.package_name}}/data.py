@@ -171,16 +171,18 @@ def encode_targets(targets: np.ndarray, task: str, declared: list | None, train:
         if np.issubdtype(targets.dtype, np.floating) and np.any(np.mod(targets, 1) != 0):
             raise ConfigError(f"data.task={task} but the targets have fractions (e.g. {targets[np.mod(targets, 1) != 0][0]}); "
                               "use data.task=regression, or give class ids or names")
-        keys = targets.astype(np.int64) if np.issubdtype(targets.dtype, np.number) else np.array([str(t) for t in targets], dtype=object)
-        classes = sorted(set(keys[train].tolist()))
-        lookup = {c: i for i, c in enumerate(classes)}
+        # vectorized: a million string labels must not cost a million Python lookups
+        keys = targets.astype(np.int64) if np.issubdtype(targets.dtype, np.number) else targets.astype(str)
+        classes = np.unique(keys[train])
+        ids = np.searchsorted(classes, keys).clip(0, len(classes) - 1)
+        known = classes[ids] == keys
         for split, index in splits.items():
-            unseen = sorted({c for c in keys[index].tolist() if c not in lookup}, key=str)
-            if unseen:
-                raise ConfigError(f"class(es) {unseen[:5]} occur in {split} but never in train: the model cannot learn "
+            unseen = np.unique(keys[index][~known[index]])
+            if len(unseen):
+                raise ConfigError(f"class(es) {unseen[:5].tolist()} occur in {split} but never in train: the model cannot learn "
                                   "them; collect train examples of them or drop those rows (or change data.split_seed)")
-        ids = np.array([lookup[c] for c in keys.tolist()], dtype=np.int64)
-        names = [str(c) for c in classes]
+        ids = ids.astype(np.int64)
+        names = [str(c) for c in classes.tolist()]
     if len(names) < 2:
         raise ConfigError(f"the target has a single class ({names}); a classifier needs at least two")
     if task == "binary" and len(names) != 2:
@@ -389,7 +391,7 @@ class FourSplitDataModule(L.LightningDataModule):
         self.spec: DataSpec | None = None
         self._indices: dict[str, torch.Tensor] | None = None
         self._y = self._z = self._raw = None
-        self._names: list[str] | None = None
+        self._names = None  # a sequence of example names (a table's may be made on demand)
 
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str | None = None) -> None:
@@ -404,7 +406,7 @@ class FourSplitDataModule(L.LightningDataModule):
         others = {k: v.numpy() for k, v in indices.items() if k != "train"}
         declared_names = self.declared["class_names"] or examples.class_names
         self._y, class_names = encode_targets(targets, task, declared_names, train, others)
-        self._names, self._indices = list(examples.names), indices
+        self._names, self._indices = examples.names, indices
         self._fit(train)
         self.spec = DataSpec(task, tuple(self.source.input_shape), class_names, self.source.feature_names,
                              getattr(self.source, "target", None), self.source.kind)

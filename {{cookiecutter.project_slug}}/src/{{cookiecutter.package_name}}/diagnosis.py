@@ -34,8 +34,9 @@ RECOMMENDATIONS = {
         "and lower the regularization."
     ),
     "variance": (
-        "Reduce variance: get more training data, add regularization (L2 / weight decay, dropout, "
-        "data augmentation, early stopping), or search for a better architecture / hyperparameters."
+        "Reduce variance: get more training data, add regularization (L2 / weight decay: regularizer=[weight_decay], "
+        "dropout: regularizer=[dropout], data augmentation: regularizer=[augment] for images, regularizer=[mixup] or "
+        "regularizer.input_noise=0.1 for tables, early stopping), or search for a better architecture / hyperparameters."
     ),
     "data_mismatch": (
         "Address data mismatch: carry out manual error analysis to understand how the training data "

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -50,7 +51,7 @@ class Examples:
     """
 
     targets: np.ndarray
-    names: list[str]
+    names: Sequence[str]  # a list, or any sequence that makes names on demand
     domain: np.ndarray | None = None
     class_names: list[str] | None = None
 
@@ -141,6 +142,7 @@ class DataInterface(Protocol):
 
     spec: DataSpec  # after setup() or load_state_dict()
     test_reads: int  # how often the test split was opened (the vault's counter)
+    standardizer: object  # the fitted standardization: transform, inverse, input_range (M35)
 
     def loader(self, split: str, shuffle: bool = False):
         """Batches (x, y, index) of one split, standardized; `test` is counted."""
@@ -154,8 +156,18 @@ class DataInterface(Protocol):
     def fingerprints(self, split: str) -> list[bytes]:
         """One content hash per example of a split, in the split's order."""
 
+    def size(self, split: str) -> int:
+        """How many examples a split has (reads nothing)."""
+
+    def examples(self, index) -> tuple:
+        """(inputs, targets) of these example indices, as loaders yield them (the reports'
+        pictures of the worst mistakes)."""
+
     def describe(self, index) -> list[dict]:
         """Per example index: its name and what a person recognizes it by."""
+
+    def read_new(self, path: str) -> tuple:
+        """New inputs in the user's own form (predict.py), preprocessed as train was."""
 
     def state_dict(self) -> dict:
         """The spec and every fitted statistic: saved in every checkpoint."""

@@ -15,6 +15,8 @@ The data module standardizes the encoded columns afterwards; this file never doe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pathlib import Path
 
 import numpy as np
@@ -203,7 +205,7 @@ class TableSource(Source):
         if absent:
             raise ConfigError(f"input={path} lacks the column(s) {', '.join(map(repr, absent))} the model was trained on; "
                               "add them (empty values are fine: they are imputed)")
-        return self._transform(frame, where=f"input={path}"), _row_names(len(frame))
+        return self._transform(frame, where=f"input={path}"), [f"row {i}" for i in range(len(frame))]
 
     def _transform(self, frame: pd.DataFrame, where: str) -> torch.Tensor:
         dense, onehot, j = [], [], 0  # (first output column, [N] values / [N] slot per row)
@@ -389,8 +391,25 @@ def _column_list(value) -> list[str] | None:
     return [str(v) for v in value]
 
 
-def _row_names(n: int) -> list[str]:
-    return [f"row {i}" for i in range(n)]
+class _RowNames(Sequence):
+    """"row 0", "row 1", ... made when asked for: a million rows need no million strings."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [f"row {j}" for j in range(*i.indices(self.n))]
+        if not -self.n <= i < self.n:
+            raise IndexError(i)
+        return f"row {i % self.n}"
+
+
+def _row_names(n: int) -> Sequence[str]:
+    return _RowNames(n)
 
 
 def _some(texts: list[str], k: int = 8) -> str:
