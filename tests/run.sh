@@ -55,6 +55,13 @@ WANT="$(printf '%s\n' "${REQUIREMENTS[@]}")"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
     echo "== pip install ${REQUIREMENTS[*]}"
     "$PY" -m pip install --disable-pip-version-check -q "${REQUIREMENTS[@]}"
+    # litdata (data=streaming) requires torchvision, and PyPI's torchvision does not load beside
+    # a CPU build of torch ("operator torchvision::nms does not exist"), which breaks every
+    # import that probes for it. Nothing here needs it (litdata imports without it): remove it.
+    if "$PY" -m pip show -q torchvision >/dev/null 2>&1 && ! "$PY" -c "import torchvision" >/dev/null 2>&1; then
+        echo "== removing torchvision: it does not load beside this torch build, and nothing here needs it"
+        "$PY" -m pip uninstall -y -q torchvision
+    fi
     printf '%s\n' "$WANT" > "$STAMP"
 else
     echo "== dependencies already installed in $VENV (delete $STAMP to reinstall)"

@@ -30,6 +30,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from {{cookiecutter.package_name}}.config import refuse_an_existing_run_dir
+
+    refuse_an_existing_run_dir(sys.argv[1:])  # before Hydra writes .hydra/ into it
     try:
         main()
     except SystemExit as e:

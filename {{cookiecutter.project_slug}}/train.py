@@ -24,4 +24,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    from {{cookiecutter.package_name}}.config import refuse_an_existing_run_dir
+
+    refuse_an_existing_run_dir(sys.argv[1:])  # before Hydra writes .hydra/ into it
     sys.exit(main())

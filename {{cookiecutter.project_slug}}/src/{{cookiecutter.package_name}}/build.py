@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
@@ -45,10 +46,20 @@ def build_datamodule(cfg: DictConfig, setup: bool = True) -> FourSplitDataModule
     except MissingMandatoryValue as e:
         key = str(e.full_key) if e.full_key else "a data key"
         raise ConfigError(f"{key} is required and has no value; give it on the command line, e.g. {key}=...") from None
-    datamodule = instantiate({k: v for k, v in plain.items() if k not in forwarded or k in stray})
+    datamodule = unwrapped(instantiate, {k: v for k, v in plain.items() if k not in forwarded or k in stray})
     if setup:
         datamodule.setup("fit")
     return datamodule
+
+
+def unwrapped(fn, *args, **kwargs):
+    """fn(...), with a ConfigError that Hydra's instantiate wrapped raised as itself."""
+    try:
+        return fn(*args, **kwargs)
+    except InstantiationException as e:
+        if isinstance(e.__cause__, ConfigError):
+            raise e.__cause__ from None
+        raise
 
 
 def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, scheduler: bool = True):
@@ -56,7 +67,8 @@ def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, schedul
     from the data spec and the task, classes and class names passed on."""
     net_fill = {key: value for key, value in (("input_shape", list(spec.input_shape)), ("num_outputs", spec.num_outputs))
                 if OmegaConf.select(cfg.model, f"net.{key}") == AUTO}
-    return instantiate(
+    return unwrapped(
+        instantiate,
         cfg.model,
         optimizer=instantiate(cfg.optimizer) if optimizer else None,
         scheduler=instantiate(cfg.scheduler) if scheduler and cfg.get("scheduler") else None,

@@ -16,9 +16,16 @@ class ConfigError(ValueError):
     """A config value that cannot work; the message names the key and the fix."""
 
 
+class TrainingFailed(RuntimeError):
+    """Training cannot go on (a non-finite loss); the message names where and what to check. Exit 1."""
+
+
 def validate_config(cfg: DictConfig) -> None:
     """What can be checked before any data is read; the objective against the task is
     checked once the data spec is known (tasks.validate_objective)."""
+    max_epochs = cfg.trainer.get("max_epochs")
+    if max_epochs is not None and int(max_epochs) == 0:
+        raise ConfigError("trainer.max_epochs=0 trains nothing (and would diagnose an untrained model); use 1 or more")
     lr = cfg.optimizer.get("lr")
     if lr is not None and float(lr) < 0:
         raise ConfigError(f"optimizer.lr={lr} must be >= 0 (a learning rate is a step size); e.g. optimizer.lr=1e-3")
@@ -44,11 +51,32 @@ def validate_config(cfg: DictConfig) -> None:
             raise ConfigError("trainer.strategy=fsdp needs GPUs (FSDP refuses the CPU); on CPU use trainer=ddp_cpu")
 
 
+def refuse_an_existing_run_dir(argv: list[str]) -> None:
+    """A run writes only into a folder it creates. Called before Hydra starts (Hydra itself
+    writes .hydra/ into the run folder first): `hydra.run.dir=` naming a folder that holds
+    anything is refused in one line, exit 2, with nothing touched."""
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+~") == "hydra.run.dir" and "${" not in value:
+            folder = Path(value)
+            if folder.is_dir() and any(folder.iterdir()):
+                print(f"error: hydra.run.dir={value} holds an earlier run (or other files) and would be overwritten; "
+                      "pass a new folder, or resume that run with ckpt_path=<its dir>/checkpoints/last.ckpt", file=sys.stderr)
+                sys.exit(2)
+            if folder.exists() and not folder.is_dir():
+                print(f"error: hydra.run.dir={value} is a file; pass a folder that does not exist yet", file=sys.stderr)
+                sys.exit(2)
+
+
 @contextlib.contextmanager
 def exit_on_config_error():
-    """Turn a ConfigError (also one raised inside hydra's instantiate) into one line and exit 2."""
+    """Turn a ConfigError (also one raised inside hydra's instantiate) into one line and exit 2;
+    a TrainingFailed into one line and exit 1."""
     try:
         yield
+    except TrainingFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
     except Exception as e:  # noqa: BLE001 - re-raised unless it is a config error
         error = e if isinstance(e, ConfigError) else e.__cause__
         if not isinstance(error, ConfigError):

@@ -63,6 +63,8 @@ def parse_constraints(satisficing) -> list[Constraint]:
     """objective.satisficing as a list ["params <= 1e6", ...] or a mapping {params: "<= 1e6"}."""
     if not satisficing:
         return []
+    if isinstance(satisficing, str):  # one constraint given bare: "params <= 1e6" (or a typo, refused below)
+        satisficing = [satisficing]
     if hasattr(satisficing, "items"):
         return [Constraint.parse(f"{name} {rule}") for name, rule in satisficing.items()]
     return [c if isinstance(c, Constraint) else Constraint.parse(c) for c in satisficing]

@@ -193,12 +193,13 @@ def encode_targets(targets: np.ndarray, task: str, declared: list | None, train:
 # --------------------------------------------------------------------------- splits
 def resolve_fractions(splits, n: int) -> dict:
     """`auto`: 70/10/10/10-style for small data, 97/1/1/1-style from 100k examples on,
-    where 1% is already thousands of examples and the rest is better spent on training."""
-    if splits == "auto":
+    where 1% is already thousands of examples and the rest is better spent on training.
+    `kfold` takes auto's test and train_dev fractions (its dev is one fold: make_fold_splits)."""
+    if splits in ("auto", "kfold"):
         return {"train_dev": 0.1, "dev": 0.1, "test": 0.1} if n < 100_000 else {"train_dev": 0.01, "dev": 0.01, "test": 0.01}
     example = "data.splits={train_dev:0.1,dev:0.1,test:0.1}"
     if not hasattr(splits, "keys") or set(splits.keys()) != {"train_dev", "dev", "test"}:
-        raise ConfigError(f"data.splits={splits} must be auto or give train_dev, dev and test (train gets the rest), e.g. {example}")
+        raise ConfigError(f"data.splits={splits} must be auto, kfold, or give train_dev, dev and test (train gets the rest), e.g. {example}")
     fractions = {k: float(splits[k]) for k in ("train_dev", "dev", "test")}
     if any(not 0 < f < 1 for f in fractions.values()) or sum(fractions.values()) >= 1:
         raise ConfigError(
@@ -230,6 +231,74 @@ def make_splits(n: int, fractions: dict, seed: int, domain: np.ndarray | None = 
     if empty:
         raise ConfigError(f"split(s) {empty} would be empty with {n} examples; raise their fraction in data.splits")
     return {k: v.sort().values for k, v in idx.items()}
+
+
+def check_folds(splits, folds, fold) -> tuple[int, int | None]:
+    """(folds, fold) as whole numbers, or a one-line ConfigError: 2 <= folds, 0 <= fold < folds,
+    and a fold only under data.splits=kfold (elsewhere it would silently mean nothing)."""
+    try:
+        folds = int(folds)
+        fold = None if fold is None else int(fold)
+    except (TypeError, ValueError):
+        raise ConfigError(f"data.folds={folds} and data.fold={fold} must be whole numbers, e.g. data.folds=5 data.fold=0") from None
+    if folds < 2:
+        raise ConfigError(f"data.folds={folds}: k-fold cross-validation needs at least 2 folds, e.g. data.folds=5")
+    if splits != "kfold":
+        if fold is not None:
+            raise ConfigError(f"data.fold={fold} is given but data.splits={splits}: folds exist only with data.splits=kfold; add it or drop data.fold")
+        return folds, None
+    if fold is None:
+        fold = 0
+    if not 0 <= fold < folds:
+        raise ConfigError(f"data.fold={fold} is outside 0..{folds - 1} (data.folds={folds}); every fold: -m data.fold='range({folds})'")
+    return folds, fold
+
+
+def make_fold_splits(n: int, fractions: dict, seed: int, folds: int, fold: int, domain: np.ndarray | None = None,
+                     labels: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """k-fold cross-validation (M6): the splits of fold `fold` of `folds`.
+
+    test is make_splits' own test with the same fractions and seed: the same examples for
+    every fold and every K, and the same as the holdout's, so k-fold never opens the vault
+    wider. The other examples of the target distribution (all of them without a domain)
+    rotate over the folds as dev, stratified on `labels` (raw class targets; None: plain
+    KFold, for regression). train_dev is drawn, stratified, from the training-distribution
+    examples outside test and this fold's dev, as large as the holdout's; train gets the
+    rest. With a domain, target examples are dev or test only, never trained on, exactly
+    as in the holdout, so both protocols diagnose the same data mismatch.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+    test = make_splits(n, fractions, seed, domain)["test"].numpy()
+    rest = np.setdiff1d(np.arange(n), test)
+    in_target = np.zeros(n, dtype=bool) if domain is None or not (np.asarray(domain) == 1).any() else np.asarray(domain) == 1
+    pool = rest[in_target[rest]] if in_target.any() else rest
+    where = " of the target distribution (domain 1)" if in_target.any() else ""
+    if labels is not None:
+        names, ids, counts = np.unique(labels[pool], return_inverse=True, return_counts=True)
+        if counts.min() < folds:
+            small = int(np.argmin(counts))
+            fix = f"use data.folds={counts[small]} or fewer, or" if counts[small] >= 2 else "too few to stratify:"
+            raise ConfigError(f"data.folds={folds} needs {folds} examples of every class outside the test split{where} (one per "
+                              f"fold), but class {names[small].item()!r} has {counts[small]}; {fix} collect more examples of it")
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed).split(pool, ids)
+    else:
+        if len(pool) < folds:
+            raise ConfigError(f"data.folds={folds} but only {len(pool)} examples{where} lie outside the test split; use fewer folds")
+        splitter = KFold(folds, shuffle=True, random_state=seed).split(pool)
+    dev = pool[list(splitter)[fold][1]]
+    trainable = np.setdiff1d(rest[~in_target[rest]], dev)
+    n_tdev = round(fractions["train_dev"] * n)
+    if not 0 < n_tdev < len(trainable):
+        raise ConfigError(f"split(s) ['train_dev'] would be empty with {n} examples and data.folds={folds}; use fewer folds")
+    stratify = None
+    if labels is not None:  # where sklearn can: two examples of each class, room for every class on both sides
+        _, counts = np.unique(labels[trainable], return_counts=True)
+        if counts.min() >= 2 and len(counts) <= min(n_tdev, len(trainable) - n_tdev):
+            stratify = labels[trainable]
+    train, train_dev = train_test_split(trainable, test_size=n_tdev, random_state=seed, stratify=stratify)
+    idx = {"test": test, "dev": dev, "train_dev": train_dev, "train": train}
+    return {k: torch.from_numpy(np.sort(v)) for k, v in idx.items()}
 
 
 # --------------------------------------------------------------------------- standardization
@@ -371,7 +440,7 @@ class FourSplitDataModule(L.LightningDataModule):
 
     def __init__(self, source, task: str = "auto", splits="auto", split_seed: int = 0, standardize: str = "per_feature",
                  batch_size: int = 64, eval_batch_size: int = 1024, num_workers: int = 0, shuffle_seed: int = 0,
-                 num_classes: int | None = None, input_shape=None, class_names=None):
+                 num_classes: int | None = None, input_shape=None, class_names=None, folds: int = 5, fold: int | None = None):
         super().__init__()
         if task not in ("auto", *TASKS):
             raise ConfigError(f"data.task={task!r} is not supported; use auto or one of {', '.join(TASKS)}")
@@ -380,6 +449,7 @@ class FourSplitDataModule(L.LightningDataModule):
                 raise ConfigError(f"data.{key}={value} must be a positive number of examples, e.g. data.{key}=64")
         if int(num_workers) < 0:
             raise ConfigError(f"data.num_workers={num_workers} must be >= 0 (0 = load in the main process)")
+        self.folds, self.fold = check_folds(splits, folds, fold)  # fold: None unless data.splits=kfold
         self.source = as_source(source)
         self.task_cfg, self.splits_cfg, self.split_seed, self.shuffle_seed = task, splits, split_seed, shuffle_seed
         self.batch_size, self.eval_batch_size, self.num_workers = int(batch_size), int(eval_batch_size), int(num_workers)
@@ -401,7 +471,12 @@ class FourSplitDataModule(L.LightningDataModule):
         targets = np.asarray(examples.targets)
         task = infer_task(targets) if self.task_cfg == "auto" else self.task_cfg
         fractions = resolve_fractions(self.splits_cfg, len(targets))
-        indices = make_splits(len(targets), fractions, self.split_seed, examples.domain)
+        if self.fold is None:
+            indices = make_splits(len(targets), fractions, self.split_seed, examples.domain)
+        else:  # stratified on the raw targets; with a missing one encode_targets below says which
+            labels = None if task == "regression" or _missing(targets).any() else (
+                targets if np.issubdtype(targets.dtype, np.number) else targets.astype(str))
+            indices = make_fold_splits(len(targets), fractions, self.split_seed, self.folds, self.fold, examples.domain, labels)
         train = indices["train"].numpy()
         others = {k: v.numpy() for k, v in indices.items() if k != "train"}
         declared_names = self.declared["class_names"] or examples.class_names

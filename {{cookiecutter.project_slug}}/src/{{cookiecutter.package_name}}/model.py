@@ -15,7 +15,7 @@ import torch
 import torchmetrics
 from torch import nn
 
-from .config import ConfigError
+from .config import ConfigError, TrainingFailed
 from .initialization import init_by_activation, output_layer
 from .tasks import Task
 
@@ -144,6 +144,8 @@ class TaskModule(L.LightningModule):
         values = {}
         for split in [s for s in splits if s in self._pending]:
             preds, targets, loss_sums = zip(*self._pending.pop(split))
+            if split == "train":
+                self._stop_on_non_finite(torch.stack(loss_sums))
             metrics, loss = self.metrics[f"{split}_split"], self.losses[f"{split}_split"]
             metrics.update(torch.cat(preds), torch.cat(targets))
             n = sum(len(t) for t in targets)
@@ -153,6 +155,19 @@ class TaskModule(L.LightningModule):
             metrics.reset(), loss.reset()
         if values:
             self._publish(values)
+
+    def _stop_on_non_finite(self, step_losses: torch.Tensor) -> None:
+        """A NaN or Inf training loss poisons every weight it reaches: stop, naming the first
+        step (checked once an epoch, so that no step waits for the device)."""
+        bad = ~torch.isfinite(step_losses)
+        if bad.any():
+            first = int(bad.nonzero()[0])
+            step = self.trainer.global_step - len(step_losses) + first
+            raise TrainingFailed(
+                f"the training loss became {float(step_losses[first])} at step {step} (epoch {self.trainer.current_epoch}, "
+                f"batch {first}); nothing of this epoch was saved. Check the data for NaN/Inf (python check.py "
+                "checks.only=[data]), then lower optimizer.lr or add gradient clipping (+trainer.gradient_clip_val=1.0)"
+            )
 
     def _publish(self, values: dict) -> None:
         """Give one epoch's values to the callbacks (checkpoints, early stopping, the run

@@ -13,7 +13,8 @@ In configs/train.yaml:
 A satisficing constraint is `name op number`. Names measured by the project:
   params      trainable parameters
   size_mb     parameter memory in MB
-  latency_ms  median forward time of one example (batch of 1) on the training device
+  latency_ms  forward time of one example (batch of 1) on the training device, eval mode, one CPU
+              thread, after warm-up: the median of 7 block medians (latency_ms_spread: their IQR)
 or any metric the model logs per epoch, e.g. dev/f1, train_dev/loss.
 A checkpoint that violates any constraint is never selected as "best".
 """
@@ -48,14 +49,15 @@ class Objective:
             costs = [float(c) for c in costs]
             if any(c < 0 for c in costs) or not any(c > 0 for c in costs):
                 raise ConfigError(f"objective.class_costs={costs}: costs must be >= 0 and not all 0")
-        target, human = get("target"), get("human_error")
-        if human is not None and float(human) < 0:
+        target, human = _number(get("target"), "objective.target", "e.g. objective.target=0.98"), \
+            _number(get("human_error"), "objective.human_error", "an error, e.g. objective.human_error=0.01 for 1%")
+        if human is not None and human < 0:
             raise ConfigError(f"objective.human_error={human} is an error rate (e.g. 0.01 for 1%); it cannot be negative")
         return cls(
             metric=get("metric"),
             mode=get("mode"),
-            target=None if target is None else float(target),
-            human_error=None if human is None else float(human),
+            target=target,
+            human_error=human,
             constraints=parse_constraints(get("satisficing")),
             class_costs=costs,
         )
@@ -79,36 +81,59 @@ class Objective:
         return f"dev {self.metric} {dev_score:.4f}, target {self.target:g}: {state}"
 
 
+def _number(value, key: str, example: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}={value!r} is not a number; {example}, or null") from None
+
+
 # --------------------------------------------------------------------------- measurements
 def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @torch.no_grad()
-def measure_latency_ms(model: torch.nn.Module, example: torch.Tensor, repeats: int = 20) -> float:
-    """Median wall time of one forward pass on a batch of one example, in milliseconds."""
-    was_training = model.training
+def measure_latency_ms(model: torch.nn.Module, example: torch.Tensor, blocks: int = 7, per_block: int = 15) -> dict:
+    """Forward time of one example (batch of 1) in eval mode, in milliseconds, made stable
+    enough to select checkpoints by: warm-up passes first, one CPU thread (so the figure does
+    not depend on how many cores other work leaves free), and the median of `blocks` block
+    medians. `spread` is the interquartile range of the block medians: a large one says the
+    machine was busy while measuring."""
+    was_training, threads = model.training, torch.get_num_threads()
     model.eval()
     x = example[:1]
     sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
-    for _ in range(3):
-        model(x)
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        model(x)
-        sync()
-        times.append((time.perf_counter() - start) * 1000)
-    model.train(was_training)
-    return float(sorted(times)[len(times) // 2])
+    if not x.is_cuda:
+        torch.set_num_threads(1)
+    try:
+        for _ in range(10):
+            model(x)
+        medians = []
+        for _ in range(blocks):
+            times = []
+            for _ in range(per_block):
+                sync()
+                start = time.perf_counter()
+                model(x)
+                sync()
+                times.append((time.perf_counter() - start) * 1000)
+            medians.append(sorted(times)[len(times) // 2])
+    finally:
+        torch.set_num_threads(threads)
+        model.train(was_training)
+    medians.sort()
+    q1, q3 = medians[len(medians) // 4], medians[(3 * len(medians)) // 4]
+    return {"latency_ms": float(medians[len(medians) // 2]), "latency_ms_spread": float(q3 - q1)}
 
 
 def measure_static(model: torch.nn.Module, example: torch.Tensor | None, names=STATIC) -> dict:
     values = {"params": count_params(model)}
     values["size_mb"] = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
     if "latency_ms" in names and example is not None:
-        values["latency_ms"] = measure_latency_ms(model, example)
+        values.update(measure_latency_ms(model, example))
     return values
 
 

@@ -54,23 +54,25 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     out_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, trainer = build(cfg)
-    from .checks import before_training  # the fast sanity checks; a failure stops here (exit 1)
+    if cfg.get("ckpt_path"):
+        # Everything a resume needs is checked before any file of the run is touched.
+        checkpoint = check_resume(cfg, model, datamodule)
+        print("checks: ran before the interruption (checks.json); not run again on resume")
+        info = Path(cfg.paths.output_dir) / "run_info.json"
+        run_id = json.loads(info.read_text()).get("wandb_run_id") if info.is_file() else None
+        continue_logs(trainer.loggers, int(checkpoint["global_step"]), run_id)
+    else:
+        from .checks import before_training  # the fast sanity checks; a failure stops here (exit 1)
 
-    before_training(cfg, datamodule)  # configs/checks: checks.before_train=fast|all|false
+        before_training(cfg, datamodule)  # configs/checks: checks.before_train=fast|all|false
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["data_spec"] = datamodule.spec.to_dict()  # what the config did not say: read off the data
+    if trainer.is_global_zero and not cfg.get("ckpt_path"):  # a resumed run keeps its own provenance
+        write_provenance(out_dir, cfg, trainer)
     for logger in trainer.loggers:
         logger.log_hyperparams(resolved)
 
-    try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    except RuntimeError as e:
-        if cfg.get("ckpt_path") and "Error(s) in loading state_dict" in str(e):
-            raise ConfigError(
-                f"ckpt_path={cfg.ckpt_path} was saved by a different model; pass the same model/data overrides "
-                "as the run that wrote it (see its .hydra/overrides.yaml)"
-            ) from None
-        raise
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
@@ -100,7 +102,6 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
         "test_split_reads": datamodule.test_reads,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "run_info.json").write_text(json.dumps(run_info(), indent=2))
     # The data spec and the preprocessing fitted on train, readable (the checkpoints hold the same)
     (out_dir / "preprocessing.json").write_text(json.dumps(datamodule.state_dict(), indent=1, default=lambda t: t.tolist()))
     # Diagnosis (bias/variance/mismatch), learning curves, error analysis on dev: diagnosis.py
@@ -112,6 +113,74 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     after_training(cfg, summary, model, datamodule, trainer, scored=scored)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+# Keys a resumed run may change: how long it goes on, where it writes, how it shows progress.
+RESUME_MAY_CHANGE = ("ckpt_path", "paths", "hydra", "trainer.max_epochs", "trainer.max_time", "trainer.max_steps",
+                     "trainer.enable_progress_bar", "checks", "logger")
+
+
+def check_resume(cfg: DictConfig, model, datamodule) -> dict:
+    """The checkpoint is readable and holds a training state, of this model, on this data,
+    and the config is the interrupted run's own: else a one-line ConfigError. Returns it."""
+    from .runs import load_checkpoint
+
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    if "optimizer_states" not in checkpoint or "loops" not in checkpoint:
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path} holds weights only (best.ckpt and final.ckpt do); resume from "
+                          "the run's checkpoints/last.ckpt")
+    ours, theirs = model.state_dict(), checkpoint.get("state_dict", {})
+    if set(ours) != set(theirs) or any(ours[k].shape != theirs[k].shape for k in ours):
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path} was saved by a different model; pass the same model/data overrides "
+                          "as the run that wrote it (see its .hydra/overrides.yaml)")
+    spec = (checkpoint.get(type(datamodule).__qualname__) or {}).get("spec")
+    if spec is not None and spec != datamodule.spec.to_dict():
+        differs = [k for k in spec if spec[k] != datamodule.spec.to_dict().get(k)]
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path} was trained on other data ({', '.join(differs)} differ); "
+                          "pass the same data overrides as the run that wrote it")
+    run_config = Path(cfg.paths.output_dir) / ".hydra" / "config.yaml"
+    if run_config.is_file():
+        before, now = _flat(OmegaConf.to_container(OmegaConf.load(run_config))), _flat(OmegaConf.to_container(cfg))
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k)
+                         and not any(k == p or k.startswith(p + ".") for p in RESUME_MAY_CHANGE))
+        if changed:
+            k = changed[0]
+            raise ConfigError(f"resuming with another config than the run's: {k}={now.get(k)!r} (the run had {before.get(k)!r})"
+                              f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}; resume with the run's own "
+                              "overrides (its .hydra/overrides.yaml), or start a new run")
+    return checkpoint
+
+
+def _flat(tree, prefix: str = "") -> dict:
+    if isinstance(tree, dict):
+        return {k: v for key, value in tree.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): tree}
+
+
+def continue_logs(loggers, global_step: int, run_id: str | None = None) -> None:
+    """A resumed run's logs read as one run: the CSV logger keeps the rows before the checkpoint
+    (Lightning's would delete metrics.csv), TensorBoard drops the events after it, W&B
+    continues the run `run_id` (kept in run_info.json)."""
+    import csv
+
+    for logger in loggers:
+        kind = type(logger).__name__
+        if kind == "CSVLogger":
+            path = Path(logger.log_dir) / "metrics.csv"
+            rows = []
+            if path.is_file():
+                with path.open(newline="") as f:
+                    rows = [{k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in row.items() if v != ""}
+                            for row in csv.DictReader(f)]
+            kept = [r for r in rows if r.get("step", 0) < global_step]
+            experiment = logger.experiment  # (Lightning removes the old metrics.csv here)
+            experiment.metrics = kept + experiment.metrics
+            if kept:
+                logger.save()
+        elif kind == "TensorBoardLogger":
+            logger._kwargs["purge_step"] = global_step  # read when its SummaryWriter is made
+        elif kind == "WandbLogger" and run_id:
+            logger._wandb_init.update(id=run_id, resume="allow")  # read when its wandb run starts
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -150,25 +219,45 @@ def last_checkpoint(trainer) -> str | None:
     return next((str(p) for p in paths if p.is_file()), None)
 
 
-def run_info() -> dict:
-    """Code version and environment, saved with every run (M37)."""
+def write_provenance(out_dir: Path, cfg: DictConfig, trainer) -> None:
+    """What it takes to know how a run was made (M37), into its folder before it trains:
+    run_info.json (command, code version, torch build, devices, logger run ids),
+    resolved_config.yaml (every ${...} filled in), environment.txt (every installed
+    distribution and its version) and, inside a git repository with changes, git.diff."""
+    import importlib.metadata
     import subprocess
 
     def git(*args):
         try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5).stdout.strip() or None
+            done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10)
+            return done.stdout if done.returncode == 0 else None
         except (OSError, subprocess.TimeoutExpired):
             return None
 
-    return {
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain")),
+    out_dir.mkdir(parents=True, exist_ok=True)
+    commit, diff = git("rev-parse", "HEAD"), git("diff", "HEAD")
+    info = {
+        "command": " ".join(sys.argv),
+        "git_commit": commit.strip() if commit else None,
+        "git_dirty": bool(diff and diff.strip()) or bool((git("status", "--porcelain") or "").strip()),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
+        "torch_build": f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU",
         "lightning": L.__version__,
-        "command": " ".join(sys.argv),
-        "cuda": torch.cuda.is_available(),
+        "accelerator": type(trainer.accelerator).__name__,
+        "devices": [str(d) for d in trainer.device_ids] if hasattr(trainer, "device_ids") else None,
+        "device_names": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else [],
+        "strategy": type(trainer.strategy).__name__,
+        "precision": str(trainer.precision),
+        "wandb_run_id": next((lg.experiment.id for lg in trainer.loggers if type(lg).__name__ == "WandbLogger"), None),
     }
+    (out_dir / "run_info.json").write_text(json.dumps(info, indent=2))
+    (out_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    distributions = sorted({f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions() if d.metadata["Name"]},
+                           key=str.lower)
+    (out_dir / "environment.txt").write_text("\n".join(distributions) + "\n")
+    if diff and diff.strip():
+        (out_dir / "git.diff").write_text(diff)
 
 
 def print_summary(summary: dict, trainer) -> None:
