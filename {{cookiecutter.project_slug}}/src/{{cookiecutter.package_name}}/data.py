@@ -262,10 +262,13 @@ def make_fold_splits(n: int, fractions: dict, seed: int, folds: int, fold: int, 
     every fold and every K, and the same as the holdout's, so k-fold never opens the vault
     wider. The other examples of the target distribution (all of them without a domain)
     rotate over the folds as dev, stratified on `labels` (raw class targets; None: plain
-    KFold, for regression). train_dev is drawn, stratified, from the training-distribution
-    examples outside test and this fold's dev, as large as the holdout's; train gets the
-    rest. With a domain, target examples are dev or test only, never trained on, exactly
-    as in the holdout, so both protocols diagnose the same data mismatch.
+    KFold, for regression). Everything else outside test is this fold's training pool:
+    train_dev is drawn from it (stratified, as large as the holdout's), train gets the rest.
+    With a domain, the target examples of the other folds are in that pool, so each one is
+    dev once and trained on in the other folds. (The holdout keeps target examples for dev
+    and test only; if k-fold did too, every fold would train on the same examples, and
+    rotating dev would add nothing.) train_dev comes from the pool train comes from, so the
+    train_dev -> dev gap is the mismatch left after training on some target examples.
     """
     from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
@@ -287,10 +290,10 @@ def make_fold_splits(n: int, fractions: dict, seed: int, folds: int, fold: int, 
             raise ConfigError(f"data.folds={folds} but only {len(pool)} examples{where} lie outside the test split; use fewer folds")
         splitter = KFold(folds, shuffle=True, random_state=seed).split(pool)
     dev = pool[list(splitter)[fold][1]]
-    trainable = np.setdiff1d(rest[~in_target[rest]], dev)
+    trainable = np.setdiff1d(rest, dev)
     n_tdev = round(fractions["train_dev"] * n)
     if not 0 < n_tdev < len(trainable):
-        raise ConfigError(f"split(s) ['train_dev'] would be empty with {n} examples and data.folds={folds}; use fewer folds")
+        raise ConfigError(f"train or train_dev would be empty with {n} examples and data.folds={folds}; use fewer folds")
     stratify = None
     if labels is not None:  # where sklearn can: two examples of each class, room for every class on both sides
         _, counts = np.unique(labels[trainable], return_counts=True)
@@ -373,11 +376,15 @@ class InMemoryLoader:
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch_fn = epoch_fn  # reshuffle by epoch number, so a resumed run sees the same order
         self._calls = 0
+        self._epoch, self._served, self._resume_at = None, 0, None
+
+    def _epoch_now(self) -> int:
+        return self.epoch_fn() if self.epoch_fn else self._calls
 
     def _indices(self) -> torch.Tensor:
         n = len(self.y)
         if self.shuffle:
-            epoch = self.epoch_fn() if self.epoch_fn else self._calls
+            epoch = self._epoch_now()
             idx = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + 1000 * epoch))
         else:
             idx = torch.arange(n)
@@ -387,11 +394,22 @@ class InMemoryLoader:
         return idx
 
     def __iter__(self):
-        idx = self._indices()
+        epoch, idx = self._epoch_now(), self._indices()
         self._calls += 1
-        for start in range(0, len(idx), self.batch_size):
+        skip = self._resume_at[1] if self._resume_at and self._resume_at[0] == epoch else 0
+        self._epoch, self._served, self._resume_at = epoch, skip, None
+        for start in range(skip * self.batch_size, len(idx), self.batch_size):
             b = idx[start : start + self.batch_size]
+            self._served += 1
             yield self.x[b], self.y[b], self.index[b]
+
+    # Lightning saves and restores these with a checkpoint: a run stopped in the middle of an
+    # epoch (preemption) goes on with the very next batch of the same permutation.
+    def state_dict(self) -> dict:
+        return {"epoch": self._epoch, "served": self._served}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume_at = (state.get("epoch"), int(state.get("served", 0)))
 
     def __len__(self) -> int:
         return math.ceil(math.ceil(len(self.y) / self.world_size) / self.batch_size)

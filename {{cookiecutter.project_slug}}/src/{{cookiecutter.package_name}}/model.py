@@ -230,9 +230,16 @@ class TaskModule(L.LightningModule):
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Dropout and input noise draw from the global RNG: save it so a resumed run
-        # continues the very same random stream as an uninterrupted one.
+        # continues the very same random stream as an uninterrupted one. A checkpoint taken
+        # in the middle of an epoch (preemption) also keeps the epoch's train predictions so far.
         checkpoint["rng_state"] = torch.get_rng_state()
+        if self._pending.get("train"):
+            preds, targets, losses = zip(*self._pending["train"])
+            checkpoint["pending_train"] = {"preds": list(preds), "targets": list(targets), "losses": list(losses)}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "rng_state" in checkpoint:
             torch.set_rng_state(checkpoint["rng_state"])
+        pending = checkpoint.get("pending_train")
+        if pending:
+            self._pending["train"] = list(zip(pending["preds"], pending["targets"], pending["losses"]))

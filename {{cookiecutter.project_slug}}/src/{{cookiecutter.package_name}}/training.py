@@ -72,7 +72,17 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     for logger in trainer.loggers:
         logger.log_hyperparams(resolved)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    from .preemption import signal_of
+
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except BaseException as e:  # a signal: last.ckpt is written; say how to go on, exit 128 + signal
+        signum = signal_of(e)
+        if signum is None:
+            raise
+        note = next((c.note for c in trainer.callbacks if getattr(c, "note", None)), f"stopped by signal {signum}")
+        print(note, file=sys.stderr)
+        sys.exit(128 + signum)
 
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None

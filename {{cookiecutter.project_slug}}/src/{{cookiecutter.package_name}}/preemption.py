@@ -1,0 +1,75 @@
+"""Stopping a run on a signal without losing it: SIGTERM (Kubernetes, `kill`, SLURM at the end
+of a job's time), SIGUSR1 (SLURM's warning before that: `#SBATCH --signal=USR1@90`) and
+Ctrl-C all end the run at a safe point, the end of the training batch under way: last.ckpt
+is written there (weights, optimizer, the loader's place in the epoch, the random state, the
+epoch's metrics so far), and the run exits non-zero with one line saying how to resume.
+Resuming from it continues with the very next batch, to the result of an uninterrupted run.
+
+A second Ctrl-C stops at once, without a checkpoint.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+
+class Preempted(Exception):
+    """Raised at the end of a training batch after SIGUSR1 or Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def signal_of(exception: BaseException) -> int | None:
+    """The signal that stopped a run, for the exit code (128 + signal, as a shell reports it)."""
+    if isinstance(exception, SIGTERMException):  # Lightning's own SIGTERM handling, same safe point
+        return int(signal.SIGTERM)
+    return getattr(exception, "signum", None)
+
+
+class Preemption(Callback):
+    def __init__(self, dirpath: str):
+        self.dirpath = Path(dirpath)
+        self.requested: int | None = None
+        self.note: str | None = None
+        self._previous: dict = {}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # SIGTERM stays Lightning's: it stops at the same point and raises SIGTERMException.
+        for signum in (signal.SIGUSR1, signal.SIGINT):
+            try:
+                self._previous[signum] = signal.signal(signum, self._request)
+            except ValueError:  # not the main thread: signals are not ours to take
+                pass
+
+    def _request(self, signum, frame) -> None:
+        if self.requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: now
+        self.requested = signum
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self.requested is not None:
+            raise Preempted(self.requested)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        signum = signal_of(exception)
+        if signum is None:
+            return
+        path = self.dirpath / "last.ckpt"
+        trainer.save_checkpoint(path)  # the asynchronous writer finishes it before the run ends
+        self.note = (f"stopped by {signal.Signals(signum).name} after step {trainer.global_step} (epoch {trainer.current_epoch}); "
+                     f"wrote {path}. Resume: the same command with ckpt_path={path}")
+        self._restore()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
