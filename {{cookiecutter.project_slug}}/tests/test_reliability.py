@@ -140,3 +140,19 @@ def test_latency_is_measured_on_one_thread_with_its_spread():
     assert measured["latency_ms"] > 0 and 0 <= measured["latency_ms_spread"] < 10 * measured["latency_ms"] + 1
     assert torch.get_num_threads() == threads, "the caller's thread setting is restored"
     assert net.training, "the caller's train/eval mode is restored"
+
+
+def test_debug_overfit_fits_the_same_batch_every_epoch(make_cfg, tmp_path, monkeypatch):
+    from {{cookiecutter.package_name}}.model import TaskModule
+
+    seen: list[list[int]] = []
+    step = TaskModule.training_step
+
+    def spy(self, batch, batch_idx):
+        seen.append(batch[2].tolist())
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(TaskModule, "training_step", spy)
+    train(make_cfg("debug=overfit", "trainer.max_epochs=4", "checks.before_train=false", "analysis.error_analysis=false",
+                   output_dir=tmp_path))
+    assert len(seen) == 4 and all(s == seen[0] for s in seen), "one batch, the same one, every epoch"

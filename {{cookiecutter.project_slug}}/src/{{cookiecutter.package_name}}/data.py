@@ -587,7 +587,9 @@ class FourSplitDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ Lightning's hooks
     def train_dataloader(self):
-        return self.loader("train", shuffle=True)
+        # debug=overfit (trainer.overfit_batches) must fit the same batch every epoch, not a new one
+        overfit = bool(self.trainer and self.trainer.overfit_batches)
+        return self.loader("train", shuffle=not overfit)
 
     def val_dataloader(self):
         return [self.loader(name) for name in self.eval_splits]
