@@ -12,8 +12,12 @@ import hydra
 from omegaconf import DictConfig
 
 
+_started: list[bool] = []  # a job began: an exit after that is the run's own, not Hydra's
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    _started.append(True)
     # Imported here, not at the top, so that `python train.py --help` answers at once.
     from {{cookiecutter.package_name}}.config import exit_on_config_error
     from {{cookiecutter.package_name}}.training import train
@@ -24,7 +28,12 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    from {{cookiecutter.package_name}}.config import refuse_an_existing_run_dir
+    from {{cookiecutter.package_name}}.config import list_parts_as_sweeps, refuse_an_existing_run_dir
 
     refuse_an_existing_run_dir(sys.argv[1:])  # before Hydra writes .hydra/ into it
-    sys.exit(main())
+    sys.argv[1:] = list_parts_as_sweeps(sys.argv[1:])
+    try:
+        main()
+    except SystemExit as e:
+        # Hydra exits 1 on an override or config it cannot read, before any job: a usage error (2).
+        sys.exit(2 if not _started and e.code not in (0, None) else e.code)

@@ -1,6 +1,7 @@
 """Fault injection: a fit killed (SIGKILL) or stopped (SIGTERM, SIGUSR1) at seeded random
 steps, then resumed from last.ckpt, ends exactly where an uninterrupted fit ends (weights,
-learning curves, scores), and no file of the earlier run is lost on the way."""
+learning curves, scores), and no file of the earlier run is lost on the way. Also a SLURM
+job preempted with SIGUSR1: it requeues itself and, started again, resumes by itself."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ RUN = ["trainer.max_epochs=3", "logger=csv", "checks.before_train=false", "analy
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT / "tests")]), "WANDB_MODE": "offline"}
 
 
-def train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(PROJECT / "train.py"), *RUN, *args], cwd=cwd, env=ENV, capture_output=True,
-                          text=True, timeout=600)
+def train(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(PROJECT / "train.py"), *RUN, *args], cwd=cwd, env={**ENV, **(env or {})},
+                          capture_output=True, text=True, timeout=600)
 
 
 def outcome(run: Path) -> dict:
@@ -67,4 +68,25 @@ def test_a_stopped_fit_resumes_to_the_uninterrupted_result(uninterrupted, tmp_pa
     assert result["epoch"] == uninterrupted["epoch"] == EPOCHS - 1
     for name, tensor in uninterrupted["weights"].items():
         assert torch.equal(tensor, result["weights"][name]), f"{name} differs from the uninterrupted fit"
+    assert result["history"] == uninterrupted["history"] and result["scores"] == uninterrupted["scores"]
+
+
+def test_a_preempted_slurm_job_requeues_itself_and_resumes_by_itself(uninterrupted, tmp_path):
+    """As `#SBATCH --signal=USR1@90 --requeue` with `hydra.run.dir=outputs/slurm-$SLURM_JOB_ID`
+    runs it (README); scontrol is a stand-in that records what it was asked."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path / 'scontrol.log'}\n")
+    (bin_dir / "scontrol").chmod(0o755)
+    slurm = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SLURM_JOB_ID": "4242"}
+    run = tmp_path / "slurm-4242"
+    command = ["+callbacks.fault._target_=fault_points.SignalAtStep", f"+callbacks.fault.step={FAULTS[0][1]}",
+               "+callbacks.fault.signal_name=SIGUSR1", f"+callbacks.fault.marker={tmp_path / 'fired'}", f"hydra.run.dir={run}"]
+    first = train(*command, cwd=tmp_path, env=slurm)
+    assert first.returncode == 138 and "SLURM job 4242 requeued" in first.stderr, first.stderr[-2000:]
+    assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]
+    again = train(*command, cwd=tmp_path, env={**slurm, "SLURM_RESTART_COUNT": "1"})  # the very same command
+    assert again.returncode == 0 and "SLURM job 4242 restarted (1): resuming" in again.stdout, again.stderr[-2000:]
+    result = outcome(run)
+    assert all(torch.equal(t, result["weights"][k]) for k, t in uninterrupted["weights"].items())
     assert result["history"] == uninterrupted["history"] and result["scores"] == uninterrupted["scores"]

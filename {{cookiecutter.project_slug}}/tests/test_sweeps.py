@@ -415,3 +415,56 @@ def test_two_workers_share_one_study_in_postgresql(tmp_path):
             assert len(read_csv(tmp_path / f"w{w}" / "trials.csv")) == n
     finally:
         optuna.delete_study(study_name=name, storage=url)
+
+
+# --------------------------------------------------------------------------- bad sweeps and sweeps that would mislead
+@pytest.mark.parametrize("budget, message", [
+    ("hydra.sweeper.n_trials=-3", "n_trials=-3 runs no trial"), ("hydra.sweeper.n_trials=0", "n_trials=0 runs no trial"),
+    ("hydra.sweeper.timeout=0", "timeout=0 leaves no time"), ("hydra.sweeper.n_workers=0", "n_workers=0 must be >= 1"),
+])
+def test_a_budget_that_runs_nothing_is_a_one_line_error(tmp_path, capsys, budget, message):
+    with pytest.raises(SystemExit) as exit_info:
+        multirun("sweep=random", f"hydra.sweeper.storage=sqlite:///{tmp_path}/s.db", f"hydra.sweep.dir={tmp_path}/mr", *TINY, budget)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_a_list_part_fixed_on_the_command_line_composes_the_list():
+    space, fixed = parse_space({"model.net.hidden.depth": "range(1, 4)", "model.net.hidden.width": "tag(log, int(interval(16, 512)))"},
+                               ["model.net.hidden.depth=2"])
+    assert fixed == [] and space["model.net.hidden.depth"].choices == [2]  # fixed: a one-value entry, no config key of its own
+    assert overrides_for({"model.net.hidden.depth": 2, "model.net.hidden.width": 64}) == ["model.net.hidden=[64, 64]"]
+
+
+def test_a_random_sweep_with_a_fixed_depth_runs(tmp_path):
+    from {{cookiecutter.package_name}}.config import list_parts_as_sweeps
+
+    argv = list_parts_as_sweeps(["-m", "model.net.hidden.depth=2"])  # what train.py makes of the command line
+    assert argv == ["-m", "model.net.hidden.depth=choice(2)"]
+    multirun("sweep=random", "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage=sqlite:///{tmp_path}/s.db",
+             f"hydra.sweep.dir={tmp_path}/mr", *TINY, argv[1])
+    (row,) = read_csv(tmp_path / "mr" / "trials.csv")
+    assert row["status"] == "COMPLETE" and float(row["model.net.hidden.depth"]) == 2
+
+
+def test_the_same_sweep_in_another_folder_says_where_its_study_began(tmp_path, capsys):
+    common = ["sweep=random", "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage=sqlite:///{tmp_path}/s.db", *TINY]
+    multirun(*common, f"hydra.sweep.dir={tmp_path}/first")
+    capsys.readouterr()
+    multirun(*common[:1], "hydra.sweeper.n_trials=2", *common[2:], f"hydra.sweep.dir={tmp_path}/second")
+    out = capsys.readouterr().out
+    assert f"this study began in {tmp_path / 'first'}" in out and str(tmp_path / "second") in out
+
+
+def test_a_refined_log_grid_is_denser_and_no_wider():
+    old = [1e-4, 1e-3, 1e-2]
+    for best, spread in ((1e-4, [1e-4, 1e-2]), (1e-3, [1e-4, 1e-3, 1e-2]), (1e-2, [1e-3, 1e-2])):
+        study_values = [{"optimizer.lr": v} for v in spread]
+        from {{cookiecutter.package_name}}.search.refine import _refine_grid
+        from {{cookiecutter.package_name}}.search.space import Param
+
+        new, _ = _refine_grid(Param("optimizer.lr", "categorical", log=True, choices=old), [v["optimizer.lr"] for v in study_values],
+                              best, expand=0.5)
+        logs = np.log10(new.choices)
+        assert np.max(np.diff(logs)) < 1.0, f"no denser than the old decade steps: {new.choices}"
+        assert logs[-1] - logs[0] <= 2.0 + 1e-9 and min(abs(logs - np.log10(best))) < 1e-9, new.choices

@@ -89,7 +89,7 @@ def test_gpu_trainers_without_a_gpu_are_refused_in_one_line(make_cfg, trainer):
         ("ckpt_path=/nonexistent/last.ckpt", "does not exist"),
         ("ckpt_path=/tmp", "is a directory; pass the .ckpt file in it"),
         ("optimizer.lr=-0.1", r"optimizer.lr=-0.1 must be >= 0"),
-        ("data.splits={dev:0.2}", r"must be auto or give train_dev, dev and test"),
+        ("data.splits={dev:0.2}", r"must be auto, kfold, or give train_dev, dev and test"),
         ("model.net.num_outputs=3", r"needs net outputs of shape \[batch, 10\]"),
         ("callbacks.last_checkpoint.every_s=-1", r"every_s=-1 is negative; use 0 to write last.ckpt every epoch"),
     ],

@@ -55,6 +55,10 @@ def refuse_an_existing_run_dir(argv: list[str]) -> None:
     """A run writes only into a folder it creates. Called before Hydra starts (Hydra itself
     writes .hydra/ into the run folder first): `hydra.run.dir=` naming a folder that holds
     anything is refused in one line, exit 2, with nothing touched."""
+    import os
+
+    if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:  # a requeued SLURM job comes back to its own folder
+        return
     for arg in argv:
         key, sep, value = arg.partition("=")
         if sep and key.lstrip("+~") == "hydra.run.dir" and "${" not in value:
@@ -66,6 +70,24 @@ def refuse_an_existing_run_dir(argv: list[str]) -> None:
             if folder.exists() and not folder.is_dir():
                 print(f"error: hydra.run.dir={value} is a file; pass a folder that does not exist yet", file=sys.stderr)
                 sys.exit(2)
+
+
+def list_parts_as_sweeps(argv: list[str]) -> list[str]:
+    """`model.net.hidden.depth=2` names no config key: depth and width are the sweeper's parts
+    of a list (search/space.py). Under -m it is read as a one-value search entry, choice(2);
+    in a single run it gets a one-line error saying what to write instead."""
+    out, multirun = [], any(a in ("-m", "--multirun") for a in argv)
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key.rpartition(".")[2] in ("depth", "width") and "." in key and "(" not in value:
+            if not multirun:
+                prefix = key.rpartition(".")[0]
+                print(f"error: {key}={value} is a sweep's part of the list {prefix}, not a config key; in a single run set "
+                      f"the list itself, e.g. {prefix}=[128,128]", file=sys.stderr)
+                sys.exit(2)
+            arg = f"{key}=choice({value})"
+        out.append(arg)
+    return out
 
 
 @contextlib.contextmanager

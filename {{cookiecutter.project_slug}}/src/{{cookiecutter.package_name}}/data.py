@@ -255,7 +255,7 @@ def check_folds(splits, folds, fold) -> tuple[int, int | None]:
 
 
 def make_fold_splits(n: int, fractions: dict, seed: int, folds: int, fold: int, domain: np.ndarray | None = None,
-                     labels: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+                     labels: np.ndarray | None = None, batch_size: int | None = None) -> dict[str, torch.Tensor]:
     """k-fold cross-validation (M6): the splits of fold `fold` of `folds`.
 
     test is make_splits' own test with the same fractions and seed: the same examples for
@@ -269,6 +269,8 @@ def make_fold_splits(n: int, fractions: dict, seed: int, folds: int, fold: int, 
     and test only; if k-fold did too, every fold would train on the same examples, and
     rotating dev would add nothing.) train_dev comes from the pool train comes from, so the
     train_dev -> dev gap is the mismatch left after training on some target examples.
+    Folds differ in size by one, so train does too: where it would end in a training batch
+    of a single example (BatchNorm cannot train on one), train_dev takes that example.
     """
     from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
@@ -292,6 +294,7 @@ def make_fold_splits(n: int, fractions: dict, seed: int, folds: int, fold: int, 
     dev = pool[list(splitter)[fold][1]]
     trainable = np.setdiff1d(rest, dev)
     n_tdev = round(fractions["train_dev"] * n)
+    n_tdev += bool(batch_size) and (len(trainable) - n_tdev) % batch_size == 1
     if not 0 < n_tdev < len(trainable):
         raise ConfigError(f"train or train_dev would be empty with {n} examples and data.folds={folds}; use fewer folds")
     stratify = None
@@ -494,7 +497,8 @@ class FourSplitDataModule(L.LightningDataModule):
         else:  # stratified on the raw targets; with a missing one encode_targets below says which
             labels = None if task == "regression" or _missing(targets).any() else (
                 targets if np.issubdtype(targets.dtype, np.number) else targets.astype(str))
-            indices = make_fold_splits(len(targets), fractions, self.split_seed, self.folds, self.fold, examples.domain, labels)
+            indices = make_fold_splits(len(targets), fractions, self.split_seed, self.folds, self.fold, examples.domain, labels,
+                                       self.batch_size)
         train = indices["train"].numpy()
         others = {k: v.numpy() for k, v in indices.items() if k != "train"}
         declared_names = self.declared["class_names"] or examples.class_names

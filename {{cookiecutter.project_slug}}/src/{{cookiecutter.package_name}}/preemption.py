@@ -6,11 +6,17 @@ epoch's metrics so far), and the run exits non-zero with one line saying how to 
 Resuming from it continues with the very next batch, to the result of an uninterrupted run.
 
 A second Ctrl-C stops at once, without a checkpoint.
+
+On SLURM (`requeue: auto` and SLURM_JOB_ID set), SIGUSR1 and SIGTERM also put the job back in
+the queue (`scontrol requeue`); when it starts again (SLURM_RESTART_COUNT > 0) in the same run
+folder, train.py resumes from that last.ckpt by itself. The sbatch script is in the README.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
@@ -33,8 +39,9 @@ def signal_of(exception: BaseException) -> int | None:
 
 
 class Preemption(Callback):
-    def __init__(self, dirpath: str):
+    def __init__(self, dirpath: str, requeue: str | bool = "auto"):
         self.dirpath = Path(dirpath)
+        self.requeue = requeue
         self.requested: int | None = None
         self.note: str | None = None
         self._previous: dict = {}
@@ -64,6 +71,11 @@ class Preemption(Callback):
         trainer.save_checkpoint(path)  # the asynchronous writer finishes it before the run ends
         self.note = (f"stopped by {signal.Signals(signum).name} after step {trainer.global_step} (epoch {trainer.current_epoch}); "
                      f"wrote {path}. Resume: the same command with ckpt_path={path}")
+        job = os.environ.get("SLURM_JOB_ID")
+        if job and self.requeue in ("auto", True) and signum in (signal.SIGUSR1, signal.SIGTERM) and trainer.is_global_zero:
+            done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+            self.note += (f"; SLURM job {job} requeued: it resumes from there by itself" if done.returncode == 0
+                          else f"; scontrol requeue {job} failed ({(done.stderr or done.stdout).strip()[:200]})")
         self._restore()
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -48,7 +48,18 @@ def resume_in_its_own_run(cfg: DictConfig) -> None:
         print(f"resuming the run in {cfg.paths.output_dir}")
 
 
+def requeued_slurm_job(cfg: DictConfig) -> None:
+    """A SLURM job put back in the queue by a preemption (preemption.py) starts again with the
+    same command in the same run folder: it resumes from the last.ckpt it wrote there."""
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if not cfg.get("ckpt_path") and int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0 and last.is_file():
+        with open_dict(cfg):
+            cfg.ckpt_path = str(last)
+        print(f"SLURM job {os.environ.get('SLURM_JOB_ID')} restarted ({os.environ['SLURM_RESTART_COUNT']}): resuming {last}")
+
+
 def fit_and_summarize(cfg: DictConfig) -> dict:
+    requeued_slurm_job(cfg)
     if cfg.get("ckpt_path"):
         resume_in_its_own_run(cfg)
     out_dir = Path(cfg.paths.output_dir)

@@ -106,27 +106,25 @@ def _refine_param(p: Param, values: list, best: Any, border: float, margin: floa
 
 
 def _refine_grid(p: Param, values: list, best: Any, expand: float) -> tuple[Param, str | None]:
+    """A finer grid around the best value: its two neighbours' span (one old step either side,
+    so past the edge when the best is an end of the grid), at half the old spacing. Always
+    denser than the old grid, never wider than two of its steps."""
     choices = sorted(float(c) for c in p.choices)
     n = len(choices)
     fwd = math.log10 if p.log else float
     inv = (lambda u: 10.0 ** u) if p.log else (lambda u: u)
     us = [fwd(float(c)) for c in choices]
     step = (us[-1] - us[0]) / max(1, n - 1)
-    kept = [fwd(float(v)) for v in values]
-    a, b = min(kept), max(kept)
+    ub = fwd(float(best))
     flag = None
     if math.isclose(float(best), choices[0]) or math.isclose(float(best), choices[-1]):
         side = "lower" if math.isclose(float(best), choices[0]) else "upper"
         flag = f"{p.name}: best value {_fmt(best)} is the {side} end of the grid -> expand the range; the new grid goes one step past it"
-        if side == "lower":
-            a = us[0] - step
-        else:
-            b = us[-1] + step
-    if math.isclose(a, b):  # all best trials on one grid value: the neighbours bound it
-        a, b = a - step / 2, b + step / 2
-    k = max(n, 3)
-    grid = [inv(a + (b - a) * i / (k - 1)) for i in range(k)]
+    a, b = ub - step, ub + step
     integral = all(float(c).is_integer() for c in p.choices)
+    if integral and not p.log and min(choices) >= 0:
+        a = max(a, 0.0)
+    grid = [inv(a + (b - a) * i / 4) for i in range(5)]  # spacing step / 2
     grid = sorted({int(round(g)) if integral else float(f"{g:.3g}") for g in grid})
     return Param(p.name, "categorical", log=p.log, choices=grid), flag
 

@@ -98,6 +98,8 @@ def trial_rows(study, constraints: Iterable[Constraint] | None = None) -> list[d
         if t.state == TrialState.PRUNED and t.intermediate_values:
             value = t.intermediate_values[max(t.intermediate_values)]
         row: dict[str, Any] = {"trial": t.number, "status": status_of(t), metric: value}
+        for i, v in enumerate(attrs.get("fold_values") or []):  # k-fold sweeps: the metric is their mean
+            row[f"{metric} fold {i}"] = v
         for name, p in space.items():
             v = values.get(name)
             if v is None and p.optuna_name in t.params:
@@ -280,9 +282,13 @@ def write_report(study, out_dir: Path, echo=print) -> dict:
         if constraints:
             echo("  satisfies " + ", ".join(f"{c} ({_short(best[str(c)])})" for c in constraints))
         overrides = next((t.user_attrs.get("overrides") for t in study.get_trials(deepcopy=False) if t.number == best["trial"]), None)
+        folds = sum(1 for k in best if k.startswith(f"{metric} fold "))
         if overrides:
             fixed = study.user_attrs.get("fixed_overrides") or []
-            echo("  rerun: python train.py " + " ".join(_quote(o) for o in [*fixed, *overrides] if not o.startswith("sweep=")))
+            every_fold = [f"data.fold=range({folds})"] if folds else []  # a k-fold trial is all its folds
+            echo(f"  rerun: python train.py {'-m ' if folds else ''}" + " ".join(_quote(o) for o in [*fixed, *overrides, *every_fold] if not o.startswith("sweep=")))
+        if folds and best.get("job_dir"):
+            echo(f"  its folds: python cv_summary.py {best['job_dir']}")
         if best.get("job_dir"):
             echo(f"  run dir: {best['job_dir']}")
     echo(f"table {csv_path}\nplot  {png_path}")

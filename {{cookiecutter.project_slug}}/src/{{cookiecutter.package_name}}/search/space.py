@@ -129,10 +129,16 @@ def parse_space(params: Mapping[str, Any] | None, arguments: Iterable[str] = ())
     for line in arguments:
         override = parser.parse_overrides([line])[0]
         key = override.get_key_element()
+        name = key.lstrip("+~")
         if override.is_sweep_override():
-            space[key.lstrip("+~")] = to_param(key.lstrip("+~"), override.value())
+            space[name] = to_param(name, override.value())
+        elif name.rpartition(".")[2] in LIST_PARTS and "." in name:
+            # model.net.hidden.depth=2 is no config key of its own: a one-value entry of the
+            # space, which composes the list with its width like any other trial value
+            value = override.value()
+            space[name] = Param(name, "categorical", choices=[value if _is_number(value) else _text(value)])
         else:
-            space.pop(key.lstrip("+~"), None)
+            space.pop(name, None)
             fixed.append(line)
     return space, fixed
 

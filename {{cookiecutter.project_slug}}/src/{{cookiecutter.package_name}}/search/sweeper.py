@@ -63,11 +63,13 @@ class OptunaSweeper(Sweeper):
         self.sampler_name = str(sampler)
         self.params = _plain(params) or {}
         self.n_trials, self.timeout, self.seed = n_trials, timeout, seed
+        self._batch_size_given, self._n_workers_given = batch_size, n_workers  # checked when the sweep starts
         self.batch_size, self.n_workers = max(1, int(batch_size)), max(1, int(n_workers))
         self.study_name, self.storage_url = study_name, storage
         self.pruner_cfg = _plain(pruner) or {"type": "none"}
         self.heartbeat = {"interval": 10, "grace_period": 30, **(_plain(heartbeat) or {})}
         self.max_failures, self.tpe, self.worker_log = max_failures, _plain(tpe) or {}, worker_log
+        self.folds: int | None = None  # data.splits=kfold: folds per trial (_folds)
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -89,11 +91,13 @@ class OptunaSweeper(Sweeper):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+        self._check_budget()
         space, fixed = parse_space(self.params, arguments)
         if not space:
             raise SpaceError("nothing to search: hydra.sweeper.params is empty; pick a sweep (sweep=random) or add a sweep override like optimizer.lr='tag(log, interval(1e-4, 1))'")
         self.base_lists = self._lists(space, fixed)
         self._check_keys(space, fixed)
+        self.folds = self._folds(space, fixed)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -112,6 +116,8 @@ class OptunaSweeper(Sweeper):
         study.set_user_attr("n_trials", n_trials)
         log.info(f"study {name} in {_safe_url(url)}: {self.sampler_name} search, budget {n_trials} trials" + (f" / {self.timeout:g} s" if self.timeout else ""))
         print(f"[sweep] study {name} ({_safe_url(url)}): {self.sampler_name}, {n_trials} trials" + (f", {self.timeout:g} s" if self.timeout else ""), flush=True)
+        if self.folds:
+            print(f"[sweep] k-fold: each trial trains data.fold=0..{self.folds - 1} and is scored by the mean over its folds", flush=True)
         children = self._spawn_workers(name, sweep_dir, url)
 
         start, failures, max_failures = time.monotonic(), 0, self.max_failures or max(3, n_trials)
@@ -177,7 +183,25 @@ class OptunaSweeper(Sweeper):
             print(f"[sweep] resuming study {name}: {existing} trials already there (finished ones are kept, not re-run)", flush=True)
         return study
 
+    def _check_budget(self) -> None:
+        """A budget that runs nothing (n_trials=-3) would end 'successfully' with no trial."""
+        if self.n_trials is not None and (not isinstance(self.n_trials, int) or self.n_trials < 1):
+            raise SpaceError(f"hydra.sweeper.n_trials={self.n_trials} runs no trial; give a number of trials >= 1 (or null for a whole grid)")
+        if self.timeout is not None and float(self.timeout) <= 0:
+            raise SpaceError(f"hydra.sweeper.timeout={self.timeout} leaves no time for a trial; give seconds > 0, or null")
+        for key in ("batch_size", "n_workers"):
+            if int(getattr(self, f"_{key}_given")) < 1:
+                raise SpaceError(f"hydra.sweeper.{key}={getattr(self, f'_{key}_given')} must be >= 1")
+        if self.max_failures is not None and int(self.max_failures) < 1:
+            raise SpaceError(f"hydra.sweeper.max_failures={self.max_failures} must be >= 1 (or null)")
+
     def _record(self, study, space, fixed, satisficing, objective) -> None:
+        sweep_dir = str(Path(self.config.hydra.sweep.dir).resolve())
+        dirs = list(study.user_attrs.get("sweep_dirs", []))
+        if dirs and sweep_dir not in dirs:  # the same command later, with a new folder: say where the rest is
+            print(f"[sweep] this study began in {dirs[0]}: its earlier trials' folders are there (trials.csv lists every "
+                  f"trial's job_dir); new trials go to {sweep_dir}. For a study of its own: hydra.sweeper.study_name=NAME", flush=True)
+        study.set_user_attr("sweep_dirs", dirs + ([sweep_dir] if sweep_dir not in dirs else []))
         recorded = study.user_attrs.get("space")
         now = {k: p.to_dict() for k, p in space.items()}
         if recorded and recorded != now:
@@ -235,7 +259,10 @@ class OptunaSweeper(Sweeper):
         for t, _ in batch:
             LIVE_TRIALS[t._trial_id] = t
         try:
-            rets = self.launcher.launch([o for _, o in batch], initial_job_idx=batch[0][0].number)
+            if self.folds:
+                rets = self._launch_folds(batch)
+            else:
+                rets = self.launcher.launch([o for _, o in batch], initial_job_idx=batch[0][0].number)
         except BaseException as e:  # Ctrl-C, a crashed launcher: leave no trial RUNNING
             for t, _ in batch:
                 _tell_safely(study, t, "FAIL", error=f"interrupted: {type(e).__name__}")
@@ -248,35 +275,81 @@ class OptunaSweeper(Sweeper):
         return [self._tell(study, t, r) for (t, _), r in zip(batch, rets)]
 
     def _tell(self, study, trial, ret) -> str:
+        """One job's result, or a k-fold trial's list of fold results: then every number is
+        the mean over the folds, and the per-fold values go to trials.csv."""
         from hydra.core.utils import JobStatus
 
         from .report import flatten_summary
 
+        rets = ret if isinstance(ret, list) else [ret]
         attrs = next((t.user_attrs for t in study.get_trials(deepcopy=False) if t.number == trial.number), {})
-        job_dir = _select(ret.hydra_cfg, "hydra.runtime.output_dir")
+        job_dirs = [_select(r.hydra_cfg, "hydra.runtime.output_dir") for r in rets]
         metrics = {"params": attrs["params"]} if "params" in attrs else {}
-        if job_dir:
-            trial.set_user_attr("job_dir", str(job_dir))
-            summary_path = Path(job_dir) / "summary.json"
-            if summary_path.is_file():
-                summary = json.loads(summary_path.read_text())
-                metrics.update(flatten_summary(summary))
-                trial.set_user_attr("test_split_reads", summary.get("test_split_reads", summary.get("test_reads")))
-                trial.set_user_attr("epochs", summary.get("epochs"))
+        if job_dirs[0]:
+            trial.set_user_attr("job_dir", str(job_dirs[0] if len(rets) == 1 else Path(job_dirs[0]).parent))  # trial_<n>/ of fold_<i>/
+            paths = [Path(d) / "summary.json" for d in job_dirs if d]
+            summaries = [json.loads(p.read_text()) for p in paths if p.is_file()]
+            if summaries:
+                flat = [flatten_summary(s) for s in summaries]
+                metrics.update({k: sum(f[k] for f in flat) / len(flat) for k in flat[0] if all(k in f for f in flat)})
+                reads = [s.get("test_split_reads", s.get("test_reads")) for s in summaries]
+                trial.set_user_attr("test_split_reads", reads[0] if len(reads) == 1 else sum(r or 0 for r in reads))
+                epochs = [s.get("epochs") for s in summaries]
+                trial.set_user_attr("epochs", epochs[0] if len(epochs) == 1 else epochs)
         trial.set_user_attr("metrics", metrics)
         from .report import violations
 
         for key, value in violations(self.constraints, metrics).items():  # TPE learns to avoid violations
             trial.set_constraint(key, value)
-        if ret.status != JobStatus.COMPLETED:
-            return _tell_safely(study, trial, "FAIL", error=f"{type(ret._return_value).__name__}: {ret._return_value}"[:300])
+        for i, r in enumerate(rets):
+            if r.status != JobStatus.COMPLETED:
+                where = f"fold {i}: " if len(rets) > 1 else ""
+                return _tell_safely(study, trial, "FAIL", error=f"{where}{type(r._return_value).__name__}: {r._return_value}"[:300])
         if attrs.get("pruned_at_epoch") is not None:
             return _tell_safely(study, trial, "PRUNED")
-        value = ret._return_value
-        if value is None or not math.isfinite(float(value)):
-            return _tell_safely(study, trial, "FAIL", error=f"no finite dev value ({value}); did training diverge?")
-        study.tell(trial, float(value))
+        values = [r._return_value for r in rets]
+        if any(v is None or not math.isfinite(float(v)) for v in values):
+            return _tell_safely(study, trial, "FAIL", error=f"no finite dev value ({values if len(values) > 1 else values[0]}); did training diverge?")
+        if self.folds:
+            trial.set_user_attr("fold_values", [float(v) for v in values])
+        study.tell(trial, sum(float(v) for v in values) / len(values))
         return "COMPLETE"
+
+    def _folds(self, space: dict[str, Param], fixed: list[str]) -> int | None:
+        """data.splits=kfold (M6): each trial trains all data.folds folds, so that a trial is
+        scored by its mean over them rather than by one, maybe lucky, small dev split."""
+        for key in ("data.splits", "data.folds", "data.fold"):
+            if key in space:
+                raise SpaceError(f"{key} cannot be searched: trials scored on different splits are not comparable; fix it "
+                                 "(for k-fold: data.splits=kfold data.folds=5, and each trial trains every fold)")
+        data = self._compose(list(fixed)).get("data") or {}
+        if data.get("splits") != "kfold":
+            return None
+        if any(o.lstrip("+~").split("=", 1)[0] == "data.fold" for o in fixed):
+            raise SpaceError("data.fold is given, but under data.splits=kfold each trial of a sweep trains every fold itself; drop data.fold")
+        folds = data.get("folds")
+        if not isinstance(folds, int) or folds < 2:
+            raise SpaceError(f"data.folds={folds}: k-fold cross-validation needs a whole number of at least 2 folds, e.g. data.folds=5")
+        return folds
+
+    def _launch_folds(self, batch) -> list[list]:
+        """Each trial's folds, in fold_<i>/ of its trial_<n>/. Fold 0 of every trial first, with
+        the pruning callback on; a trial pruned there runs no more folds. Then folds 1..K-1 of
+        the others at once (in parallel on a cluster), without the callback: its epochs
+        would collide with fold 0's as the trial's steps."""
+        def job(trial, overrides, fold):
+            own = overrides if fold == 0 else [o for o in overrides if not o.startswith("++sweep_trial.")]
+            return [*own, f"data.fold={fold}", f"hydra.sweep.subdir=trial_{trial.number}/fold_{fold}"]
+
+        first = self.launcher.launch([job(t, o, 0) for t, o in batch], initial_job_idx=batch[0][0].number)
+        rets = [[r] for r in first]
+        go_on = [k for k, ((t, _), r) in enumerate(zip(batch, first))
+                 if r.status.name == "COMPLETED" and t.user_attrs.get("pruned_at_epoch") is None]
+        if go_on:
+            rest = self.launcher.launch([job(*batch[k], f) for k in go_on for f in range(1, self.folds)], initial_job_idx=batch[0][0].number)
+            for j, k in enumerate(go_on):
+                rets[k] += rest[j * (self.folds - 1):(j + 1) * (self.folds - 1)]
+        return rets
 
     def _compose(self, overrides: list[str]) -> DictConfig:
         key = tuple(overrides)
