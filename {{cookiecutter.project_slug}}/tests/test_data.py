@@ -174,3 +174,24 @@ def dev_only_class():
 def test_sources_that_cannot_be_right_are_one_line_errors(make_cfg, fn, message):
     with pytest.raises(ConfigError, match=message):
         datamodule(make_cfg, f"data.source._target_={__name__}.{fn}", "data.split_seed=0")
+
+
+def test_no_training_batch_holds_a_single_example():
+    """Batch norm cannot train on one example: a last batch of one joins the one before it
+    (when training; evaluation keeps every batch as it is)."""
+    x, y = torch.arange(9.0).reshape(9, 1), torch.arange(9)
+    train = InMemoryLoader(x, y, batch_size=4, shuffle=True, seed=0)
+    assert [len(b[1]) for b in train] == [4, 5] and len(train) == 2
+    assert sorted(torch.cat([b[1] for b in train]).tolist()) == list(range(9)), "every example, once"
+    assert [len(b[1]) for b in InMemoryLoader(x, y, batch_size=4, shuffle=False)] == [4, 4, 1]
+
+
+def test_a_loader_stopped_mid_epoch_goes_on_with_the_next_batch():
+    x, y = torch.arange(10.0).reshape(10, 1), torch.arange(10)
+    straight = [b[2].tolist() for b in InMemoryLoader(x, y, batch_size=3, shuffle=True, seed=1)]
+    stopped = InMemoryLoader(x, y, batch_size=3, shuffle=True, seed=1)
+    it = iter(stopped)
+    next(it), next(it)
+    resumed = InMemoryLoader(x, y, batch_size=3, shuffle=True, seed=1)
+    resumed.load_state_dict(stopped.state_dict())  # what a checkpoint carries
+    assert [b[2].tolist() for b in resumed] == straight[2:]

@@ -100,12 +100,14 @@ def test_bad_config_values_are_one_line_errors(make_cfg, override, message):
 
 
 def test_cli_config_error_exits_2_with_one_line_and_overwrites_nothing(tmp_path):
-    run_dir = tmp_path / "run"
+    result = run_cli("train.py", "objective.metric=mae", f"hydra.run.dir={tmp_path / 'new'}", "logger=none")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: objective.metric='mae'")
+    run_dir = tmp_path / "run"  # an earlier run's folder: refused before anything is read or written
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "checkpoints" / "best.ckpt").write_text("precious")
     result = run_cli("train.py", "objective.metric=mae", f"hydra.run.dir={run_dir}", "logger=none")
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: objective.metric='mae'")
+    assert result.returncode == 2 and "holds an earlier run" in result.stderr.strip().splitlines()[-1]
     assert (run_dir / "checkpoints" / "best.ckpt").read_text() == "precious"
 
 

@@ -401,10 +401,17 @@ class InMemoryLoader:
         self._calls += 1
         skip = self._resume_at[1] if self._resume_at and self._resume_at[0] == epoch else 0
         self._epoch, self._served, self._resume_at = epoch, skip, None
-        for start in range(skip * self.batch_size, len(idx), self.batch_size):
-            b = idx[start : start + self.batch_size]
+        for start in range(skip * self.batch_size, self._batches(len(idx)) * self.batch_size, self.batch_size):
+            last = start + self.batch_size >= self._batches(len(idx)) * self.batch_size
+            b = idx[start:] if last else idx[start : start + self.batch_size]
             self._served += 1
             yield self.x[b], self.y[b], self.index[b]
+
+    def _batches(self, n: int) -> int:
+        """Training batches of n examples: a last batch of one joins the one before it, since
+        batch norm cannot train on a single example (and its gradient would be that noisy)."""
+        full, rest = divmod(n, self.batch_size)
+        return full + (1 if rest and not (self.shuffle and rest == 1 and full) else 0)
 
     # Lightning saves and restores these with a checkpoint: a run stopped in the middle of an
     # epoch (preemption) goes on with the very next batch of the same permutation.
@@ -415,7 +422,7 @@ class InMemoryLoader:
         self._resume_at = (state.get("epoch"), int(state.get("served", 0)))
 
     def __len__(self) -> int:
-        return math.ceil(math.ceil(len(self.y) / self.world_size) / self.batch_size)
+        return self._batches(math.ceil(len(self.y) / self.world_size))
 
 
 class FileSplit(torch.utils.data.Dataset):
@@ -556,7 +563,8 @@ class FourSplitDataModule(L.LightningDataModule):
         data = FileSplit(self.source, idx, self._y[idx], self.standardizer)
         sampler = EpochSampler(len(idx), self.shuffle_seed, epoch_fn) if shuffle else None
         return torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
-                                           persistent_workers=self.num_workers > 0 and shuffle)
+                                           persistent_workers=self.num_workers > 0 and shuffle,
+                                           drop_last=shuffle and len(idx) % batch_size == 1)  # no training batch of one
 
     def sample(self, split: str, n: int, seed: int = 0):
         idx = self._index(split)
