@@ -6,7 +6,13 @@ Written into the run directory (all on the dev split; the test split is never re
   worst_mistakes.csv             every misclassified dev example, highest loss first, with
                                  empty `mislabeled` and `note` columns to tag by hand. Written
                                  again (diagnose.py, a resumed run), it keeps the tags already
-                                 in it: matched on the dataset `index`, never on the row
+                                 in it: matched on the dataset `index`, never on the row.
+                                 `suspect_label` / `suggested_label`: cleanlab thinks the given
+                                 label is wrong, and which it would be (quality.py)
+  label_issues.csv / .png        the suspect labels of train, train_dev and dev, most likely
+                                 wrong first (a picture of the top ones for images)
+  mismatch_evidence.png          image data: mean train and dev image and the pixels that tell
+                                 them apart (diagnosis.py asks for it on data mismatch)
   correct_examples.csv           the correctly classified ones, least confident first
   worst_mistakes.png             image data: a grid of the worst mistakes (tables: see the CSV)
   correct_examples.png           image data: the least confident correct ones
@@ -193,11 +199,13 @@ def image_grid(images: torch.Tensor, titles: list[str], title: str, cols: int = 
 
 # --------------------------------------------------------------------------- the analysis
 @torch.no_grad()
-def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(), split: str = "dev", worst_k: int = 24) -> dict:
+def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(), split: str = "dev", worst_k: int = 24,
+                   suspects: dict | None = None) -> dict:
     """Everything in the module docstring, for one split's Predictions (inference.predict).
 
     Rows carry the example's name (file path, table row) and class names; `index` is the
-    example's position in the source, what hand-written tags are matched on."""
+    example's position in the source, what hand-written tags are matched on. `suspects`:
+    dataset index -> suggested class id of the examples whose label looks wrong."""
     out_dir = Path(out_dir)
     spec = datamodule.spec
     out, y = predictions.out, predictions.y
@@ -250,7 +258,8 @@ def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(
     def row(rank, i):
         return {"rank": rank, "index": int(index[i]), "example": described[i]["example"], "y_true": names[y_int[i]],
                 "y_pred": names[pred[i]], "confidence": round(float(probs[i, pred[i]]), 4), "p_true": round(float(probs[i, y_int[i]]), 4),
-                "loss": round(float(loss[i]), 4), "mislabeled": "", "note": "", **_columns(described[i])}
+                "loss": round(float(loss[i]), 4), **_suspect(suspects, int(index[i]), names), "mislabeled": "", "note": "",
+                **_columns(described[i])}
 
     wrong = np.flatnonzero(pred != y_int)
     right = np.flatnonzero(pred == y_int)
@@ -281,6 +290,63 @@ def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(
             for r in (row(k + 1, i) for k, i in enumerate(wrong[:5])):
                 print(f"  {r['example']:<12} true {r['y_true']} predicted {r['y_pred']} (p={r['confidence']:.2f}, loss {r['loss']:.2f})")
     return result
+
+
+def _suspect(suspects: dict | None, index: int, names: list[str]) -> dict:
+    """The label-issue columns of one row (absent when label issues were not looked for)."""
+    if suspects is None:
+        return {}
+    found = index in suspects
+    return {"suspect_label": "yes" if found else "", "suggested_label": names[suspects[index]] if found else ""}
+
+
+# --------------------------------------------------------------------------- data quality
+def write_label_issues(found: dict, datamodule, out_dir: Path, loggers=(), worst_k: int = 24) -> dict:
+    """label_issues.csv (every suspect of every split, most likely wrong first, with the
+    `mislabeled` / `note` columns to tag, kept across re-runs) and, for images,
+    label_issues.png (the top `worst_k`, given -> suggested label)."""
+    out_dir, spec = Path(out_dir), datamodule.spec
+    rows = []
+    for split, f in found.items():
+        described = datamodule.describe(f["index"])
+        for rank, (i, given, suggested, quality) in enumerate(zip(f["index"], f["given"], f["suggested"], f["quality"])):
+            rows.append({"split": split, "rank": rank + 1, "index": int(i), "example": described[rank]["example"],
+                         "given_label": spec.class_name(given), "suggested_label": spec.class_name(suggested),
+                         "label_quality": round(float(quality), 4), "mislabeled": "", "note": "", **_columns(described[rank])})
+    carry_tags({out_dir / "label_issues.csv": rows})  # a re-run keeps what was tagged by hand
+    result = {"csv": str(write_csv(out_dir / "label_issues.csv", rows))}
+    if rows and is_image(tuple(spec.input_shape)):
+        top = sorted(rows, key=lambda r: r["label_quality"])[:worst_k]
+        pictures = unstandardize(datamodule, datamodule.examples(torch.tensor([r["index"] for r in top]))[0])
+        titles = [f"{r['split']} {_short(r['example'], 16)}\ngiven {r['given_label']} → {r['suggested_label']}?\n"
+                  f"p(given)={r['label_quality']:.2f}" for r in top]
+        fig = image_grid(pictures, titles, f"{len(top)} most likely wrong labels of {len(rows)} suspects (train, train_dev, dev)")
+        result["png"] = str(save_figure(fig, out_dir / "label_issues.png", loggers, "analysis/label_issues"))
+    return result
+
+
+def mismatch_figure(evidence: dict, datamodule):
+    """Image data: the mean train image, the mean dev image, and how differently each pixel
+    is distributed in the two (Kolmogorov-Smirnov statistic, the largest over channels)."""
+    plt = _plt()
+    shape = tuple(evidence["input_shape"])
+    means = unstandardize(datamodule, torch.from_numpy(np.stack([evidence["train_mean"], evidence["dev_mean"]])).reshape(2, *shape))
+    heat = np.asarray(evidence["drift"]).reshape(shape).max(0)
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    means = (means - means.min()) / (means.max() - means.min() + 1e-8)  # one scale: a darker dev shows as darker
+    for ax, img, title in zip(axes, means.float(), ("mean train image", "mean dev image")):
+        ax.imshow(img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy(), cmap="gray_r" if img.shape[0] == 1 else None)
+        ax.set_title(title)
+    im = axes[2].imshow(heat, cmap="magma", vmin=0, vmax=max(float(heat.max()), 0.1))
+    axes[2].set_title("where they differ")
+    fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04, label="KS statistic (0 = same distribution)")
+    for ax in axes:
+        ax.axis("off")
+    low, high = evidence["ci"]
+    fig.suptitle(f"train vs dev: a classifier separates them with AUC {evidence['auc']:.3f} (95% CI {low:.3f}-{high:.3f}): "
+                 f"{evidence['verdict']}", fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def _columns(described: dict) -> dict:

@@ -59,6 +59,8 @@ def refuse_an_existing_run_dir(argv: list[str]) -> None:
 
     if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:  # a requeued SLURM job comes back to its own folder
         return
+    if os.environ.get("LOCAL_RANK", "0") != "0":  # a DDP child rank joins the folder its rank 0 created
+        return
     for arg in argv:
         key, sep, value = arg.partition("=")
         if sep and key.lstrip("+~") == "hydra.run.dir" and "${" not in value:

@@ -49,7 +49,7 @@ def load_run(ckpt_path, setup_data: bool = True):
         cfg.paths = {"output_dir": str(run_dir)}
         cfg.ckpt_path = None
     datamodule = build_datamodule(cfg, setup=setup_data)
-    state = checkpoint.get("FourSplitDataModule")
+    state = checkpoint.get(type(datamodule).__qualname__)  # Lightning stores it under the class name
     if not state or not state.get("spec"):
         raise ConfigError(f"{ckpt_path} holds no data spec (written by an older version of this project); retrain to use it here")
     datamodule.load_state_dict(state)

@@ -63,6 +63,9 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     if cfg.get("ckpt_path"):
         resume_in_its_own_run(cfg)
     out_dir = Path(cfg.paths.output_dir)
+    from .diagnosis import quality_options
+
+    quality_options(cfg)  # the analysis keys, checked before training rather than after it
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, trainer = build(cfg)
     if cfg.get("ckpt_path"):

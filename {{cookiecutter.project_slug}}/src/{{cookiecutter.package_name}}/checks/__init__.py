@@ -16,7 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from . import data_checks, model_checks, training_checks  # noqa: F401 - registers the checks
+from . import data_checks, quality_checks, model_checks, training_checks  # noqa: F401 - registers the checks (in run order)
 from ..config import ConfigError
 from .core import CHECKS, CheckContext, Result, counts, exit_code, run_checks, select, table
 

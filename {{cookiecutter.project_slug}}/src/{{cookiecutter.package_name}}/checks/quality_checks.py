@@ -1,0 +1,74 @@
+"""Data-quality checks beyond exact equality (M4, M9): near-duplicates across splits.
+The maths is in quality.py; the label-error and train-vs-dev reports come after training
+(diagnosis.py), since they need a model's out-of-sample probabilities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import quality
+from .core import Result, check
+
+
+@check("data.near_duplicates")
+def near_duplicates(ctx, opts) -> Result:
+    """No train_dev / dev example lies much closer to a train example than train examples
+    lie to each other (a re-encoded image, a row with one field reformatted)."""
+    ratio = float(opts.get("ratio", 0.1))
+    max_train = int(opts.get("max_train", 20000))
+    reference = quality.bounded_sample(ctx.dm, "train", max_train, ctx.seed)
+    queries = {name: quality.bounded_sample(ctx.dm, name, ctx.max_examples, ctx.seed) for name in quality.QUERY_SPLITS}
+    found = quality.near_duplicates(reference[0], {n: q[0] for n, q in queries.items()}, ratio=ratio,
+                                    max_dims=int(opts.get("max_dims", 256)), seed=ctx.seed)
+    typical = found["dev"].typical
+    threshold = f"<= {ratio:g} x typical train NN distance ({typical:.3g})"
+    counts = {n: int(f.flagged.sum()) for n, f in found.items()}
+    shares = {n: counts[n] / max(len(f.distance), 1) for n, f in found.items()}
+    closest = min((float(f.ratio.min()) for f in found.values() if len(f.distance)), default=float("inf"))
+    seen = "".join(ctx.sampled(n) for n in quality.QUERY_SPLITS)
+    if len(reference[2]) < ctx.dm.size("train"):
+        seen += (f" (compared with a sample of {len(reference[2])} of {ctx.dm.size('train')} train examples: "
+                 "raise checks.near_duplicates.max_train)")
+    value = {"dev": counts["dev"], "train_dev": counts["train_dev"], "closest": round(closest, 3)}
+    if not sum(counts.values()):
+        return Result("pass", value, threshold,
+                      f"no train_dev or dev example within {ratio:g}x the typical train nearest-neighbour distance of a "
+                      f"train example; the closest lies at {closest:.2f}x{seen}", shown=f"0 (closest {closest:.2f}x)")
+    rows = quality.pair_rows(ctx.dm, reference, queries, found)
+    details = {"counts": counts, "shares": shares, "typical_distance": typical, "ratio": ratio}
+    where = write_pairs(ctx, rows) if getattr(ctx, "out_dir", None) else {}
+    details.update(where)
+    exact = sum(r["ratio"] == 0 for r in rows)
+    conflicting = sum(r["label"] != r["train_label"] for r in rows)
+    look = f" Look at them: {where.get('png', where.get('csv'))}." if where else ""
+    return Result(
+        "warn",
+        value,
+        threshold,
+        f"{counts['dev']} dev ({shares['dev']:.1%}) and {counts['train_dev']} train_dev ({shares['train_dev']:.1%}) examples "
+        f"lie within {ratio:g}x the typical distance of a train example ({exact} exact copies, {conflicting} with another "
+        f"label): near copies of what the model trains on make those splits look better than new data would{seen}.{look}",
+        "if they are the same example (re-encoded, re-saved, a reformatted field), deduplicate the source before it is "
+        "split, or keep every copy of one item in one split; if they are genuinely distinct, lower checks.near_duplicates.ratio",
+        shown=f"{counts['dev']} dev ({shares['dev']:.1%}), {counts['train_dev']} train_dev",
+        details=details,
+    )
+
+
+def write_pairs(ctx, rows: list[dict], pairs: int = 8) -> dict:
+    """near_duplicates.csv (every pair) and, for images, near_duplicates.png: each flagged
+    example above the train example it nearly copies."""
+    from ..analysis import image_grid, is_image, save_figure, write_csv
+
+    out = Path(ctx.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    where = {"csv": str(write_csv(out / "near_duplicates.csv", rows))}
+    if is_image(tuple(ctx.spec.input_shape)):
+        top = rows[:pairs]
+        images = ctx.dm.standardizer.inverse(ctx.dm.examples([r["index"] for r in top] + [r["train_index"] for r in top])[0])
+        titles = [f"{r['split']} {r['example']}\nlabel {r['label']}" for r in top] + [
+            f"train {r['train_example']}\nlabel {r['train_label']}, d={r['ratio']:.2f}x" for r in top]
+        fig = image_grid(images, titles, f"{len(rows)} near-duplicates: top row train_dev/dev, below each the train example it nearly copies",
+                         cols=len(top))
+        where["png"] = str(save_figure(fig, out / "near_duplicates.png"))
+    return where

@@ -1,0 +1,311 @@
+"""Data quality beyond exact equality (M4, M9, M31, M33): near-duplicates across splits,
+likely label errors, and how train and dev differ. The maths, as functions over arrays,
+and the few that read the data interface (interface.DataInterface) to feed them.
+
+  near_duplicates(reference, queries)   queries lying very close to a reference (train) example:
+                                        closer than `ratio` x the typical nearest-neighbour
+                                        distance within the reference
+  label_issues(labels, probs)           examples whose given label is likely wrong, from
+                                        out-of-sample probabilities (cleanlab)
+  cross_validated_probs(x, y)           out-of-sample probabilities for train: k-fold logistic
+                                        regression on the inputs (train's own model has seen
+                                        its labels, so its probabilities are not out-of-sample)
+  domain_classifier(train, dev)         can a classifier tell train from dev inputs? Held-out
+                                        AUC with a bootstrap interval, and the features that
+                                        separate them most
+  embeddings(model, loader)             what the net's last layer sees: its penultimate layer
+  bounded_sample, pair_rows, find_label_issues, mismatch_evidence, embedded_sample: the
+                                        same, fed through the data interface (bounded samples,
+                                        example names)
+
+Everything is bounded: at most a given number of examples per split (a seeded sample
+beyond), at most `max_dims` input dimensions (PCA beyond). Nothing here reads the test
+split: the callers pass train, train_dev and dev only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+import torch
+
+QUERY_SPLITS = ("train_dev", "dev")  # compared with train; test stays in the vault
+
+
+def flat(x) -> np.ndarray:
+    """[N, ...] tensor or array -> [N, D] float32 array."""
+    x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+
+
+def bounded_sample(datamodule, split: str, n: int, seed: int = 0, max_values: int = 10**8):
+    """DataInterface.sample of at most n examples, and at most `max_values` input values in all
+    (400 MB of float32): wide inputs (large images) get fewer examples, never all of memory."""
+    width = max(1, math.prod(datamodule.spec.input_shape))
+    return datamodule.sample(split, max(2, min(int(n), max_values // width)), seed=seed)
+
+
+def reduce_dims(reference: np.ndarray, others: list[np.ndarray], max_dims: int, seed: int = 0):
+    """PCA to `max_dims` components, fitted on the reference, when the inputs are wider: the
+    distances that matter (near ~0, typical) survive, the cost stops growing with pixels."""
+    if reference.shape[1] <= max_dims or len(reference) <= max_dims:
+        return reference, others, None
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=max_dims, svd_solver="randomized", random_state=seed).fit(reference)
+    return pca.transform(reference), [pca.transform(o) for o in others], pca
+
+
+# --------------------------------------------------------------------------- near-duplicates
+@dataclasses.dataclass
+class Neighbours:
+    """For each query example: its nearest reference example and how close it is."""
+
+    distance: np.ndarray  # [M] Euclidean, in the standardized input (or embedding) space
+    nearest: np.ndarray  # [M] position of the nearest example in the reference
+    typical: float  # median distance of a reference example to its nearest other one
+    threshold: float  # ratio x typical: at or below it, a query is a near-duplicate
+
+    @property
+    def flagged(self) -> np.ndarray:
+        return self.distance <= self.threshold
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """Each distance in units of the typical one (0 = an exact copy)."""
+        return self.distance / self.typical if self.typical > 0 else np.where(self.distance > 0, np.inf, 0.0)
+
+
+def near_duplicates(reference, queries: dict, ratio: float = 0.1, max_dims: int = 256, typical_sample: int = 2000,
+                    seed: int = 0) -> dict[str, Neighbours]:
+    """Nearest reference example of every query (split name -> [M, D] array).
+
+    "Close" is relative to the data: `ratio` x the median nearest-neighbour distance within
+    the reference (estimated on a sample of `typical_sample` of its examples), so the same
+    setting works for pixels and for table rows. Data whose examples are merely similar
+    (digits, tables) sit at 0.3-1x that distance; a re-encoded copy sits near 0.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    names = list(queries)
+    reference, reduced, _ = reduce_dims(flat(reference), [flat(queries[n]) for n in names], max_dims, seed)
+    index = NearestNeighbors(n_neighbors=2).fit(reference)
+    if len(reference) > 1:
+        rng = np.random.default_rng(seed)
+        some = rng.choice(len(reference), min(typical_sample, len(reference)), replace=False)
+        typical = float(np.median(index.kneighbors(reference[some], 2)[0][:, 1]))  # [:, 0] is the example itself
+    else:
+        typical = float("nan")
+    threshold = ratio * typical if np.isfinite(typical) else -1.0  # one train example: nothing to compare with
+    found = {}
+    for name, q in zip(names, reduced):
+        if len(q) == 0:
+            found[name] = Neighbours(np.zeros(0), np.zeros(0, dtype=np.int64), typical, threshold)
+            continue
+        distance, nearest = index.kneighbors(q, 1)
+        found[name] = Neighbours(distance[:, 0], nearest[:, 0], typical, threshold)
+    return found
+
+
+def pair_rows(dm, reference: tuple, queries: dict, found: dict) -> list[dict]:
+    """One row per near-duplicate pair, closest first, both examples by index, name and label:
+    `reference` and each of `queries` are (x, y, index) as DataInterface.sample gives them,
+    `found` what near_duplicates made of them."""
+    names = dm.spec.class_name if dm.spec.task != "regression" else (lambda v: round(float(v), 6))
+    rows = []
+    for split, (_, y, index) in queries.items():
+        f = found[split]
+        for k in f.flagged.nonzero()[0]:
+            t = int(f.nearest[k])
+            rows.append({"split": split, "index": int(index[k]), "label": names(y[k]), "train_index": int(reference[2][t]),
+                         "train_label": names(reference[1][t]), "distance": round(float(f.distance[k]), 6),
+                         "ratio": round(float(f.ratio[k]), 4)})
+    rows.sort(key=lambda r: r["ratio"])
+    described = dm.describe([r["index"] for r in rows] + [r["train_index"] for r in rows])
+    for r, a, b in zip(rows, described[: len(rows)], described[len(rows):]):
+        r["example"], r["train_example"] = a["example"], b["example"]
+    return rows
+
+
+# --------------------------------------------------------------------------- label issues
+def cross_validated_probs(x, y, folds: int = 5, max_dims: int = 256, seed: int = 0) -> np.ndarray | None:
+    """[N, C] class probabilities for each example from a model that never saw it: k-fold
+    logistic regression on the (standardized) inputs. None when a class has fewer than two
+    examples (no fold could hold it out and learn it)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    x, y = flat(x), np.asarray(y).astype(np.int64)
+    counts = np.bincount(y)
+    present = counts[counts > 0]
+    folds = int(min(folds, present.min()))
+    if folds < 2 or len(present) < 2:
+        return None
+    x, _, _ = reduce_dims(x, [], max_dims, seed)
+    model = LogisticRegression(C=0.1, max_iter=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lbfgs convergence notes on hard folds: the probabilities stay usable
+        probs = cross_val_predict(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), method="predict_proba")
+    full = np.zeros((len(y), len(counts)))  # classes absent from this sample get probability 0
+    full[:, np.flatnonzero(counts)] = probs
+    return full
+
+
+def label_issues(labels, probs) -> dict:
+    """Positions whose given label is likely wrong, most likely first (cleanlab's confident
+    learning: an example is suspect where the out-of-sample probability of another class
+    beats that class's own per-class confidence threshold, as many as the estimated noise
+    rates say). With each one's suggested label (the most probable class) and label quality
+    (probability of the given label); `ranking`: every position, least quality first."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    labels, probs = np.asarray(labels).astype(np.int64), np.asarray(probs, dtype=np.float64)
+    probs = probs / probs.sum(1, keepdims=True).clip(1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "too few examples in class k": small splits, said in the report
+        ranked = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence", n_jobs=1)
+        quality = get_label_quality_scores(labels, probs, method="self_confidence")
+    ranked = np.asarray(ranked, dtype=np.int64)
+    return {"position": ranked, "suggested": probs[ranked].argmax(1), "quality": quality[ranked], "n": len(labels),
+            "ranking": np.argsort(quality, kind="stable")}
+
+
+def class_probs(out: torch.Tensor, kind: str) -> np.ndarray:
+    """A net's raw outputs -> [N, C] probabilities (softmax; a sigmoid's two columns)."""
+    if kind == "multiclass":
+        return out.float().softmax(-1).numpy()
+    p = out.float().reshape(-1).sigmoid()
+    return torch.stack([1 - p, p], 1).numpy()
+
+
+def find_label_issues(datamodule, predictions: dict, kind: str, max_train: int = 20000, seed: int = 0) -> dict:
+    """Label issues of train, train_dev and dev: split -> {index (dataset indices, most likely
+    wrong first), given, suggested (class ids), quality, n, method}.
+
+    train: cross-validated probabilities (train's model learnt its labels, wrong ones too);
+    train_dev, dev: the trained model's, `predictions[split]` (inference.Predictions): it
+    never trained on them."""
+    found = {}
+    x, y, index = bounded_sample(datamodule, "train", max_train, seed)
+    probs = cross_validated_probs(x, y, seed=seed)
+    if probs is not None:
+        found["train"] = _issues(y.numpy(), probs, index.numpy(), "5-fold logistic regression on the inputs")
+    for split in QUERY_SPLITS:
+        p = predictions.get(split)
+        if p is not None and len(p.y):
+            found[split] = _issues(p.y.numpy(), class_probs(p.out, kind), p.index.numpy(), "the trained model")
+    return found
+
+
+def _issues(labels: np.ndarray, probs: np.ndarray, index: np.ndarray, method: str) -> dict:
+    issues = label_issues(labels, probs)
+    pos = issues["position"]
+    return {"index": index[pos], "given": labels[pos].astype(np.int64), "suggested": issues["suggested"],
+            "quality": issues["quality"], "n": issues["n"], "method": method}
+
+
+# --------------------------------------------------------------------------- train vs dev
+def domain_classifier(train, dev, holdout: float = 0.5, resamples: int = 400, min_auc: float = 0.7, max_dims: int = 256,
+                      drift_sample: int = 2000, seed: int = 0) -> dict:
+    """How well a classifier tells dev inputs from train inputs.
+
+    Logistic regression fitted on one half of the pooled examples, scored on the other half:
+    a model that never saw the examples it scores has AUC 0.5 in expectation when the two
+    share one distribution, so the bootstrap interval of the held-out AUC is honest (a
+    cross-validated AUC is not: its folds' models share examples). Verdict: "shift" when the
+    95% interval lies above 0.5 and the AUC reaches `min_auc`; "slight shift" when only the
+    first holds (about 1 in 40 random splits gets there by chance: a small dev set can
+    differ from train by the luck of the draw); else "no detectable shift".
+    Per input dimension, what differs: `drift`, the two-sample Kolmogorov-Smirnov statistic
+    (0 = the same distribution, 1 = disjoint; any kind of difference, not only the mean),
+    `mean_difference`, dev mean - train mean (inputs are standardized on train, so in train
+    standard deviations), and `weight`, the classifier's |weight| (conditional on the other
+    dimensions: two correlated features can share or trade it).
+    """
+    from scipy.stats import bootstrap, ks_2samp
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    train, dev = flat(train), flat(dev)
+    x = np.concatenate([train, dev])
+    is_dev = np.r_[np.zeros(len(train)), np.ones(len(dev))]
+    reduced, _, pca = reduce_dims(x, [], max_dims, seed)
+    fit_x, held_x, fit_y, held_y = train_test_split(reduced, is_dev, test_size=holdout, stratify=is_dev, random_state=seed)
+    model = LogisticRegression(C=0.1, max_iter=1000, class_weight="balanced")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(fit_x, fit_y)
+    score = model.decision_function(held_x)
+    auc = float(roc_auc_score(held_y, score))
+    rng = np.random.default_rng(seed)
+    ci = bootstrap((held_y, score), roc_auc_score, paired=True, vectorized=False, n_resamples=resamples,
+                   method="percentile", random_state=rng).confidence_interval
+    low, high = float(ci.low), float(ci.high)
+    weight = model.coef_[0] if pca is None else pca.components_.T @ model.coef_[0]  # back to input dimensions
+    drift = np.nan_to_num(ks_2samp(train[:drift_sample], dev[:drift_sample], axis=0).statistic)  # samples are random already
+    verdict = "no detectable shift" if not low > 0.5 else "shift" if auc >= min_auc else "slight shift"
+    return {"auc": auc, "ci": [low, high], "verdict": verdict, "n_train": len(train), "n_dev": len(dev),
+            "held_out": len(held_y), "weight": np.abs(weight), "drift": drift, "mean_difference": dev.mean(0) - train.mean(0),
+            "train_mean": train.mean(0), "dev_mean": dev.mean(0)}
+
+
+def mismatch_evidence(datamodule, max_examples: int = 4096, seed: int = 0, top: int = 5, **kwargs) -> dict:
+    """domain_classifier on train vs dev (never test), as plain data: auc, ci, verdict, sizes,
+    and the `top` dimensions whose distributions differ most (a table's feature names)."""
+    train = bounded_sample(datamodule, "train", max_examples, seed)[0]
+    dev = bounded_sample(datamodule, "dev", max_examples, seed)[0]
+    found = domain_classifier(train, dev, seed=seed, **kwargs)
+    names = datamodule.spec.feature_names or [f"x{j}" for j in range(len(found["weight"]))]
+    order = np.argsort(-found["drift"], kind="stable")[:top]
+    found["top_features"] = [{"feature": names[j] if j < len(names) else f"x{j}", "drift": round(float(found["drift"][j]), 4),
+                              "dev_minus_train": round(float(found["mean_difference"][j]), 4),
+                              "weight": round(float(found["weight"][j]), 4)} for j in order]
+    found["input_shape"] = list(datamodule.spec.input_shape)
+    return found
+
+
+# --------------------------------------------------------------------------- embeddings
+@torch.no_grad()
+def embeddings(model, loader) -> tuple[np.ndarray, np.ndarray] | None:
+    """([N, H] inputs of the net's output layer, [N] example indices) over a loader; None when
+    the net has no Linear/Conv output layer to hook."""
+    from .initialization import output_layer
+
+    net = getattr(model, "net", model)
+    layer = output_layer(net)
+    if layer is None:
+        return None
+    seen: list[torch.Tensor] = []
+    hook = layer.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach().float().cpu()))
+    was_training = net.training
+    net.eval()
+    indices = []
+    try:
+        device = next(net.parameters()).device
+        for x, _, index in loader:
+            net(x.to(device))
+            indices.append(index)
+    finally:
+        hook.remove()
+        net.train(was_training)
+    if not seen:
+        return None
+    return flat(torch.cat(seen)), torch.cat(indices).numpy()
+
+
+def embedded_sample(model, datamodule, split: str, n: int, seed: int = 0):
+    """(penultimate-layer embeddings, targets, example indices) of at most n examples of a
+    split, the form near_duplicates and pair_rows take; None when nothing can be hooked.
+    One pass of the split's loader (batches: memory stays bounded), then a seeded sample."""
+    found = embeddings(model, datamodule.loader(split))
+    if found is None:
+        return None
+    emb, index = found
+    y = datamodule.targets(split)  # the unshuffled loader serves the split in this same order
+    pick = np.sort(np.random.default_rng(seed).permutation(len(index))[:n])
+    return emb[pick], y[torch.from_numpy(pick)], index[pick]
