@@ -161,13 +161,24 @@ class OptunaSweeper(Sweeper):
 
         url = with_driver(url)
         engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-        storage = optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine,
-            heartbeat_interval=int(self.heartbeat["interval"]),
-            grace_period=int(self.heartbeat["grace_period"]),
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=int(self.heartbeat.get("max_retry", 3))),
-        )
+        import sqlalchemy.exc
+
+        for attempt in range(6):
+            try:
+                storage = optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine,
+                    heartbeat_interval=int(self.heartbeat["interval"]),
+                    grace_period=int(self.heartbeat["grace_period"]),
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=int(self.heartbeat.get("max_retry", 3))),
+                )
+                break
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+                # Workers started together on a new database race to create its tables: the
+                # loser finds them half made (PostgreSQL: duplicate pg_type); the next try sees them.
+                if attempt == 5:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
         existing = len(_existing(storage, name))
         study = optuna.create_study(
             study_name=name,
