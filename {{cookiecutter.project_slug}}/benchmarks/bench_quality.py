@@ -52,7 +52,7 @@ def synthetic() -> dict:
     return {"x": (centres[y] + rng.normal(0, 1.5, (N_LARGE, FEATURES))).astype(np.float32), "y": y}
 
 
-def steps(dm, model, kind: str, bounded: bool) -> dict:
+def steps(dm, model, bounded: bool) -> dict:
     """name -> a function running that step on `dm` the way the recipe does (bounded) or on everything."""
     import torch
 
@@ -76,7 +76,7 @@ def steps(dm, model, kind: str, bounded: bool) -> dict:
 
     return {
         "near-duplicates (inputs)": near_duplicates,
-        "label issues (train CV + dev)": lambda: quality.find_label_issues(dm, predictions, kind, max_train=quality_n),
+        "label issues (train CV + dev)": lambda: quality.find_label_issues(dm, predictions, model.task, max_train=quality_n),
         "train-vs-dev classifier": lambda: quality.mismatch_evidence(dm, max_examples=quality_n),
         "near-duplicates (embedding)": embedding_duplicates,
     }
@@ -95,22 +95,22 @@ def main(runs: int) -> None:
     digits = build_datamodule(cfg)
     digits.setup("fit")
     model = build_model(cfg, digits.spec, scheduler=False)
-    for fn in steps(digits, model, digits.spec.task, True).values():
+    for fn in steps(digits, model, True).values():
         fn()  # warm-up: the first sklearn / cleanlab imports
     print(f"bundled digits ({sum(digits.size(s) for s in ('train', 'train_dev', 'dev'))} examples in train/train_dev/dev), "
           f"median of {runs}:")
-    for name, fn in steps(digits, model, digits.spec.task, True).items():
+    for name, fn in steps(digits, model, True).items():
         print(f"  {name:<32} {timed(fn, runs):6.2f} s")
 
     large = FourSplitDataModule(synthetic, standardize="per_feature")
     large.setup("fit")
     big_model = build_model(cfg, large.spec, scheduler=False)
     sizes = ", ".join(f"{s} {large.size(s)}" for s in ("train", "train_dev", "dev"))
-    eval_pass = timed(lambda: predict(big_model, large.loader("train"), large.spec.task), runs)
+    eval_pass = timed(lambda: predict(big_model, large.loader("train")), runs)
     print(f"\n{N_LARGE} synthetic examples ({FEATURES} features, {CLASSES} classes; {sizes}); "
           f"for scale, one eval pass of the MLP over train: {eval_pass:.2f} s")
     print(f"  {'step':<32} {'bounded':>9} {'unbounded':>10} {'ratio':>7}   (medians of {runs} paired rounds)")
-    bounded, unbounded = steps(large, big_model, large.spec.task, True), steps(large, big_model, large.spec.task, False)
+    bounded, unbounded = steps(large, big_model, True), steps(large, big_model, False)
     for name in bounded:
         pairs = []
         for r in range(runs):  # each round times both, in turn first: a busy machine slows both alike

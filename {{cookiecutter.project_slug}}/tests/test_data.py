@@ -141,6 +141,7 @@ def test_the_task_is_inferred_from_the_targets():
     assert infer_task(np.array([0.0, 1.0, 1.0])) == "binary"
     assert infer_task(np.linspace(0, 1, 500)) == "regression"
     assert infer_task(np.arange(200)) == "regression"  # many whole numbers: a count or a price, not classes
+    assert infer_task(np.array([[0, 1], [1, np.nan], [-1, 0]])) == "multilabel"  # several 0/1 labels per example
 
 
 def strings_for_labels():

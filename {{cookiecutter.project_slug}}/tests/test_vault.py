@@ -139,7 +139,7 @@ def test_ensemble_averages_probabilities(run, tmp_path):
     x = torch.cat([b[0] for b in dm.loader("dev")])
     with torch.no_grad():
         manual = (m1(x).softmax(-1) + m2(x).softmax(-1)) / 2
-    assert torch.allclose(predict([m1, m2], dm.loader("dev"), "multiclass").out.softmax(-1), manual, atol=1e-5)
+    assert torch.allclose(predict([m1, m2], dm.loader("dev")).out.softmax(-1), manual, atol=1e-5)
     assert 0 <= result["scores"]["test"]["accuracy"] <= 1
 
 

@@ -3,6 +3,7 @@
 Written into the run directory (all on the dev split; the test split is never read here):
   confusion_matrix.png / .csv    rows = true class, columns = predicted class
   per_class_metrics.csv          precision, recall, F1, support per class
+  per_label_metrics.csv          multilabel: the same per label, over the labels present
   worst_mistakes.csv             every misclassified dev example, highest loss first, with
                                  empty `mislabeled` and `note` columns to tag by hand. Written
                                  again (diagnose.py, a resumed run), it keeps the tags already
@@ -220,7 +221,7 @@ def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(
     def pictures(which: np.ndarray) -> torch.Tensor:
         return unstandardize(datamodule, datamodule.examples(torch.from_numpy(index[which]))[0])
 
-    if task.kind == "regression":
+    if not task.classes:  # values (regression): the largest errors, and predicted against true
         order = np.argsort(-np.abs(pred - y_np))
         rows = [{"rank": r + 1, "index": int(index[i]), "example": described[i]["example"], "y_true": float(y_np[i]),
                  "y_pred": round(float(pred[i]), 4), "abs_error": round(float(abs(pred[i] - y_np[i])), 4), "mislabeled": "",
@@ -241,10 +242,11 @@ def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(
         for row in rows[:5]:
             print(f"  {row['example']:<12} true {row['y_true']:<10.4g} predicted {row['y_pred']:<10.4g} |error| {row['abs_error']:.4g}")
         return result
+    if not task.single_label:
+        return label_analysis(task, out, y, loss, index, described, pictures, image, result, out_dir, loggers, split, worst_k, spec)
 
     names = [spec.class_name(c) for c in range(spec.num_classes or 2)]
-    probs = out.softmax(-1) if task.kind == "multiclass" else torch.stack([1 - out.reshape(-1).sigmoid(), out.reshape(-1).sigmoid()], 1)
-    probs = probs.numpy()
+    probs = task.probabilities(out).numpy()
     y_int = y_np.astype(np.int64)
     matrix = confusion(pred, y_int, len(names))
     classes = per_class(matrix, names)
@@ -289,6 +291,51 @@ def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(
         if not image:
             for r in (row(k + 1, i) for k, i in enumerate(wrong[:5])):
                 print(f"  {r['example']:<12} true {r['y_true']} predicted {r['y_pred']} (p={r['confidence']:.2f}, loss {r['loss']:.2f})")
+    return result
+
+
+def label_analysis(task, out, y, loss, index, described, pictures, image, result, out_dir, loggers, split, worst_k, spec) -> dict:
+    """Several labels per example (multilabel): per-label precision, recall and F1 over the
+    labels present, and the examples with a wrong label, highest loss first (missing labels
+    never count as wrong)."""
+    names = [spec.class_name(j) for j in range(task.num_classes)]
+    pred, probs = task.predict(out).numpy().astype(bool), task.probabilities(out).numpy()
+    y_np = y.numpy()
+    present, truth = ~np.isnan(y_np), np.nan_to_num(y_np) == 1
+    rows = []
+    for j, name in enumerate(names):
+        p, t, m = pred[:, j], truth[:, j], present[:, j]
+        tp, fp, fn = int((p & t & m).sum()), int((p & ~t & m).sum()), int((~p & t & m).sum())
+        precision, recall = (tp / (tp + fp) if tp + fp else 0.0), (tp / (tp + fn) if tp + fn else 0.0)
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows.append({"label": name, "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+                     "positives": int((t & m).sum()), "present": int(m.sum()), "missing": int((~m).sum())})
+    result["label_names"] = names
+    result["per_label"] = rows
+    result["per_label_csv"] = str(write_csv(out_dir / "per_label_metrics.csv", rows))
+
+    def text(i, which):
+        return ";".join(names[j] for j in range(len(names)) if which[i, j]) or "-"
+
+    wrong_labels = (pred != truth) & present
+    wrong = np.flatnonzero(wrong_labels.any(1))
+    wrong = wrong[np.argsort(-loss[wrong], kind="stable")]
+    mistakes = [{"rank": r + 1, "index": int(index[i]), "example": described[i]["example"],
+                 "y_true": task.describe_target(y[i], spec.class_name), "y_pred": text(i, pred), "wrong_labels": text(i, wrong_labels),
+                 "loss": round(float(loss[i]), 4), "mislabeled": "", "note": "", **_columns(described[i])} for r, i in enumerate(wrong)]
+    carry_tags({out_dir / "worst_mistakes.csv": mistakes})
+    result["n_mistakes"] = int(len(wrong))
+    result["worst_mistakes_csv"] = str(write_csv(out_dir / "worst_mistakes.csv", mistakes))
+    if image and len(wrong):
+        top = wrong[:worst_k]
+        titles = [f"{_short(described[i]['example'])}\nwrong: {_short(text(i, wrong_labels))}\nloss {loss[i]:.2f}" for i in top]
+        fig = image_grid(pictures(top), titles, f"Worst {len(top)} of {len(wrong)} {split} examples with a wrong label")
+        result["worst_mistakes_png"] = str(save_figure(fig, out_dir / "worst_mistakes.png", loggers, "analysis/worst_mistakes"))
+    weakest = sorted(rows, key=lambda r: r["f1"])[:3]
+    print(f"\nError analysis on {split}: {len(wrong)} of {len(y_np)} examples have a wrong label; weakest labels by F1: "
+          + ", ".join(f"{r['label']} (P {r['precision']:.2f} R {r['recall']:.2f} F1 {r['f1']:.2f})" for r in weakest))
+    for r in mistakes[:5]:
+        print(f"  {r['example']:<12} true {r['y_true']} predicted {r['y_pred']} (wrong: {r['wrong_labels']}, loss {r['loss']:.2f})")
     return result
 
 

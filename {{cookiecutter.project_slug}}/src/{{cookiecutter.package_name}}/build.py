@@ -46,7 +46,10 @@ def build_datamodule(cfg: DictConfig, setup: bool = True) -> FourSplitDataModule
     except MissingMandatoryValue as e:
         key = str(e.full_key) if e.full_key else "a data key"
         raise ConfigError(f"{key} is required and has no value; give it on the command line, e.g. {key}=...") from None
-    datamodule = unwrapped(instantiate, {k: v for k, v in plain.items() if k not in forwarded or k in stray})
+    settings = {k: v for k, v in plain.items() if k not in forwarded or k in stray}
+    if "imbalance" in taken:  # a top-level switch (M25): the sampler is the data's, the class weights the model's
+        settings["imbalance"] = cfg.get("imbalance", "none")
+    datamodule = unwrapped(instantiate, settings)
     if setup:
         datamodule.setup("fit")
     return datamodule
@@ -75,6 +78,7 @@ def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, schedul
         task=spec.task,
         num_classes=spec.num_classes,
         class_names=spec.class_names,
+        imbalance=cfg.get("imbalance", "none"),
         net=net_fill,
     )
 

@@ -18,9 +18,10 @@ import torch
 
 from .config import ConfigError
 from .interface import DataSpec, Examples, Source
+from .tasks import IMBALANCE
+from .tasks import KINDS as TASKS
 
 SPLITS = ("train", "train_dev", "dev", "test")
-TASKS = ("multiclass", "binary", "regression")
 MAX_CLASSES_INFERRED = 50  # integer targets with more distinct values than this are taken as regression
 
 
@@ -116,7 +117,10 @@ def as_source(source) -> Source:
 
 # --------------------------------------------------------------------------- targets
 def infer_task(targets: np.ndarray) -> str:
-    """Strings or few distinct whole numbers: classification (2 values: binary); else regression."""
+    """Several targets per example: multilabel. Strings or few distinct whole numbers:
+    classification (2 values: binary); else regression."""
+    if targets.ndim == 2:
+        return "multilabel"
     values = np.unique(targets[~_missing(targets)]) if len(targets) else targets
     numeric = np.issubdtype(targets.dtype, np.number) or targets.dtype == bool
     if not numeric:
@@ -139,7 +143,13 @@ def encode_targets(targets: np.ndarray, task: str, declared: list | None, train:
     """(y tensor, class names): class ids 0..C-1 with names, or float values for regression.
 
     Class names come from the source when it declares them, else from the train targets
-    (sorted): a class that only dev or test has cannot be learned, so it is an error."""
+    (sorted): a class that only dev or test has cannot be learned, so it is an error.
+    Multilabel targets are [N, L] of 0/1 with NaN (or -1) for a missing label."""
+    if task == "multilabel":
+        return encode_labels(targets, declared)
+    if targets.ndim != 1:
+        raise ConfigError(f"data.task={task} takes one target per example, but the targets have shape {list(targets.shape)}; "
+                          "for several 0/1 labels per example use data.task=multilabel (or auto)")
     missing = _missing(targets)
     if missing.any():
         raise ConfigError(f"{int(missing.sum())} example(s) have no target (e.g. example {int(np.flatnonzero(missing)[0])}); drop or label them")
@@ -188,6 +198,28 @@ def encode_targets(targets: np.ndarray, task: str, declared: list | None, train:
     if task == "binary" and len(names) != 2:
         raise ConfigError(f"data.task=binary but the target has {len(names)} classes; use data.task=multiclass (or auto)")
     return torch.from_numpy(ids), names
+
+
+def encode_labels(targets: np.ndarray, declared: list | None):
+    """(float [N, L] of 0/1/NaN, label names) for multilabel: -1 and NaN both mean missing."""
+    if targets.ndim != 2:
+        raise ConfigError(f"data.task=multilabel needs targets of shape [N, labels], got {list(targets.shape)}; "
+                          "give one 0/1 column per label (NaN or -1 where a label is unknown)")
+    try:
+        y = targets.astype(np.float32)
+    except (TypeError, ValueError):
+        raise ConfigError("multilabel targets must be numbers: 0, 1, or NaN / -1 for a missing label") from None
+    y[y == -1] = np.nan
+    known = y[~np.isnan(y)]
+    bad = known[(known != 0) & (known != 1)]
+    if len(bad):
+        raise ConfigError(f"multilabel targets must be 0, 1, or NaN / -1 for a missing label; found {bad[0]:g}; "
+                          "for class ids use data.task=multiclass")
+    names = [str(n) for n in declared] if declared is not None else [f"label_{j}" for j in range(y.shape[1])]
+    if len(names) != y.shape[1]:
+        raise ConfigError(f"the source names {len(names)} labels ({names[:5]}) but the targets have {y.shape[1]} columns; "
+                          "give one name per label column")
+    return torch.from_numpy(y), names
 
 
 # --------------------------------------------------------------------------- splits
@@ -370,11 +402,13 @@ class InMemoryLoader:
     A small data set fits in memory many times over; a per-example __getitem__ plus
     collate would spend more time in Python than the model spends computing.
     Under DDP each rank takes an equal-length shard of the (shared-seed) permutation.
+    With `weights` (imbalance=balanced_sampler) an epoch is len(y) draws with replacement,
+    each example drawn with probability proportional to its weight: classes come evenly.
     """
 
     def __init__(self, x, y, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 epoch_fn=None, index=None):
-        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+                 epoch_fn=None, index=None, weights=None):
+        self.x, self.y, self.batch_size, self.shuffle, self.weights = x, y, batch_size, shuffle, weights
         self.index = torch.arange(len(y)) if index is None else index
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch_fn = epoch_fn  # reshuffle by epoch number, so a resumed run sees the same order
@@ -387,8 +421,7 @@ class InMemoryLoader:
     def _indices(self) -> torch.Tensor:
         n = len(self.y)
         if self.shuffle:
-            epoch = self._epoch_now()
-            idx = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + 1000 * epoch))
+            idx = epoch_order(n, self.seed, self._epoch_now(), self.weights)
         else:
             idx = torch.arange(n)
         if self.world_size > 1:  # pad by wrapping so every rank runs the same number of steps
@@ -440,16 +473,30 @@ class FileSplit(torch.utils.data.Dataset):
         return (self.standardizer.transform(x) if self.standardizer else x), self.y[k], self.index[k]
 
 
-class EpochSampler(torch.utils.data.Sampler):
-    """A permutation drawn from (seed, epoch): a resumed run sees the same order as an uninterrupted one."""
+def epoch_order(n: int, seed: int, epoch: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The training order of an epoch, drawn from (seed, epoch) alone, so that a resumed run
+    sees the order an uninterrupted one does: a permutation, or with `weights` n weighted
+    draws with replacement (the balanced sampler)."""
+    g = torch.Generator().manual_seed(seed + 1000 * epoch)
+    return torch.randperm(n, generator=g) if weights is None else torch.multinomial(weights, n, replacement=True, generator=g)
 
-    def __init__(self, n: int, seed: int, epoch_fn):
-        self.n, self.seed, self.epoch_fn, self._calls = n, seed, epoch_fn, 0
+
+def balancing_weights(y: torch.Tensor) -> torch.Tensor:
+    """Per example 1 / (its class's count): every class is drawn equally often (M25)."""
+    counts = torch.bincount(y.long()).double()
+    return (1.0 / counts[y.long()]).float()
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """The order of epoch_order(): a resumed run sees the same order as an uninterrupted one."""
+
+    def __init__(self, n: int, seed: int, epoch_fn, weights: torch.Tensor | None = None):
+        self.n, self.seed, self.epoch_fn, self.weights, self._calls = n, seed, epoch_fn, weights, 0
 
     def __iter__(self):
         epoch = self.epoch_fn() if self.epoch_fn else self._calls
         self._calls += 1
-        return iter(torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + 1000 * epoch)).tolist())
+        return iter(epoch_order(self.n, self.seed, epoch, self.weights).tolist())
 
     def __len__(self) -> int:
         return self.n
@@ -468,10 +515,14 @@ class FourSplitDataModule(L.LightningDataModule):
 
     def __init__(self, source, task: str = "auto", splits="auto", split_seed: int = 0, standardize: str = "per_feature",
                  batch_size: int = 64, eval_batch_size: int = 1024, num_workers: int = 0, shuffle_seed: int = 0,
-                 num_classes: int | None = None, input_shape=None, class_names=None, folds: int = 5, fold: int | None = None):
+                 num_classes: int | None = None, input_shape=None, class_names=None, folds: int = 5, fold: int | None = None,
+                 imbalance: str = "none"):
         super().__init__()
         if task not in ("auto", *TASKS):
             raise ConfigError(f"data.task={task!r} is not supported; use auto or one of {', '.join(TASKS)}")
+        if imbalance not in IMBALANCE:
+            raise ConfigError(f"imbalance={imbalance!r} is not known; use one of {', '.join(IMBALANCE)}")
+        self.imbalance = imbalance  # balanced_sampler: the train loader draws classes evenly
         for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if int(value) < 1:
                 raise ConfigError(f"data.{key}={value} must be a positive number of examples, e.g. data.{key}=64")
@@ -502,7 +553,7 @@ class FourSplitDataModule(L.LightningDataModule):
         if self.fold is None:
             indices = make_splits(len(targets), fractions, self.split_seed, examples.domain)
         else:  # stratified on the raw targets; with a missing one encode_targets below says which
-            labels = None if task == "regression" or _missing(targets).any() else (
+            labels = None if task in ("regression", "multilabel") or _missing(targets).any() else (
                 targets if np.issubdtype(targets.dtype, np.number) else targets.astype(str))
             indices = make_fold_splits(len(targets), fractions, self.split_seed, self.folds, self.fold, examples.domain, labels,
                                        self.batch_size)
@@ -510,6 +561,9 @@ class FourSplitDataModule(L.LightningDataModule):
         others = {k: v.numpy() for k, v in indices.items() if k != "train"}
         declared_names = self.declared["class_names"] or examples.class_names
         self._y, class_names = encode_targets(targets, task, declared_names, train, others)
+        if self.imbalance == "balanced_sampler" and task not in ("multiclass", "binary"):
+            raise ConfigError(f"imbalance=balanced_sampler draws by class and task {task} has no single class per example; "
+                              f"use imbalance={'class_weights' if task == 'multilabel' else 'none'}")
         self._names, self._indices = examples.names, indices
         self._fit(train)
         self.spec = DataSpec(task, tuple(self.source.input_shape), class_names, self.source.feature_names,
@@ -556,12 +610,13 @@ class FourSplitDataModule(L.LightningDataModule):
         trainer = self.trainer
         batch_size = batch_size or (self.batch_size if shuffle else self.eval_batch_size)
         epoch_fn = (lambda: trainer.current_epoch) if trainer else None
+        weights = balancing_weights(self._y[idx]) if shuffle and split == "train" and self.imbalance == "balanced_sampler" else None
         if self.source.in_memory:
             return InMemoryLoader(self._z[idx], self._y[idx], batch_size, shuffle, seed=self.shuffle_seed,
                                   rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1,
-                                  epoch_fn=epoch_fn, index=idx)
+                                  epoch_fn=epoch_fn, index=idx, weights=weights)
         data = FileSplit(self.source, idx, self._y[idx], self.standardizer)
-        sampler = EpochSampler(len(idx), self.shuffle_seed, epoch_fn) if shuffle else None
+        sampler = EpochSampler(len(idx), self.shuffle_seed, epoch_fn, weights) if shuffle else None
         return torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
                                            persistent_workers=self.num_workers > 0 and shuffle,
                                            drop_last=shuffle and len(idx) % batch_size == 1)  # no training batch of one

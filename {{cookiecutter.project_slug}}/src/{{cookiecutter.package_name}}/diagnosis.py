@@ -18,7 +18,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from .inference import predict
-from .objective import Objective, weighted_error
+from .objective import Objective, WeightedError
 from .tasks import Task
 
 GAPS = {  # gap name: (from split, to split)
@@ -89,13 +89,14 @@ class RunRecorder(Callback):
 # --------------------------------------------------------------------------- scores
 def split_scores(task: Task, out: torch.Tensor, y: torch.Tensor, objective: Objective) -> dict:
     """Every metric of the task on one split, the loss, and the objective's error."""
-    target = y if task.kind == "regression" else y.long()
     metrics = task.metrics()
-    metrics.update(task.predict(out), target)
+    metrics.update(task.predict(out), task.metric_target(y))
     scores = {k: float(v) for k, v in metrics.compute().items()}
     scores["loss"] = float(task.per_example_loss(out, y).mean())
-    if objective.class_costs is not None and task.kind != "regression":
-        scores["weighted_error"] = weighted_error(task.predict(out), y, objective.class_costs)
+    if objective.class_costs is not None and task.takes_class_costs:
+        weighted = WeightedError(objective.class_costs)
+        weighted.update(task.predict(out), task.metric_target(y))
+        scores["weighted_error"] = float(weighted.compute())
         scores["error"] = scores["weighted_error"]
     else:
         scores["error"] = objective.error(scores.get(objective.metric))
@@ -105,7 +106,7 @@ def split_scores(task: Task, out: torch.Tensor, y: torch.Tensor, objective: Obje
 
 def evaluate_splits(models, datamodule, task: Task, objective: Objective, splits=("train", "train_dev", "dev")):
     """(split -> scores, split -> Predictions). Pass "test" only from evaluate.py (the vault's door)."""
-    predictions = {name: predict(models, datamodule.loader(name), task.kind) for name in splits}
+    predictions = {name: predict(models, datamodule.loader(name)) for name in splits}
     return {name: split_scores(task, p.out, p.y, objective) for name, p in predictions.items()}, predictions
 
 
@@ -215,7 +216,7 @@ def report(models, datamodule, task: Task, objective: Objective, out_dir: Path, 
     scores, predictions = scored if scored is not None else evaluate_splits(models, datamodule, task, objective, splits)
     bounded = objective.class_costs is not None or objective.higher_is_better
     result = diagnose({s: scores[s]["error"] for s in splits}, objective.human_error, {s: scores[s]["n"] for s in splits}, bounded)
-    error_name = "weighted error" if objective.class_costs is not None and task.kind != "regression" else (
+    error_name = "weighted error" if objective.class_costs is not None and task.takes_class_costs else (
         f"1 - {objective.metric}" if objective.higher_is_better else objective.metric)
     result["error_measure"] = error_name
     result["scores"] = scores
@@ -287,11 +288,12 @@ def label_issues_section(opts, datamodule, task, predictions, result, out_dir, l
     from . import quality
     from .analysis import write_label_issues
 
-    if task.kind == "regression":
-        result["label_issues"] = {"skipped": "regression: a real-valued target has no class that could be wrong"}
-        print("\nLabel issues: not looked for (regression has no classes); the largest errors are in worst_mistakes.csv")
+    if not task.single_label:
+        why = "a real-valued target has no class that could be wrong" if not task.classes else "several labels per example, some missing"
+        result["label_issues"] = {"skipped": f"{task.kind}: {why}"}
+        print(f"\nLabel issues: not looked for ({task.kind}: {why}); the largest errors are in worst_mistakes.csv")
         return None
-    found = quality.find_label_issues(datamodule, predictions, task.kind, opts["max_examples"], opts["seed"])
+    found = quality.find_label_issues(datamodule, predictions, task, opts["max_examples"], opts["seed"])
     files = write_label_issues(found, datamodule, out_dir, loggers, worst_k)
     counts = {s: {"suspects": len(f["index"]), "of": f["n"], "from": f["method"]} for s, f in found.items()}
     result["label_issues"] = {"counts": counts, **files}

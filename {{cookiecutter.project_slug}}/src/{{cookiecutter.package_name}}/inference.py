@@ -13,32 +13,26 @@ import torch
 
 @dataclasses.dataclass
 class Predictions:
-    out: torch.Tensor  # raw outputs [N, C] or [N, 1]: logits (classification) or values
-    y: torch.Tensor  # targets [N]
+    out: torch.Tensor  # raw outputs [N, C], [N, L] or [N, 1]: logits, or standardized values (task.predict reads them)
+    y: torch.Tensor  # targets [N] ([N, L] multilabel)
     index: torch.Tensor  # example indices [N]: FourSplitDataModule.describe(index) names them
 
 
-def combine(outs: list[torch.Tensor], kind: str) -> torch.Tensor:
-    """An ensemble's output (M24): the average probability (softmax / sigmoid) as logits, or the
-    average value, so losses and predictions treat an ensemble exactly like one model."""
-    if len(outs) == 1:
-        return outs[0]
-    if kind == "multiclass":
-        return torch.stack([o.softmax(-1) for o in outs]).mean(0).clamp_min(1e-12).log()
-    if kind == "binary":
-        return torch.logit(torch.stack([o.sigmoid() for o in outs]).mean(0), eps=1e-7)
-    return torch.stack(outs).mean(0)
-
-
 @torch.no_grad()
-def predict(models, loader, kind: str) -> Predictions:
-    """Eval-mode outputs of one model, or of an ensemble, over every batch of the loader."""
+def predict(models, loader) -> Predictions:
+    """Eval-mode outputs of one model, or of an ensemble (M24), over every batch of the loader.
+
+    An ensemble's output is the first model's task combining the members' outputs (the mean
+    probability, as logits; the mean value), so losses and predictions treat an ensemble
+    exactly like one model."""
     models = models if isinstance(models, (list, tuple)) else [models]
     for m in models:
         m.eval()
+    task = models[0].task
     outs, ys, idx = [], [], []
     for x, y, index in loader:
-        outs.append(combine([m(x.to(getattr(m, "device", "cpu"))).float().cpu() for m in models], kind))
+        member_outs = [task.from_other(m.task, m(x.to(getattr(m, "device", "cpu"))).float().cpu()) for m in models]
+        outs.append(member_outs[0] if len(models) == 1 else task.combine(member_outs))
         ys.append(y)
         idx.append(index)
     if not outs:

@@ -44,10 +44,11 @@ class Examples:
 
     targets      [N] raw targets: ints, floats or strings (class names). Missing (None/NaN)
                  targets are refused by the data module, not silently dropped.
+                 Multilabel: [N, L] of 0/1, NaN (or -1) where a label is unknown.
     names        [N] how a person finds each example again: "cat/001.png", "row 17".
     domain       optional [N] of 0/1: 1 = the target distribution dev/test are drawn from.
     class_names  optional names for integer class ids 0..C-1 (digits: "0".."9"); string
-                 targets name their classes themselves.
+                 targets name their classes themselves. Multilabel: one name per label.
     """
 
     targets: np.ndarray
@@ -103,9 +104,9 @@ class DataSpec:
     """What the data is, derived from the source (never typed by hand; a typed value that
     disagrees is a one-line error). Travels in every checkpoint as plain data."""
 
-    task: str  # multiclass | binary | regression
+    task: str  # a kind of tasks/: multiclass | binary | multilabel | regression
     input_shape: tuple
-    class_names: list[str] | None  # classification: index = class id
+    class_names: list[str] | None  # classification: index = class id; multilabel: the label names
     feature_names: list[str] | None  # tables: one per input column after encoding
     target_name: str | None = None
     source_kind: str = "arrays"
@@ -116,8 +117,10 @@ class DataSpec:
 
     @property
     def num_outputs(self) -> int:
-        """Width of the net's last layer: C logits (multiclass), else 1."""
-        return self.num_classes if self.task == "multiclass" else 1
+        """Width of the net's last layer, as the task kind says (C logits, L labels, or 1)."""
+        from .tasks import task_class
+
+        return task_class(self.task).num_outputs(self.num_classes)
 
     def class_name(self, c: int) -> str:
         return self.class_names[int(c)] if self.class_names is not None else str(c)

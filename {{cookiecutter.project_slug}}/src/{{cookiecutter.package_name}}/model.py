@@ -16,8 +16,8 @@ import torchmetrics
 from torch import nn
 
 from .config import ConfigError, TrainingFailed
-from .initialization import init_by_activation, output_layer
-from .tasks import Task
+from .initialization import init_by_activation, init_output_layer, output_layer
+from .tasks import make_task
 
 
 class TaskModule(L.LightningModule):
@@ -36,6 +36,10 @@ class TaskModule(L.LightningModule):
         class_costs: list[float] | None = None,
         class_names: list[str] | None = None,
         augment: dict | None = None,
+        imbalance: str = "none",
+        pretrained: str | None = None,
+        freeze_epochs: int = 0,
+        backbone_lr_scale: float = 1.0,
     ):
         super().__init__()
         # Only plain values go into the checkpoint: it must load with torch's weights_only=True
@@ -45,7 +49,7 @@ class TaskModule(L.LightningModule):
         augment = None if augment is None else {str(k): v for k, v in dict(augment).items()}
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.net = net
-        self.task = Task(task, num_classes, label_smoothing, class_costs)
+        self.task = make_task(task, num_classes, label_smoothing=label_smoothing, class_costs=class_costs, imbalance=imbalance)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         if init not in ("auto", "none"):
             raise ConfigError(f"model.init={init!r} is not known; use auto (He/Xavier by activation) or none (keep the net's own)")
@@ -58,6 +62,7 @@ class TaskModule(L.LightningModule):
         self.metrics = nn.ModuleDict({f"{s}_split": self.task.metrics() for s in splits})
         self.losses = nn.ModuleDict({f"{s}_split": torchmetrics.MeanMetric() for s in splits})
         self._pending: dict[str, list] = {}  # split -> this epoch's (predictions, targets, loss sum)
+        self._prepared = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -65,33 +70,40 @@ class TaskModule(L.LightningModule):
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
         dm = self.trainer.datamodule if self.trainer else None
-        if dm is None:
-            return
-        x = dm.sample("train", 4)[0]
-        was_training = self.net.training
-        self.net.eval()
-        with torch.no_grad():
-            self.task.check_output(self.net, self.net(x), len(x))
-        self.net.train(was_training)
+        if dm is not None:
+            self.prepare(dm, fit=stage == "fit")
+
+    def prepare(self, datamodule, fit: bool = True, check: bool = True) -> None:
+        """What needs the data: the output check, the task's train statistics, and once, for a
+        fresh model about to fit, the output layer's start and the pretrained backbone.
+        Lightning's setup calls it; the checks call it (check=False: they report a wrong
+        output as a check result) on the models they build."""
+        x = datamodule.sample("train", 4)[0]
+        if check:
+            self.task.check_net(self.net, x)
         if self.hparams.augment and self.augment is None:
             from .augment import build_augment
 
             self.augment = build_augment(self.hparams.augment, tuple(x.shape[1:]))
-        if stage == "fit" and self.hparams.output_bias_from_prior:
-            self.set_output_bias(self.task.prior(dm.targets("train")))
-
-    def set_output_bias(self, prior: torch.Tensor) -> None:
-        """Start from the prior: log class shares (softmax), log-odds (sigmoid), mean (regression)."""
-        layer = output_layer(self.net)
-        if layer is None or layer.bias is None:
+        if not fit or self._prepared:
             return
-        with torch.no_grad():
-            if self.task.kind == "multiclass":
-                layer.bias.copy_(prior.clamp_min(1e-6).log())
-            elif self.task.kind == "binary":
-                layer.bias.fill_(float(torch.logit(prior.clamp(1e-6, 1 - 1e-6))[0]))
-            else:
-                layer.bias.fill_(float(prior[0]))
+        self._prepared = True  # a later fit, validate or test of this module keeps what it learned
+        self.task.fit(datamodule.targets("train"))  # a resumed fit then loads the checkpoint's over it
+        if self.hparams.init == "auto":
+            init_output_layer(output_layer(self.net, x)[1])
+        if self.hparams.output_bias_from_prior:
+            self.set_output_bias(datamodule.targets("train"), x)
+        if self.hparams.pretrained:
+            from .finetune import load_pretrained
+
+            load_pretrained(self.net, self.hparams.pretrained, x)
+
+    def set_output_bias(self, y_train: torch.Tensor, x: torch.Tensor) -> None:
+        """Start from the prior: log class shares (softmax), log-odds (sigmoid), the mean target."""
+        layer = output_layer(self.net, x)[1]
+        if layer is not None and layer.bias is not None:
+            with torch.no_grad():
+                layer.bias.copy_(self.task.prior_bias(y_train).reshape(layer.bias.shape))
 
     # ------------------------------------------------------------------ steps
     # A batch is (inputs, targets, example indices); the indices name examples in reports.
@@ -136,8 +148,7 @@ class TaskModule(L.LightningModule):
         # Per step, only keep the predictions; the metrics see the whole epoch at once at its
         # end. A torchmetrics update plus self.log per step would cost more than a small
         # model's whole step (benchmarks/bench_training.py measures it).
-        target = y if self.task.kind == "regression" else y.long()
-        self._pending.setdefault(split, []).append((self.task.predict(out.detach()), target, loss.detach() * len(y)))
+        self._pending.setdefault(split, []).append((self.task.predict(out.detach()), self.task.metric_target(y), loss.detach() * len(y)))
 
     def _log_epoch(self, splits) -> None:
         """<split>/<metric> for the epoch; torchmetrics sums over DDP ranks in compute()."""
@@ -214,7 +225,7 @@ class TaskModule(L.LightningModule):
     def configure_optimizers(self):
         if self.optimizer_factory is None:
             raise ConfigError("no optimizer configured; pick one with optimizer=adam (see configs/optimizer)")
-        optimizer = self.optimizer_factory(params=self.parameters())
+        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])  # frozen layers join later
         if self.scheduler_factory is None:
             return optimizer
         kind = self.scheduler_factory.func

@@ -30,7 +30,8 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from .config import ConfigError
 from .constraints import STATIC, Constraint, check_constraints, parse_constraints  # noqa: F401 - re-exported
-from .tasks import HIGHER_IS_BETTER, WeightedError  # noqa: F401 - re-exported
+from .tasks.base import HIGHER_IS_BETTER  # noqa: F401 - re-exported
+from .tasks.classes import WeightedError  # noqa: F401 - re-exported
 
 @dataclass
 class Objective:
@@ -138,15 +139,6 @@ def measure_static(model: torch.nn.Module, example: torch.Tensor | None, names=S
 
 
 # --------------------------------------------------------------------------- weighted error (M3)
-def weighted_error(pred: torch.Tensor, target: torch.Tensor, costs) -> float:
-    """sum(cost[y] * [pred != y]) / sum(cost[y]): an error where some classes' mistakes cost more."""
-    costs = torch.as_tensor(costs, dtype=torch.float64)
-    w = costs[target.long().cpu()]
-    wrong = (pred.long().cpu() != target.long().cpu()).double()
-    total = w.sum()
-    return float((w * wrong).sum() / total) if total > 0 else 0.0
-
-
 # --------------------------------------------------------------------------- selection
 class ConstrainedCheckpoint(ModelCheckpoint):
     """ModelCheckpoint that never calls a checkpoint "best" while a satisficing constraint fails.

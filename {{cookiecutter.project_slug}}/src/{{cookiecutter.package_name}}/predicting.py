@@ -70,20 +70,11 @@ def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None
         raise ConfigError(f"input={source} contains NaN or Inf values after preprocessing; clean or impute them first")
     n_out, excess = out_of_range(xs, datamodule.standardizer.input_range)
 
-    task = model.task
-    out = predict(model, batches(xs), task.kind).out
-    pred = task.predict(out)
+    out = predict(model, batches(xs)).out
+    columns = model.task.prediction_columns(out, spec.class_name)
     rows = []
     for i in range(len(xs)):
-        row = {"example": names[i]}
-        if task.kind == "regression":
-            row["prediction"] = float(pred[i])
-        else:
-            row["prediction"] = spec.class_name(pred[i])
-            p = out[i].softmax(-1) if task.kind == "multiclass" else torch.stack([1 - out[i].reshape(-1)[0].sigmoid(), out[i].reshape(-1)[0].sigmoid()])
-            row["confidence"] = round(float(p.max()), 4)
-            if len(p) <= 20:
-                row.update({f"p_{spec.class_name(c)}": round(float(p[c]), 4) for c in range(len(p))})
+        row = {"example": names[i], **columns[i]}
         row.update({"out_of_range": bool(n_out[i] > 0), "features_out_of_range": int(n_out[i]),
                     "max_excess_in_train_stds": round(float(excess[i]), 3)})
         rows.append(row)

@@ -26,6 +26,8 @@ split: the callers pass train, train_dev and dev only.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import math
 import warnings
 
@@ -114,7 +116,9 @@ def pair_rows(dm, reference: tuple, queries: dict, found: dict) -> list[dict]:
     """One row per near-duplicate pair, closest first, both examples by index, name and label:
     `reference` and each of `queries` are (x, y, index) as DataInterface.sample gives them,
     `found` what near_duplicates made of them."""
-    names = dm.spec.class_name if dm.spec.task != "regression" else (lambda v: round(float(v), 6))
+    from .tasks import make_task
+
+    names = functools.partial(make_task(dm.spec.task, dm.spec.num_classes).describe_target, class_name=dm.spec.class_name)
     rows = []
     for split, (_, y, index) in queries.items():
         f = found[split]
@@ -174,17 +178,10 @@ def label_issues(labels, probs) -> dict:
             "ranking": np.argsort(quality, kind="stable")}
 
 
-def class_probs(out: torch.Tensor, kind: str) -> np.ndarray:
-    """A net's raw outputs -> [N, C] probabilities (softmax; a sigmoid's two columns)."""
-    if kind == "multiclass":
-        return out.float().softmax(-1).numpy()
-    p = out.float().reshape(-1).sigmoid()
-    return torch.stack([1 - p, p], 1).numpy()
-
-
-def find_label_issues(datamodule, predictions: dict, kind: str, max_train: int = 20000, seed: int = 0) -> dict:
+def find_label_issues(datamodule, predictions: dict, task, max_train: int = 20000, seed: int = 0) -> dict:
     """Label issues of train, train_dev and dev: split -> {index (dataset indices, most likely
-    wrong first), given, suggested (class ids), quality, n, method}.
+    wrong first), given, suggested (class ids), quality, n, method}. For tasks with one class
+    per example (task.single_label).
 
     train: cross-validated probabilities (train's model learnt its labels, wrong ones too);
     train_dev, dev: the trained model's, `predictions[split]` (inference.Predictions): it
@@ -197,7 +194,7 @@ def find_label_issues(datamodule, predictions: dict, kind: str, max_train: int =
     for split in QUERY_SPLITS:
         p = predictions.get(split)
         if p is not None and len(p.y):
-            found[split] = _issues(p.y.numpy(), class_probs(p.out, kind), p.index.numpy(), "the trained model")
+            found[split] = _issues(p.y.numpy(), task.probabilities(p.out.float()).numpy(), p.index.numpy(), "the trained model")
     return found
 
 
@@ -277,7 +274,12 @@ def embeddings(model, loader) -> tuple[np.ndarray, np.ndarray] | None:
     from .initialization import output_layer
 
     net = getattr(model, "net", model)
-    layer = output_layer(net)
+    batches = iter(loader)
+    first = next(batches, None)
+    if first is None:
+        return None
+    device = next(net.parameters()).device
+    layer = output_layer(net, first[0][:2].to(device))[1]  # found by data flow: a forward pass shows which runs last
     if layer is None:
         return None
     seen: list[torch.Tensor] = []
@@ -286,8 +288,7 @@ def embeddings(model, loader) -> tuple[np.ndarray, np.ndarray] | None:
     net.eval()
     indices = []
     try:
-        device = next(net.parameters()).device
-        for x, _, index in loader:
+        for x, _, index in itertools.chain([first], batches):
             net(x.to(device))
             indices.append(index)
     finally:

@@ -61,6 +61,28 @@ def load_digits_shifted(target_fraction: float = 0.3, max_degrees: float = 30.0,
     return {"x": x.numpy(), "y": y, "domain": domain, "class_names": d["class_names"]}
 
 
+def load_digits_multilabel(missing: float = 0.2, seed: int = 0) -> dict:
+    """The bundled digits with three labels per image instead of one class (M23): is the digit
+    even, is it greater than 4, does it have a closed loop (0, 6, 8, 9). A `missing` fraction
+    of the labels is unknown (NaN), as when annotators answered only some of the questions:
+    the loss and the metrics skip those, they do not count them as 0."""
+    d = load_digits()
+    digit = d["y"]
+    y = np.stack([digit % 2 == 0, digit > 4, np.isin(digit, [0, 6, 8, 9])], 1).astype(np.float32)
+    y[np.random.default_rng(seed).random(y.shape) < missing] = np.nan
+    return {"x": d["x"], "y": y, "class_names": ["even", "greater_than_4", "has_loop"]}
+
+
+def load_digits_imbalanced(rare: tuple = (5, 6, 7, 8, 9), keep: float = 0.1, seed: int = 0) -> dict:
+    """The bundled digits with the `rare` classes cut to a `keep` fraction of their examples
+    (about 18 each instead of 180): a class-imbalanced set to try imbalance=class_weights and
+    imbalance=balanced_sampler on (M25; benchmarks/bench_imbalance.py compares them)."""
+    d = load_digits()
+    rng = np.random.default_rng(seed)
+    kept = ~np.isin(d["y"], rare) | (rng.random(len(d["y"])) < keep)
+    return {"x": d["x"][kept], "y": d["y"][kept], "class_names": d["class_names"]}
+
+
 def load_breast_cancer() -> dict:
     """scikit-learn's bundled Wisconsin breast cancer table: 569 x 30 features, binary."""
     from sklearn.datasets import load_breast_cancer as sk_bc

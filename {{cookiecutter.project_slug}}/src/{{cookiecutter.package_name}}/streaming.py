@@ -92,7 +92,8 @@ def prepare(cfg, out: str, overwrite: bool = False) -> dict:
                         cache = Cache(str(where), chunk_size=per_chunk)
                     rows = x.reshape(len(x), -1).contiguous().numpy()
                     for k in range(len(yb)):
-                        cache[len(index)] = {"x": x[k], "y": yb[k].item(), "index": int(ib[k])}
+                        # a class id or value as a number; a multilabel row (0/1/NaN per label) as a tensor
+                        cache[len(index)] = {"x": x[k], "y": yb[k].item() if yb[k].ndim == 0 else yb[k], "index": int(ib[k])}
                         index.append(int(ib[k]))
                     y.extend(yb.tolist())
                     hashes.extend(hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows)
@@ -164,7 +165,8 @@ def _plain(value):
 
 def collate_examples(items: list[dict]) -> tuple:
     """LitData items -> the (x, y, index) batch every loader of the recipe yields."""
-    return (torch.stack([item["x"] for item in items]), torch.tensor([item["y"] for item in items]),
+    ys = [item["y"] for item in items]
+    return (torch.stack([item["x"] for item in items]), torch.stack(ys) if torch.is_tensor(ys[0]) else torch.tensor(ys),
             torch.tensor([item["index"] for item in items]))
 
 
@@ -181,8 +183,11 @@ class StreamingDataModule(L.LightningDataModule):
 
     def __init__(self, dir: str, batch_size: int = 64, eval_batch_size: int = 1024, num_workers: int = 0,
                  shuffle_seed: int = 0, task: str = "auto", num_classes: int | None = None, input_shape=None,
-                 cache_dir: str | None = None):
+                 cache_dir: str | None = None, imbalance: str = "none"):
         super().__init__()
+        if imbalance == "balanced_sampler":  # LitData shuffles chunks; it has no per-example weighted draw
+            raise ConfigError("imbalance=balanced_sampler is not available for data=streaming (LitData draws whole chunks); "
+                              "use imbalance=class_weights")
         if not dir:
             raise ConfigError("data.dir is required; python train.py data=streaming data.dir=DIR (from prepare_data.py)")
         for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
@@ -423,7 +428,7 @@ class StreamingDataModule(L.LightningDataModule):
             for r in rows[np.argsort(positions[rows])]:  # chunk by chunk
                 item = data[int(positions[r] - starts[k])]
                 x[r], y[r], index[r] = item["x"], item["y"], item["index"]
-        return x, _targets(np.asarray(y), self.spec), index
+        return x, _targets(np.asarray([np.asarray(v) for v in y]), self.spec), index
 
     def _saved_or_error(self) -> None:
         if self._saved is None:
@@ -481,5 +486,5 @@ def _standardizer(state: dict) -> Standardizer:
 
 
 def _targets(values: np.ndarray, spec: DataSpec) -> torch.Tensor:
-    """Class ids as int64, regression values as float32: what every loader yields."""
-    return torch.as_tensor(values.astype(np.float32 if spec.task == "regression" else np.int64))
+    """Class ids as int64, regression values and multilabel 0/1/NaN as float32: what every loader yields."""
+    return torch.as_tensor(values.astype(np.float32 if spec.task in ("regression", "multilabel") else np.int64))

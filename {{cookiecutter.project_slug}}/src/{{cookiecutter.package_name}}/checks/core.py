@@ -26,7 +26,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..config import ConfigError
-from ..tasks import Task
+from ..tasks import make_task
 
 DEV_SPLITS = ("train", "train_dev", "dev")  # what the checks may read; test is the vault
 STATUSES = ("pass", "warn", "fail", "skip")
@@ -125,7 +125,9 @@ class CheckContext:
         self.dm.setup("fit")
         self.spec = self.dm.spec
         self.kind, self.num_classes = self.spec.task, self.spec.num_classes
-        self.task = Task(self.kind, self.num_classes)  # no label smoothing: regularization off
+        # Unweighted, no label smoothing (regularization off); fitted on train (a regression's scale).
+        self.task = make_task(self.kind, self.num_classes)
+        self.task.fit(self.targets("train"))
         self.max_examples = int((cfg.get("checks") or {}).get("max_examples", 4096))
         self._noreg = regularization_off(cfg)
         self._splits: dict = {}
@@ -174,14 +176,20 @@ class CheckContext:
             epoch += 1
 
     def make_model(self, seed: int | None = None, regularized: bool = False):
-        """A fresh model as training starts it (output bias at the prior when configured)."""
+        """A fresh model as training starts it: small output layer, bias at the prior when
+        configured, pretrained backbone (TaskModule.prepare), frozen as fine-tuning starts."""
         from ..build import build_model
 
         cfg = self.cfg if regularized else self._noreg
         torch.manual_seed(self.seed if seed is None else seed)
         model = build_model(cfg, self.spec, scheduler=False)
-        if getattr(model, "hparams", {}).get("output_bias_from_prior") and hasattr(model, "set_output_bias"):
-            model.set_output_bias(self.task.prior(self.targets("train")))
+        if hasattr(model, "prepare"):
+            try:
+                model.prepare(self.dm, check=False)
+            except ConfigError:
+                raise
+            except Exception:  # noqa: BLE001 - a net whose forward fails: model.output_matches_task reports it
+                pass
         return model
 
     def optimizer(self, model, lr: float | None = None, regularized: bool = False) -> torch.optim.Optimizer:
@@ -198,17 +206,8 @@ class CheckContext:
 
     def constant_output(self, prior: bool, n: int, y_ref: torch.Tensor | None = None) -> torch.Tensor:
         """The net output of an input-independent predictor: zeros, or the train prior."""
-        width = self.num_classes if self.kind == "multiclass" else 1
-        out = torch.zeros(n, width)
-        if prior:
-            y = self.targets("train") if y_ref is None else y_ref
-            if self.kind == "multiclass":
-                out += (torch.bincount(y, minlength=width).float() / len(y)).clamp_min(1e-6).log()
-            elif self.kind == "binary":
-                out += torch.logit(y.float().mean().clamp(1e-6, 1 - 1e-6))
-            else:
-                out += y.float().mean()
-        return out
+        y = (self.targets("train") if y_ref is None else y_ref) if prior else None
+        return self.task.constant_output(y, n)
 
 
 def regularization_off(cfg: DictConfig) -> DictConfig:

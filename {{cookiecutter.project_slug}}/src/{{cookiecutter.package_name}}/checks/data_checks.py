@@ -10,13 +10,14 @@ from .core import DEV_SPLITS, Result, check
 
 @check("data.finite")
 def finite(ctx, opts) -> Result:
-    """No NaN or Inf in the inputs or targets of train, train_dev and dev."""
+    """No NaN or Inf in the inputs or targets of train, train_dev and dev (a multilabel target's
+    NaN is a missing label, by design)."""
     found = {}
     for name in DEV_SPLITS:
         x, y = ctx.split(name)
         for part, t in (("x", x), ("y", y)):
             if t.is_floating_point():
-                bad = ~torch.isfinite(t)
+                bad = t.isinf() if part == "y" and ctx.task.missing_labels else ~torch.isfinite(t)
                 if bad.any():
                     rows = bad.reshape(len(t), -1).any(1)
                     found[f"{name}.{part}"] = {"values": int(bad.sum()), "examples": int(rows.sum()), "nan": int(t.isnan().sum())}
@@ -39,42 +40,27 @@ def finite(ctx, opts) -> Result:
 
 @check("data.labels_in_range")
 def labels_in_range(ctx, opts) -> Result:
-    """Class ids in [0, C) (multiclass), 0/1 (binary), one real target per example (regression)."""
-    problems, lo, hi = [], None, None
+    """Targets the task can learn from: class ids in [0, C) (multiclass), 0/1 (binary), 0/1 or
+    missing per label (multilabel), one real value per example (regression)."""
+    task, problems, lo, hi = ctx.task, [], None, None
     for name in DEV_SPLITS:
         x, y = ctx.split(name)
         if len(y) != len(x):
             problems.append(f"{name}: {len(x)} inputs but {len(y)} targets")
             continue
-        if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
-            problems.append(f"{name}: targets of shape {list(y.shape)}, expected [N]")
+        problem = task.label_problem(y)
+        if problem:
+            problems.append(f"{name}: {problem}")
             continue
-        if ctx.kind == "regression":
-            if not y.is_floating_point():
-                problems.append(f"{name}: integer targets for a regression task")
-            continue
-        yf = y.double()
-        lo = float(yf.min()) if lo is None else min(lo, float(yf.min()))
-        hi = float(yf.max()) if hi is None else max(hi, float(yf.max()))
-        if (yf != yf.round()).any():
-            problems.append(f"{name}: non-integer labels")
-        allowed = ctx.num_classes if ctx.kind == "multiclass" else 2
-        outside = (yf < 0) | (yf >= allowed)
-        if outside.any():
-            values = sorted({int(v) for v in yf[outside].unique()[:5].tolist()})
-            problems.append(f"{name}: {int(outside.sum())} labels outside [0, {allowed}) e.g. {values}")
-    threshold = "one target per example" if ctx.kind == "regression" else f"[0, {ctx.num_classes if ctx.kind == 'multiclass' else 2})"
+        known = y[~y.isnan()] if y.is_floating_point() else y
+        if task.classes and len(known):
+            lo = float(known.min()) if lo is None else min(lo, float(known.min()))
+            hi = float(known.max()) if hi is None else max(hi, float(known.max()))
+    threshold = task.target_form
     value = None if lo is None else {"min": lo, "max": hi}
     if problems:
-        remedy = (
-            f"multiclass labels must be 0..{(ctx.num_classes or 0) - 1}: remap them in the data source, or set data.num_classes"
-            if ctx.kind == "multiclass"
-            else "binary labels must be 0/1 (use data.task=multiclass for more classes)"
-            if ctx.kind == "binary"
-            else "give one real target per example, shape [N]"
-        )
-        return Result("fail", value, threshold, "; ".join(problems), remedy)
-    if ctx.kind == "regression":
+        return Result("fail", value, threshold, "; ".join(problems), task.label_remedy)
+    if not task.classes:
         y = ctx.targets("train").float()
         if len(y.unique()) <= opts.get("few_values", 10):
             return Result(
@@ -85,14 +71,15 @@ def labels_in_range(ctx, opts) -> Result:
                 "for class ids use data.task=multiclass (or binary)",
             )
         return Result("pass", {"mean": float(y.mean()), "std": float(y.std())}, threshold, "one real target per example")
-    y_train = ctx.targets("train").long().reshape(-1)
-    missing = [c for c in range(ctx.num_classes or 2) if not (y_train == c).any()]
+    counts = task.class_counts(ctx.targets("train"))
+    missing = [ctx.spec.class_name(c) for c in range(len(counts)) if counts[c] == 0]
+    what = "class(es)" if task.single_label else "label(s) never positive:"
     if missing:
         return Result(
             "warn",
             value,
             threshold,
-            f"class(es) {missing[:10]} never occur in train: the model cannot learn them",
+            f"{what} {missing[:10]} never occur in train: the model cannot learn them",
             "check data.num_classes, or collect examples of the missing classes",
         )
     return Result("pass", value, threshold, "all labels in range; every class occurs in train")
@@ -215,14 +202,16 @@ def shuffled(ctx, opts) -> Result:
 @check("data.class_balance")
 def class_balance(ctx, opts) -> Result:
     """Class shares on train (and dev); warns when one class dominates (the accuracy paradox)."""
-    if ctx.kind == "regression":
+    task = ctx.task
+    if not task.classes:
         y = ctx.targets("train").float()
         return Result("skip", {"mean": float(y.mean()), "std": float(y.std())}, None, f"regression: no classes (train target mean {float(y.mean()):.4g}, std {float(y.std()):.4g})")
-    classes = ctx.num_classes if ctx.kind == "multiclass" else 2
+    if not task.single_label:
+        return label_balance(ctx, opts)
     shares = {}
     for name in ("train", "dev"):
-        y = ctx.targets(name).long().reshape(-1)
-        shares[name] = torch.bincount(y.clamp(0, classes - 1), minlength=classes).double() / max(len(y), 1)
+        counts = task.class_counts(ctx.targets(name)).double()
+        shares[name] = counts / max(float(counts.sum()), 1)
     train = shares["train"]
     major = int(train.argmax())
     top = float(train[major])
@@ -235,6 +224,19 @@ def class_balance(ctx, opts) -> Result:
     shown = f"{name(major)}: {top:.1%} (x{ratio:.3g})"
     listing = ", ".join(f"{name(c)}:{s:.1%}" for c, s in enumerate(train.tolist()))
     details = {k: v.tolist() for k, v in shares.items()}
+    remedy_on = ctx.cfg.get("imbalance") or "none"
+    if (top >= max_share or ratio >= max_ratio) and remedy_on != "none":
+        metric = ctx.cfg.objective.metric
+        return Result(
+            "pass" if metric in ("balanced_accuracy", "f1", "weighted_error") else "warn",
+            value,
+            threshold,
+            f"imbalanced (largest/smallest class x{ratio:.3g}; train shares: {listing}), and imbalance={remedy_on} is on",
+            "" if metric in ("balanced_accuracy", "f1", "weighted_error") else
+            f"objective.metric={metric} rewards the large classes; optimize a balanced one (objective.metric=balanced_accuracy or f1)",
+            shown=shown,
+            details=details,
+        )
     if top >= max_share or ratio >= max_ratio:
         dev_acc = float(shares["dev"][major])
         return Result(
@@ -243,9 +245,34 @@ def class_balance(ctx, opts) -> Result:
             threshold,
             f"class {name(major)} holds {top:.1%} of train; always predicting it scores {dev_acc:.1%} accuracy on dev "
             f"without looking at the input (accuracy paradox). Train shares: {listing}",
-            "weight the classes in the loss, sample batches balanced, and optimize a balanced metric "
-            "(objective.metric=balanced_accuracy or f1)",
+            f"{REMEDIES}, and optimize a balanced metric (objective.metric=balanced_accuracy or f1)",
             shown=shown,
             details=details,
         )
     return Result("pass", value, threshold, f"train shares: {listing}", shown=shown, details=details)
+
+
+REMEDIES = "weight the classes in the loss (imbalance=class_weights) or draw train batches class-balanced (imbalance=balanced_sampler)"
+
+
+def label_balance(ctx, opts) -> Result:
+    """Multilabel: the share of positives of each label among the examples that have it; a
+    label that is almost always 0 (or 1) is learnt as a constant (the accuracy paradox, per label)."""
+    y = ctx.targets("train")
+    present = (~y.isnan()).sum(0).clamp_min(1).double()
+    shares = ctx.task.class_counts(y).double() / present
+    max_share = float(opts.get("max_share", 0.8))
+    name = ctx.spec.class_name
+    skewed = [j for j, s in enumerate(shares.tolist()) if max(s, 1 - s) >= max_share]
+    listing = ", ".join(f"{name(j)}:{s:.1%}" for j, s in enumerate(shares.tolist()))
+    missing = float(y.isnan().double().mean())
+    value = {"positive_share": {name(j): float(s) for j, s in enumerate(shares)}, "missing": missing}
+    threshold = f"positives share in ({1 - max_share:g}, {max_share:g})"
+    shown = f"{len(skewed)} skewed of {len(shares)}"
+    if skewed:
+        return Result("warn", value, threshold,
+                      f"label(s) {[name(j) for j in skewed][:10]} are one value in >= {max_share:.0%} of the train examples that have them "
+                      f"(positive shares: {listing}; {missing:.1%} of labels missing): a constant scores well on them",
+                      "weight the positives in the loss (imbalance=class_weights) and optimize a balanced metric "
+                      "(objective.metric=balanced_accuracy or f1)", shown=shown)
+    return Result("pass", value, threshold, f"positive shares: {listing}; {missing:.1%} of labels missing", shown=shown)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
+from ..initialization import last_module
 from .core import Result, check
 
 NEEDS_DATA = ("data.finite", "data.labels_in_range")
@@ -26,28 +27,22 @@ def output_matches_task(ctx, opts) -> Result:
     x, _ = ctx.batch("train", int(opts.get("examples", 32)))
     with torch.no_grad():
         out = net(x)
-    expected = {"multiclass": f"[B, {ctx.num_classes}] logits", "binary": "[B] or [B,1] logit"}
-    threshold = expected.get(ctx.kind, "[B] or [B,1] value")
-    loss_name = {"multiclass": "softmax cross-entropy", "binary": "sigmoid + binary cross-entropy"}.get(ctx.kind, "mean squared error")
-    shown = str(list(out.shape))
+    task = ctx.task
+    threshold, shown = task.expected_output, str(list(out.shape))
     try:
-        ctx.task.check_output(net, out, len(x))
+        task.check_net(net, x)  # the shape, and no final softmax/sigmoid module
     except ConfigError as e:
         return Result("fail", list(out.shape), threshold, str(e), "make the net's last layer emit what the task's loss expects", shown=shown)
     if not torch.isfinite(out).all():
         return Result("fail", list(out.shape), threshold, "the untrained net outputs NaN/Inf", "check the init and the forward pass", shown=shown)
-    # Activations applied in forward() (not as a module) are invisible to check_output: test the values.
-    if ctx.kind == "multiclass":
-        if (out >= 0).all() and torch.allclose(out.sum(-1), torch.ones(len(out)), atol=1e-4):
-            return Result("fail", list(out.shape), threshold, "outputs are probabilities (rows sum to 1): softmax in forward()", "return raw logits; cross-entropy applies softmax itself", shown=shown)
-        if (out <= 0).all() and torch.allclose(out.logsumexp(-1), torch.zeros(len(out)), atol=1e-4):
-            return Result("fail", list(out.shape), threshold, "outputs are log-probabilities: log_softmax in forward()", "return raw logits; cross-entropy applies log_softmax itself", shown=shown)
-    if ctx.kind == "binary" and len(out) >= 8 and ((out > 0) & (out < 1)).all():
-        return Result("fail", list(out.shape), threshold, f"all {len(out)} outputs lie in (0, 1): a sigmoid in forward()?", "return the raw logit; the BCE loss applies the sigmoid itself", shown=shown)
-    leaves = [m for m in net.modules() if not list(m.children())]
-    if leaves and isinstance(leaves[-1], (nn.ReLU, nn.ReLU6)):
+    # Activations applied in forward() (not as a module) are invisible to check_net: test the values.
+    problem = task.activation_in_forward(out)
+    if problem:
+        message, _, remedy = problem.partition("; ")  # "what was seen; the fix"
+        return Result("fail", list(out.shape), threshold, message, remedy, shown=shown)
+    if isinstance(last_module(net, x), (nn.ReLU, nn.ReLU6)):  # by data flow: the module forward() runs last
         return Result("warn", list(out.shape), threshold, "the net ends in a ReLU: its outputs cannot go below 0", "end with a Linear layer (raw logits / values)", shown=shown)
-    return Result("pass", list(out.shape), threshold, f"{ctx.kind}: outputs {list(out.shape)} of raw values, as {loss_name} expects", shown=shown)
+    return Result("pass", list(out.shape), threshold, f"{ctx.kind}: outputs {list(out.shape)} of raw values, as {task.loss_name} expects", shown=shown)
 
 
 @check("model.initial_loss", needs=NEEDS)
@@ -71,8 +66,7 @@ def initial_loss(ctx, opts) -> Result:
     value = {"mean": mean, "std": spread, "worst": worst, "expected": start, "prior": prior_full}
     threshold = f"within {tol:.0%} of {start:.4g}"
     shown = f"{mean:.4g} (expected {start:.4g})"
-    chance = {"multiclass": f"ln({ctx.num_classes}) = {math.log(ctx.num_classes or 2):.4g}", "binary": "ln 2 = 0.6931"}
-    starts_at = "the class prior" if from_prior else (chance.get(ctx.kind) or "output 0 (mean squared target)")
+    starts_at = ctx.task.describe_constant(from_prior)
     if not math.isfinite(worst) or abs(worst - start) > tol * max(abs(start), 1e-8):
         direction = "above" if worst > start else "below"
         return Result(
@@ -88,13 +82,15 @@ def initial_loss(ctx, opts) -> Result:
             shown=shown,
             details={"losses": losses},
         )
-    if not from_prior and start > prior * (1 + tol) + 1e-8:
+    # With a remedy for imbalance on, the classes weigh (or come) evenly: uniform is the right start.
+    balanced = (ctx.cfg.get("imbalance") or "none") != "none"
+    if not from_prior and not balanced and start > prior * (1 + tol) + 1e-8:
         return Result(
             "warn",
             value,
             threshold,
             f"the untrained model predicts about 0, whose loss {start:.4g} is {start / max(prior, 1e-12):.3g}x the loss "
-            f"{prior:.4g} of predicting the {'mean target' if ctx.kind == 'regression' else 'class shares'}: the first steps go into learning the bias",
+            f"{prior:.4g} of predicting the {ctx.task.prior_name}: the first steps go into learning the bias",
             "set model.output_bias_from_prior=true (starts the output bias at the prior)",
             shown=shown,
             details={"losses": losses},
@@ -103,13 +99,7 @@ def initial_loss(ctx, opts) -> Result:
 
 
 def _loss_fn(ctx, net, x, y):
-    """The task's loss, kept in float64 throughout (Task.loss casts binary targets to float32)."""
-    import torch.nn.functional as F
-
-    if ctx.kind == "binary":
-        return lambda: F.binary_cross_entropy_with_logits(net(x).reshape(-1), y.double())
-    if ctx.kind == "regression":
-        return lambda: F.mse_loss(net(x).reshape(-1), y.double())
+    """The task's loss; it computes in the output's dtype (float64 here) throughout."""
     return lambda: ctx.task.loss(net(x), y)
 
 

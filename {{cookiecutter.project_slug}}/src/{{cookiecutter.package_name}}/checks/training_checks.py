@@ -28,7 +28,7 @@ def _step(net, opt, task, x, y, noise: float = 0.0, l1: float = 0.0) -> float:
 def _fits(ctx, out, y, loss: float, ref: float, ratio: float) -> bool:
     if not math.isfinite(loss) or loss > ratio * ref:
         return False
-    return ctx.kind == "regression" or bool((ctx.task.predict(out) == y.long().reshape(-1)).all())
+    return bool(ctx.task.correct(out, y).all())  # every example right (a regression: the loss alone)
 
 
 def _overfit(ctx, x, y, lr: float, steps: int, ratio: float, ref: float) -> dict:
@@ -63,7 +63,7 @@ def overfit_tiny(ctx, opts) -> Result:
     ref = float(ctx.task.loss(ctx.constant_output(True, len(y), y_ref=y), y))  # the tiny set's own prior
     ref = ref if ref > 0 else 1.0
     lr = ctx.lr
-    threshold = f"loss<={ratio:g}x prior" + ("" if ctx.kind == "regression" else ", acc 100%")
+    threshold = f"loss<={ratio:g}x prior" + (", acc 100%" if ctx.task.classes else "")
     runs = [_overfit(ctx, x, y, lr, steps, ratio, ref)]
     first = runs[0]
     if not first["fit"] and lr:  # tell a learning-rate problem from a bug: lr/10 if it diverged, else x10
@@ -138,17 +138,16 @@ def beats_baseline(ctx, opts) -> Result:
     # Per-example losses, paired across predictors. Regression compares absolute errors: squared
     # errors are so heavy-tailed that a small dev set has little power to tell predictors apart.
     def per_example(out):
-        return (out.reshape(-1) - y).abs() if ctx.kind == "regression" else task.per_example_loss(out, y)
+        return task.per_example_loss(out, y) if task.classes else (task.predict(out) - y).abs()  # in the target's units
 
     losses = {name: per_example(out) for name, out in (("model", model_out), ("prior", prior_out), ("zeroed inputs", zero_out))}
     z = {name: _z(losses[name] - losses["model"]) for name in ("prior", "zeroed inputs")}
     mean = {name: float(v.mean()) for name, v in losses.items()}
-    value = {f"dev_{'mae' if ctx.kind == 'regression' else 'loss'}_{k.replace(' ', '_')}": v for k, v in mean.items()}
-    measure = "absolute error" if ctx.kind == "regression" else "loss"
+    value = {f"dev_{'loss' if task.classes else 'mae'}_{k.replace(' ', '_')}": v for k, v in mean.items()}
+    measure = "loss" if task.classes else "absolute error"
     lines = [f"dev {measure}: model {mean['model']:.4g}, prior {mean['prior']:.4g} (z={z['prior']:.1f}), zeroed inputs {mean['zeroed inputs']:.4g} (z={z['zeroed inputs']:.1f})"]
-    if ctx.kind != "regression":
-        target = y.long().reshape(-1)
-        correct = {name: (task.predict(out) == target).double() for name, out in (("model", model_out), ("majority", prior_out))}
+    if task.classes:
+        correct = {name: task.correct(out, y).double() for name, out in (("model", model_out), ("majority", prior_out))}
         z["majority"] = _z(correct["model"] - correct["majority"])
         acc = {k: float(v.mean()) for k, v in correct.items()}
         value.update({"dev_accuracy": acc["model"], "majority_accuracy": acc["majority"]})
