@@ -30,12 +30,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from {{cookiecutter.package_name}}.config import refuse_an_existing_run_dir
+    from {{cookiecutter.package_name}}.config import refuse_an_existing_run_dir, run_hydra_app
 
     refuse_an_existing_run_dir(sys.argv[1:])  # before Hydra writes .hydra/ into it
-    try:
-        main()
-    except SystemExit as e:
-        # Hydra exits 1 on a bad override or config before any check ran: a usage error here.
-        sys.exit(2 if not _codes and e.code not in (0, None) else e.code)
+    run_hydra_app(main, _codes)  # an override Hydra cannot compose: one line, exit 2, no run folder
     sys.exit(max(_codes, default=0))

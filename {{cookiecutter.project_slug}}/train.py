@@ -28,12 +28,8 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    from {{cookiecutter.package_name}}.config import list_parts_as_sweeps, refuse_an_existing_run_dir
+    from {{cookiecutter.package_name}}.config import list_parts_as_sweeps, refuse_an_existing_run_dir, run_hydra_app
 
     refuse_an_existing_run_dir(sys.argv[1:])  # before Hydra writes .hydra/ into it
     sys.argv[1:] = list_parts_as_sweeps(sys.argv[1:])
-    try:
-        main()
-    except SystemExit as e:
-        # Hydra exits 1 on an override or config it cannot read, before any job: a usage error (2).
-        sys.exit(2 if not _started and e.code not in (0, None) else e.code)
+    run_hydra_app(main, _started)  # an override Hydra cannot compose: one line, exit 2, no run folder

@@ -35,7 +35,7 @@ def make_cfg(tmp_path):
     return make
 
 
-def run_cli(*args: str, cwd: Path = PROJECT, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path = PROJECT, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run a project script the way a user does, e.g. run_cli("train.py", "-m", ...)."""
-    env = {**os.environ, "PYTHONPATH": str(PROJECT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(PROJECT / "src"), **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

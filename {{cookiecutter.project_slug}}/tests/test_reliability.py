@@ -89,6 +89,31 @@ def test_a_resumed_run_keeps_its_earlier_epochs_in_metrics_csv(tmp_path):
     assert epochs == [0, 1, 2, 3], "the resumed run's log reads as one run of four epochs"
 
 
+def test_a_resumed_run_continues_its_tensorboard_and_wandb_history(tmp_path):
+    """TensorBoard: one series per tag over all four epochs, each step once, also when the run
+    resumes from a checkpoint older than its last events (those are purged). W&B (offline):
+    every part of the run logs to the same run id."""
+    import shutil
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, env, loggers = tmp_path / "run", {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}, "logger=[tensorboard,wandb]"
+    first = run_cli("train.py", *QUICK, loggers, f"hydra.run.dir={out}", env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    shutil.copy(out / "checkpoints" / "last.ckpt", out / "checkpoints" / "epoch_2.ckpt")
+    for epochs, start in ((3, "last.ckpt"), (4, "epoch_2.ckpt")):  # the second resume goes back past epoch 3's events
+        done = run_cli(str(PROJECT / "train.py"), *QUICK, loggers, f"trainer.max_epochs={epochs}",
+                       f"ckpt_path={out / 'checkpoints' / start}", cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+    events = EventAccumulator(str(out / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    steps = [e.step for e in events.Scalars("dev/loss")]
+    assert len(steps) == 4 and steps == sorted(set(steps)), f"one dev/loss per epoch, in order: {steps}"
+    assert sorted({int(e.value) for e in events.Scalars("epoch")}) == [0, 1, 2, 3]
+    runs = sorted(p.name for p in (out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 3 and len({name.rsplit("-", 1)[1] for name in runs}) == 1, f"one wandb run id throughout: {runs}"
+
+
 # --------------------------------------------------------------------------- silently wrong, no more
 def digits_with_nan():
     d = load_digits()
@@ -116,10 +141,29 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step(make_cfg, tmp_path, cap
     ("objective.satisficing=['dev/auroc >= 0.9']", r"'dev/auroc' is never measured for task multiclass"),
     ("data.batch_size=0", r"data.batch_size=0 must be a positive number"),
     ("data.batch_size=-4", r"data.batch_size=-4 must be a positive number"),
+    ("optimizer.lr=abc", r"optimizer.lr='abc' is not a number; e.g. optimizer.lr=1e-3"),
+    ("data.batch_size=2.5", r"data.batch_size=2.5 is not a whole number"),
+    ("seed=abc", r"seed='abc' is not a whole number"),
 ])
 def test_values_that_would_give_a_wrong_result_are_one_line_errors(make_cfg, override, message):
     with pytest.raises(ConfigError, match=message):
         train(make_cfg(*QUICK, override))
+
+
+@pytest.mark.parametrize("script, override, says", [
+    ("train.py", "optimizer=nope", "Could not find 'optimizer/nope'; available options in 'optimizer': adam, adamw"),
+    ("train.py", "trainer.max_epoch=3", "Could not override 'trainer.max_epoch'; To append to your config use +trainer.max_epoch=3"),
+    ("train.py", "trainer.max_epochs=[1", "cannot parse the override 'trainer.max_epochs=[1'"),
+    ("check.py", "+experiment=nope", "Could not find 'experiment/nope'; available options in 'experiment': "),
+])
+def test_an_override_hydra_cannot_compose_is_one_line_and_makes_no_folder(tmp_path, script, override, says):
+    assert says in one_line_error(run_cli(str(PROJECT / script), override, cwd=tmp_path))
+    assert not any(tmp_path.iterdir()), "nothing written"
+
+
+def test_a_run_refused_for_a_value_leaves_no_folder(tmp_path):
+    assert one_line_error(run_cli(str(PROJECT / "train.py"), "optimizer.lr=abc", cwd=tmp_path)).endswith("e.g. optimizer.lr=1e-3")
+    assert not list(tmp_path.rglob(".hydra")), "the folder Hydra made for the refused run is gone"
 
 
 # --------------------------------------------------------------------------- provenance and latency

@@ -1,11 +1,13 @@
 """Config checks that fail fast, in one line, before anything is built or trained.
 
-A failed run leaves its own new output folder (Hydra makes it first) and touches nothing else.
+A run refused for its config removes the folder Hydra had just made for it (nothing else was in
+it yet) and touches nothing else.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -20,9 +22,27 @@ class TrainingFailed(RuntimeError):
     """Training cannot go on (a non-finite loss); the message names where and what to check. Exit 1."""
 
 
+# Values typed on the command line arrive as text when they are not numbers (optimizer.lr=abc):
+# each is refused here in one line instead of a traceback deep in the optimizer or the loader.
+NUMBERS = {
+    "seed": (int, 0), "data.split_seed": (int, 0), "data.batch_size": (int, 64), "data.num_workers": (int, 0),
+    "trainer.max_epochs": (int, 20), "trainer.max_steps": (int, 1000), "optimizer.lr": (float, "1e-3"),
+    "optimizer.weight_decay": (float, "1e-4"), "optimizer.momentum": (float, 0.9), "regularizer.dropout": (float, 0.2),
+    "regularizer.weight_decay": (float, "1e-4"), "regularizer.l1": (float, "1e-5"), "regularizer.input_noise": (float, 0.1),
+    "regularizer.label_smoothing": (float, 0.1), "model.freeze_epochs": (int, 5), "model.backbone_lr_scale": (float, 0.1),
+}
+
+
 def validate_config(cfg: DictConfig) -> None:
     """What can be checked before any data is read; the objective against the task is
     checked once the data spec is known (tasks.validate_objective)."""
+    for key, (kind, example) in NUMBERS.items():
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if value is None:
+            continue
+        whole = kind is int and isinstance(value, (int, float)) and float(value).is_integer()
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not whole):
+            raise ConfigError(f"{key}={value!r} is not {'a whole number' if kind is int else 'a number'}; e.g. {key}={example}")
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and int(max_epochs) == 0:
         raise ConfigError("trainer.max_epochs=0 trains nothing (and would diagnose an untrained model); use 1 or more")
@@ -106,4 +126,65 @@ def exit_on_config_error():
         if not isinstance(error, ConfigError):
             raise
         print(f"error: {error}", file=sys.stderr)
+        _remove_own_unused_run_dir()
         sys.exit(2)
+
+
+def _remove_own_unused_run_dir() -> None:
+    """A single run refused before it wrote anything leaves no folder: Hydra made it (holding
+    .hydra/ and the log) just before the job. Anything else in it and it stays."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra_cfg = HydraConfig.get()
+    except (ImportError, ValueError):  # not under @hydra.main (tests, notebooks)
+        return
+    if hydra_cfg.mode != RunMode.RUN or os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("SLURM_RESTART_COUNT"):
+        return  # a sweep's folder holds its other jobs; a DDP child or a requeued job joins an existing one
+    folder = Path(hydra_cfg.runtime.output_dir)
+    if folder.is_dir() and all(p.name in (".hydra", f"{hydra_cfg.job.name}.log") for p in folder.iterdir()):
+        import logging
+        import shutil
+
+        logging.shutdown()  # the log file is open in this process
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_hydra_app(main, started: list) -> None:
+    """Run a @hydra.main script. An override or config that Hydra cannot compose (a typo in a
+    key, an unknown option of a config group, a value it cannot parse) is one line on stderr
+    and exit 2, before any run folder exists; `started` is non-empty once a job began, and what
+    happens after that is the job's own (its exit code, or its traceback for a bug)."""
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra then raises instead of printing several lines and exiting 1
+    try:
+        main()
+    except SystemExit as e:
+        sys.exit(2 if not started and e.code not in (0, None) else e.code)
+    except Exception as e:  # noqa: BLE001 - only a composition error before any job is turned into one line
+        from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
+
+        if started or not isinstance(e, (HydraException, OmegaConfBaseException)):
+            raise
+        print(f"error: {composition_error_line(e)}", file=sys.stderr)
+        sys.exit(2)
+
+
+def composition_error_line(error: BaseException) -> str:
+    """Hydra's message (and OmegaConf's cause) in one line: the config search path it appends is
+    dropped, a list of available options becomes 'a, b, c'."""
+    text = str(error)
+    cause = error.__cause__
+    if isinstance(cause, Exception) and str(cause) not in text:
+        text += "\n" + str(cause)
+    text = text.split("Config search path")[0]
+    text, _, options = text.partition("Available options in ")
+    keep = [line.strip() for line in text.splitlines()
+            if line.strip() and not line.strip().startswith(("full_key:", "object_type=", "Set the environment variable"))]
+    if options:
+        group, _, names = options.partition("\n")
+        keep.append(f"available options in {group.strip().rstrip(':')}: " + ", ".join(n.strip() for n in names.splitlines() if n.strip()))
+    if getattr(error, "override", None):  # a value the override grammar cannot read
+        keep.insert(0, f"cannot parse the override {error.override!r}")
+    return "; ".join(line.rstrip(".") for line in keep)

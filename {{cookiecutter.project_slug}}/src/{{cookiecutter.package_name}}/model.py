@@ -53,6 +53,10 @@ class TaskModule(L.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         if init not in ("auto", "none"):
             raise ConfigError(f"model.init={init!r} is not known; use auto (He/Xavier by activation) or none (keep the net's own)")
+        if int(freeze_epochs) < 0:
+            raise ConfigError(f"model.freeze_epochs={freeze_epochs} must be >= 0 (0 = train the whole net from the start)")
+        if not float(backbone_lr_scale) > 0:
+            raise ConfigError(f"model.backbone_lr_scale={backbone_lr_scale} must be > 0 (e.g. 0.1: the backbone at a tenth of optimizer.lr)")
         self.init_scheme = init_by_activation(net) if init == "auto" else "net's own"
         self.l1, self.input_noise = l1, input_noise
         self.mixup = float((augment or {}).get("mixup", 0.0))
@@ -94,8 +98,10 @@ class TaskModule(L.LightningModule):
         if self.hparams.output_bias_from_prior:
             self.set_output_bias(datamodule.targets("train"), x)
         if self.hparams.pretrained:
-            from .finetune import load_pretrained
-
+            try:
+                from .finetune import load_pretrained
+            except ImportError:  # transfer learning (M22) is not part of this version yet
+                raise ConfigError("model.pretrained is not supported in this version of the project; remove it") from None
             load_pretrained(self.net, self.hparams.pretrained, x)
 
     def set_output_bias(self, y_train: torch.Tensor, x: torch.Tensor) -> None:
@@ -222,6 +228,18 @@ class TaskModule(L.LightningModule):
         self._log_epoch(["test"])
 
     # ------------------------------------------------------------------ optimization
+    def configure_callbacks(self):
+        """model.freeze_epochs > 0: train only the output layer first; model.backbone_lr_scale != 1: the
+        backbone at its own learning rate (both finetune.FreezeBackbone)."""
+        if self.hparams.freeze_epochs <= 0 and float(self.hparams.backbone_lr_scale) == 1.0:
+            return []
+        from .finetune import FreezeBackbone
+
+        if not self.hparams.pretrained and self.hparams.freeze_epochs > 0:
+            print(f"note: model.freeze_epochs={self.hparams.freeze_epochs} without model.pretrained freezes a randomly "
+                  "initialized backbone for those epochs")
+        return [FreezeBackbone(self.hparams.freeze_epochs, self.hparams.backbone_lr_scale)]
+
     def configure_optimizers(self):
         if self.optimizer_factory is None:
             raise ConfigError("no optimizer configured; pick one with optimizer=adam (see configs/optimizer)")

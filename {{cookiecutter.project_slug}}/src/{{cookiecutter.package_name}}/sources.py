@@ -98,3 +98,26 @@ def load_diabetes() -> dict:
 
     d = sk_diabetes(scaled=False)
     return {"x": d.data.astype(np.float32), "y": d.target.astype(np.float32), "feature_names": [str(n) for n in d.feature_names]}
+
+
+def load_digits_pretrain() -> dict:
+    """Transfer learning (M22), step 1: the bundled digits 0-4 only, all their ~900 examples.
+    A net trained on these learns strokes and shapes that also help with 5-9."""
+    d = load_digits()
+    keep = d["y"] < 5
+    return {"x": d["x"][keep], "y": d["y"][keep], "class_names": d["class_names"][:5]}
+
+
+def load_digits_finetune(labels_per_class: int = 10, seed: int = 0) -> dict:
+    """Transfer learning (M22), step 2: digits 5-9 with only `labels_per_class` labelled examples
+    per class to train on (domain 0: train and train_dev) and all the other examples of 5-9 as the
+    target distribution (domain 1), so dev and test measure the whole target, not the few labels.
+    Class ids 0..4 stand for the digits 5..9."""
+    d = load_digits()
+    keep = d["y"] >= 5
+    x, y = d["x"][keep], d["y"][keep] - 5
+    rng = np.random.default_rng(seed)
+    domain = np.ones(len(y), dtype=np.int64)
+    for c in range(5):
+        domain[rng.permutation(np.flatnonzero(y == c))[:labels_per_class]] = 0
+    return {"x": x, "y": y, "domain": domain, "class_names": [str(c) for c in range(5, 10)]}

@@ -243,11 +243,41 @@ def batch_independence(ctx, opts) -> Result:
 
 @check("model.all_params_learn", needs=NEEDS)
 def all_params_learn(ctx, opts) -> Result:
-    """After one optimizer step (regularization off) every trainable parameter changed and is finite."""
+    """After one optimizer step (regularization off) every trainable parameter changed and is finite.
+    With model.freeze_epochs > 0, first one step as fine-tuning starts it (finetune.FreezeBackbone):
+    only the output layer may move; then the unfrozen net, where every parameter must learn."""
     model = ctx.make_model()
     net = model.net.train()
-    opt = ctx.optimizer(model)
     x, y = ctx.batch("train", int(getattr(ctx.dm, "batch_size", 64) or 64))
+    freeze_epochs = int(getattr(model, "hparams", {}).get("freeze_epochs", 0) or 0)
+    frozen_note = None
+    if freeze_epochs > 0:
+        from ..finetune import FreezeBackbone, split_head
+
+        head_name, head, backbone = split_head(net, x)
+        head_ids = {id(p) for p in head.parameters()} if head is not None else set()
+        start = {name: p.detach().clone() for name, p in net.named_parameters()}
+        FreezeBackbone.freeze(backbone, train_bn=False)  # as the callback does before training
+        factory = model.optimizer_factory
+        no_decay = {"weight_decay": 0.0} if "weight_decay" in getattr(factory, "keywords", {}) else {}
+        head_opt = factory(params=[p for p in net.parameters() if p.requires_grad], **no_decay)
+        head_opt.zero_grad()
+        ctx.task.loss(net(x), y).backward()
+        head_opt.step()
+        FreezeBackbone.make_trainable(backbone)  # and as it does at epoch freeze_epochs
+        moved = [n for n, p in net.named_parameters() if id(p) not in head_ids and not torch.equal(p.detach(), start[n])]
+        stuck = [n for n, p in net.named_parameters() if id(p) in head_ids and torch.equal(p.detach(), start[n])]
+        net.zero_grad(set_to_none=True)
+        if moved or stuck or head is None:
+            problem = (f"the backbone moved while frozen: {moved[:6]}" if moved else
+                       f"the output layer {head_name} did not change: {stuck}" if stuck else "no output layer found to train alone")
+            return Result("fail", {"moved_while_frozen": moved, "head_unchanged": stuck}, "frozen: only the output layer changes",
+                          f"one step with the backbone frozen (model.freeze_epochs={freeze_epochs}): {problem}",
+                          "the output layer must reach the loss; frozen parameters must not be stepped (requires_grad=False)",
+                          details={"moved_while_frozen": moved, "head_unchanged": stuck})
+        frozen_note = (f"the backbone is frozen for the first {freeze_epochs} epochs by model.freeze_epochs (intended), and one "
+                       f"step moved only the output layer {head_name}; unfrozen, ")
+    opt = ctx.optimizer(model)
     named = list(net.named_parameters())
     before = {name: p.detach().clone() for name, p in named}
     opt.zero_grad()
@@ -294,4 +324,5 @@ def all_params_learn(ctx, opts) -> Result:
             shown=shown,
             details={"frozen": frozen},
         )
-    return Result("pass", value, threshold, f"all {len(trainable)} trainable tensors changed after one step and are finite", shown=shown)
+    message = f"all {len(trainable)} trainable tensors changed after one step and are finite"
+    return Result("pass", value, threshold, (frozen_note or "") + message, shown=shown)
