@@ -10,6 +10,7 @@ import importlib.util
 import itertools
 import math
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -342,18 +343,26 @@ def env():
     return {**os.environ, "PYTHONPATH": str(PROJECT / "src")}
 
 
-def test_killed_sweep_resumes_without_losing_or_rerunning_trials(tmp_path):
+# Seeded points of a sweep: after 1 or 2 finished trials, then a random delay into the next.
+_draw = random.Random(0)
+SWEEP_FAULTS = [(name, _draw.choice([1, 2]), round(_draw.uniform(0.0, 2.0), 2)) for name in ("SIGKILL", "SIGTERM")]
+
+
+@pytest.mark.parametrize("signal_name, after_trials, delay_s", SWEEP_FAULTS)
+def test_killed_sweep_resumes_without_losing_or_rerunning_trials(tmp_path, signal_name, after_trials, delay_s):
     db = tmp_path / "sweeps.db"
     cmd = sweep_command(tmp_path, f"sqlite:///{db}", 4, f"hydra.sweep.dir={tmp_path}/mr")
     first = subprocess.Popen(cmd, cwd=PROJECT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline, done = time.time() + 240, 0
-    while done < 2 and time.time() < deadline and first.poll() is None:
+    while done < after_trials and time.time() < deadline and first.poll() is None:
         time.sleep(0.3)
         with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(db)) as con:
             done = con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
-    os.killpg(first.pid, signal.SIGKILL)  # mid-sweep, hard: no clean-up runs
-    first.wait()
-    assert done >= 2, "the first sweep did not finish 2 trials"
+    time.sleep(delay_s)
+    # SIGKILL: hard, no clean-up runs; SIGTERM: what a scheduler sends, to every process of the sweep
+    os.killpg(first.pid, getattr(signal, signal_name))
+    assert first.wait(timeout=120) != 0, "a stopped sweep does not exit 0"
+    assert done >= after_trials, f"the first sweep did not finish {after_trials} trials"
     (name,) = optuna.get_all_study_names(f"sqlite:///{db}")
     before = {t.number: t for t in optuna.load_study(study_name=name, storage=f"sqlite:///{db}").trials if t.state.name == "COMPLETE"}
     stamps = {n: (tmp_path / "mr" / f"trial_{n}" / "summary.json").stat().st_mtime_ns for n in before}
