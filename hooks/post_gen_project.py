@@ -1,9 +1,12 @@
-"""Remove what the answers switched off; create a git repository only when asked.
+"""Remove what the answers switched off; record where the project came from (.cruft.json, so
+that `cruft update` can bring later template changes into it); create a git repository only
+when asked.
 
 Never prompts (works with no TTY, e.g. `cookiecutter --no-input` in CI). Standard library only.
 Runs inside the freshly generated project folder.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,7 +19,16 @@ INIT_GIT = {{ cookiecutter.init_git | tojson }}
 AUTHOR_NAME = {{ cookiecutter.author_name | tojson }}
 AUTHOR_EMAIL = {{ cookiecutter.author_email | tojson }}
 
+TEMPLATE = {{ cookiecutter._template | default("") | tojson }}
+REPO_DIR = {{ cookiecutter._repo_dir | default("") | tojson }}
+# JSON in a Python string: null/true would not be Python literals
+CHECKOUT = json.loads({{ cookiecutter._checkout | default(none) | tojson | tojson }})
+CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
+
 PROJECT = Path.cwd()
+# What a template update must never diff or patch: the project's own history, and this record
+# itself (cruft rewrites it after an update). Also in pyproject.toml's [tool.cruft].
+CRUFT_SKIP = [".git", ".cruft.json"]
 
 
 def remove_switched_off() -> None:
@@ -24,6 +36,27 @@ def remove_switched_off() -> None:
         (PROJECT / "LICENSE").unlink(missing_ok=True)
     if GITHUB_ACTIONS != "yes":
         shutil.rmtree(PROJECT / ".github", ignore_errors=True)
+
+
+def record_template() -> None:
+    """.cruft.json as `cruft create` writes it: the template's source, commit and the answers.
+    `cruft update` then renders the template at that commit and at the newest one with the same
+    answers and applies the difference to this project with a three-way merge, so the user's
+    own edits stay. Nothing is written for a template that is not a git checkout (no commit to
+    start from): `cruft link <template>` records it later."""
+    record = PROJECT / ".cruft.json"
+    if record.exists() or not REPO_DIR or not os.path.isdir(REPO_DIR):
+        return
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if head.returncode != 0:
+        return
+    local = not any(TEMPLATE.startswith(p) for p in ("gh:", "gl:", "bb:", "git+", "git@", "https://", "http://", "ssh://", "file://"))
+    source = os.path.abspath(REPO_DIR) if local else TEMPLATE  # a relative path would not resolve from the project
+    answers = {k: v for k, v in CONTEXT.items() if k != "_output_dir"}  # where it was baked is not an answer
+    answers["_template"] = source
+    state = {"template": source, "commit": head.stdout.strip(), "checkout": CHECKOUT,
+             "context": {"cookiecutter": answers}, "directory": None, "skip": CRUFT_SKIP}
+    record.write_text(json.dumps(state, indent=2) + "\n")
 
 
 def git(*args: str) -> subprocess.CompletedProcess:
@@ -60,6 +93,7 @@ def init_git() -> None:
 
 def main() -> int:
     remove_switched_off()
+    record_template()
     if INIT_GIT == "yes":
         init_git()
     return 0

@@ -22,7 +22,7 @@ INIT_GIT = {{ cookiecutter.init_git | tojson }}
 AUTHOR_NAME = {{ cookiecutter.author_name | tojson }}
 AUTHOR_EMAIL = {{ cookiecutter.author_email | tojson }}
 DESCRIPTION = {{ cookiecutter.description | tojson }}
-OUTPUT_DIR = {{ cookiecutter._output_dir | tojson }}
+OUTPUT_DIR = {{ cookiecutter._output_dir | default("") | tojson }}  # unset when cruft update renders the template
 REPO_DIR = {{ cookiecutter._repo_dir | default("") | tojson }}
 
 SUPPORTED_PYTHON = ("3.10", "3.11", "3.12", "3.13")
@@ -141,6 +141,8 @@ def remove_created_parents(project_dir: str) -> None:
     Cookiecutter deletes the project folder itself after this hook fails; a detached helper
     then removes the parents it left, but only empty ones and only inside the output folder.
     """
+    if not OUTPUT_DIR:
+        return
     output_dir = os.path.abspath(OUTPUT_DIR)
     project_dir = os.path.abspath(project_dir)
     parents = []

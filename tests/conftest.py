@@ -38,7 +38,11 @@ def bake(cookiecutter_config):
     def _bake(out_dir: Path, **answers: str) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
         project = cookiecutter(
-            str(ROOT), no_input=True, output_dir=str(out_dir), extra_context=answers, config_file=str(cookiecutter_config)
+            str(ROOT),
+            no_input=True,
+            output_dir=str(out_dir),
+            extra_context=answers,
+            config_file=str(cookiecutter_config),
         )
         return Path(project)
 

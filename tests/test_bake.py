@@ -11,7 +11,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import DEFAULT_PACKAGE, DEFAULT_SLUG, ROOT
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
@@ -112,14 +111,18 @@ def test_every_combination_bakes(bake, tmp_path, logger, license, github_actions
         assert "${{ matrix.python-version }}" in text and "${{ github.ref }}" in text
         steps = [s.get("run", "") for s in yaml.safe_load(text)["jobs"]["test"]["steps"]]
         install = next(s for s in steps if "pip install" in s)
-        assert install.index("download.pytorch.org/whl/cpu") < install.index('pip install -e ".[dev]"'), "CPU torch first"
+        assert install.index("download.pytorch.org/whl/cpu") < install.index('pip install -e ".[dev]"'), (
+            "CPU torch first"
+        )
         assert any("pytest" in s for s in steps)
     else:
         assert not (project / ".github").exists()
 
     if init_git == "yes":
         assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
-        assert git(project, "status", "--porcelain", "--ignored") == "", "everything generated is committed, nothing ignored"
+        assert git(project, "status", "--porcelain", "--ignored") == "", (
+            "everything generated is committed, nothing ignored"
+        )
         tracked = set(git(project, "ls-files").split())
         assert {"train.py", "configs/data/digits.yaml", "pyproject.toml", ".gitignore"} <= tracked
     else:
@@ -150,9 +153,21 @@ def test_names_are_derived_from_the_project_name_and_editable(bake, tmp_path):
 
 def test_gitignore_keeps_sources_and_ignores_run_outputs(bake, tmp_path):
     project = bake(tmp_path, init_git="yes")
-    for junk in ["data/raw.csv", "outputs/2026-01-01/12-00-00/x.txt", "multirun/a/0/x.txt", "logs/x.txt", "wandb/run/x",
-                 "lightning_logs/v0/x", ".env", "checkpoints/last.ckpt", "model.ckpt", ".venv/bin/python",
-                 f"src/{DEFAULT_PACKAGE}/__pycache__/x.pyc", "examples/animals.csv", "examples/digit_images/one/0001.png"]:
+    for junk in [
+        "data/raw.csv",
+        "outputs/2026-01-01/12-00-00/x.txt",
+        "multirun/a/0/x.txt",
+        "logs/x.txt",
+        "wandb/run/x",
+        "lightning_logs/v0/x",
+        ".env",
+        "checkpoints/last.ckpt",
+        "model.ckpt",
+        ".venv/bin/python",
+        f"src/{DEFAULT_PACKAGE}/__pycache__/x.pyc",
+        "examples/animals.csv",
+        "examples/digit_images/one/0001.png",
+    ]:
         path = project / junk
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x")
@@ -165,7 +180,12 @@ def test_help_does_not_import_torch(bake, tmp_path):
     project = bake(tmp_path)
     env = {"PYTHONPATH": str(project / "src"), "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "train.py", "--help"], cwd=project, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-X", "importtime", "train.py", "--help"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "== Configuration groups ==" in done.stdout
@@ -174,7 +194,12 @@ def test_help_does_not_import_torch(bake, tmp_path):
     assert not imported & {"torch", "lightning", "pytorch_lightning", "torchmetrics", "wandb"}
 
     bench = subprocess.run(
-        [sys.executable, "benchmarks/bench_help.py", "1"], cwd=project, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "benchmarks/bench_help.py", "1"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert "no torch, no lightning" in bench.stdout, bench.stdout + bench.stderr
     assert re.search(r"median\s+\d+\.\d+ s", bench.stdout)

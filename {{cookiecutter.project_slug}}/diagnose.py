@@ -7,25 +7,26 @@ for the largest gap, and writes into out_dir (default: <run dir>/diagnose-<check
 diagnosis.json, learning_curves.png, confusion matrix, per-class metrics and the worst dev
 mistakes (PNG + CSV with `mislabeled` and `note` columns to tag by hand; run it again and
 the tags already in the CSV are kept, matched on the dataset index).
-Never reads the test split: that is evaluate.py's job.
+Never reads the test split: that is evaluate.py's job. Exit 0: done; 2: a usage or config error
+(an unknown key, a missing checkpoint). Keys and defaults: configs/diagnose.yaml.
 """
 
-import sys
+import hydra
+from omegaconf import DictConfig
 
 
-def main(argv: list[str]) -> int:
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(__doc__)
-        return 0
-    from {{cookiecutter.package_name}}.config import exit_on_config_error
+@hydra.main(version_base="1.3", config_path="configs", config_name="diagnose")
+def main(cfg: DictConfig) -> None:
+    # Imported here, not at the top, so that `python diagnose.py --help` answers at once.
+    from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
     from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
-    from {{cookiecutter.package_name}}.cli import parse_args
 
     with exit_on_config_error():
-        args = parse_args(argv, {"ckpt_path": "", "out_dir": "", "worst_k": 24})
-        diagnose_checkpoint(args["ckpt_path"], args["out_dir"] or None, args["worst_k"])
-    return 0
+        args = tool_args(cfg, worst_k=int)
+        diagnose_checkpoint(args.ckpt_path, args.out_dir, args.worst_k)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from {{cookiecutter.package_name}}.config import run_hydra_app
+
+    run_hydra_app(main)  # a key or value Hydra cannot take: one line, exit 2; nothing written

@@ -11,26 +11,28 @@ entry to test_ledger.jsonl in this project (time, checkpoints, config hash, resu
 paths inside the project relative to it, so the ledger can be committed). From the second
 evaluation on it warns how many times the test set has been seen. Evaluate when development
 is over, not to choose.
-Options: ledger=PATH (default: test_ledger.jsonl beside this script), out_dir=DIR.
+Options: ledger=PATH (default: test_ledger.jsonl beside this script), out_dir=DIR. Exit 0: done;
+2: a usage or config error (an unknown key, a missing checkpoint). Keys and defaults: configs/evaluate.yaml.
 """
 
-import sys
 from pathlib import Path
 
+import hydra
+from omegaconf import DictConfig
 
-def main(argv: list[str]) -> int:
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(__doc__)
-        return 0
-    from {{cookiecutter.package_name}}.config import exit_on_config_error
-    from {{cookiecutter.package_name}}.cli import parse_args
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    # Imported here, not at the top, so that `python evaluate.py --help` answers at once.
+    from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
     from {{cookiecutter.package_name}}.vault import evaluate
 
     with exit_on_config_error():
-        args = parse_args(argv, {"ckpt_path": [], "retrain": False, "ledger": "", "out_dir": ""}, lists=("ckpt_path",))
-        evaluate(args["ckpt_path"], Path(__file__).resolve().parent, args["ledger"] or None, args["retrain"], args["out_dir"] or None)
-    return 0
+        args = tool_args(cfg, ckpt_path=list, retrain=bool)
+        evaluate(args.ckpt_path, Path(__file__).resolve().parent, args.ledger, args.retrain, args.out_dir)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from {{cookiecutter.package_name}}.config import run_hydra_app
+
+    run_hydra_app(main)  # a key or value Hydra cannot take: one line, exit 2; nothing written

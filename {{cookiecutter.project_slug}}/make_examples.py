@@ -7,36 +7,26 @@
   examples/digit_images/       a folder of PNGs, one subfolder per class (zero..nine), some
                                RGB among grayscale  -> python train.py +experiment=image_folder_example
 
-Existing files are never replaced unless overwrite=true is given (exit 2 otherwise).
+Existing files are never replaced unless overwrite=true is given (exit 2 otherwise, as for any
+usage error: an unknown key). Keys and defaults: configs/make_examples.yaml.
 """
 
-import sys
-from pathlib import Path
+import hydra
+from omegaconf import DictConfig
 
 
-def main(argv: list[str]) -> int:
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(__doc__)
-        return 0
-    from {{cookiecutter.package_name}}.cli import parse_args
-    from {{cookiecutter.package_name}}.config import ConfigError, exit_on_config_error
-    from {{cookiecutter.package_name}}.examples import write_example_images, write_example_table
+@hydra.main(version_base="1.3", config_path="configs", config_name="make_examples")
+def main(cfg: DictConfig) -> None:
+    # Imported here, not at the top, so that `python make_examples.py --help` answers at once.
+    from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
+    from {{cookiecutter.package_name}}.examples import write_examples
 
     with exit_on_config_error():
-        args = parse_args(argv, {"out": "examples", "overwrite": False})
-        out = Path(args["out"])
-        table, images = out / "animals.csv", out / "digit_images"
-        existing = [p for p in (table, images) if p.exists()]
-        if existing and not args["overwrite"]:
-            raise ConfigError(f"{', '.join(map(str, existing))} exist(s) already; pass overwrite=true to write them anew")
-        if images.exists():
-            import shutil
-
-            shutil.rmtree(images)
-        print(f"table  {write_example_table(table)}")
-        print(f"images {write_example_images(images)}")
-    return 0
+        args = tool_args(cfg, overwrite=bool)
+        write_examples(args.out, args.overwrite)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from {{cookiecutter.package_name}}.config import run_hydra_app
+
+    run_hydra_app(main)  # a key or value Hydra cannot take: one line, exit 2; nothing written

@@ -9,25 +9,26 @@ are flagged: the model extrapolates there, and its predictions deserve less trus
 Writes output (default: the input's full name + .predictions.csv, e.g. new.npy.predictions.csv,
 so new.csv and new.npy never share one): row, prediction, confidence / class probabilities,
 out_of_range, features_out_of_range. An existing output file is never replaced unless
-overwrite=true is given (exit 2 otherwise, before anything is read).
+overwrite=true is given (exit 2 otherwise, before anything is read). Exit 0: done; 2: a usage
+or config error (an unknown key, a missing file). Keys and defaults: configs/predict.yaml.
 """
 
-import sys
+import hydra
+from omegaconf import DictConfig
 
 
-def main(argv: list[str]) -> int:
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(__doc__)
-        return 0
-    from {{cookiecutter.package_name}}.config import exit_on_config_error
+@hydra.main(version_base="1.3", config_path="configs", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    # Imported here, not at the top, so that `python predict.py --help` answers at once.
+    from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
     from {{cookiecutter.package_name}}.predicting import predict_file
-    from {{cookiecutter.package_name}}.cli import parse_args
 
     with exit_on_config_error():
-        args = parse_args(argv, {"ckpt_path": "", "input": "", "output": "", "overwrite": False})
-        predict_file(args["ckpt_path"], args["input"], args["output"] or None, args["overwrite"])
-    return 0
+        args = tool_args(cfg, overwrite=bool)
+        predict_file(args.ckpt_path, args.input, args.output, args.overwrite)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from {{cookiecutter.package_name}}.config import run_hydra_app
+
+    run_hydra_app(main)  # a key or value Hydra cannot take: one line, exit 2; nothing written

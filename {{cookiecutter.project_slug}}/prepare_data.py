@@ -13,8 +13,6 @@ overwrite=true (which replaces only a dataset prepared here). To stream from the
 upload DIR (e.g. aws s3 sync DIR s3://bucket/big) and pass data.dir=s3://bucket/big.
 """
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
@@ -30,4 +28,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from {{cookiecutter.package_name}}.config import run_hydra_app
+
+    run_hydra_app(main)  # an override Hydra cannot compose: one line, exit 2, no run folder

@@ -1,67 +1,51 @@
 """Coarse to fine (M28): read a finished sweep, keep its best trials, write a narrower sweep.
 
     python refine_sweep.py                            the latest study -> configs/sweep/<sweep>_fine.yaml
-    python refine_sweep.py --study random-1a2b3c4d --top 0.2 --output lr_fine
+    python refine_sweep.py study=random-1a2b3c4d top=0.2 output=lr_fine
+    python refine_sweep.py storage=sqlite:////abs/path/sweeps.db n_trials=40 sampler=tpe
     python train.py -m sweep=random_fine ...          the command it prints: the next, denser sweep
 
+Keys: study=NAME storage=URL (default: the latest study in sqlite:///multirun/sweeps.db),
+top=0.25 (fraction of the complete, satisficing trials kept, at least 3), border=0.1, expand=0.25,
+n_trials=N and sampler=random|grid|qmc|tpe (default: the old sweep's), output=NAME, overwrite=true.
 Ranges shrink to the span of the best trials (on the scale each parameter is sampled on);
 a best value at the border of its old range is flagged "expand the range" and the new range
 goes past that border, unless the border is the limit of what is possible (0 dropout,
 1 layer): that is said as such, and the new range keeps it. An existing config is never
-replaced silently: pick another --output name, or pass --overwrite.
+replaced silently: pick another output=NAME, or pass overwrite=true. A storage URL with a
+character Hydra's override grammar keeps for itself (= , # ! & ~ [ ] quotes, a space; e.g. ?sslmode=)
+goes in quotes: 'storage="postgresql://user:p=w@host/sweeps?sslmode=require"'. Exit 0: written; 2: a usage or config error.
 """
 
-import argparse
-import sys
 from pathlib import Path
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "sweep"
+import hydra
+from omegaconf import DictConfig
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--study", help="study name (default: the most recent one)")
-    parser.add_argument("--storage", help="database URL (default: sqlite:///multirun/sweeps.db)")
-    parser.add_argument("--top", type=float, default=0.25, help="fraction of the complete, satisficing trials to keep (default 0.25, at least 3)")
-    parser.add_argument("--border", type=float, default=0.1, help="a best value within this fraction of the old width from an edge is on the border")
-    parser.add_argument("--expand", type=float, default=0.25, help="how far past a flagged border the new range goes, as a fraction of the old width")
-    parser.add_argument("--n-trials", type=int, help="budget of the new sweep (default: the old one's)")
-    parser.add_argument("--sampler", choices=["random", "grid", "qmc", "tpe"], help="sampler of the new sweep (default: the old one's)")
-    parser.add_argument("--output", "--name", dest="name", metavar="NAME", help="config name, configs/sweep/NAME.yaml (default: <old sweep>_fine)")
-    parser.add_argument("--overwrite", action="store_true", help="replace configs/sweep/NAME.yaml if it exists")
-    parser.add_argument("--config-dir", type=Path, default=CONFIG_DIR, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+@hydra.main(version_base="1.3", config_path="configs", config_name="refine_sweep")
+def main(cfg: DictConfig) -> None:
+    # Imported here, not at the top, so that `python refine_sweep.py --help` answers at once.
+    from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
+    from {{cookiecutter.package_name}}.search.refine import refine_sweep
 
-    from {{cookiecutter.package_name}}.search import studies
-    from {{cookiecutter.package_name}}.search.refine import refine, to_yaml
-
-    study = studies.load(args.study, args.storage)
-    try:
-        ref = refine(study, top=args.top, border=args.border, expand=args.expand)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    old_sweep = study.user_attrs.get("sweep") or study.user_attrs.get("sampler") or "sweep"
-    name = args.name or (old_sweep if str(old_sweep).endswith("_fine") else f"{old_sweep}_fine")
-    path = args.config_dir / f"{name}.yaml"
-    if path.exists() and not args.overwrite:
-        print(f"error: {path} exists (an earlier refinement?); not replacing it: pass --output <another name>, or --overwrite to replace it", file=sys.stderr)
-        return 2
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_yaml(ref, study, args.n_trials, args.sampler))
-
-    print(f"study {study.study_name}: kept the best {ref.kept} of {ref.total} complete trials")
-    for key, p in ref.space.items():
-        old = ref.old[key].expression()
-        print(f"  {key:<28} {old:<48} -> {p.expression()}")
-    for flag in ref.flags:
-        print(f"EXPAND THE RANGE: {flag}")
-    for limit in ref.limits:
-        print(f"AT THE LIMIT (nothing to expand): {limit}")
-    fixed = [o for o in (study.user_attrs.get("fixed_overrides") or []) if not o.startswith("sweep=")]
-    print(f"wrote {path}\nnext: python train.py -m sweep={name} " + " ".join(fixed))
-    return 0
+    with exit_on_config_error():
+        a = tool_args(cfg, top=float, border=float, expand=float, n_trials=int, overwrite=bool)
+        refine_sweep(
+            a.study,
+            a.storage,
+            a.config_dir or Path(__file__).resolve().parent / "configs" / "sweep",
+            a.top,
+            a.border,
+            a.expand,
+            a.n_trials,
+            a.sampler,
+            a.output,
+            a.overwrite,
+        )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from {{cookiecutter.package_name}}.config import run_hydra_app
+
+    run_hydra_app(main)  # a key or value Hydra cannot take: one line, exit 2; nothing written

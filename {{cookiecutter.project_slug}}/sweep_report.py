@@ -1,36 +1,33 @@
 """The table (CSV) and plot (PNG) of a sweep, at any time, even while it runs:
 
     python sweep_report.py                       the latest study in multirun/sweeps.db
-    python sweep_report.py --list                every study there
-    python sweep_report.py --study random-1a2b3c4d --out reports/
-    python sweep_report.py --storage postgresql://user:pw@host:5432/sweeps --study NAME
+    python sweep_report.py list=true             every study there
+    python sweep_report.py study=random-1a2b3c4d out=reports/
+    python sweep_report.py storage=postgresql://user:pw@host:5432/sweeps study=NAME
+    python sweep_report.py storage=sqlite:////abs/path/sweeps.db
 
-Every sweep writes the same two files into its multirun folder when it ends.
+Every sweep writes the same two files into its multirun folder when it ends. A URL with a
+character Hydra's override grammar keeps for itself (= , # ! & ~ [ ] quotes, a space; e.g. ?sslmode=)
+goes in quotes: 'storage="postgresql://user:p=w@host/sweeps?sslmode=require"'. Exit 0: done; 2: a usage or config
+error (an unknown key, no such study or database). Keys and defaults: configs/sweep_report.yaml.
 """
 
-import argparse
-import sys
-from pathlib import Path
+import hydra
+from omegaconf import DictConfig
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--study", help="study name (default: the most recent one)")
-    parser.add_argument("--storage", help="database URL (default: sqlite:///multirun/sweeps.db)")
-    parser.add_argument("--out", type=Path, help="folder for trials.csv and trials.png (default: multirun/reports/<study>)")
-    parser.add_argument("--list", action="store_true", help="list the studies and exit")
-    args = parser.parse_args(argv)
+@hydra.main(version_base="1.3", config_path="configs", config_name="sweep_report")
+def main(cfg: DictConfig) -> None:
+    # Imported here, not at the top, so that `python sweep_report.py --help` answers at once.
+    from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
+    from {{cookiecutter.package_name}}.search.report import sweep_report
 
-    from {{cookiecutter.package_name}}.search import studies
-    from {{cookiecutter.package_name}}.search.report import write_report
-
-    if args.list:
-        print("\n".join(studies.listing(args.storage)))
-        return 0
-    study = studies.load(args.study, args.storage)
-    write_report(study, args.out or Path("multirun") / "reports" / study.study_name)
-    return 0
+    with exit_on_config_error():
+        args = tool_args(cfg, list=bool)
+        sweep_report(args.study, args.storage, args.out, args.list)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from {{cookiecutter.package_name}}.config import run_hydra_app
+
+    run_hydra_app(main)  # a key or value Hydra cannot take: one line, exit 2; nothing written

@@ -11,7 +11,6 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-
 _started: list[bool] = []  # a job began: an exit after that is the run's own, not Hydra's
 
 

@@ -66,14 +66,22 @@ def main(runs: int) -> None:
         from hydra.utils import instantiate
 
         params = sum(p.numel() for p in instantiate(big.model.net).parameters())
-        seconds, (result,) = timed(lambda: run_checks(big, ids=["model.gradient"]), runs)
+        seconds, (result,) = timed(lambda big=big: run_checks(big, ids=["model.gradient"]), runs)
         print(
             f"  MLP hidden={hidden:<12} {params / 1e6:5.2f}M params: {seconds:5.2f} s with set-up, "
             f"{result.seconds:5.2f} s the check itself ({result.status}, max rel err {result.value:.1e})   (goal <= {GRADIENT_GOAL_S:g} s)"
         )
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT / "src"), os.environ.get("PYTHONPATH")]))}
-    help_s, _ = timed(lambda: subprocess.run([sys.executable, "check.py", "--help"], cwd=PROJECT, env=env, capture_output=True, check=True), runs)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT / "src"), os.environ.get("PYTHONPATH")])),
+    }
+    help_s, _ = timed(
+        lambda: subprocess.run(
+            [sys.executable, "check.py", "--help"], cwd=PROJECT, env=env, capture_output=True, check=True
+        ),
+        runs,
+    )
     print(f"\npython check.py --help: {help_s:.2f} s wall (interpreter start-up included)")
 
 

@@ -23,9 +23,17 @@ HEAVY = ("torch", "lightning", "pytorch_lightning", "torchmetrics", "wandb", "sk
 
 def heavy_imports() -> list[str]:
     """Top-level heavy packages that `train.py --help` imports (from -X importtime)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT / "src"), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT / "src"), os.environ.get("PYTHONPATH")])),
+    }
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "train.py", "--help"], cwd=PROJECT, env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-X", "importtime", "train.py", "--help"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     # lines look like: "import time:       512 |        512 | torch"
     names = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
@@ -33,7 +41,10 @@ def heavy_imports() -> list[str]:
 
 
 def time_help(runs: int) -> list[float]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT / "src"), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT / "src"), os.environ.get("PYTHONPATH")])),
+    }
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -49,7 +60,9 @@ def main() -> int:
     median = statistics.median(times)
     print("python train.py --help")
     print("  runs      " + "  ".join(f"{t:.2f}s" for t in times))
-    print(f"  median    {median:.2f} s   best {min(times):.2f} s   goal < {GOAL_S:.0f} s   ({median / GOAL_S:.2f}x the goal)")
+    print(
+        f"  median    {median:.2f} s   best {min(times):.2f} s   goal < {GOAL_S:.0f} s   ({median / GOAL_S:.2f}x the goal)"
+    )
     print(f"  imports   {', '.join(heavy) if heavy else 'no torch, no lightning'}")
     return 0 if median < GOAL_S and not heavy else 1
 

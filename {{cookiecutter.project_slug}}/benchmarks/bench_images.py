@@ -90,7 +90,9 @@ def main() -> None:
         source = ImageFolderSource(root, channels=args.channels, image_size=args.image_size)
         start = time.perf_counter()
         examples = source.load()
-        print(f"load(): {time.perf_counter() - start:.2f} s to find, check and hash {len(examples.names)} files under {root}")
+        print(
+            f"load(): {time.perf_counter() - start:.2f} s to find, check and hash {len(examples.names)} files under {root}"
+        )
 
         classes = sorted(set(examples.targets))
         targets = torch.tensor([classes.index(t) for t in examples.targets])
@@ -109,10 +111,14 @@ def main() -> None:
             order = list(contenders) if r % 2 == 0 else list(contenders)[::-1]
             for name in order:
                 rates[name].append(epoch_rate(contenders[name], args.batch_size, args.workers))
-        print(f"{len(targets)} images {args.channels}x{args.image_size}x{args.image_size}, batch {args.batch_size}, "
-              f"{args.workers} workers, median of {args.rounds} epochs each:")
+        print(
+            f"{len(targets)} images {args.channels}x{args.image_size}x{args.image_size}, batch {args.batch_size}, "
+            f"{args.workers} workers, median of {args.rounds} epochs each:"
+        )
         for name, values in rates.items():
-            print(f"  {name:9s} {statistics.median(values):8.0f} images/s   (rounds: {', '.join(f'{v:.0f}' for v in values)})")
+            print(
+                f"  {name:9s} {statistics.median(values):8.0f} images/s   (rounds: {', '.join(f'{v:.0f}' for v in values)})"
+            )
         ratio = statistics.median(rates["source"]) / statistics.median(rates["baseline"])
         print(f"  ratio source / baseline: {ratio:.2f}x (goal >= {GOAL}x)")
 

@@ -37,10 +37,20 @@ def run(remedy: str, seed: int, out: Path) -> dict:
     from {{cookiecutter.package_name}}.training import train
     from {{cookiecutter.package_name}}.vault import load_run
 
-    overrides = ["+experiment=imbalanced_digits", f"imbalance={remedy}", f"seed={seed}", f"data.split_seed={seed}",
-                 "logger=none", "trainer.enable_progress_bar=false", "checks.before_train=false", "analysis.error_analysis=false",
-                 "analysis.label_issues=false", "analysis.near_duplicates=false", "analysis.mismatch_evidence=false",
-                 f"paths.output_dir={out}"]
+    overrides = [
+        "+experiment=imbalanced_digits",
+        f"imbalance={remedy}",
+        f"seed={seed}",
+        f"data.split_seed={seed}",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        "checks.before_train=false",
+        "analysis.error_analysis=false",
+        "analysis.label_issues=false",
+        "analysis.near_duplicates=false",
+        "analysis.mismatch_evidence=false",
+        f"paths.output_dir={out}",
+    ]
     with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     (out / ".hydra").mkdir(parents=True)
@@ -52,8 +62,12 @@ def run(remedy: str, seed: int, out: Path) -> dict:
     pred = torch.cat([model.task.predict(p.out) for p in scored])
     y = torch.cat([p.y for p in scored]).long()
     recall = {c: float((pred[y == c] == c).float().mean()) for c in range(10) if (y == c).any()}
-    return {"accuracy": float((pred == y).float().mean()), "balanced_accuracy": statistics.mean(recall.values()),
-            "rare_recall": statistics.mean(recall[c] for c in RARE if c in recall), "rare_examples": int(sum((y == c).sum() for c in RARE))}
+    return {
+        "accuracy": float((pred == y).float().mean()),
+        "balanced_accuracy": statistics.mean(recall.values()),
+        "rare_recall": statistics.mean(recall[c] for c in RARE if c in recall),
+        "rare_examples": int(sum((y == c).sum() for c in RARE)),
+    }
 
 
 def main(seeds: int) -> None:
@@ -66,8 +80,10 @@ def main(seeds: int) -> None:
             for remedy in REMEDIES:
                 results[remedy].append(run(remedy, seed, Path(tmp) / f"{remedy}-{seed}"))
     rare = [r["rare_examples"] for r in results["none"]]
-    print(f"\n+experiment=imbalanced_digits, {seeds} seeds, scored on train_dev + dev ({min(rare)}-{max(rare)} examples "
-          f"of the rare classes {list(RARE)} per seed); mean ± std over seeds, (difference to none)\n")
+    print(
+        f"\n+experiment=imbalanced_digits, {seeds} seeds, scored on train_dev + dev ({min(rare)}-{max(rare)} examples "
+        f"of the rare classes {list(RARE)} per seed); mean ± std over seeds, (difference to none)\n"
+    )
     print(f"{'imbalance':<18} {'accuracy':>18} {'balanced_accuracy':>22} {'rare-class recall':>22}")
     for remedy in REMEDIES:
         cells = []
@@ -75,7 +91,9 @@ def main(seeds: int) -> None:
             values = [r[key] for r in results[remedy]]
             diff = statistics.mean(a[key] - b[key] for a, b in zip(results[remedy], results["none"]))
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.3f}±{spread:.3f}" + (f" ({diff:+.3f})" if remedy != "none" else " " * 9))
+            cells.append(
+                f"{statistics.mean(values):.3f}±{spread:.3f}" + (f" ({diff:+.3f})" if remedy != "none" else " " * 9)
+            )
         print(f"{remedy:<18} {cells[0]:>18} {cells[1]:>22} {cells[2]:>22}")
     print(f"\n{len(REMEDIES) * seeds} runs in {time.perf_counter() - start:.0f} s")
 

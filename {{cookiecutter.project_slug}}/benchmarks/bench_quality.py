@@ -64,7 +64,10 @@ def steps(dm, model, bounded: bool) -> dict:
     query_n = MAX_EXAMPLES if bounded else everything
     quality_n = QUALITY_EXAMPLES if bounded else everything
     width = dm.spec.num_outputs
-    predictions = {s: Predictions(torch.randn(dm.size(s), width), dm.targets(s), dm.sample(s, everything)[2]) for s in quality.QUERY_SPLITS}
+    predictions = {
+        s: Predictions(torch.randn(dm.size(s), width), dm.targets(s), dm.sample(s, everything)[2])
+        for s in quality.QUERY_SPLITS
+    }
 
     def near_duplicates():
         reference = dm.sample("train", train_n)[0]
@@ -72,11 +75,15 @@ def steps(dm, model, bounded: bool) -> dict:
 
     def embedding_duplicates():
         reference = quality.embedded_sample(model, dm, "train", quality_n)
-        quality.near_duplicates(reference[0], {s: quality.embedded_sample(model, dm, s, quality_n)[0] for s in quality.QUERY_SPLITS})
+        quality.near_duplicates(
+            reference[0], {s: quality.embedded_sample(model, dm, s, quality_n)[0] for s in quality.QUERY_SPLITS}
+        )
 
     return {
         "near-duplicates (inputs)": near_duplicates,
-        "label issues (train CV + dev)": lambda: quality.find_label_issues(dm, predictions, model.task, max_train=quality_n),
+        "label issues (train CV + dev)": lambda: quality.find_label_issues(
+            dm, predictions, model.task, max_train=quality_n
+        ),
         "train-vs-dev classifier": lambda: quality.mismatch_evidence(dm, max_examples=quality_n),
         "near-duplicates (embedding)": embedding_duplicates,
     }
@@ -90,15 +97,19 @@ def main(runs: int) -> None:
     from {{cookiecutter.package_name}}.data import FourSplitDataModule
     from {{cookiecutter.package_name}}.inference import predict
 
-    print(f"imports: {time.perf_counter() - start:.1f} s, not counted below; torch threads: {torch.get_num_threads()}\n")
+    print(
+        f"imports: {time.perf_counter() - start:.1f} s, not counted below; torch threads: {torch.get_num_threads()}\n"
+    )
     cfg = compose()
     digits = build_datamodule(cfg)
     digits.setup("fit")
     model = build_model(cfg, digits.spec, scheduler=False)
     for fn in steps(digits, model, True).values():
         fn()  # warm-up: the first sklearn / cleanlab imports
-    print(f"bundled digits ({sum(digits.size(s) for s in ('train', 'train_dev', 'dev'))} examples in train/train_dev/dev), "
-          f"median of {runs}:")
+    print(
+        f"bundled digits ({sum(digits.size(s) for s in ('train', 'train_dev', 'dev'))} examples in train/train_dev/dev), "
+        f"median of {runs}:"
+    )
     for name, fn in steps(digits, model, True).items():
         print(f"  {name:<32} {timed(fn, runs):6.2f} s")
 
@@ -107,8 +118,10 @@ def main(runs: int) -> None:
     big_model = build_model(cfg, large.spec, scheduler=False)
     sizes = ", ".join(f"{s} {large.size(s)}" for s in ("train", "train_dev", "dev"))
     eval_pass = timed(lambda: predict(big_model, large.loader("train")), runs)
-    print(f"\n{N_LARGE} synthetic examples ({FEATURES} features, {CLASSES} classes; {sizes}); "
-          f"for scale, one eval pass of the MLP over train: {eval_pass:.2f} s")
+    print(
+        f"\n{N_LARGE} synthetic examples ({FEATURES} features, {CLASSES} classes; {sizes}); "
+        f"for scale, one eval pass of the MLP over train: {eval_pass:.2f} s"
+    )
     print(f"  {'step':<32} {'bounded':>9} {'unbounded':>10} {'ratio':>7}   (medians of {runs} paired rounds)")
     bounded, unbounded = steps(large, big_model, True), steps(large, big_model, False)
     for name in bounded:
@@ -120,8 +133,10 @@ def main(runs: int) -> None:
         b, u = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
         ratio = statistics.median(p[0] / p[1] for p in pairs)
         print(f"  {name:<32} {b:8.2f}s {u:9.2f}s {ratio:6.2f}x")
-    print(f"\nbounded = train sample {MAX_TRAIN} for input near-duplicates, {MAX_EXAMPLES} per query split; "
-          f"{QUALITY_EXAMPLES} per split for the rest")
+    print(
+        f"\nbounded = train sample {MAX_TRAIN} for input near-duplicates, {MAX_EXAMPLES} per query split; "
+        f"{QUALITY_EXAMPLES} per split for the rest"
+    )
 
 
 if __name__ == "__main__":

@@ -70,22 +70,39 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench_search_"))
     storage = f"sqlite:///{work}/bench.db"
     common = [
-        "sweep=grid", "logger=none",  # its space (lr, weight decay, width): each range is replaced below "trainer=cpu", f"trainer.max_epochs={args.epochs}", "++trainer.enable_progress_bar=false",
-        "++checks.before_train=false", f"hydra.sweeper.storage={storage}", f"hydra.sweeper.n_trials={args.trials}",
-        "hydra.sweeper.pruner.type=none", "hydra/hydra_logging=disabled",
+        "sweep=grid",  # its space (lr, weight decay, width): each range is replaced below
+        "logger=none",
+        "trainer=cpu",
+        f"trainer.max_epochs={args.epochs}",
+        "++trainer.enable_progress_bar=false",
+        "++checks.before_train=false",
+        f"hydra.sweeper.storage={storage}",
+        f"hydra.sweeper.n_trials={args.trials}",
+        "hydra.sweeper.pruner.type=none",
+        "hydra/hydra_logging=disabled",
     ]
     results: dict[str, list[float]] = {"grid": [], "random": []}
     start = time.time()
     for seed in range(args.seeds):
         for method, space in (("grid", GRID), ("random", RANDOM)):
             name = f"{method}-seed{seed}"
-            multirun([*common, f"seed={seed}", f"hydra.sweeper.sampler={method}", f"hydra.sweeper.seed={seed}",
-                      f"hydra.sweeper.study_name={name}", f"hydra.sweep.dir={work}/{name}",
-                      *[f"{k}={v}" for k, v in space.items()]])
+            multirun(
+                [
+                    *common,
+                    f"seed={seed}",
+                    f"hydra.sweeper.sampler={method}",
+                    f"hydra.sweeper.seed={seed}",
+                    f"hydra.sweeper.study_name={name}",
+                    f"hydra.sweep.dir={work}/{name}",
+                    *[f"{k}={v}" for k, v in space.items()],
+                ]
+            )
             results[method].append(best_dev_error(storage, name))
             print(f"[bench] seed {seed} {method:<6} best dev error {results[method][-1]:.4f}", flush=True)
 
-    print(f"\nbest dev error (1 - accuracy), {args.trials} trials per search, {args.epochs} epochs per trial, digits data")
+    print(
+        f"\nbest dev error (1 - accuracy), {args.trials} trials per search, {args.epochs} epochs per trial, digits data"
+    )
     print(f"{'seed':<6}{'grid':>10}{'random':>10}")
     for seed in range(args.seeds):
         print(f"{seed:<6}{results['grid'][seed]:>10.4f}{results['random'][seed]:>10.4f}")

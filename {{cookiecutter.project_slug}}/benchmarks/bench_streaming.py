@@ -55,8 +55,17 @@ def tiled_digits(scale: int = 100) -> dict:
 
 def config(*overrides: str, out: str = "/nonexistent"):
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("train", overrides=[f"paths.output_dir={out}", "logger=none", "trainer.enable_progress_bar=false",
-                                           "checks.before_train=false", "analysis.error_analysis=false", *overrides])
+        return compose(
+            "train",
+            overrides=[
+                f"paths.output_dir={out}",
+                "logger=none",
+                "trainer.enable_progress_bar=false",
+                "checks.before_train=false",
+                "analysis.error_analysis=false",
+                *overrides,
+            ],
+        )
 
 
 def memory_overrides(scale: int) -> list[str]:
@@ -115,7 +124,12 @@ def main():
         prepare(config(*memory_overrides(args.scale)), str(folder))
         prepared_s = time.perf_counter() - start
         memory = build_datamodule(config(*data))
-        stream = ["data=streaming", f"data.dir={folder}", f"data.batch_size={args.batch_size}", f"data.num_workers={args.workers}"]
+        stream = [
+            "data=streaming",
+            f"data.dir={folder}",
+            f"data.batch_size={args.batch_size}",
+            f"data.num_workers={args.workers}",
+        ]
         streamed = build_datamodule(config(*stream))
         n_train = streamed.size("train")
         ways = {
@@ -129,33 +143,44 @@ def main():
             epoch(loader)  # warm-up: page cache, worker start
         times = {way: [] for way in ways}
         for i in range(args.rounds):
-            order = list(ways)[i % len(ways):] + list(ways)[: i % len(ways)]
+            order = list(ways)[i % len(ways) :] + list(ways)[: i % len(ways)]
             for way in order:
                 gc.collect()
                 seconds, n = epoch(loaders[way])
                 assert n >= n_train - args.batch_size, (way, n)
                 times[way].append(seconds)
 
-        print(f"torch {torch.__version__}, litdata {__import__('litdata').__version__}, {torch.get_num_threads()} threads, "
-              f"{args.workers} loader workers, batch {args.batch_size}, {args.rounds} rounds")
-        print(f"{sum(streamed.size(s) for s in ('train', 'train_dev', 'dev', 'test'))} examples ({args.scale} x digits), "
-              f"{n_train} in train; prepare_data: {prepared_s:.1f} s")
+        print(
+            f"torch {torch.__version__}, litdata {__import__('litdata').__version__}, {torch.get_num_threads()} threads, "
+            f"{args.workers} loader workers, batch {args.batch_size}, {args.rounds} rounds"
+        )
+        print(
+            f"{sum(streamed.size(s) for s in ('train', 'train_dev', 'dev', 'test'))} examples ({args.scale} x digits), "
+            f"{n_train} in train; prepare_data: {prepared_s:.1f} s"
+        )
         print("\none epoch of train batches (median over rounds)")
         for way, values in times.items():
             med = statistics.median(values)
             print(f"  {way:<9} {med:7.3f} s   {n_train / med:10,.0f} examples/s")
         print(f"  streamed / plain    throughput = {median_ratio(times, 'plain', 'streamed'):.3f}   (goal >= {GOAL})")
-        print(f"  streamed / litdata  throughput = {median_ratio(times, 'litdata', 'streamed'):.3f}   (LitData's default settings)")
+        print(
+            f"  streamed / litdata  throughput = {median_ratio(times, 'litdata', 'streamed'):.3f}   (LitData's default settings)"
+        )
         print(f"  streamed / memory   throughput = {median_ratio(times, 'memory', 'streamed'):.3f}")
 
         if args.fit_rounds:
-            runs = {"memory": config(*data, "trainer.max_epochs=1"), "streamed": config(*stream, "trainer.max_epochs=1")}
+            runs = {
+                "memory": config(*data, "trainer.max_epochs=1"),
+                "streamed": config(*stream, "trainer.max_epochs=1"),
+            }
             fits = {way: [] for way in runs}
             for i in range(args.fit_rounds):
-                for way in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
+                for way in list(runs) if i % 2 == 0 else list(runs)[::-1]:
                     gc.collect()
                     fits[way].append(fit_epoch(runs[way]))
-            print(f"\none training epoch, the project's path (train + train_dev + dev; median over {args.fit_rounds} rounds)")
+            print(
+                f"\none training epoch, the project's path (train + train_dev + dev; median over {args.fit_rounds} rounds)"
+            )
             for way, values in fits.items():
                 med = statistics.median(values)
                 print(f"  {way:<9} {med:7.3f} s   {n_train / med:10,.0f} train examples/s")

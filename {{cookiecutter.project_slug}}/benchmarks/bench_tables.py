@@ -83,7 +83,9 @@ def main(rows: int, rounds: int) -> None:
         path = Path(folder) / "bench.csv"
         start = time.perf_counter()
         write_table(path, rows)
-        print(f"wrote {rows:,} rows x 20 columns ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - start:.1f} s, not counted")
+        print(
+            f"wrote {rows:,} rows x 20 columns ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - start:.1f} s, not counted"
+        )
         time_read(path)  # warm-up: the file into the page cache, pandas' first-call costs
         reads, sources, ratios, module_ratios = [], [], [], []
         for r in range(rounds):
@@ -98,16 +100,27 @@ def main(rows: int, rounds: int) -> None:
             gc.collect()
             module = time_module(path)
             gc.collect()
-            reads.append(read), sources.append(source), ratios.append(source / read), module_ratios.append(module / read)
-            print(f"round {r + 1}: read {read:.2f} s, source {source:.2f} s (load {stages['load']:.2f}, fit {stages['fit']:.2f}, "
-                  f"features {stages['features']:.2f}; {stages['shape'][0]:,} x {stages['shape'][1]}), ratio {source / read:.2f}x; "
-                  f"module setup {module:.2f} s, ratio {module / read:.2f}x")
+            (
+                reads.append(read),
+                sources.append(source),
+                ratios.append(source / read),
+                module_ratios.append(module / read),
+            )
+            print(
+                f"round {r + 1}: read {read:.2f} s, source {source:.2f} s (load {stages['load']:.2f}, fit {stages['fit']:.2f}, "
+                f"features {stages['features']:.2f}; {stages['shape'][0]:,} x {stages['shape'][1]}), ratio {source / read:.2f}x; "
+                f"module setup {module:.2f} s, ratio {module / read:.2f}x"
+            )
         ratio = statistics.median(ratios)
-        print(f"median of {rounds}: pandas.read_csv {statistics.median(reads):.2f} s, TableSource load+fit+features "
-              f"{statistics.median(sources):.2f} s, ratio {ratio:.2f}x (goal <= {GOAL:g}x: {'met' if ratio <= GOAL else 'NOT met'})")
+        print(
+            f"median of {rounds}: pandas.read_csv {statistics.median(reads):.2f} s, TableSource load+fit+features "
+            f"{statistics.median(sources):.2f} s, ratio {ratio:.2f}x (goal <= {GOAL:g}x: {'met' if ratio <= GOAL else 'NOT met'})"
+        )
         module = statistics.median(module_ratios)
-        print(f"median of {rounds}: the whole data module setup / pandas.read_csv {module:.2f}x "
-              f"(goal <= {GOAL:g}x: {'met' if module <= GOAL else 'NOT met'})")
+        print(
+            f"median of {rounds}: the whole data module setup / pandas.read_csv {module:.2f}x "
+            f"(goal <= {GOAL:g}x: {'met' if module <= GOAL else 'NOT met'})"
+        )
 
 
 if __name__ == "__main__":

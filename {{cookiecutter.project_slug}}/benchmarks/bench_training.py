@@ -123,7 +123,9 @@ def run_hand(hidden, epochs):
             optimizer.step()
         net.eval()
         with torch.no_grad():  # the same evaluation work as the Lightning runs: every dev batch, every epoch
-            accuracy = [sum(int((net(x).argmax(1) == y).sum()) for x, y, _ in loader) / len(loader.y) for loader in val_loaders]
+            accuracy = [
+                sum(int((net(x).argmax(1) == y).sum()) for x, y, _ in loader) / len(loader.y) for loader in val_loaders
+            ]
     assert all(0 <= a <= 1 for a in accuracy)
     return time.perf_counter() - start
 
@@ -131,11 +133,20 @@ def run_hand(hidden, epochs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=10, help="many short rounds: the machine's slow spells last seconds")
-    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="MLPs to time (default: all)")
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="many short rounds: the machine's slow spells last seconds"
+    )
+    parser.add_argument(
+        "--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="MLPs to time (default: all)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on a busy machine)")
-    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
-                        help="also time the project with this override (repeat for several), e.g. callbacks.last_checkpoint.every_s=0")  # fmt: skip
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also time the project with this override (repeat for several), e.g. callbacks.last_checkpoint.every_s=0",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     quiet_lightning()

@@ -25,11 +25,22 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "src"))
-QUIET = ["logger=none", "trainer.enable_progress_bar=false", "checks.before_train=false", "analysis.error_analysis=false",
-         "analysis.label_issues=false", "analysis.near_duplicates=false", "analysis.mismatch_evidence=false"]
-WAYS = {"scratch": [], "fine-tuned": ["PRETRAINED"], "head first": ["PRETRAINED", "model.freeze_epochs=5"],
-        "head first, backbone lr x0.1": ["PRETRAINED", "model.freeze_epochs=5", "model.backbone_lr_scale=0.1"],
-        "frozen": ["PRETRAINED", "model.freeze_epochs=1000"]}
+QUIET = [
+    "logger=none",
+    "trainer.enable_progress_bar=false",
+    "checks.before_train=false",
+    "analysis.error_analysis=false",
+    "analysis.label_issues=false",
+    "analysis.near_duplicates=false",
+    "analysis.mismatch_evidence=false",
+]
+WAYS = {
+    "scratch": [],
+    "fine-tuned": ["PRETRAINED"],
+    "head first": ["PRETRAINED", "model.freeze_epochs=5"],
+    "head first, backbone lr x0.1": ["PRETRAINED", "model.freeze_epochs=5", "model.backbone_lr_scale=0.1"],
+    "frozen": ["PRETRAINED", "model.freeze_epochs=1000"],
+}
 
 
 def train_run(out: Path, overrides: list[str]) -> dict:
@@ -67,20 +78,29 @@ def main(seeds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(seeds):
             seeded = [f"seed={seed}", f"data.split_seed={seed}"]
-            source = train_run(Path(tmp) / f"pretrain-{seed}", ["+experiment=transfer_pretrain", *seeded])["best_checkpoint"]
+            source = train_run(Path(tmp) / f"pretrain-{seed}", ["+experiment=transfer_pretrain", *seeded])[
+                "best_checkpoint"
+            ]
             for way, extra in WAYS.items():
                 extra = [f"model.pretrained={source}" if e == "PRETRAINED" else e for e in extra]
-                summary = train_run(Path(tmp) / f"{way.replace(' ', '_').replace(',', '')}-{seed}", ["+experiment=transfer_finetune", *seeded, *extra])
+                summary = train_run(
+                    Path(tmp) / f"{way.replace(' ', '_').replace(',', '')}-{seed}",
+                    ["+experiment=transfer_finetune", *seeded, *extra],
+                )
                 results[way].append(accuracy(summary["best_checkpoint"]))
     scored = results["scratch"][0][1]
-    print(f"\ndigits 5-9 from 10 labels per class (+experiment=transfer_finetune), {seeds} seeds, accuracy on dev + test "
-          f"({scored} examples); backbone from digits 0-4 (+experiment=transfer_pretrain); mean ± std, (difference to scratch)\n")
+    print(
+        f"\ndigits 5-9 from 10 labels per class (+experiment=transfer_finetune), {seeds} seeds, accuracy on dev + test "
+        f"({scored} examples); backbone from digits 0-4 (+experiment=transfer_pretrain); mean ± std, (difference to scratch)\n"
+    )
     print(f"{'start':<30} {'accuracy':>12}")
     for way in WAYS:
         values = [a for a, _ in results[way]]
         diff = statistics.mean(a - b for (a, _), (b, _) in zip(results[way], results["scratch"]))
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"{way:<30} {statistics.mean(values):>6.3f}±{spread:.3f}" + (f" ({diff:+.3f})" if way != "scratch" else ""))
+        print(
+            f"{way:<30} {statistics.mean(values):>6.3f}±{spread:.3f}" + (f" ({diff:+.3f})" if way != "scratch" else "")
+        )
     print(f"\n{seeds * (1 + len(WAYS))} runs in {time.perf_counter() - start:.0f} s")
 
 

@@ -3,6 +3,7 @@ whole suite pays the ~6 s `import lightning` once instead of once per test."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -29,13 +30,42 @@ def make_cfg(tmp_path):
         with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
             return compose(
                 "train",
-                overrides=[f"paths.output_dir={output_dir or tmp_path}", "logger=none", "trainer.enable_progress_bar=false", *overrides],
+                overrides=[
+                    f"paths.output_dir={output_dir or tmp_path}",
+                    "logger=none",
+                    "trainer.enable_progress_bar=false",
+                    *overrides,
+                ],
             )
 
     return make
 
 
-def run_cli(*args: str, cwd: Path = PROJECT, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path = PROJECT, timeout: int = 300, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run a project script the way a user does, e.g. run_cli("train.py", "-m", ...)."""
     env = {**os.environ, "PYTHONPATH": str(PROJECT / "src"), **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_script(script: str, *overrides: str) -> int:
+    """`python <script> key=value ...` in this process, the way its `__main__` runs it
+    (config.run_hydra_app): its exit code. For the tool scripts, which write nothing of Hydra's."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from {{cookiecutter.package_name}}.config import run_hydra_app
+
+    spec = importlib.util.spec_from_file_location(f"{Path(script).stem}_script", PROJECT / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main.__wrapped__.__module__ = "__main__"  # Hydra finds configs/ beside the script
+    argv, sys.argv = sys.argv, [str(PROJECT / script), *overrides]
+    try:
+        run_hydra_app(module.main)
+        return 0
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else int(e.code is not None)
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()

@@ -19,8 +19,8 @@ from torch import nn
 from {{cookiecutter.package_name}}.checks import CHECKS, before_training, run_checks, select
 from {{cookiecutter.package_name}}.config import ConfigError
 from {{cookiecutter.package_name}}.data import FourSplitDataModule
-from {{cookiecutter.package_name}}.sources import load_breast_cancer, load_digits
 from {{cookiecutter.package_name}}.nets import MLP
+from {{cookiecutter.package_name}}.sources import load_breast_cancer, load_digits
 
 HERE = __name__  # how Hydra finds the classes below: f"{HERE}.Times20"
 
@@ -227,7 +227,9 @@ def test_wrong_backward_fails_gradient_check(make_cfg):
 def test_reshape_mixing_the_batch_fails_batch_independence(make_cfg):
     cfg = make_cfg(net("MixesBatch"))
     r = check(cfg, "model.batch_independence", "model.gradient")
-    assert r["model.batch_independence"].status == "fail" and r["model.batch_independence"].value["max_cross_gradient"] > 0
+    assert (
+        r["model.batch_independence"].status == "fail" and r["model.batch_independence"].value["max_cross_gradient"] > 0
+    )
     assert r["model.gradient"].status == "pass"  # the gradients are right: only the forward is wrong
 
 
@@ -252,7 +254,14 @@ def test_model_ignoring_its_input_fails(make_cfg):
 
 
 def test_zero_learning_rate_fails(make_cfg, tmp_path):
-    r = {x.id: x for x in run_checks(make_cfg("optimizer.lr=0"), ids=["model.all_params_learn", "model.overfit_tiny", "train.learning_rate"], out_dir=tmp_path)}
+    r = {
+        x.id: x
+        for x in run_checks(
+            make_cfg("optimizer.lr=0"),
+            ids=["model.all_params_learn", "model.overfit_tiny", "train.learning_rate"],
+            out_dir=tmp_path,
+        )
+    }
     assert r["model.all_params_learn"].status == "fail" and "learning rate is 0" in r["model.all_params_learn"].message
     assert r["model.overfit_tiny"].status == "fail" and "learning rate is 0" in r["model.overfit_tiny"].message
     assert r["train.learning_rate"].status == "fail"
@@ -339,13 +348,18 @@ def test_train_runs_fast_checks_first_and_stops_on_failure(make_cfg, capsys):
         train(make_cfg("optimizer.lr=0"))
     assert stop.value.code == 1
     out = capsys.readouterr().out
-    assert "fast checks before training" in out and "FAIL model.all_params_learn" in out and "checks.before_train=false" in out
+    assert (
+        "fast checks before training" in out
+        and "FAIL model.all_params_learn" in out
+        and "checks.before_train=false" in out
+    )
     before_training(make_cfg("optimizer.lr=0", "checks.before_train=false"))  # off: no exit
     assert "off" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="before_train"):
         before_training(make_cfg("checks.before_train=sometimes"))
 
 
+@pytest.mark.slow
 def test_check_py_exit_codes_and_json(tmp_path):
     run = run_cli("check.py", "checks=fast", "optimizer.lr=0", "logger=none", f"hydra.run.dir={tmp_path}")
     assert run.returncode == 1, run.stderr[-2000:]

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from {{cookiecutter.package_name}}.config import ConfigError
 from {{cookiecutter.package_name}}.build import build_datamodule
-from {{cookiecutter.package_name}}.sources import load_digits
+from {{cookiecutter.package_name}}.config import ConfigError
 from {{cookiecutter.package_name}}.data import InMemoryLoader, infer_task, make_splits, resolve_fractions
+from {{cookiecutter.package_name}}.sources import load_digits
 
 DATASETS = ["digits", "digits_shifted", "breast_cancer", "diabetes"]
 
@@ -119,9 +119,14 @@ def test_digits_are_the_real_bundled_images(make_cfg):
     assert sorted(np.unique(dm.targets("train").numpy())) == list(range(10))
 
 
-@pytest.mark.parametrize("data, task, shape, classes", [
-    ("digits", "multiclass", (1, 8, 8), 10), ("breast_cancer", "binary", (30,), 2), ("diabetes", "regression", (10,), None),
-])
+@pytest.mark.parametrize(
+    "data, task, shape, classes",
+    [
+        ("digits", "multiclass", (1, 8, 8), 10),
+        ("breast_cancer", "binary", (30,), 2),
+        ("diabetes", "regression", (10,), None),
+    ],
+)
 def test_the_spec_is_read_off_the_source_not_typed(make_cfg, data, task, shape, classes):
     spec = datamodule(make_cfg, f"data={data}").spec
     assert (spec.task, spec.input_shape, spec.num_classes) == (task, shape, classes)
@@ -130,7 +135,9 @@ def test_the_spec_is_read_off_the_source_not_typed(make_cfg, data, task, shape, 
 
 
 def test_a_typed_num_classes_that_disagrees_is_a_one_line_error(make_cfg):
-    with pytest.raises(ConfigError, match=r"data.num_classes=7 but the targets have 10 classes.*set data.num_classes=10"):
+    with pytest.raises(
+        ConfigError, match=r"data.num_classes=7 but the targets have 10 classes.*set data.num_classes=10"
+    ):
         datamodule(make_cfg, "data.num_classes=7")
 
 
@@ -152,9 +159,13 @@ def strings_for_labels():
 
 def test_string_labels_become_class_ids_with_their_names(make_cfg):
     dm = datamodule(make_cfg, f"data.source._target_={__name__}.strings_for_labels")
-    assert dm.spec.task == "multiclass" and dm.spec.class_names == sorted(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    assert dm.spec.task == "multiclass" and dm.spec.class_names == sorted(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
     x, y, index = dm.sample("dev", 5)
-    assert y.dtype == torch.long and all(dm.spec.class_names[c] == strings_for_labels()["y"][i] for c, i in zip(y.tolist(), index.tolist()))
+    assert y.dtype == torch.long and all(
+        dm.spec.class_names[c] == strings_for_labels()["y"][i] for c, i in zip(y.tolist(), index.tolist())
+    )
 
 
 def rows_mismatch():
@@ -168,10 +179,13 @@ def dev_only_class():
     return {"x": d["x"], "y": np.where(np.arange(len(d["y"])) == first_dev, 99, d["y"])}  # one dev example of class 99
 
 
-@pytest.mark.parametrize("fn, message", [
-    ("rows_mismatch", r"1797 inputs but 1792 targets"),
-    ("dev_only_class", r"occur in \w+ but never in train"),
-])
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        ("rows_mismatch", r"1797 inputs but 1792 targets"),
+        ("dev_only_class", r"occur in \w+ but never in train"),
+    ],
+)
 def test_sources_that_cannot_be_right_are_one_line_errors(make_cfg, fn, message):
     with pytest.raises(ConfigError, match=message):
         datamodule(make_cfg, f"data.source._target_={__name__}.{fn}", "data.split_seed=0")

@@ -13,7 +13,6 @@ from {{cookiecutter.package_name}}.objective import Constraint, Objective, Weigh
 from {{cookiecutter.package_name}}.training import train
 
 
-
 # ------------------------------------------------------------------ the three shipped experiments
 @pytest.mark.parametrize(
     "experiment, expected",
@@ -35,8 +34,17 @@ def test_shipped_experiment_gets_its_diagnosis(make_cfg, tmp_path, experiment, e
     assert gaps["variance"] == pytest.approx(errors["train_dev"] - errors["train"])
     assert gaps["data_mismatch"] == pytest.approx(errors["dev"] - errors["train_dev"])
     assert gaps["avoidable_bias"] == pytest.approx(errors["train"] - 0.01)
-    assert report["recommendation"].lower().startswith({"avoidable_bias": "reduce avoidable bias", "variance": "reduce variance",
-                                                        "data_mismatch": "address data mismatch"}[expected])
+    assert (
+        report["recommendation"]
+        .lower()
+        .startswith(
+            {
+                "avoidable_bias": "reduce avoidable bias",
+                "variance": "reduce variance",
+                "data_mismatch": "address data mismatch",
+            }[expected]
+        )
+    )
     # errors agree with the scores train.py reports for the selected checkpoint
     for split in ("train", "train_dev", "dev"):
         assert errors[split] == pytest.approx(1 - summary["scores"][split], abs=1e-5)
@@ -58,8 +66,12 @@ def test_largest_gap_picks_the_remedy(errors, expected):
     d = diagnose(errors, human_error=0.01)
     assert d["largest_gap"] == expected
     assert ("dev_overfitting" in d["gaps"]) == ("test" in errors)
-    words = {"avoidable_bias": "bigger model", "variance": "more training data", "data_mismatch": "synthesize",
-             "dev_overfitting": "bigger dev set"}
+    words = {
+        "avoidable_bias": "bigger model",
+        "variance": "more training data",
+        "data_mismatch": "synthesize",
+        "dev_overfitting": "bigger dev set",
+    }
     assert words[expected] in d["recommendation"]
 
 
@@ -70,9 +82,13 @@ def test_unknown_human_error_is_reported_not_invented():
 
 
 def test_gap_within_noise_is_flagged_inconclusive():
-    small = diagnose({"train": 0.10, "train_dev": 0.12, "dev": 0.12}, 0.09, n={"train": 1000, "train_dev": 50, "dev": 50})
+    small = diagnose(
+        {"train": 0.10, "train_dev": 0.12, "dev": 0.12}, 0.09, n={"train": 1000, "train_dev": 50, "dev": 50}
+    )
     assert small["largest_gap"] == "variance" and small["conclusive"] is False
-    big = diagnose({"train": 0.10, "train_dev": 0.30, "dev": 0.30}, 0.09, n={"train": 1000, "train_dev": 500, "dev": 500})
+    big = diagnose(
+        {"train": 0.10, "train_dev": 0.30, "dev": 0.30}, 0.09, n={"train": 1000, "train_dev": 500, "dev": 500}
+    )
     assert big["conclusive"] is True
 
 
@@ -128,8 +144,12 @@ def test_class_costs_must_match_the_classes(make_cfg):
 
 
 def test_violated_constraint_means_no_best_checkpoint(make_cfg, tmp_path, capsys):
-    cfg = make_cfg("trainer.max_epochs=2", "checks.before_train=false", "analysis.error_analysis=false",
-                   "objective.satisficing=['params <= 1000','latency_ms <= 1e4']")
+    cfg = make_cfg(
+        "trainer.max_epochs=2",
+        "checks.before_train=false",
+        "analysis.error_analysis=false",
+        "objective.satisficing=['params <= 1000','latency_ms <= 1e4']",
+    )
     summary = train(cfg)
     assert summary["best_checkpoint"] is None and summary["feasible"] is False
     out = capsys.readouterr().out
@@ -151,8 +171,12 @@ def test_violated_constraint_means_no_best_checkpoint(make_cfg, tmp_path, capsys
 
 def test_metric_constraint_filters_epochs(make_cfg, tmp_path):
     """Checkpoints are chosen on dev accuracy but only among epochs where train_dev loss <= 0.5."""
-    cfg = make_cfg("trainer.max_epochs=4", "checks.before_train=false", "analysis.error_analysis=false",
-                   "objective.satisficing=['train_dev/loss <= 0.5']")
+    cfg = make_cfg(
+        "trainer.max_epochs=4",
+        "checks.before_train=false",
+        "analysis.error_analysis=false",
+        "objective.satisficing=['train_dev/loss <= 0.5']",
+    )
     summary = train(cfg)
     history = json.loads((tmp_path / "history.json").read_text())
     feasible = [h for h in history if h["train_dev/loss"] <= 0.5]

@@ -17,15 +17,22 @@ from {{cookiecutter.package_name}}.config import ConfigError
 from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
 from {{cookiecutter.package_name}}.monitoring import dead_fraction
 from {{cookiecutter.package_name}}.predicting import predict_file
-from {{cookiecutter.package_name}}.training import train
 from {{cookiecutter.package_name}}.runs import load_run
-
+from {{cookiecutter.package_name}}.training import train
 
 
 def compose_run(out, *overrides):
     with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.output_dir={out}", "logger=none", "trainer.enable_progress_bar=false",
-                                          "checks.before_train=false", *overrides])
+        cfg = compose(
+            "train",
+            overrides=[
+                f"paths.output_dir={out}",
+                "logger=none",
+                "trainer.enable_progress_bar=false",
+                "checks.before_train=false",
+                *overrides,
+            ],
+        )
     (out / ".hydra").mkdir(parents=True, exist_ok=True)  # what train.py's Hydra writes; load_run reads it
     (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return cfg
@@ -35,8 +42,14 @@ def compose_run(out, *overrides):
 def digits_run(tmp_path_factory):
     """Digits, 3 epochs, monitoring on every 5 steps, CSV logger."""
     out = tmp_path_factory.mktemp("digits_run")
-    cfg = compose_run(out, "trainer.max_epochs=3", "callbacks=monitoring", "callbacks.monitoring.every_n_steps=5", "logger=csv",
-                      "analysis.worst_k=12")
+    cfg = compose_run(
+        out,
+        "trainer.max_epochs=3",
+        "callbacks=monitoring",
+        "callbacks.monitoring.every_n_steps=5",
+        "logger=csv",
+        "analysis.worst_k=12",
+    )
     return out, train(cfg)
 
 
@@ -88,8 +101,11 @@ def test_rerunning_diagnosis_keeps_hand_written_tags(digits_run, tmp_path, capsy
     diagnose_checkpoint(summary["best_checkpoint"], str(diag), worst_k=2)
     wrong, right = read_csv(diag / "worst_mistakes.csv"), read_csv(diag / "correct_examples.csv")
     assert len(wrong) >= 3
-    tagged = {wrong[0]["index"]: ("yes", "a 7, not a 1"), wrong[2]["index"]: ("", "blurry scan"),
-              right[0]["index"]: ("yes", "right for the wrong label")}
+    tagged = {
+        wrong[0]["index"]: ("yes", "a 7, not a 1"),
+        wrong[2]["index"]: ("", "blurry scan"),
+        right[0]["index"]: ("yes", "right for the wrong label"),
+    }
     for r in wrong + right:
         r["mislabeled"], r["note"] = tagged.get(r["index"], ("", ""))
     # the person sorted the sheet (rows move) and tagged an example the dev split does not hold
@@ -114,7 +130,9 @@ def test_mistake_grid_is_sized_to_its_pictures(tmp_path):
 
     sizes = {}
     for n in (1, 12):
-        fig = image_grid(torch.rand(n, 1, 8, 8), [f"#{i} true 1 → pred 7" for i in range(n)], f"Worst {n} of {n} dev mistakes")
+        fig = image_grid(
+            torch.rand(n, 1, 8, 8), [f"#{i} true 1 → pred 7" for i in range(n)], f"Worst {n} of {n} dev mistakes"
+        )
         height, width = matplotlib.image.imread(save_figure(fig, tmp_path / f"grid{n}.png")).shape[:2]
         sizes[n] = (width, height)
     assert sizes[1][0] <= 1.3 * sizes[1][1], sizes  # one picture: about square, not a wide empty strip
@@ -208,10 +226,9 @@ def test_predict_never_overwrites(digits_run, tmp_path):
 
 
 def test_pictures_reach_tensorboard(tmp_path):
+    import matplotlib
     from lightning.pytorch.loggers import TensorBoardLogger
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -206,10 +206,17 @@ def test_all_off_is_the_identity():
     augment = Augment((3, 12, 12))
     assert not augment and not augment.active and augment(IMAGES) is IMAGES
     assert build_augment(None, (3, 12, 12)) is None
-    assert build_augment({"crop_padding": 0, "flip": 0.0, "rotation": 0, "color_jitter": 0, "noise": 0, "mixup": 0.2}, (3, 12, 12)) is None
+    assert (
+        build_augment(
+            {"crop_padding": 0, "flip": 0.0, "rotation": 0, "color_jitter": 0, "noise": 0, "mixup": 0.2}, (3, 12, 12)
+        )
+        is None
+    )
 
 
-@pytest.mark.parametrize("option", [{"crop_padding": 2}, {"flip": 0.5}, {"rotation": 20}, {"color_jitter": 0.3}, {"noise": 0.1}])
+@pytest.mark.parametrize(
+    "option", [{"crop_padding": 2}, {"flip": 0.5}, {"rotation": 20}, {"color_jitter": 0.3}, {"noise": 0.1}]
+)
 def test_each_image_option_changes_the_batch_repeatably(option):
     augment = Augment((3, 12, 12), **option)
     assert augment and augment.state_dict() == {}  # nothing enters a checkpoint

@@ -5,8 +5,8 @@ only; augmentation on train batches only; bad inputs refused in one line with no
 from __future__ import annotations
 
 import csv
-import re
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +52,14 @@ def examples(tmp_path_factory):
 @pytest.fixture(scope="module")
 def image_run(examples, tmp_path_factory):
     out = tmp_path_factory.mktemp("image_run")
-    cfg = compose_run(out, "+experiment=image_folder_example", f"data.root={examples['images']}", "data.image_size=[8,8]",
-                      "data.num_workers=0", "trainer.max_epochs=3")
+    cfg = compose_run(
+        out,
+        "+experiment=image_folder_example",
+        f"data.root={examples['images']}",
+        "data.image_size=[8,8]",
+        "data.num_workers=0",
+        "trainer.max_epochs=3",
+    )
     return out, cfg, train(cfg)
 
 
@@ -70,13 +76,18 @@ def test_image_folder_trains_with_class_and_file_names_in_every_report(image_run
     assert (out / "worst_mistakes.png").is_file()
 
 
+@pytest.mark.slow
 def test_image_folder_checks_diagnose_evaluate_and_predict(image_run, examples, tmp_path):
     out, cfg, summary = image_run
     results = run_checks(cfg, out_dir=tmp_path / "checks")
-    assert all(r.status == "pass" for r in results), [(r.id, r.status, r.message) for r in results if r.status != "pass"]
+    assert all(r.status == "pass" for r in results), [
+        (r.id, r.status, r.message) for r in results if r.status != "pass"
+    ]
     diagnosis = diagnose_checkpoint(summary["best_checkpoint"], out_dir=str(tmp_path / "diag"))
     assert diagnosis["test_split_reads"] == 0 and diagnosis["error_analysis"]["class_names"] == sorted(DIGIT_NAMES)
-    result = evaluate([summary["best_checkpoint"]], PROJECT, ledger=tmp_path / "ledger.jsonl", out_dir=tmp_path / "eval")
+    result = evaluate(
+        [summary["best_checkpoint"]], PROJECT, ledger=tmp_path / "ledger.jsonl", out_dir=tmp_path / "eval"
+    )
     assert result["scores"]["test"]["n"] > 0 and len(read_ledger(tmp_path / "ledger.jsonl")) == 1
 
     one = examples["images"] / "seven" / sorted(p.name for p in (examples["images"] / "seven").iterdir())[0]
@@ -84,15 +95,18 @@ def test_image_folder_checks_diagnose_evaluate_and_predict(image_run, examples, 
     assert single["n"] == 1 and single["rows"][0]["prediction"] in DIGIT_NAMES and "p_seven" in single["rows"][0]
     folder = predict_file(summary["best_checkpoint"], str(examples["images"] / "three"))
     written = Path(folder["output"])
-    assert written.parent == out / "predictions" and not any((examples["images"]).glob("*.csv")), "never write into an image folder"
+    assert written.parent == out / "predictions" and not any((examples["images"]).glob("*.csv")), (
+        "never write into an image folder"
+    )
     rows = read_csv(written)
     assert len(rows) == len(list((examples["images"] / "three").iterdir())) and rows[0]["example"].endswith(".png")
     assert sum(r["prediction"] == "three" for r in rows) > len(rows) / 2
 
 
 def test_image_standardization_is_fitted_on_train_images_alone(examples, make_cfg):
-    dm = build_datamodule(make_cfg("data=image_folder", f"data.root={examples['images']}", "data.image_size=[8,8]",
-                                   "data.num_workers=0"))
+    dm = build_datamodule(
+        make_cfg("data=image_folder", f"data.root={examples['images']}", "data.image_size=[8,8]", "data.num_workers=0")
+    )
     source = ImageFolderSource(examples["images"], channels=1, image_size=[8, 8])
     source.load()
     train_index = torch.cat([b[2] for b in dm.loader("train")])
@@ -100,8 +114,9 @@ def test_image_standardization_is_fitted_on_train_images_alone(examples, make_cf
     assert torch.allclose(dm.standardizer.mean.reshape(-1), pixels.mean().reshape(-1).float(), atol=1e-5)
     assert torch.allclose(dm.standardizer.std.reshape(-1), pixels.std().reshape(-1).float(), atol=1e-4)
     everything = torch.stack([source.read(i) for i in range(len(source.paths))])
-    assert not torch.allclose(dm.standardizer.mean.reshape(-1), everything.mean().reshape(-1).float(), atol=1e-5), \
+    assert not torch.allclose(dm.standardizer.mean.reshape(-1), everything.mean().reshape(-1).float(), atol=1e-5), (
         "the statistics must not see dev or test images"
+    )
 
 
 def test_augmentation_touches_training_batches_only(examples, tmp_path, monkeypatch):
@@ -125,19 +140,26 @@ def test_augmentation_touches_training_batches_only(examples, tmp_path, monkeypa
 
     monkeypatch.setattr(Augment, "forward", spy)
     monkeypatch.setattr(TaskModule, "setup", remember)
-    cfg = compose_run(tmp_path, "data=digits", "regularizer=[augment]", "trainer.max_epochs=2",
-                      "analysis.error_analysis=false")
+    cfg = compose_run(
+        tmp_path, "data=digits", "regularizer=[augment]", "trainer.max_epochs=2", "analysis.error_analysis=false"
+    )
     summary = train(cfg)
     steps_per_epoch = -(-1257 // 64)
     assert seen == ["train"] * (2 * steps_per_epoch), "only training batches, every one of them"
     assert summary["scores"]["dev"] is not None
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda root: None, "no such folder"),
-    (lambda root: (root / "cat").mkdir(parents=True) or (root / "cat" / ".DS_Store").write_bytes(b"\0\1"), r"\.DS_Store"),
-    (lambda root: _one_class(root), "one class folder"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda root: None, "no such folder"),
+        (
+            lambda root: (root / "cat").mkdir(parents=True) or (root / "cat" / ".DS_Store").write_bytes(b"\0\1"),
+            r"\.DS_Store",
+        ),
+        (lambda root: _one_class(root), "one class folder"),
+    ],
+)
 def test_bad_image_folders_are_one_line_errors_and_write_nothing(make, message, tmp_path):
     root = tmp_path / "images"
     make(root)
@@ -189,10 +211,14 @@ def test_table_checkpoint_holds_the_preprocessing_as_plain_data(table_run):
 def test_table_checks_diagnose_evaluate_and_predict_raw_rows(table_run, examples, tmp_path):
     out, cfg, summary = table_run
     results = run_checks(cfg, out_dir=tmp_path / "checks")
-    assert all(r.status == "pass" for r in results), [(r.id, r.status, r.message) for r in results if r.status != "pass"]
+    assert all(r.status == "pass" for r in results), [
+        (r.id, r.status, r.message) for r in results if r.status != "pass"
+    ]
     diagnosis = diagnose_checkpoint(summary["best_checkpoint"], out_dir=str(tmp_path / "diag"))
     assert diagnosis["error_analysis"]["class_names"] == ["bird", "cat", "dog"] and diagnosis["test_split_reads"] == 0
-    result = evaluate([summary["best_checkpoint"]], PROJECT, ledger=tmp_path / "ledger.jsonl", out_dir=tmp_path / "eval")
+    result = evaluate(
+        [summary["best_checkpoint"]], PROJECT, ledger=tmp_path / "ledger.jsonl", out_dir=tmp_path / "eval"
+    )
     assert result["scores"]["test"]["n"] > 0
 
     import pandas as pd
@@ -230,7 +256,11 @@ BAD_TABLES = {
     "unknown target": ("a,y\n1,0\n2,1\n", ["data.target=label"], "data.target"),
     "unknown feature": ("a,y\n1,0\n2,1\n", ["data.target=y", "data.features=[a,b]"], "data.features"),
     "one-valued target": ("a,y\n" + "".join(f"{i},1\n" for i in range(40)), ["data.target=y"], "single value"),
-    "declared numeric is text": ("a,y\n" + "".join(f"x{i},{i % 2}\n" for i in range(40)), ["data.target=y", "data.numeric=[a]"], "data.numeric"),
+    "declared numeric is text": (
+        "a,y\n" + "".join(f"x{i},{i % 2}\n" for i in range(40)),
+        ["data.target=y", "data.numeric=[a]"],
+        "data.numeric",
+    ),
 }
 
 
@@ -242,9 +272,13 @@ def test_bad_tables_are_one_line_errors_and_write_nothing(case, tmp_path):
         path.write_text(text)
         overrides = [f"data.path={path}", *overrides]
     out = tmp_path / "run"
-    done = run_cli(str(PROJECT / "train.py"), "data=table", *overrides, "logger=none", f"hydra.run.dir={out}", cwd=tmp_path)
+    done = run_cli(
+        str(PROJECT / "train.py"), "data=table", *overrides, "logger=none", f"hydra.run.dir={out}", cwd=tmp_path
+    )
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], done.stderr[-1500:]
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], (
+        done.stderr[-1500:]
+    )
     assert not (out / "checkpoints").exists() and not (out / "summary.json").exists()
 
 

@@ -32,8 +32,16 @@ FLIPPED_SHARE = 0.1  # of the digits' labels, each moved to another class at ran
 
 def compose_cfg(out, *overrides):
     with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.output_dir={out}", "logger=none", "trainer.enable_progress_bar=false",
-                                          "checks.before_train=false", *overrides])
+        cfg = compose(
+            "train",
+            overrides=[
+                f"paths.output_dir={out}",
+                "logger=none",
+                "trainer.enable_progress_bar=false",
+                "checks.before_train=false",
+                *overrides,
+            ],
+        )
     (out / ".hydra").mkdir(parents=True, exist_ok=True)  # what train.py's Hydra writes; load_run reads it
     (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return cfg
@@ -86,7 +94,9 @@ def shipped_cfg(name, out, examples):
 @pytest.mark.parametrize("name", list(SHIPPED))
 def test_near_duplicates_silent_on_shipped_data(name, examples, tmp_path):
     (result,) = run_checks(shipped_cfg(name, tmp_path, examples), ids=["data.near_duplicates"], out_dir=tmp_path)
-    print(f"{name}: {result.status}, closest train_dev/dev example at {result.value['closest']}x the typical train distance")
+    print(
+        f"{name}: {result.status}, closest train_dev/dev example at {result.value['closest']}x the typical train distance"
+    )
     assert result.status == "pass", result.message
     assert result.value["dev"] == result.value["train_dev"] == 0
     assert result.value["closest"] > 2 * 0.1  # the default ratio, with margin: similar is not a copy
@@ -158,8 +168,11 @@ def test_reencoded_images_in_a_folder_are_caught(examples, tmp_path):
     dm.setup("fit")
     where = split_of(dm)
     index = {dm.describe([i])[0]["example"]: i for i in where}
-    pairs = [(index[f"{p.parent.name}/{p.stem}_copy.jpg"], index[f"{p.parent.name}/{p.name}"]) for p in originals
-             if f"{p.parent.name}/{p.stem}_copy.jpg" in index and f"{p.parent.name}/{p.name}" in index]
+    pairs = [
+        (index[f"{p.parent.name}/{p.stem}_copy.jpg"], index[f"{p.parent.name}/{p.name}"])
+        for p in originals
+        if f"{p.parent.name}/{p.stem}_copy.jpg" in index and f"{p.parent.name}/{p.name}" in index
+    ]
     expected = cross_split_copies(pairs, where)
     (result,) = run_checks(cfg, ids=["data.near_duplicates"], datamodule=dm, out_dir=tmp_path)
     assert result.status == "warn" and len(expected) >= 5
@@ -207,8 +220,10 @@ def test_cross_validated_label_issues_find_flipped_train_labels():
     n = len(flipped)
     p_all, r_all = precision_recall(issues["position"], flipped)
     p_top, r_top = precision_recall(issues["ranking"], flipped, n)
-    print(f"\ntrain (5-fold LR), {n} of {len(data['y'])} labels flipped: cleanlab flags {len(issues['position'])}, "
-          f"precision {p_all:.2f} recall {r_all:.2f}; the ranking's top-{n}: precision {p_top:.2f} recall {r_top:.2f}")
+    print(
+        f"\ntrain (5-fold LR), {n} of {len(data['y'])} labels flipped: cleanlab flags {len(issues['position'])}, "
+        f"precision {p_all:.2f} recall {r_all:.2f}; the ranking's top-{n}: precision {p_top:.2f} recall {r_top:.2f}"
+    )
     assert p_all >= 0.75 and r_all >= 0.7  # measured 0.91 / 0.88
     assert p_top >= 0.8 and r_top >= 0.8  # measured 0.94 / 0.94
     true = load_digits()["y"]
@@ -225,8 +240,12 @@ def flipped_run(tmp_path_factory, watch_test_split):
     test_reads, reset = watch_test_split
     reset()
     out = tmp_path_factory.mktemp("flipped_run")
-    cfg = compose_cfg(out, "trainer.max_epochs=8", "data.source._target_=test_quality.flipped_digits",
-                      "analysis.mismatch_evidence=true")
+    cfg = compose_cfg(
+        out,
+        "trainer.max_epochs=8",
+        "data.source._target_=test_quality.flipped_digits",
+        "analysis.mismatch_evidence=true",
+    )
     summary = train(cfg)
     return out, summary, test_reads()
 
@@ -246,7 +265,9 @@ def test_label_issues_after_training_rank_the_flipped_labels(flipped_run, capsys
         assert counts[split]["suspects"] == len(ranked)
         truth = {i for i in flipped if where.get(i) == split}
         p, r = precision_recall(ranked, truth)
-        print(f"{split} ({counts[split]['from']}): {len(ranked)} flagged, {len(truth)} flipped: precision {p:.2f} recall {r:.2f}")
+        print(
+            f"{split} ({counts[split]['from']}): {len(ranked)} flagged, {len(truth)} flipped: precision {p:.2f} recall {r:.2f}"
+        )
     ranked, truth = by_split["train"], {i for i in flipped if where.get(i) == "train"}
     p, r = precision_recall(ranked, truth)
     assert p >= 0.75 and r >= 0.7  # measured 0.91 / 0.86 (5-fold LR)
@@ -260,7 +281,9 @@ def test_label_issues_after_training_rank_the_flipped_labels(flipped_run, capsys
     # the worst-mistakes CSV says which of its rows are suspects, and what the label would be
     wrong = read_csv(out / "worst_mistakes.csv")
     dev_suspects = {int(r["index"]): r["suggested_label"] for r in rows if r["split"] == "dev"}
-    assert {int(r["index"]) for r in wrong if r["suspect_label"] == "yes"} == set(dev_suspects) & {int(r["index"]) for r in wrong}
+    assert {int(r["index"]) for r in wrong if r["suspect_label"] == "yes"} == set(dev_suspects) & {
+        int(r["index"]) for r in wrong
+    }
     assert all(r["suggested_label"] == dev_suspects[int(r["index"])] for r in wrong if r["suspect_label"] == "yes")
     assert all(r["suggested_label"] == "" for r in wrong if r["suspect_label"] != "yes")
     true = load_digits()["y"]
@@ -275,8 +298,16 @@ def test_label_issue_tags_survive_a_rerun(tmp_path, make_cfg, capsys):
     dm = build_datamodule(make_cfg())
     dm.setup("fit")
     index = dm.sample("dev", 3)[2].numpy()
-    found = {"dev": {"index": index, "given": np.array([1, 2, 3]), "suggested": np.array([7, 7, 7]),
-                     "quality": np.array([0.01, 0.02, 0.03]), "n": 180, "method": "the trained model"}}
+    found = {
+        "dev": {
+            "index": index,
+            "given": np.array([1, 2, 3]),
+            "suggested": np.array([7, 7, 7]),
+            "quality": np.array([0.01, 0.02, 0.03]),
+            "n": 180,
+            "method": "the trained model",
+        }
+    }
     write_label_issues(found, dm, tmp_path)
     rows = read_csv(tmp_path / "label_issues.csv")
     rows[1]["mislabeled"], rows[1]["note"] = "yes", "clearly a 7"
@@ -300,7 +331,9 @@ def test_plain_inputs_show_no_shift_after_training(flipped_run):
 
 
 def test_regression_skips_label_issues_cleanly(tmp_path, capsys):
-    cfg = compose_cfg(tmp_path, "+experiment=regression_diabetes", "trainer.max_epochs=2", "analysis.mismatch_evidence=true")
+    cfg = compose_cfg(
+        tmp_path, "+experiment=regression_diabetes", "trainer.max_epochs=2", "analysis.mismatch_evidence=true"
+    )
     train(cfg)
     out = capsys.readouterr().out
     report = json.loads((tmp_path / "diagnosis.json").read_text())
@@ -309,7 +342,18 @@ def test_regression_skips_label_issues_cleanly(tmp_path, capsys):
     assert "suspect_label" not in read_csv(tmp_path / "worst_mistakes.csv")[0]
     evidence = report["mismatch_evidence"]  # a table: the separating features by name
     assert evidence["verdict"] != "shift"  # a random split of 442 rows; "slight shift" by the luck of the draw at most
-    assert {f["feature"] for f in evidence["top_features"]} <= {"age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"}
+    assert {f["feature"] for f in evidence["top_features"]} <= {
+        "age",
+        "sex",
+        "bmi",
+        "bp",
+        "s1",
+        "s2",
+        "s3",
+        "s4",
+        "s5",
+        "s6",
+    }
 
 
 # ------------------------------------------------------------------ evidence for data mismatch
@@ -324,8 +368,12 @@ def test_domain_classifier_verdicts_on_the_shipped_data(examples, tmp_path):
         verdicts[name] = evidence["verdict"]
         if name == "digits_shifted":
             assert evidence["auc"] > 0.9 and low > 0.5
-    assert verdicts == {"digits": "no detectable shift", "digits_shifted": "shift", "breast_cancer": "no detectable shift",
-                        "table_example": "no detectable shift"}
+    assert verdicts == {
+        "digits": "no detectable shift",
+        "digits_shifted": "shift",
+        "breast_cancer": "no detectable shift",
+        "table_example": "no detectable shift",
+    }
 
 
 def test_domain_classifier_names_the_shifted_feature(examples, tmp_path):
@@ -335,7 +383,9 @@ def test_domain_classifier_names_the_shifted_feature(examples, tmp_path):
     table.loc[table["population"] == 1, "weight_kg"] *= 2.2
     path = tmp_path / "animals_shifted.csv"
     table.to_csv(path, index=False)
-    dm = build_datamodule(compose_cfg(tmp_path, "+experiment=table_example", f"data.path={path}", "data.domain=population"))
+    dm = build_datamodule(
+        compose_cfg(tmp_path, "+experiment=table_example", f"data.path={path}", "data.domain=population")
+    )
     dm.setup("fit")
     evidence = quality.mismatch_evidence(dm)
     assert evidence["verdict"] in ("shift", "slight shift") and evidence["ci"][0] > 0.5
@@ -365,7 +415,10 @@ def test_data_mismatch_run_names_the_shift(mismatch_run):
     assert test_reads == 0 and summary["test_split_reads"] == 0
 
 
-def test_diagnose_checkpoint_reports_data_quality_without_reading_test(mismatch_run, watch_test_split, tmp_path, capsys):
+@pytest.mark.slow
+def test_diagnose_checkpoint_reports_data_quality_without_reading_test(
+    mismatch_run, watch_test_split, tmp_path, capsys
+):
     out, summary, _ = mismatch_run
     test_reads, reset = watch_test_split
     reset()
@@ -386,11 +439,14 @@ def test_checks_never_read_test(watch_test_split, tmp_path):
 
 
 # ------------------------------------------------------------------ config
-@pytest.mark.parametrize("override, message", [
-    ("analysis.mismatch_evidence=maybe", "analysis.mismatch_evidence='maybe' is not known"),
-    ("analysis.label_issues=sometimes", "analysis.label_issues='sometimes' must be true or false"),
-    ("analysis.quality_examples=5", "analysis.quality_examples=5 must be a whole number >= 50"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("analysis.mismatch_evidence=maybe", "analysis.mismatch_evidence='maybe' is not known"),
+        ("analysis.label_issues=sometimes", "analysis.label_issues='sometimes' must be true or false"),
+        ("analysis.quality_examples=5", "analysis.quality_examples=5 must be a whole number >= 50"),
+    ],
+)
 def test_bad_analysis_values_are_one_line_errors(override, message, tmp_path):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         quality_options(compose_cfg(tmp_path, override))

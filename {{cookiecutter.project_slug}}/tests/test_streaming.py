@@ -140,8 +140,11 @@ def test_prepare_refuses_a_non_empty_folder_and_replaces_only_a_prepared_dataset
     assert sorted(os.listdir(tmp_path)) == ["again", "notes"]  # no partial or old copy left behind
 
 
+@pytest.mark.slow
 def test_prepare_cli_shows_progress_and_refuses_in_one_line(prepared, tmp_path):
-    result = run_cli("prepare_data.py", "data=diabetes", f"out={tmp_path / 'diabetes'}", f"hydra.run.dir={tmp_path / 'run'}")
+    result = run_cli(
+        "prepare_data.py", "data=diabetes", f"out={tmp_path / 'diabetes'}", f"hydra.run.dir={tmp_path / 'run'}"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "100%" in result.stderr and "train_dev" in result.stdout + result.stderr
     result = run_cli("prepare_data.py", "data=diabetes", f"out={prepared}", f"hydra.run.dir={tmp_path / 'run2'}")
@@ -175,13 +178,19 @@ def test_ranks_get_disjoint_shards_of_train_and_the_whole_eval_splits(prepared, 
         monkeypatch.setenv("WORLD_SIZE", "2")
         monkeypatch.setenv("GLOBAL_RANK", str(rank))
         dm = build_datamodule(streamed(prepared, f"data.batch_size={batch_size}"))
-        seen[rank] = {"train": [b[2] for b in dm.train_dataloader()], "dev": torch.cat([b[2] for b in dm.loader("dev")])}
+        seen[rank] = {
+            "train": [b[2] for b in dm.train_dataloader()],
+            "dev": torch.cat([b[2] for b in dm.loader("dev")]),
+        }
     steps = [len(seen[r]["train"]) for r in (0, 1)]
     train = [torch.cat(seen[r]["train"]).tolist() for r in (0, 1)]
     assert steps[0] == steps[1] and not set(train[0]) & set(train[1])
     assert len(set(train[0] + train[1])) == len(train[0] + train[1])  # nothing twice
     left_out = 1280 - len(train[0] + train[1])
-    assert left_out == (0 if batch_size == 64 else 1280 - 2 * (1280 // batch_size // 2) * batch_size) and left_out < 2 * batch_size
+    assert (
+        left_out == (0 if batch_size == 64 else 1280 - 2 * (1280 // batch_size // 2) * batch_size)
+        and left_out < 2 * batch_size
+    )
     dev = torch.cat([seen[0]["dev"], seen[1]["dev"]])
     assert sorted(dev.tolist()) == sorted(set(dev.tolist())) and len(dev) == dm.size("dev")
 
@@ -190,7 +199,10 @@ def test_no_training_batch_of_a_single_example(prepared):
     """Batch norm cannot train on one example: with 1280 = 1279 + 1 the lone one is left out."""
     sizes = [len(b[1]) for b in build_datamodule(streamed(prepared, "data.batch_size=1279")).train_dataloader()]
     assert sizes == [1279]
-    assert [len(b[1]) for b in build_datamodule(streamed(prepared, "data.batch_size=1278")).train_dataloader()] == [1278, 2]
+    assert [len(b[1]) for b in build_datamodule(streamed(prepared, "data.batch_size=1278")).train_dataloader()] == [
+        1278,
+        2,
+    ]
 
 
 def test_loader_workers_each_stream_their_own_chunks(prepared):
@@ -224,7 +236,9 @@ def test_train_check_and_diagnose_work_on_streamed_shards_and_never_open_test(ru
     with WatchedSplits() as access:
         results = run_checks(cfg)
         diagnosis = diagnose_checkpoint(summary["best_checkpoint"], str(tmp_path / "diagnose"))
-    assert {r.status for r in results} <= {"pass", "skip"}, [(r.id, r.status, r.message) for r in results if r.status != "pass"]
+    assert {r.status for r in results} <= {"pass", "skip"}, [
+        (r.id, r.status, r.message) for r in results if r.status != "pass"
+    ]
     assert "test" not in access.opened and diagnosis["test_split_reads"] == 0
     assert diagnosis["scores"]["dev"]["n"] == 180 and (tmp_path / "diagnose" / "worst_mistakes.csv").is_file()
 
@@ -232,7 +246,9 @@ def test_train_check_and_diagnose_work_on_streamed_shards_and_never_open_test(ru
 def test_evaluate_is_the_door_to_the_streamed_test_split_and_counts_it(run, tmp_path):
     out, cfg, summary, _ = run
     with WatchedSplits() as access:
-        result = evaluate([summary["best_checkpoint"]], tmp_path, ledger=tmp_path / "ledger.jsonl", out_dir=tmp_path / "eval")
+        result = evaluate(
+            [summary["best_checkpoint"]], tmp_path, ledger=tmp_path / "ledger.jsonl", out_dir=tmp_path / "eval"
+        )
     assert result["scores"]["test"]["n"] == 180 and result["test_reads"] >= 1 and "test" in access.opened
 
 
@@ -247,7 +263,10 @@ def test_predict_reads_new_arrays_with_the_prepared_state_alone(run, tmp_path, p
         result = predict_file(summary["best_checkpoint"], str(tmp_path / "new.npy"))
     finally:
         moved.rename(prepared)
-    assert result["n"] == 6 and sum(r["prediction"] == str(d) for r, d in zip(result["rows"], load_digits().target[:6])) >= 4
+    assert (
+        result["n"] == 6
+        and sum(r["prediction"] == str(d) for r, d in zip(result["rows"], load_digits().target[:6])) >= 4
+    )
 
 
 def test_read_new_uses_the_original_sources_fitted_state(tmp_path):
@@ -287,10 +306,19 @@ def seen_per_epoch(path: Path) -> dict[int, list[int]]:
     return {e: [i for r in rows if r["epoch"] == e for i in r["index"]] for e in sorted({r["epoch"] for r in rows})}
 
 
+@pytest.mark.slow
 def test_ddp_cpu_streamed_fit_sees_every_train_example_once_per_epoch_across_both_ranks(prepared, tmp_path):
-    result = cli("train.py", "data=streaming", f"data.dir={prepared}", "trainer=ddp_cpu", "trainer.max_epochs=2", *FAST,
-                 f"hydra.run.dir={tmp_path / 'run'}", "+callbacks.seen._target_=test_streaming.SeenIndices",
-                 f"+callbacks.seen.path={tmp_path / 'seen'}")
+    result = cli(
+        "train.py",
+        "data=streaming",
+        f"data.dir={prepared}",
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=2",
+        *FAST,
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "+callbacks.seen._target_=test_streaming.SeenIndices",
+        f"+callbacks.seen.path={tmp_path / 'seen'}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [seen_per_epoch(tmp_path / f"seen.rank{r}") for r in (0, 1)]
     assert json.loads((prepared / "spec.json").read_text())["splits"]["train"]["count"] == 1280
@@ -301,35 +329,64 @@ def test_ddp_cpu_streamed_fit_sees_every_train_example_once_per_epoch_across_bot
     assert json.loads((tmp_path / "run" / "diagnosis.json").read_text())["scores"]["dev"]["n"] == 180  # scored whole
 
 
+@pytest.mark.slow
 def test_a_killed_streamed_run_resumes_from_last_ckpt_to_the_uninterrupted_result(prepared, tmp_path):
     # the same overrides for all three runs (a resumed run must repeat its own); what differs is in the environment
-    common = ["train.py", "data=streaming", f"data.dir={prepared}", "trainer.max_epochs=4", "regularizer=[dropout]", *FAST,
-              "+callbacks.seen._target_=test_streaming.SeenIndices", "+callbacks.seen.path=${oc.env:SEEN_PATH}"]
-    straight = cli(*common, f"hydra.run.dir={tmp_path / 'straight'}", env={"SEEN_PATH": str(tmp_path / "straight_seen")})
+    common = [
+        "train.py",
+        "data=streaming",
+        f"data.dir={prepared}",
+        "trainer.max_epochs=4",
+        "regularizer=[dropout]",
+        *FAST,
+        "+callbacks.seen._target_=test_streaming.SeenIndices",
+        "+callbacks.seen.path=${oc.env:SEEN_PATH}",
+    ]
+    straight = cli(
+        *common, f"hydra.run.dir={tmp_path / 'straight'}", env={"SEEN_PATH": str(tmp_path / "straight_seen")}
+    )
     assert straight.returncode == 0, straight.stderr[-3000:]
-    killed = cli(*common, f"hydra.run.dir={tmp_path / 'killed'}", env={"SEEN_PATH": str(tmp_path / "killed_seen"), "KILL_AT_EPOCH": "2"})
+    killed = cli(
+        *common,
+        f"hydra.run.dir={tmp_path / 'killed'}",
+        env={"SEEN_PATH": str(tmp_path / "killed_seen"), "KILL_AT_EPOCH": "2"},
+    )
     assert killed.returncode == -signal.SIGKILL and not (tmp_path / "killed" / "summary.json").exists()
     last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["epoch"] == 1  # written at the end of epoch 1
-    resumed = cli(*common, f"ckpt_path={last}", f"hydra.run.dir={tmp_path / 'resumed'}",
-                  env={"SEEN_PATH": str(tmp_path / "resumed_seen")})
+    resumed = cli(
+        *common,
+        f"ckpt_path={last}",
+        f"hydra.run.dir={tmp_path / 'resumed'}",
+        env={"SEEN_PATH": str(tmp_path / "resumed_seen")},
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     order = seen_per_epoch(tmp_path / "straight_seen.rank0")
     assert seen_per_epoch(tmp_path / "resumed_seen.rank0") == {2: order[2], 3: order[3]}  # the loader's own state
-    a, b = (torch.load(p / "checkpoints" / "last.ckpt", weights_only=True) for p in (tmp_path / "straight", tmp_path / "killed"))
+    a, b = (
+        torch.load(p / "checkpoints" / "last.ckpt", weights_only=True)
+        for p in (tmp_path / "straight", tmp_path / "killed")
+    )
     assert a["epoch"] == b["epoch"] == 3
     for name, tensor in a["state_dict"].items():
         assert torch.equal(tensor, b["state_dict"][name]), name
-    scores = [json.loads((p / "summary.json").read_text())["all_scores"] for p in (tmp_path / "straight", tmp_path / "killed")]
+    scores = [
+        json.loads((p / "summary.json").read_text())["all_scores"] for p in (tmp_path / "straight", tmp_path / "killed")
+    ]
     assert scores[0] == scores[1]
 
 
 # --------------------------------------------------------------------------- bad input
 def test_a_folder_that_is_not_a_prepared_dataset_is_one_line_exit_2(tmp_path):
     (tmp_path / "images").mkdir()
-    result = run_cli("train.py", "data=streaming", f"data.dir={tmp_path / 'images'}", *FAST, f"hydra.run.dir={tmp_path / 'r'}")
+    result = run_cli(
+        "train.py", "data=streaming", f"data.dir={tmp_path / 'images'}", *FAST, f"hydra.run.dir={tmp_path / 'r'}"
+    )
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr[-2000:]
-    assert "is not a dataset prepared by prepare_data.py" in result.stderr and "prepare_data.py data=<source> out=" in result.stderr
+    assert (
+        "is not a dataset prepared by prepare_data.py" in result.stderr
+        and "prepare_data.py data=<source> out=" in result.stderr
+    )
     with pytest.raises(ConfigError, match="does not exist; prepare it with python prepare_data.py"):
         build_datamodule(streamed(tmp_path / "nowhere"))
     (tmp_path / "images" / "spec.json").write_text('{"format": "something else"}')
@@ -348,7 +405,9 @@ def test_an_incomplete_prepared_dataset_is_refused(prepared, tmp_path):
 
 
 def test_shards_prepared_with_another_spec_than_the_config_are_refused(prepared, run, tmp_path):
-    with pytest.raises(ConfigError, match=r"data.num_classes=3 but the shards in data.dir=.* were prepared with num_classes 10"):
+    with pytest.raises(
+        ConfigError, match=r"data.num_classes=3 but the shards in data.dir=.* were prepared with num_classes 10"
+    ):
         build_datamodule(streamed(prepared, "data.num_classes=3"))
     with pytest.raises(ConfigError, match=r"data.input_shape=\[64\] but .* input_shape \[1, 8, 8\]"):
         build_datamodule(streamed(prepared, "data.input_shape=[64]"))
@@ -358,7 +417,13 @@ def test_shards_prepared_with_another_spec_than_the_config_are_refused(prepared,
     dm = build_datamodule(streamed(other))  # the checkpoint's data is not what data.dir holds now
     with pytest.raises(ConfigError, match="the checkpoint was trained on other prepared data"):
         dm.load_state_dict(torch.load(summary["best_checkpoint"], weights_only=True)["StreamingDataModule"])
-    result = run_cli("train.py", "data=streaming", f"data.dir={prepared}", "data.task=regression", *FAST,
-                     f"hydra.run.dir={tmp_path / 'r'}")
+    result = run_cli(
+        "train.py",
+        "data=streaming",
+        f"data.dir={prepared}",
+        "data.task=regression",
+        *FAST,
+        f"hydra.run.dir={tmp_path / 'r'}",
+    )
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr[-2000:]
     assert "data.task=regression but the shards" in result.stderr

@@ -12,8 +12,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "{{cookiecutter.package_
 
 def imports_between_modules() -> dict[str, set[str]]:
     """module -> the package modules it imports, at the top or inside a function."""
-    modules = {".".join(p.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__").removesuffix("__init__") or "":
-               p for p in PACKAGE.rglob("*.py")}
+    modules = {
+        ".".join(p.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__").removesuffix("__init__")
+        or "": p
+        for p in PACKAGE.rglob("*.py")
+    }
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for name, path in modules.items():
         package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
@@ -34,7 +37,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         state[node] = "open"
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                found.append(path[path.index(nxt):] + [nxt])
+                found.append(path[path.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, path + [nxt])
         state[node] = "done"
@@ -60,11 +63,18 @@ PRIVATE = re.compile(r"\b(dm|datamodule|data_module|self\.dm)\.(split\(|indices\
 
 
 def test_the_private_state_pattern_catches_what_it_should():
-    assert PRIVATE.search("x = datamodule._z[idx]") and PRIVATE.search("dm.split('dev')") and PRIVATE.search("self.dm.indices")
+    assert (
+        PRIVATE.search("x = datamodule._z[idx]")
+        and PRIVATE.search("dm.split('dev')")
+        and PRIVATE.search("self.dm.indices")
+    )
     assert not PRIVATE.search("ctx.split('dev')") and not PRIVATE.search("grad.topk(3).indices")
 
 
 def test_only_data_py_reaches_into_the_data_modules_state():
-    offenders = {p.relative_to(PACKAGE).as_posix(): m.group(0) for p in PACKAGE.rglob("*.py")
-                 if p.name != "data.py" and (m := PRIVATE.search(p.read_text()))}
+    offenders = {
+        p.relative_to(PACKAGE).as_posix(): m.group(0)
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "data.py" and (m := PRIVATE.search(p.read_text()))
+    }
     assert offenders == {}, "go through interface.DataInterface (loader, sample, targets, ...) instead"

@@ -22,22 +22,34 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from conftest import CONFIG_DIR, PROJECT
+from conftest import CONFIG_DIR, PROJECT, run_script
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from scipy import stats
 
 from {{cookiecutter.package_name}}.search.refine import refine, to_yaml
-from {{cookiecutter.package_name}}.search.report import parse_constraints, study_space, trial_rows, violations, write_plot, write_report
+from {{cookiecutter.package_name}}.search.report import (
+    parse_constraints,
+    study_space,
+    trial_rows,
+    violations,
+    write_plot,
+    write_report,
+)
 from {{cookiecutter.package_name}}.search.space import overrides_for, parse_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # A trial of a few steps: one or two tiny epochs, no logger, no per-trial checks.
 TINY = [
-    "logger=none", "trainer=cpu", "trainer.max_epochs=1", "++trainer.limit_train_batches=2", "++trainer.limit_val_batches=1",
-    "++trainer.enable_progress_bar=false", "++checks.before_train=false",
+    "logger=none",
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "++trainer.limit_train_batches=2",
+    "++trainer.limit_val_batches=1",
+    "++trainer.enable_progress_bar=false",
+    "++checks.before_train=false",
 ]
 
 
@@ -109,16 +121,25 @@ def test_space_language_and_overrides():
     assert "optimizer.lr" not in space  # fixed from the command line
     assert fixed == ["optimizer.lr=0.01", "trainer.max_epochs=3"]
     assert space["model.net.hidden.width"].choices == [32, 64]
-    assert overrides_for({"model.net.hidden.depth": 3, "model.net.hidden.width": 64}) == ["model.net.hidden=[64, 64, 64]"]
+    assert overrides_for({"model.net.hidden.depth": 3, "model.net.hidden.width": 64}) == [
+        "model.net.hidden=[64, 64, 64]"
+    ]
     again, _ = parse_space({k: p.expression() for k, p in space.items()})
     assert {k: p.to_dict() for k, p in again.items()} == {k: p.to_dict() for k, p in space.items()}
     with pytest.raises(ValueError, match="positive"):
         parse_space({"optimizer.lr": "tag(log, interval(0, 1))"})
 
 
+@pytest.mark.slow
 def test_a_misspelled_search_key_stops_the_sweep_a_conditional_one_is_skipped(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/sweeps.db"
-    common = ["sweep=random", "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage={url}", f"hydra.sweep.dir={tmp_path}/mr", *TINY]
+    common = [
+        "sweep=random",
+        "hydra.sweeper.n_trials=1",
+        f"hydra.sweeper.storage={url}",
+        f"hydra.sweep.dir={tmp_path}/mr",
+        *TINY,
+    ]
     with pytest.raises(SystemExit) as exit_info:
         multirun(*common, "optimizer.lrr=tag(log, interval(1e-5, 1e-2))")
     err = capsys.readouterr().err.strip().splitlines()
@@ -134,7 +155,15 @@ def test_a_misspelled_search_key_stops_the_sweep_a_conditional_one_is_skipped(tm
 def test_sweep_group_offers_only_sweeps():
     """The shared part of every sweep config is not a choice of the sweep group (train.py --help)."""
     assert sorted(p.stem for p in (CONFIG_DIR / "sweep").glob("*.yaml")) == ["grid", "qmc", "random", "tpe"]
-    help_text = subprocess.run([sys.executable, "train.py", "--help"], cwd=PROJECT, env=env(), capture_output=True, text=True, timeout=60, check=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "train.py", "--help"],
+        cwd=PROJECT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "sweep: grid, qmc, random, tpe\n" in help_text
 
 
@@ -143,18 +172,32 @@ def test_plot_tick_labels_are_readable(tmp_path, monkeypatch):
     integer (16..512) and for log ranges narrower than a decade (after coarse to fine)."""
     import matplotlib.pyplot as plt
 
-    space, _ = parse_space({
-        "model.net.hidden.width": "tag(log, int(interval(16, 512)))", "optimizer.lr": "tag(log, interval(1e-4, 1.0))",
-        "fine.lr": "tag(log, interval(3e-3, 8e-3))", "fine.width": "tag(log, int(interval(90, 140)))",
-        "optimizer.momentum": "tag(one_minus_log, interval(0.95, 0.98))", "grid.lr": "tag(log, choice(1e-4, 1e-3, 1e-2))",
-        "regularizer.dropout": "interval(0.0, 0.5)", "model.net.hidden.depth": "range(1, 4)",
-    })
+    space, _ = parse_space(
+        {
+            "model.net.hidden.width": "tag(log, int(interval(16, 512)))",
+            "optimizer.lr": "tag(log, interval(1e-4, 1.0))",
+            "fine.lr": "tag(log, interval(3e-3, 8e-3))",
+            "fine.width": "tag(log, int(interval(90, 140)))",
+            "optimizer.momentum": "tag(one_minus_log, interval(0.95, 0.98))",
+            "grid.lr": "tag(log, choice(1e-4, 1e-3, 1e-2))",
+            "regularizer.dropout": "interval(0.0, 0.5)",
+            "model.net.hidden.depth": "range(1, 4)",
+        }
+    )
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     rows = []
     for i in range(20):
         trial = study.ask()
-        rows.append({"trial": i, "status": "COMPLETE", "satisficing_ok": True, "dev/accuracy": i / 20, "best": i == 3,
-                     **{k: p.suggest(trial) for k, p in space.items()}})
+        rows.append(
+            {
+                "trial": i,
+                "status": "COMPLETE",
+                "satisficing_ok": True,
+                "dev/accuracy": i / 20,
+                "best": i == 3,
+                **{k: p.suggest(trial) for k, p in space.items()},
+            }
+        )
     figures = []
     monkeypatch.setattr(plt, "close", figures.append)
     write_plot(rows, space, "dev/accuracy", tmp_path / "trials.png")
@@ -163,8 +206,11 @@ def test_plot_tick_labels_are_readable(tmp_path, monkeypatch):
     for ax, name in zip(fig.axes, space):
         lo, hi = sorted(ax.get_xlim())
         boxes = sorted(
-            (label.get_window_extent(renderer) for loc, label in zip(ax.xaxis.get_majorticklocs(), ax.get_xticklabels())
-             if label.get_text() and lo <= loc <= hi),
+            (
+                label.get_window_extent(renderer)
+                for loc, label in zip(ax.xaxis.get_majorticklocs(), ax.get_xticklabels())
+                if label.get_text() and lo <= loc <= hi
+            ),
             key=lambda b: b.x0,
         )
         assert len(boxes) >= 2, f"{name}: {len(boxes)} tick labels"
@@ -178,17 +224,38 @@ def test_plot_tick_labels_are_readable(tmp_path, monkeypatch):
     [
         ("random", ['++objective.satisficing=["params <= 1e9"]']),
         # the whole of a 2-point grid: the sweep ends when the grid is exhausted
-        ("grid", ["hydra.sweeper.n_trials=null", "optimizer.lr=tag(log, choice(1e-3, 1e-2))", "regularizer.weight_decay=1e-5",
-                  "model.net.hidden.width=choice(64)"]),
+        (
+            "grid",
+            [
+                "hydra.sweeper.n_trials=null",
+                "optimizer.lr=tag(log, choice(1e-3, 1e-2))",
+                "regularizer.weight_decay=1e-5",
+                "model.net.hidden.width=choice(64)",
+            ],
+        ),
         ("tpe", []),
         # a pruner that stops every trial at its first dev value: pruning works end to end
-        ("qmc", ["hydra.sweeper.pruner.type=threshold",
-                 "+hydra.sweeper.pruner.lower=1.01", "hydra.sweeper.pruner.n_warmup_steps=0"]),
+        (
+            "qmc",
+            [
+                "hydra.sweeper.pruner.type=threshold",
+                "+hydra.sweeper.pruner.lower=1.01",
+                "hydra.sweeper.pruner.n_warmup_steps=0",
+            ],
+        ),
     ],
 )
+@pytest.mark.slow
 def test_each_sweep_config_runs_a_tiny_sweep_and_writes_table_and_plot(tmp_path, sweep, extra):
     url = f"sqlite:///{tmp_path}/sweeps.db"
-    multirun(f"sweep={sweep}", "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={url}", f"hydra.sweep.dir={tmp_path}/mr", *TINY, *extra)
+    multirun(
+        f"sweep={sweep}",
+        "hydra.sweeper.n_trials=2",
+        f"hydra.sweeper.storage={url}",
+        f"hydra.sweep.dir={tmp_path}/mr",
+        *TINY,
+        *extra,
+    )
     rows = read_csv(tmp_path / "mr" / "trials.csv")
     png = tmp_path / "mr" / "trials.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
@@ -221,10 +288,18 @@ def synthetic_study(tmp_path, params: dict, n: int, score, satisficing=None, met
     """A finished study without training: `score(values)` plays the dev accuracy."""
     space, _ = parse_space(params)
     memory = optuna.storages.InMemoryStorage()  # drawn in memory, then stored at once (fast)
-    study = optuna.create_study(study_name="syn", storage=memory, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=seed))
-    for key, value in {"space": {k: p.to_dict() for k, p in space.items()}, "objective": {"metric": "accuracy", "mode": "max"},
-                       "satisficing": satisficing, "sampler": "random", "sweep": "random", "n_trials": n,
-                       "fixed_overrides": ["trainer.max_epochs=5"]}.items():
+    study = optuna.create_study(
+        study_name="syn", storage=memory, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=seed)
+    )
+    for key, value in {
+        "space": {k: p.to_dict() for k, p in space.items()},
+        "objective": {"metric": "accuracy", "mode": "max"},
+        "satisficing": satisficing,
+        "sampler": "random",
+        "sweep": "random",
+        "n_trials": n,
+        "fixed_overrides": ["trainer.max_epochs=5"],
+    }.items():
         study.set_user_attr(key, value)
     for i in range(n):
         trial = study.ask()
@@ -239,13 +314,20 @@ def synthetic_study(tmp_path, params: dict, n: int, score, satisficing=None, met
 def test_coarse_to_fine_narrows_and_flags_a_border_optimum(tmp_path, capsys):
     # Best lr at 1e-2 (inside the range); accuracy keeps rising as weight decay falls (border).
     def score(v):
-        return 1 - (math.log10(v["optimizer.lr"]) + 2) ** 2 / 10 - 0.05 * (math.log10(v["regularizer.weight_decay"]) + 6)
+        return (
+            1 - (math.log10(v["optimizer.lr"]) + 2) ** 2 / 10 - 0.05 * (math.log10(v["regularizer.weight_decay"]) + 6)
+        )
 
-    study = synthetic_study(tmp_path, {
-        "optimizer.lr": "tag(log, interval(1e-4, 1.0))",
-        "regularizer.weight_decay": "tag(log, interval(1e-6, 1e-2))",
-        "optimizer.momentum": "tag(one_minus_log, interval(0.9, 0.999))",
-    }, n=60, score=score)
+    study = synthetic_study(
+        tmp_path,
+        {
+            "optimizer.lr": "tag(log, interval(1e-4, 1.0))",
+            "regularizer.weight_decay": "tag(log, interval(1e-6, 1e-2))",
+            "optimizer.momentum": "tag(one_minus_log, interval(0.9, 0.999))",
+        },
+        n=60,
+        score=score,
+    )
     ref = refine(study, top=0.2)
     lr_old, lr = ref.old["optimizer.lr"], ref.space["optimizer.lr"]
     assert lr_old.low <= lr.low < 1e-2 < lr.high <= lr_old.high
@@ -255,18 +337,23 @@ def test_coarse_to_fine_narrows_and_flags_a_border_optimum(tmp_path, capsys):
     assert ref.space["optimizer.momentum"].one_minus  # beta stays sampled as 1 - 10^U
 
     # The command writes a sweep config that Hydra composes and the sweeper reads back.
-    import importlib
-
-    sys.path.insert(0, str(PROJECT))
-    refine_sweep = importlib.import_module("refine_sweep")
-    sys.path.remove(str(PROJECT))
     out = tmp_path / "sweep"
-    assert refine_sweep.main(["--storage", f"sqlite:///{tmp_path}/syn.db", "--study", "syn", "--top", "0.2", "--config-dir", str(out)]) == 0
+    assert (
+        run_script(
+            "refine_sweep.py", f"storage=sqlite:///{tmp_path}/syn.db", "study=syn", "top=0.2", f"config_dir={out}"
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
-    assert "EXPAND THE RANGE: regularizer.weight_decay" in printed and "next: python train.py -m sweep=random_fine trainer.max_epochs=5" in printed
+    assert (
+        "EXPAND THE RANGE: regularizer.weight_decay" in printed
+        and "next: python train.py -m sweep=random_fine trainer.max_epochs=5" in printed
+    )
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=["sweep=random_fine", f"hydra.searchpath=[file://{tmp_path}]"], return_hydra_config=True)
+        cfg = compose(
+            "train", overrides=["sweep=random_fine", f"hydra.searchpath=[file://{tmp_path}]"], return_hydra_config=True
+        )
     written, _ = parse_space(OmegaConf.to_container(cfg.hydra.sweeper.params))
     assert {k: p.expression() for k, p in written.items()} == {k: p.expression() for k, p in ref.space.items()}
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.sweeper.n_trials == 60
@@ -274,37 +361,42 @@ def test_coarse_to_fine_narrows_and_flags_a_border_optimum(tmp_path, capsys):
 
 def test_coarse_to_fine_at_a_hard_limit_says_so_and_never_overwrites(tmp_path, capsys):
     # Accuracy falls with dropout: the best value sits at 0, which nothing can go below.
-    study = synthetic_study(tmp_path, {"regularizer.dropout": "interval(0.0, 0.5)", "optimizer.lr": "tag(log, interval(1e-4, 1.0))"},
-                            n=40, score=lambda v: 1 - v["regularizer.dropout"] - (math.log10(v["optimizer.lr"]) + 2) ** 2 / 20)
+    study = synthetic_study(
+        tmp_path,
+        {"regularizer.dropout": "interval(0.0, 0.5)", "optimizer.lr": "tag(log, interval(1e-4, 1.0))"},
+        n=40,
+        score=lambda v: 1 - v["regularizer.dropout"] - (math.log10(v["optimizer.lr"]) + 2) ** 2 / 20,
+    )
     ref = refine(study, top=0.2)
     assert ref.flags == [] and len(ref.limits) == 1 and "regularizer.dropout" in ref.limits[0]
     assert "limit of what is possible" in ref.limits[0] and "expand" not in ref.limits[0].lower()
     assert ref.space["regularizer.dropout"].low == 0.0
     assert "EXPAND" not in to_yaml(ref, study)
 
-    import importlib
-
-    sys.path.insert(0, str(PROJECT))
-    refine_sweep = importlib.import_module("refine_sweep")
-    sys.path.remove(str(PROJECT))
-    args = ["--storage", f"sqlite:///{tmp_path}/syn.db", "--study", "syn", "--top", "0.2", "--config-dir", str(tmp_path)]
-    assert refine_sweep.main(args) == 0
+    args = [f"storage=sqlite:///{tmp_path}/syn.db", "study=syn", "top=0.2", f"config_dir={tmp_path}"]
+    assert run_script("refine_sweep.py", *args) == 0
     printed = capsys.readouterr().out
     assert "EXPAND" not in printed and "regularizer.dropout" in printed and "limit of what is possible" in printed
     written = tmp_path / "random_fine.yaml"
     written.write_text("# my edits\n")
-    assert refine_sweep.main(args) == 2  # an existing config is never replaced silently
+    assert run_script("refine_sweep.py", *args) == 2  # an existing config is never replaced silently
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and str(written) in err[0] and "--output" in err[0] and "--overwrite" in err[0]
+    assert len(err) == 1 and str(written) in err[0] and "output=<another name>" in err[0] and "overwrite=true" in err[0]
     assert written.read_text() == "# my edits\n"
-    assert refine_sweep.main([*args, "--output", "random_fine2"]) == 0 and (tmp_path / "random_fine2.yaml").is_file()
+    assert (
+        run_script("refine_sweep.py", *args, "output=random_fine2") == 0 and (tmp_path / "random_fine2.yaml").is_file()
+    )
     assert "next: python train.py -m sweep=random_fine2" in capsys.readouterr().out
-    assert refine_sweep.main([*args, "--overwrite"]) == 0 and "defaults:" in written.read_text()
+    assert run_script("refine_sweep.py", *args, "overwrite=true") == 0 and "defaults:" in written.read_text()
 
 
 def test_coarse_to_fine_on_a_log_grid(tmp_path):
-    study = synthetic_study(tmp_path, {"optimizer.lr": "tag(log, choice(1e-4, 1e-3, 1e-2, 1e-1))"}, n=12,
-                            score=lambda v: math.log10(v["optimizer.lr"]))  # best at the top end
+    study = synthetic_study(
+        tmp_path,
+        {"optimizer.lr": "tag(log, choice(1e-4, 1e-3, 1e-2, 1e-1))"},
+        n=12,
+        score=lambda v: math.log10(v["optimizer.lr"]),
+    )  # best at the top end
     ref = refine(study, top=0.25)
     grid = ref.space["optimizer.lr"].choices
     assert ref.flags and "upper end of the grid" in ref.flags[0]
@@ -317,9 +409,14 @@ def test_coarse_to_fine_on_a_log_grid(tmp_path):
 def test_satisficing_constraints_decide_the_best_trial(tmp_path, satisficing):
     sizes = [5000, 500, 100, 800]
     scores = {5000: 0.95, 500: 0.90, 100: 0.70, 800: 0.80}
-    study = synthetic_study(tmp_path, {"model.net.hidden.width": "choice(5000, 500, 100, 800)"}, n=12,
-                            score=lambda v: scores[v["model.net.hidden.width"]],
-                            metrics=lambda i, v: {"params": v["model.net.hidden.width"]}, satisficing=satisficing)
+    study = synthetic_study(
+        tmp_path,
+        {"model.net.hidden.width": "choice(5000, 500, 100, 800)"},
+        n=12,
+        score=lambda v: scores[v["model.net.hidden.width"]],
+        metrics=lambda i, v: {"params": v["model.net.hidden.width"]},
+        satisficing=satisficing,
+    )
     rows = trial_rows(study)
     best = [r for r in rows if r["best"]]
     assert len(best) == 1 and best[0]["model.net.hidden.width"] == 500  # 5000 scores higher but is too big
@@ -334,9 +431,18 @@ def test_satisficing_constraints_decide_the_best_trial(tmp_path, satisficing):
 
 # --------------------------------------------------------------------------- resume, parallel
 def sweep_command(tmp_path, url, n, *extra):
-    return [sys.executable, "train.py", "-m", "sweep=random", f"hydra.sweeper.n_trials={n}", f"hydra.sweeper.storage={url}",
-            "hydra.sweeper.heartbeat.interval=1", "hydra.sweeper.heartbeat.grace_period=2",
-            *TINY, *extra]
+    return [
+        sys.executable,
+        "train.py",
+        "-m",
+        "sweep=random",
+        f"hydra.sweeper.n_trials={n}",
+        f"hydra.sweeper.storage={url}",
+        "hydra.sweeper.heartbeat.interval=1",
+        "hydra.sweeper.heartbeat.grace_period=2",
+        *TINY,
+        *extra,
+    ]
 
 
 def env():
@@ -348,11 +454,14 @@ _draw = random.Random(0)
 SWEEP_FAULTS = [(name, _draw.choice([1, 2]), round(_draw.uniform(0.0, 2.0), 2)) for name in ("SIGKILL", "SIGTERM")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_name, after_trials, delay_s", SWEEP_FAULTS)
 def test_killed_sweep_resumes_without_losing_or_rerunning_trials(tmp_path, signal_name, after_trials, delay_s):
     db = tmp_path / "sweeps.db"
     cmd = sweep_command(tmp_path, f"sqlite:///{db}", 4, f"hydra.sweep.dir={tmp_path}/mr")
-    first = subprocess.Popen(cmd, cwd=PROJECT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first = subprocess.Popen(
+        cmd, cwd=PROJECT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline, done = time.time() + 240, 0
     while done < after_trials and time.time() < deadline and first.poll() is None:
         time.sleep(0.3)
@@ -364,7 +473,11 @@ def test_killed_sweep_resumes_without_losing_or_rerunning_trials(tmp_path, signa
     assert first.wait(timeout=120) != 0, "a stopped sweep does not exit 0"
     assert done >= after_trials, f"the first sweep did not finish {after_trials} trials"
     (name,) = optuna.get_all_study_names(f"sqlite:///{db}")
-    before = {t.number: t for t in optuna.load_study(study_name=name, storage=f"sqlite:///{db}").trials if t.state.name == "COMPLETE"}
+    before = {
+        t.number: t
+        for t in optuna.load_study(study_name=name, storage=f"sqlite:///{db}").trials
+        if t.state.name == "COMPLETE"
+    }
     stamps = {n: (tmp_path / "mr" / f"trial_{n}" / "summary.json").stat().st_mtime_ns for n in before}
 
     again = subprocess.run(cmd, cwd=PROJECT, env=env(), capture_output=True, text=True, timeout=300)
@@ -394,7 +507,10 @@ def postgres_or_skip() -> str:
     except ImportError:
         reason = "psycopg is not installed (pip install '.[postgres]')"
     except Exception as e:  # noqa: BLE001
-        reason = f"no PostgreSQL server at {POSTGRES.split('@')[-1]} ({type(e).__name__}); tests/services.sh at the template root starts one (CI runs it)"
+        reason = (
+            f"no PostgreSQL server at {POSTGRES.split('@')[-1]} ({type(e).__name__}); "
+            "tests/services.sh at the template root starts one (CI runs it)"
+        )
     if reason:
         if os.environ.get("SWEEP_REQUIRE_POSTGRES"):
             pytest.fail(reason)
@@ -402,12 +518,19 @@ def postgres_or_skip() -> str:
     return POSTGRES
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study_in_postgresql(tmp_path):
     url = postgres_or_skip()
     name, n = f"test-{uuid.uuid4().hex[:8]}", 4
     workers = [
-        subprocess.Popen(sweep_command(tmp_path, url, n, f"hydra.sweeper.study_name={name}", f"hydra.sweep.dir={tmp_path}/w{i}"),
-                         cwd=PROJECT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            sweep_command(tmp_path, url, n, f"hydra.sweeper.study_name={name}", f"hydra.sweep.dir={tmp_path}/w{i}"),
+            cwd=PROJECT,
+            env=env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for i in range(2)
     ]
     outputs = [w.communicate(timeout=300)[0] for w in workers]
@@ -427,21 +550,36 @@ def test_two_workers_share_one_study_in_postgresql(tmp_path):
 
 
 # --------------------------------------------------------------------------- bad sweeps and sweeps that would mislead
-@pytest.mark.parametrize("budget, message", [
-    ("hydra.sweeper.n_trials=-3", "n_trials=-3 runs no trial"), ("hydra.sweeper.n_trials=0", "n_trials=0 runs no trial"),
-    ("hydra.sweeper.timeout=0", "timeout=0 leaves no time"), ("hydra.sweeper.n_workers=0", "n_workers=0 must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "budget, message",
+    [
+        ("hydra.sweeper.n_trials=-3", "n_trials=-3 runs no trial"),
+        ("hydra.sweeper.n_trials=0", "n_trials=0 runs no trial"),
+        ("hydra.sweeper.timeout=0", "timeout=0 leaves no time"),
+        ("hydra.sweeper.n_workers=0", "n_workers=0 must be >= 1"),
+    ],
+)
 def test_a_budget_that_runs_nothing_is_a_one_line_error(tmp_path, capsys, budget, message):
     with pytest.raises(SystemExit) as exit_info:
-        multirun("sweep=random", f"hydra.sweeper.storage=sqlite:///{tmp_path}/s.db", f"hydra.sweep.dir={tmp_path}/mr", *TINY, budget)
+        multirun(
+            "sweep=random",
+            f"hydra.sweeper.storage=sqlite:///{tmp_path}/s.db",
+            f"hydra.sweep.dir={tmp_path}/mr",
+            *TINY,
+            budget,
+        )
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_info.value.code == 2 and len(err) == 1 and message in err[0], err
 
 
 def test_a_list_part_fixed_on_the_command_line_composes_the_list():
-    space, fixed = parse_space({"model.net.hidden.depth": "range(1, 4)", "model.net.hidden.width": "tag(log, int(interval(16, 512)))"},
-                               ["model.net.hidden.depth=2"])
-    assert fixed == [] and space["model.net.hidden.depth"].choices == [2]  # fixed: a one-value entry, no config key of its own
+    space, fixed = parse_space(
+        {"model.net.hidden.depth": "range(1, 4)", "model.net.hidden.width": "tag(log, int(interval(16, 512)))"},
+        ["model.net.hidden.depth=2"],
+    )
+    assert fixed == [] and space["model.net.hidden.depth"].choices == [
+        2
+    ]  # fixed: a one-value entry, no config key of its own
     assert overrides_for({"model.net.hidden.depth": 2, "model.net.hidden.width": 64}) == ["model.net.hidden=[64, 64]"]
 
 
@@ -450,12 +588,19 @@ def test_a_random_sweep_with_a_fixed_depth_runs(tmp_path):
 
     argv = list_parts_as_sweeps(["-m", "model.net.hidden.depth=2"])  # what train.py makes of the command line
     assert argv == ["-m", "model.net.hidden.depth=choice(2)"]
-    multirun("sweep=random", "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage=sqlite:///{tmp_path}/s.db",
-             f"hydra.sweep.dir={tmp_path}/mr", *TINY, argv[1])
+    multirun(
+        "sweep=random",
+        "hydra.sweeper.n_trials=1",
+        f"hydra.sweeper.storage=sqlite:///{tmp_path}/s.db",
+        f"hydra.sweep.dir={tmp_path}/mr",
+        *TINY,
+        argv[1],
+    )
     (row,) = read_csv(tmp_path / "mr" / "trials.csv")
     assert row["status"] == "COMPLETE" and float(row["model.net.hidden.depth"]) == 2
 
 
+@pytest.mark.slow
 def test_the_same_sweep_in_another_folder_says_where_its_study_began(tmp_path, capsys):
     common = ["sweep=random", "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage=sqlite:///{tmp_path}/s.db", *TINY]
     multirun(*common, f"hydra.sweep.dir={tmp_path}/first")
@@ -472,8 +617,12 @@ def test_a_refined_log_grid_is_denser_and_no_wider():
         from {{cookiecutter.package_name}}.search.refine import _refine_grid
         from {{cookiecutter.package_name}}.search.space import Param
 
-        new, _ = _refine_grid(Param("optimizer.lr", "categorical", log=True, choices=old), [v["optimizer.lr"] for v in study_values],
-                              best, expand=0.5)
+        new, _ = _refine_grid(
+            Param("optimizer.lr", "categorical", log=True, choices=old),
+            [v["optimizer.lr"] for v in study_values],
+            best,
+            expand=0.5,
+        )
         logs = np.log10(new.choices)
         assert np.max(np.diff(logs)) < 1.0, f"no denser than the old decade steps: {new.choices}"
         assert logs[-1] - logs[0] <= 2.0 + 1e-9 and min(abs(logs - np.log10(best))) < 1e-9, new.choices

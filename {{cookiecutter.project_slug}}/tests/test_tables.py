@@ -30,12 +30,14 @@ def write(tmp_path, frame: pd.DataFrame, name: str = "table.csv"):
 def table():
     """Train rows are ordinary; the two non-train rows are extreme, and bring a colour that
     train never saw: any of it reaching the fitted state shows in the medians or categories."""
-    return pd.DataFrame({
-        "age": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 1e6, np.nan],
-        "height": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, -1e6, np.nan],  # complete in train
-        "color": ["red", "blue", "red", None, "red", "blue", "purple", "purple"],
-        "label": ["cat", "dog", "cat", "dog", "cat", "dog", "cat", "dog"],
-    })
+    return pd.DataFrame(
+        {
+            "age": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 1e6, np.nan],
+            "height": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, -1e6, np.nan],  # complete in train
+            "color": ["red", "blue", "red", None, "red", "blue", "purple", "purple"],
+            "label": ["cat", "dog", "cat", "dog", "cat", "dog", "cat", "dog"],
+        }
+    )
 
 
 def fitted(path, **kwargs):
@@ -62,8 +64,15 @@ def test_numeric_targets_stay_numbers(tmp_path, table):
 
 def test_medians_and_indicators_come_from_train_rows_only(tmp_path, table):
     source, _ = fitted(write(tmp_path, table))
-    assert source.feature_names == ["age", "age_missing", "height",
-                                    "color=blue", "color=red", "color=<missing>", "color=<other>"]
+    assert source.feature_names == [
+        "age",
+        "age_missing",
+        "height",
+        "color=blue",
+        "color=red",
+        "color=<missing>",
+        "color=<other>",
+    ]
     assert source.input_shape == (7,)
     x = source.features()
     assert x.dtype == torch.float32 and x.shape == (8, 7)
@@ -178,25 +187,54 @@ def text_file(directory, name: str, text: str):
 BAD_INPUTS = {
     "missing file": lambda d, t: ({"path": d / "nope.csv"}, r"data\.path=.*nope\.csv does not exist"),
     "unknown extension": lambda d, t: ({"path": write(d, t, "table.xlsx")}, r"data\.path=.*unknown file type '\.xlsx'"),
-    "unreadable": lambda d, t: ({"path": text_file(d, "broken.parquet", "not parquet")}, r"data\.path=.*cannot be read as PARQUET"),
+    "unreadable": lambda d, t: (
+        {"path": text_file(d, "broken.parquet", "not parquet")},
+        r"data\.path=.*cannot be read as PARQUET",
+    ),
     "header only": lambda d, t: ({"path": text_file(d, "header.csv", "age,label\n")}, r"data\.path=.*has no rows"),
     "empty file": lambda d, t: ({"path": text_file(d, "blank.csv", "")}, r"data\.path=.*has no rows"),
-    "unknown target": lambda d, t: ({"path": write(d, t), "target": "animal"},
-                                    r"data\.target='animal' is not a column.*columns are: age, height, color, label"),
-    "unknown feature": lambda d, t: ({"path": write(d, t), "features": ["age", "weight"]}, r"data\.features: no column 'weight'"),
+    "unknown target": lambda d, t: (
+        {"path": write(d, t), "target": "animal"},
+        r"data\.target='animal' is not a column.*columns are: age, height, color, label",
+    ),
+    "unknown feature": lambda d, t: (
+        {"path": write(d, t), "features": ["age", "weight"]},
+        r"data\.features: no column 'weight'",
+    ),
     "unknown drop": lambda d, t: ({"path": write(d, t), "drop": ["id"]}, r"data\.drop: no column 'id'"),
     "unknown domain": lambda d, t: ({"path": write(d, t), "domain": "site"}, r"data\.domain: no column 'site'"),
-    "domain not 0/1": lambda d, t: ({"path": write(d, t.assign(site=list("aabbaabb"))), "domain": "site"},
-                                    r"data\.domain='site' has values 'a', 'b', not 0/1; set data\.target_domain"),
-    "no such target_domain": lambda d, t: ({"path": write(d, t.assign(site=list("aabbaabb"))), "domain": "site", "target_domain": "c"},
-                                           r"data\.target_domain='c' matches no row of data\.domain='site'"),
-    "domain with gaps": lambda d, t: ({"path": write(d, t), "domain": "color"}, r"data\.domain='color' is missing in 1 of 8 rows"),
-    "non-numeric numeric": lambda d, t: ({"path": write(d, t), "numeric": ["color"]},
-                                         r"data\.numeric lists column 'color' .* non-numeric value 'red'"),
-    "target with gaps": lambda d, t: ({"path": write(d, t.assign(label=[None, "a"] * 4))}, r"data\.target='label' is missing in 4 of 8 rows"),
-    "single target value": lambda d, t: ({"path": write(d, t.assign(label="cat"))}, r"data\.target='label' has the single value 'cat'"),
-    "target as a feature": lambda d, t: ({"path": write(d, t), "features": ["age", "label"]}, r"data\.features includes the target"),
-    "no features left": lambda d, t: ({"path": write(d, t), "drop": ["age", "height", "color"]}, r"no feature columns left"),
+    "domain not 0/1": lambda d, t: (
+        {"path": write(d, t.assign(site=list("aabbaabb"))), "domain": "site"},
+        r"data\.domain='site' has values 'a', 'b', not 0/1; set data\.target_domain",
+    ),
+    "no such target_domain": lambda d, t: (
+        {"path": write(d, t.assign(site=list("aabbaabb"))), "domain": "site", "target_domain": "c"},
+        r"data\.target_domain='c' matches no row of data\.domain='site'",
+    ),
+    "domain with gaps": lambda d, t: (
+        {"path": write(d, t), "domain": "color"},
+        r"data\.domain='color' is missing in 1 of 8 rows",
+    ),
+    "non-numeric numeric": lambda d, t: (
+        {"path": write(d, t), "numeric": ["color"]},
+        r"data\.numeric lists column 'color' .* non-numeric value 'red'",
+    ),
+    "target with gaps": lambda d, t: (
+        {"path": write(d, t.assign(label=[None, "a"] * 4))},
+        r"data\.target='label' is missing in 4 of 8 rows",
+    ),
+    "single target value": lambda d, t: (
+        {"path": write(d, t.assign(label="cat"))},
+        r"data\.target='label' has the single value 'cat'",
+    ),
+    "target as a feature": lambda d, t: (
+        {"path": write(d, t), "features": ["age", "label"]},
+        r"data\.features includes the target",
+    ),
+    "no features left": lambda d, t: (
+        {"path": write(d, t), "drop": ["age", "height", "color"]},
+        r"no feature columns left",
+    ),
 }
 
 

@@ -6,7 +6,6 @@ in the loss, class weights, the balanced sampler) are tested on their numbers.""
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 
@@ -64,8 +63,13 @@ def skewed_digits():
 # --------------------------------------------------------------------------- each kind end to end
 KIND_RUNS = {
     "multilabel": ["+experiment=multilabel_digits", "trainer.max_epochs=4"],
-    "regression": [f"data=diabetes", f"data.source._target_={HERE}.diabetes_in_millions", "objective.metric=mae",
-                   "objective.mode=min", "trainer.max_epochs=30"],
+    "regression": [
+        "data=diabetes",
+        f"data.source._target_={HERE}.diabetes_in_millions",
+        "objective.metric=mae",
+        "objective.mode=min",
+        "trainer.max_epochs=30",
+    ],
     "binary": ["data=breast_cancer", "imbalance=class_weights", "trainer.max_epochs=4"],
     "multiclass": ["+experiment=imbalanced_digits", "imbalance=balanced_sampler", "trainer.max_epochs=4"],
 }
@@ -89,7 +93,9 @@ def test_each_kind_trains_checks_diagnoses_evaluates_and_predicts(kind_run, tmp_
 
     diagnosis = diagnose_checkpoint(summary["best_checkpoint"], out_dir=str(tmp_path / "diag"))
     assert diagnosis["test_split_reads"] == 0 and set(diagnosis["scores"]) >= {"train", "train_dev", "dev"}
-    result = evaluate([summary["best_checkpoint"]], PROJECT, ledger=tmp_path / "ledger.jsonl", out_dir=tmp_path / "eval")
+    result = evaluate(
+        [summary["best_checkpoint"]], PROJECT, ledger=tmp_path / "ledger.jsonl", out_dir=tmp_path / "eval"
+    )
     assert result["scores"]["test"]["n"] > 0
 
     dm = build_datamodule(cfg)
@@ -100,7 +106,9 @@ def test_each_kind_trains_checks_diagnoses_evaluates_and_predicts(kind_run, tmp_
     if kind == "multilabel":
         names = ["even", "greater_than_4", "has_loop"]
         assert summary["scores"]["dev"] > 0.8  # macro F1 over the labels present
-        assert all(set(r["prediction"].split(";")) <= set(names) | {""} and all(f"p_{n}" in r for n in names) for r in rows)
+        assert all(
+            set(r["prediction"].split(";")) <= set(names) | {""} and all(f"p_{n}" in r for n in names) for r in rows
+        )
         per_label = read_csv(out / "per_label_metrics.csv")
         assert [r["label"] for r in per_label] == names and all(int(r["missing"]) > 0 for r in per_label)
         worst = read_csv(out / "worst_mistakes.csv")
@@ -161,7 +169,10 @@ def test_multilabel_targets_are_read_with_nan_or_minus_one_as_missing(make_cfg):
     bad = {"x": np.zeros((40, 4), np.float32), "y": np.tile([[0, 1], [2, 0]], (20, 1))}
     with pytest.raises(ConfigError, match="0, 1, or NaN"):
         FourSplitDataModule(lambda: bad, task="multilabel").setup()
-    minus_one = {"x": np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32), "y": np.tile([[0, 1], [-1, 0]], (20, 1))}
+    minus_one = {
+        "x": np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32),
+        "y": np.tile([[0, 1], [-1, 0]], (20, 1)),
+    }
     dm = FourSplitDataModule(lambda: minus_one)
     dm.setup()
     assert dm.spec.task == "multilabel" and torch.isnan(dm.targets("train")).any()
@@ -218,12 +229,18 @@ def test_the_balanced_sampler_draws_classes_evenly_the_same_way_each_epoch():
     assert torch.bincount(torch.cat([y for _, y, _ in dm.loader("dev")]), minlength=10)[8] < 5  # eval splits untouched
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["data=diabetes", "objective.metric=mae", "objective.mode=min", "imbalance=class_weights"], "needs classes"),
-    (["data=diabetes", "objective.metric=mae", "objective.mode=min", "imbalance=balanced_sampler"], "balanced_sampler"),
-    (["data=digits_multilabel", "imbalance=balanced_sampler"], "imbalance=class_weights"),
-    (["imbalance=sometimes"], "imbalance='sometimes' is not known"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["data=diabetes", "objective.metric=mae", "objective.mode=min", "imbalance=class_weights"], "needs classes"),
+        (
+            ["data=diabetes", "objective.metric=mae", "objective.mode=min", "imbalance=balanced_sampler"],
+            "balanced_sampler",
+        ),
+        (["data=digits_multilabel", "imbalance=balanced_sampler"], "imbalance=class_weights"),
+        (["imbalance=sometimes"], "imbalance='sometimes' is not known"),
+    ],
+)
 def test_a_remedy_that_cannot_apply_is_a_one_line_error(make_cfg, overrides, message):
     cfg = make_cfg(*overrides)
     with pytest.raises(ConfigError, match=message):
@@ -235,7 +252,9 @@ def test_the_class_balance_check_names_the_switches(make_cfg):
     cfg = make_cfg(f"data.source._target_={HERE}.skewed_digits")
     r = {r.id: r for r in run_checks(cfg, ids=["data.class_balance"])}["data.class_balance"]
     assert r.status == "warn" and "imbalance=class_weights" in r.remedy and "imbalance=balanced_sampler" in r.remedy
-    on = make_cfg(f"data.source._target_={HERE}.skewed_digits", "imbalance=class_weights", "objective.metric=balanced_accuracy")
+    on = make_cfg(
+        f"data.source._target_={HERE}.skewed_digits", "imbalance=class_weights", "objective.metric=balanced_accuracy"
+    )
     r = {r.id: r for r in run_checks(on, ids=["data.class_balance"])}["data.class_balance"]
     assert r.status == "pass" and "imbalance=class_weights is on" in r.message
 
@@ -254,8 +273,14 @@ class HeadFirst(nn.Module):
 
 
 def test_a_head_first_net_gets_its_real_output_layer(make_cfg, tmp_path):
-    cfg = make_cfg(f"model.net._target_={HERE}.HeadFirst", "~model.net.hidden", "~model.net.activation", "~model.net.dropout",
-                   "~model.net.batch_norm", "model.output_bias_from_prior=true")
+    cfg = make_cfg(
+        f"model.net._target_={HERE}.HeadFirst",
+        "~model.net.hidden",
+        "~model.net.activation",
+        "~model.net.dropout",
+        "~model.net.batch_norm",
+        "model.output_bias_from_prior=true",
+    )
     dm = build_datamodule(cfg)
     model = build_model(cfg, dm.spec)
     x = dm.sample("train", 4)[0]
@@ -263,6 +288,8 @@ def test_a_head_first_net_gets_its_real_output_layer(make_cfg, tmp_path):
     model.prepare(dm)
     prior = torch.bincount(dm.targets("train"), minlength=10).float() / dm.size("train")
     assert torch.allclose(model.net.head.bias, prior.log(), atol=1e-5)  # the prior on the head, not on a hidden layer
-    assert model.net.head.weight.std() < 0.5 * model.net.body[1].weight.std()  # the head starts small, the body does not
+    assert (
+        model.net.head.weight.std() < 0.5 * model.net.body[1].weight.std()
+    )  # the head starts small, the body does not
     results = run_checks(cfg, ids=["model.output_matches_task", "model.initial_loss"], datamodule=dm)
     assert [(r.status, r.message) for r in results if r.status != "pass"] == []  # no "ends in a ReLU" warning

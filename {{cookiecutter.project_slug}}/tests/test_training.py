@@ -6,16 +6,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import CONFIG_DIR, run_cli
 from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 
-from conftest import CONFIG_DIR, run_cli
 from {{cookiecutter.package_name}}.config import ConfigError
 from {{cookiecutter.package_name}}.data import FourSplitDataModule
 from {{cookiecutter.package_name}}.training import build, train
 
 # Short runs; the checks and error analysis have their own tests.
-FAST = ["trainer.max_epochs=2", "trainer.limit_train_batches=3", "checks.before_train=false", "analysis.error_analysis=false"]
+FAST = [
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=3",
+    "checks.before_train=false",
+    "analysis.error_analysis=false",
+]
 
 
 def options(group: str) -> list[str]:
@@ -140,7 +145,10 @@ def test_train_never_reads_the_test_split(make_cfg, monkeypatch):
 
 # --------------------------------------------------------------------------- reproducibility
 def test_same_seed_same_metrics_other_seed_other_metrics(make_cfg, tmp_path):
-    runs = [fit(make_cfg, f"seed={s}", "regularizer=[dropout]", output_dir=tmp_path / str(i)) for i, s in enumerate([3, 3, 4])]
+    runs = [
+        fit(make_cfg, f"seed={s}", "regularizer=[dropout]", output_dir=tmp_path / str(i))
+        for i, s in enumerate([3, 3, 4])
+    ]
     assert runs[0]["all_scores"] == runs[1]["all_scores"]
     assert runs[0]["all_scores"] != runs[2]["all_scores"]
 
@@ -148,10 +156,17 @@ def test_same_seed_same_metrics_other_seed_other_metrics(make_cfg, tmp_path):
 def test_interrupted_run_resumes_to_the_same_result(make_cfg, tmp_path):
     """As a user does it: the resumed command gets a new output folder of its own, yet the
     run continues in the interrupted run's folder, with its best checkpoint as reference."""
-    common = ["regularizer=[dropout]", "optimizer.lr=0.01", "checks.before_train=false", "analysis.error_analysis=false"]
+    common = [
+        "regularizer=[dropout]",
+        "optimizer.lr=0.01",
+        "checks.before_train=false",
+        "analysis.error_analysis=false",
+    ]
     straight = train(make_cfg(*common, "trainer.max_epochs=6", output_dir=tmp_path / "straight"))
     first = train(make_cfg(*common, "trainer.max_epochs=3", output_dir=tmp_path / "interrupted"))
-    resumed = train(make_cfg(*common, "trainer.max_epochs=6", f"ckpt_path={first['last_checkpoint']}", output_dir=tmp_path / "new"))
+    resumed = train(
+        make_cfg(*common, "trainer.max_epochs=6", f"ckpt_path={first['last_checkpoint']}", output_dir=tmp_path / "new")
+    )
     assert resumed["output_dir"] == str(tmp_path / "interrupted")
     a = torch.load(straight["last_checkpoint"], weights_only=True)
     b = torch.load(resumed["last_checkpoint"], weights_only=True)
@@ -251,6 +266,7 @@ def test_resolved_config_is_logged(make_cfg, tmp_path):
 
 
 # --------------------------------------------------------------------------- the command line
+@pytest.mark.slow
 def test_cli_trains_on_two_cpu_processes_inside_a_two_job_multirun(tmp_path):
     """ddp under -m: each job runs once, with 2 ranks; no child starts a sweep of its own."""
     sweep_dir = tmp_path / "multirun"

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import CONFIG_DIR
 from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 
-from conftest import CONFIG_DIR
 from {{cookiecutter.package_name}}.build import build, build_trainer
 from {{cookiecutter.package_name}}.checks import run_checks
 from {{cookiecutter.package_name}}.config import ConfigError
 from {{cookiecutter.package_name}}.training import train
 
-QUIET = ["logger=none", "trainer.enable_progress_bar=false", "checks.before_train=false", "analysis.error_analysis=false",
-         "analysis.label_issues=false", "analysis.near_duplicates=false", "analysis.mismatch_evidence=false"]
+QUIET = [
+    "logger=none",
+    "trainer.enable_progress_bar=false",
+    "checks.before_train=false",
+    "analysis.error_analysis=false",
+    "analysis.label_issues=false",
+    "analysis.near_duplicates=false",
+    "analysis.mismatch_evidence=false",
+]
 FINETUNE = ["data=digits_finetune", "optimizer.lr=0.01"]  # digits 5-9: 5 classes, 41 training examples
 HEAD = "layers.7"  # the default MLP's output layer: flatten, (linear, batch norm, relu) x 2, linear
 
@@ -32,7 +39,11 @@ def pretrained(tmp_path_factory):
     out = tmp_path_factory.mktemp("pretrain")
     summary = train(compose_cfg(out, "trainer.max_epochs=2", "trainer.limit_train_batches=5"))
     ckpt = summary["best_checkpoint"]
-    net = {k[len("net."):]: v for k, v in torch.load(ckpt, weights_only=True)["state_dict"].items() if k.startswith("net.")}
+    net = {
+        k[len("net.") :]: v
+        for k, v in torch.load(ckpt, weights_only=True)["state_dict"].items()
+        if k.startswith("net.")
+    }
     assert net[f"{HEAD}.weight"].shape[0] == 10
     torch.save(net, out / "plain.pt")
     torch.save({"state_dict": net}, out / "wrapped.pt")
@@ -59,7 +70,10 @@ def test_backbone_comes_from_the_file_and_the_output_layer_is_new(pretrained, tm
     assert head.shape == (width, 128)  # sized for this task's classes
     if width == 10:  # the same width as the file's: still not taken from it
         assert not torch.equal(head, pretrained["net"][f"{HEAD}.weight"])
-    assert f"12 tensors loaded from {pretrained[fmt]}; the output layer {HEAD} ({width} outputs) starts new" in capsys.readouterr().out
+    assert (
+        f"12 tensors loaded from {pretrained[fmt]}; the output layer {HEAD} ({width} outputs) starts new"
+        in capsys.readouterr().out
+    )
 
 
 # --------------------------------------------------------------------------- (b) one-line refusals
@@ -72,21 +86,34 @@ def refusal(cfg) -> str:
 
 def test_missing_unreadable_and_foreign_files_are_refused_in_one_line(tmp_path):
     message = refusal(compose_cfg(tmp_path, *FINETUNE, f"model.pretrained={tmp_path}/nope.ckpt"))
-    assert message == (f"model.pretrained={tmp_path}/nope.ckpt does not exist; point it at a best.ckpt of an earlier run "
-                       "or a saved state_dict")
+    assert message == (
+        f"model.pretrained={tmp_path}/nope.ckpt does not exist; point it at a best.ckpt of an earlier run "
+        "or a saved state_dict"
+    )
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
-    assert "is not readable by torch.load(weights_only=True)" in refusal(compose_cfg(tmp_path, *FINETUNE, f"model.pretrained={tmp_path}/junk.ckpt"))
+    assert "is not readable by torch.load(weights_only=True)" in refusal(
+        compose_cfg(tmp_path, *FINETUNE, f"model.pretrained={tmp_path}/junk.ckpt")
+    )
     torch.save({"encoder.weight": torch.zeros(3)}, tmp_path / "other.pt")
-    assert "has no tensor named like this net's" in refusal(compose_cfg(tmp_path, *FINETUNE, f"model.pretrained={tmp_path}/other.pt"))
+    assert "has no tensor named like this net's" in refusal(
+        compose_cfg(tmp_path, *FINETUNE, f"model.pretrained={tmp_path}/other.pt")
+    )
 
 
 def test_a_backbone_of_another_shape_is_refused_naming_the_tensor(pretrained, tmp_path):
-    message = refusal(compose_cfg(tmp_path, *FINETUNE, "model.net.hidden=[64,32]", f"model.pretrained={pretrained['ckpt']}"))
+    message = refusal(
+        compose_cfg(tmp_path, *FINETUNE, "model.net.hidden=[64,32]", f"model.pretrained={pretrained['ckpt']}")
+    )
     assert "layers.1.weight has shape [256, 64] in the file but [64, 64] in this net" in message
 
 
-@pytest.mark.parametrize("override, says", [("model.freeze_epochs=-1", "model.freeze_epochs=-1 must be >= 0"),
-                                            ("model.backbone_lr_scale=0", "model.backbone_lr_scale=0 must be > 0")])
+@pytest.mark.parametrize(
+    "override, says",
+    [
+        ("model.freeze_epochs=-1", "model.freeze_epochs=-1 must be >= 0"),
+        ("model.backbone_lr_scale=0", "model.backbone_lr_scale=0 must be > 0"),
+    ],
+)
 def test_bad_freeze_options_are_refused(tmp_path, override, says):
     with pytest.raises(ConfigError, match=says):
         build(compose_cfg(tmp_path, override))
@@ -105,19 +132,31 @@ class Snapshots(Callback):
 
 
 def test_backbone_stays_frozen_then_trains_at_the_scaled_lr(pretrained, tmp_path, capsys):
-    cfg = compose_cfg(tmp_path, *FINETUNE, f"model.pretrained={pretrained['ckpt']}", "model.freeze_epochs=2",
-                      "model.backbone_lr_scale=0.1", "trainer.max_epochs=3")
+    cfg = compose_cfg(
+        tmp_path,
+        *FINETUNE,
+        f"model.pretrained={pretrained['ckpt']}",
+        "model.freeze_epochs=2",
+        "model.backbone_lr_scale=0.1",
+        "trainer.max_epochs=3",
+    )
     datamodule, model, _ = build(cfg)
     snaps = Snapshots()
     build_trainer(cfg, callbacks=[snaps], logger=False, enable_checkpointing=False).fit(model, datamodule=datamodule)
     backbone = [k for k in snaps.nets[0] if not k.startswith(HEAD + ".")]
     for epoch in (0, 1):  # frozen: weights and batch norm statistics exactly as loaded
-        assert all(torch.equal(snaps.nets[epoch][k], pretrained["net"][k]) for k in backbone), f"backbone moved in epoch {epoch}"
+        assert all(torch.equal(snaps.nets[epoch][k], pretrained["net"][k]) for k in backbone), (
+            f"backbone moved in epoch {epoch}"
+        )
         assert len(snaps.groups[epoch]) == 1  # the optimizer holds the output layer alone
-    assert not torch.equal(snaps.nets[1][f"{HEAD}.weight"], snaps.nets[0][f"{HEAD}.weight"])  # the head trains meanwhile
+    assert not torch.equal(
+        snaps.nets[1][f"{HEAD}.weight"], snaps.nets[0][f"{HEAD}.weight"]
+    )  # the head trains meanwhile
     params = dict(model.net.named_parameters())
     moved = [k for k in params if k in backbone and not torch.equal(snaps.nets[2][k], pretrained["net"][k])]
-    assert sorted(moved) == sorted(k for k in params if k in backbone)  # every backbone parameter trains after the unfreeze
+    assert sorted(moved) == sorted(
+        k for k in params if k in backbone
+    )  # every backbone parameter trains after the unfreeze
     (head_lr, head_ids), (backbone_lr, backbone_ids) = snaps.groups[2]
     assert head_ids == {id(params[f"{HEAD}.weight"]), id(params[f"{HEAD}.bias"])}
     assert backbone_ids == {id(p) for k, p in params.items() if k in backbone}
@@ -127,10 +166,17 @@ def test_backbone_stays_frozen_then_trains_at_the_scaled_lr(pretrained, tmp_path
 
 @pytest.mark.parametrize("stop", [1, 3])  # interrupted while frozen, and after the unfreeze
 def test_a_resumed_fine_tuning_ends_where_an_uninterrupted_one_does(pretrained, tmp_path, stop):
-    common = [*FINETUNE, f"model.pretrained={pretrained['ckpt']}", "model.freeze_epochs=2", "model.backbone_lr_scale=0.1"]
+    common = [
+        *FINETUNE,
+        f"model.pretrained={pretrained['ckpt']}",
+        "model.freeze_epochs=2",
+        "model.backbone_lr_scale=0.1",
+    ]
     straight = train(compose_cfg(tmp_path / "straight", *common, "trainer.max_epochs=4"))
     first = train(compose_cfg(tmp_path / "interrupted", *common, f"trainer.max_epochs={stop}"))
-    resumed = train(compose_cfg(tmp_path / "new", *common, "trainer.max_epochs=4", f"ckpt_path={first['last_checkpoint']}"))
+    resumed = train(
+        compose_cfg(tmp_path / "new", *common, "trainer.max_epochs=4", f"ckpt_path={first['last_checkpoint']}")
+    )
     a, b = (torch.load(r["last_checkpoint"], weights_only=True) for r in (straight, resumed))
     assert a["epoch"] == b["epoch"] == 3
     for name, tensor in a["state_dict"].items():
@@ -156,11 +202,19 @@ def test_all_params_learn_passes_a_frozen_backbone_and_still_finds_a_dead_parame
 
 
 def test_a_smaller_backbone_lr_without_freezing_applies_from_the_first_epoch(pretrained, tmp_path):
-    cfg = compose_cfg(tmp_path, *FINETUNE, f"model.pretrained={pretrained['ckpt']}", "model.backbone_lr_scale=0.5",
-                      "trainer.max_epochs=1")
+    cfg = compose_cfg(
+        tmp_path,
+        *FINETUNE,
+        f"model.pretrained={pretrained['ckpt']}",
+        "model.backbone_lr_scale=0.5",
+        "trainer.max_epochs=1",
+    )
     datamodule, model, _ = build(cfg)
     snaps = Snapshots()
     build_trainer(cfg, callbacks=[snaps], logger=False, enable_checkpointing=False).fit(model, datamodule=datamodule)
     assert [lr for lr, _ in snaps.groups[0]] == pytest.approx([0.01, 0.005])  # head, then backbone, from epoch 0
-    assert all(not torch.equal(snaps.nets[0][k], pretrained["net"][k]) for k, _ in model.net.named_parameters()
-               if not k.startswith(HEAD + "."))
+    assert all(
+        not torch.equal(snaps.nets[0][k], pretrained["net"][k])
+        for k, _ in model.net.named_parameters()
+        if not k.startswith(HEAD + ".")
+    )

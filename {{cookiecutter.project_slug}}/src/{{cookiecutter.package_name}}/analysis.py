@@ -119,7 +119,10 @@ def carry_tags(tables: dict[Path, list[dict]]) -> None:
                 placed[Path(path)] = placed.get(Path(path), 0) + 1
     n_placed = sum(placed.values())
     where = ", ".join(f"{n} in {p.name}" for p, n in placed.items())
-    message = f"kept {n_placed} hand-written tag(s) from the previous {' and '.join(p.name for p in old)} (matched on index{': ' + where if where else ''})"
+    message = (
+        f"kept {n_placed} hand-written tag(s) from the previous {' and '.join(p.name for p in old)} "
+        f"(matched on index{': ' + where if where else ''})"
+    )
     lost = len(tags) - n_placed
     if lost:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -145,7 +148,15 @@ def per_class(matrix: np.ndarray, names: list[str] | None = None) -> list[dict]:
         p = tp / predicted if predicted else 0.0
         r = tp / support if support else 0.0
         f1 = 2 * p * r / (p + r) if p + r else 0.0
-        rows.append({"class": names[c] if names else c, "precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f1), 4), "support": int(support)})
+        rows.append(
+            {
+                "class": names[c] if names else c,
+                "precision": round(float(p), 4),
+                "recall": round(float(r), 4),
+                "f1": round(float(f1), 4),
+                "support": int(support),
+            }
+        )
     return rows
 
 
@@ -160,10 +171,22 @@ def confusion_figure(matrix: np.ndarray, split: str, names: list[str] | None = N
         for i in range(c):
             for j in range(c):
                 if matrix[i, j]:
-                    ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=9,
-                            color="white" if rates[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(matrix[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=9,
+                        color="white" if rates[i, j] > 0.5 else "black",
+                    )
     labels = names or [str(i) for i in range(c)]
-    ax.set_xticks(range(c), labels, rotation=45 if max(map(len, labels)) > 3 else 0, ha="right" if max(map(len, labels)) > 3 else "center")
+    ax.set_xticks(
+        range(c),
+        labels,
+        rotation=45 if max(map(len, labels)) > 3 else 0,
+        ha="right" if max(map(len, labels)) > 3 else "center",
+    )
     ax.set_yticks(range(c), labels)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
@@ -200,8 +223,16 @@ def image_grid(images: torch.Tensor, titles: list[str], title: str, cols: int = 
 
 # --------------------------------------------------------------------------- the analysis
 @torch.no_grad()
-def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(), split: str = "dev", worst_k: int = 24,
-                   suspects: dict | None = None) -> dict:
+def error_analysis(
+    predictions,
+    datamodule,
+    task: Task,
+    out_dir: Path,
+    loggers=(),
+    split: str = "dev",
+    worst_k: int = 24,
+    suspects: dict | None = None,
+) -> dict:
     """Everything in the module docstring, for one split's Predictions (inference.predict).
 
     Rows carry the example's name (file path, table row) and class names; `index` is the
@@ -223,9 +254,20 @@ def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(
 
     if not task.classes:  # values (regression): the largest errors, and predicted against true
         order = np.argsort(-np.abs(pred - y_np))
-        rows = [{"rank": r + 1, "index": int(index[i]), "example": described[i]["example"], "y_true": float(y_np[i]),
-                 "y_pred": round(float(pred[i]), 4), "abs_error": round(float(abs(pred[i] - y_np[i])), 4), "mislabeled": "",
-                 "note": "", **_columns(described[i])} for r, i in enumerate(order)]
+        rows = [
+            {
+                "rank": r + 1,
+                "index": int(index[i]),
+                "example": described[i]["example"],
+                "y_true": float(y_np[i]),
+                "y_pred": round(float(pred[i]), 4),
+                "abs_error": round(float(abs(pred[i] - y_np[i])), 4),
+                "mislabeled": "",
+                "note": "",
+                **_columns(described[i]),
+            }
+            for r, i in enumerate(order)
+        ]
         carry_tags({out_dir / "worst_mistakes.csv": rows})
         result["worst_mistakes_csv"] = str(write_csv(out_dir / "worst_mistakes.csv", rows))
         plt = _plt()
@@ -237,31 +279,57 @@ def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(
         ax.set_ylabel(f"predicted {spec.target_name or 'value'}")
         ax.set_title(f"Predicted vs true on {split} (n={len(y_np)})")
         ax.legend()
-        result["predicted_vs_true"] = str(save_figure(fig, out_dir / "predicted_vs_true.png", loggers, "analysis/predicted_vs_true"))
+        result["predicted_vs_true"] = str(
+            save_figure(fig, out_dir / "predicted_vs_true.png", loggers, "analysis/predicted_vs_true")
+        )
         print(f"\nWorst {split} predictions (largest |error|), all in {result['worst_mistakes_csv']}:")
         for row in rows[:5]:
-            print(f"  {row['example']:<12} true {row['y_true']:<10.4g} predicted {row['y_pred']:<10.4g} |error| {row['abs_error']:.4g}")
+            print(
+                f"  {row['example']:<12} true {row['y_true']:<10.4g} predicted {row['y_pred']:<10.4g} |error| {row['abs_error']:.4g}"
+            )
         return result
     if not task.single_label:
-        return label_analysis(task, out, y, loss, index, described, pictures, image, result, out_dir, loggers, split, worst_k, spec)
+        return label_analysis(
+            task, out, y, loss, index, described, pictures, image, result, out_dir, loggers, split, worst_k, spec
+        )
 
     names = [spec.class_name(c) for c in range(spec.num_classes or 2)]
     probs = task.probabilities(out).numpy()
     y_int = y_np.astype(np.int64)
     matrix = confusion(pred, y_int, len(names))
     classes = per_class(matrix, names)
-    write_csv(out_dir / "confusion_matrix.csv", [{"true\\pred": names[c], **{names[j]: int(v) for j, v in enumerate(matrix[c])}} for c in range(len(names))])
+    write_csv(
+        out_dir / "confusion_matrix.csv",
+        [{"true\\pred": names[c], **{names[j]: int(v) for j, v in enumerate(matrix[c])}} for c in range(len(names))],
+    )
     result["class_names"] = names
     result["confusion_matrix"] = matrix.tolist()
     result["per_class"] = classes
     result["per_class_csv"] = str(write_csv(out_dir / "per_class_metrics.csv", classes))
-    result["confusion_matrix_png"] = str(save_figure(confusion_figure(matrix, split, names), out_dir / "confusion_matrix.png", loggers, "analysis/confusion_matrix"))
+    result["confusion_matrix_png"] = str(
+        save_figure(
+            confusion_figure(matrix, split, names),
+            out_dir / "confusion_matrix.png",
+            loggers,
+            "analysis/confusion_matrix",
+        )
+    )
 
     def row(rank, i):
-        return {"rank": rank, "index": int(index[i]), "example": described[i]["example"], "y_true": names[y_int[i]],
-                "y_pred": names[pred[i]], "confidence": round(float(probs[i, pred[i]]), 4), "p_true": round(float(probs[i, y_int[i]]), 4),
-                "loss": round(float(loss[i]), 4), **_suspect(suspects, int(index[i]), names), "mislabeled": "", "note": "",
-                **_columns(described[i])}
+        return {
+            "rank": rank,
+            "index": int(index[i]),
+            "example": described[i]["example"],
+            "y_true": names[y_int[i]],
+            "y_pred": names[pred[i]],
+            "confidence": round(float(probs[i, pred[i]]), 4),
+            "p_true": round(float(probs[i, y_int[i]]), 4),
+            "loss": round(float(loss[i]), 4),
+            **_suspect(suspects, int(index[i]), names),
+            "mislabeled": "",
+            "note": "",
+            **_columns(described[i]),
+        }
 
     wrong = np.flatnonzero(pred != y_int)
     right = np.flatnonzero(pred == y_int)
@@ -274,32 +342,53 @@ def error_analysis(predictions, datamodule, task: Task, out_dir: Path, loggers=(
     result["correct_examples_csv"] = str(write_csv(out_dir / "correct_examples.csv", right_rows))
     if image and len(wrong):
         top = wrong[:worst_k]
-        titles = [f"{_short(described[i]['example'])}\ntrue {names[y_int[i]]} → {names[pred[i]]}\np={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]
-        fig = image_grid(pictures(top), titles, f"Worst {len(top)} of {len(wrong)} {split} mistakes (highest loss first)")
-        result["worst_mistakes_png"] = str(save_figure(fig, out_dir / "worst_mistakes.png", loggers, "analysis/worst_mistakes"))
+        titles = [
+            f"{_short(described[i]['example'])}\ntrue {names[y_int[i]]} → {names[pred[i]]}\np={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}"
+            for i in top
+        ]
+        fig = image_grid(
+            pictures(top), titles, f"Worst {len(top)} of {len(wrong)} {split} mistakes (highest loss first)"
+        )
+        result["worst_mistakes_png"] = str(
+            save_figure(fig, out_dir / "worst_mistakes.png", loggers, "analysis/worst_mistakes")
+        )
     if image and len(right):
         top = right[:worst_k]
-        titles = [f"{_short(described[i]['example'])}\n{names[y_int[i]]}\np={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}" for i in top]
+        titles = [
+            f"{_short(described[i]['example'])}\n{names[y_int[i]]}\np={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}"
+            for i in top
+        ]
         fig = image_grid(pictures(top), titles, f"Least confident {len(top)} of {len(right)} correct {split} examples")
-        result["correct_examples_png"] = str(save_figure(fig, out_dir / "correct_examples.png", loggers, "analysis/correct_examples"))
+        result["correct_examples_png"] = str(
+            save_figure(fig, out_dir / "correct_examples.png", loggers, "analysis/correct_examples")
+        )
 
     weakest = sorted(classes, key=lambda r: r["f1"])[:3]
-    print(f"\nError analysis on {split}: {len(wrong)} of {len(y_int)} wrong; weakest classes by F1: "
-          + ", ".join(f"{r['class']} (P {r['precision']:.2f} R {r['recall']:.2f} F1 {r['f1']:.2f})" for r in weakest))
+    print(
+        f"\nError analysis on {split}: {len(wrong)} of {len(y_int)} wrong; weakest classes by F1: "
+        + ", ".join(f"{r['class']} (P {r['precision']:.2f} R {r['recall']:.2f} F1 {r['f1']:.2f})" for r in weakest)
+    )
     if len(wrong):
-        print(f"  worst mistakes: {result.get('worst_mistakes_png', result['worst_mistakes_csv'])}  (tag them in {Path(result['worst_mistakes_csv']).name})")
+        print(
+            f"  worst mistakes: {result.get('worst_mistakes_png', result['worst_mistakes_csv'])}  (tag "
+            f"them in {Path(result['worst_mistakes_csv']).name})"
+        )
         if not image:
             for r in (row(k + 1, i) for k, i in enumerate(wrong[:5])):
-                print(f"  {r['example']:<12} true {r['y_true']} predicted {r['y_pred']} (p={r['confidence']:.2f}, loss {r['loss']:.2f})")
+                print(
+                    f"  {r['example']:<12} true {r['y_true']} predicted {r['y_pred']} (p={r['confidence']:.2f}, loss {r['loss']:.2f})"
+                )
     return result
 
 
-def label_analysis(task, out, y, loss, index, described, pictures, image, result, out_dir, loggers, split, worst_k, spec) -> dict:
+def label_analysis(
+    task, out, y, loss, index, described, pictures, image, result, out_dir, loggers, split, worst_k, spec
+) -> dict:
     """Several labels per example (multilabel): per-label precision, recall and F1 over the
     labels present, and the examples with a wrong label, highest loss first (missing labels
     never count as wrong)."""
     names = [spec.class_name(j) for j in range(task.num_classes)]
-    pred, probs = task.predict(out).numpy().astype(bool), task.probabilities(out).numpy()
+    pred = task.predict(out).numpy().astype(bool)
     y_np = y.numpy()
     present, truth = ~np.isnan(y_np), np.nan_to_num(y_np) == 1
     rows = []
@@ -308,8 +397,17 @@ def label_analysis(task, out, y, loss, index, described, pictures, image, result
         tp, fp, fn = int((p & t & m).sum()), int((p & ~t & m).sum()), int((~p & t & m).sum())
         precision, recall = (tp / (tp + fp) if tp + fp else 0.0), (tp / (tp + fn) if tp + fn else 0.0)
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows.append({"label": name, "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-                     "positives": int((t & m).sum()), "present": int(m.sum()), "missing": int((~m).sum())})
+        rows.append(
+            {
+                "label": name,
+                "precision": round(precision, 4),
+                "recall": round(recall, 4),
+                "f1": round(f1, 4),
+                "positives": int((t & m).sum()),
+                "present": int(m.sum()),
+                "missing": int((~m).sum()),
+            }
+        )
     result["label_names"] = names
     result["per_label"] = rows
     result["per_label_csv"] = str(write_csv(out_dir / "per_label_metrics.csv", rows))
@@ -320,22 +418,43 @@ def label_analysis(task, out, y, loss, index, described, pictures, image, result
     wrong_labels = (pred != truth) & present
     wrong = np.flatnonzero(wrong_labels.any(1))
     wrong = wrong[np.argsort(-loss[wrong], kind="stable")]
-    mistakes = [{"rank": r + 1, "index": int(index[i]), "example": described[i]["example"],
-                 "y_true": task.describe_target(y[i], spec.class_name), "y_pred": text(i, pred), "wrong_labels": text(i, wrong_labels),
-                 "loss": round(float(loss[i]), 4), "mislabeled": "", "note": "", **_columns(described[i])} for r, i in enumerate(wrong)]
+    mistakes = [
+        {
+            "rank": r + 1,
+            "index": int(index[i]),
+            "example": described[i]["example"],
+            "y_true": task.describe_target(y[i], spec.class_name),
+            "y_pred": text(i, pred),
+            "wrong_labels": text(i, wrong_labels),
+            "loss": round(float(loss[i]), 4),
+            "mislabeled": "",
+            "note": "",
+            **_columns(described[i]),
+        }
+        for r, i in enumerate(wrong)
+    ]
     carry_tags({out_dir / "worst_mistakes.csv": mistakes})
     result["n_mistakes"] = int(len(wrong))
     result["worst_mistakes_csv"] = str(write_csv(out_dir / "worst_mistakes.csv", mistakes))
     if image and len(wrong):
         top = wrong[:worst_k]
-        titles = [f"{_short(described[i]['example'])}\nwrong: {_short(text(i, wrong_labels))}\nloss {loss[i]:.2f}" for i in top]
+        titles = [
+            f"{_short(described[i]['example'])}\nwrong: {_short(text(i, wrong_labels))}\nloss {loss[i]:.2f}"
+            for i in top
+        ]
         fig = image_grid(pictures(top), titles, f"Worst {len(top)} of {len(wrong)} {split} examples with a wrong label")
-        result["worst_mistakes_png"] = str(save_figure(fig, out_dir / "worst_mistakes.png", loggers, "analysis/worst_mistakes"))
+        result["worst_mistakes_png"] = str(
+            save_figure(fig, out_dir / "worst_mistakes.png", loggers, "analysis/worst_mistakes")
+        )
     weakest = sorted(rows, key=lambda r: r["f1"])[:3]
-    print(f"\nError analysis on {split}: {len(wrong)} of {len(y_np)} examples have a wrong label; weakest labels by F1: "
-          + ", ".join(f"{r['label']} (P {r['precision']:.2f} R {r['recall']:.2f} F1 {r['f1']:.2f})" for r in weakest))
+    print(
+        f"\nError analysis on {split}: {len(wrong)} of {len(y_np)} examples have a wrong label; weakest labels by F1: "
+        + ", ".join(f"{r['label']} (P {r['precision']:.2f} R {r['recall']:.2f} F1 {r['f1']:.2f})" for r in weakest)
+    )
     for r in mistakes[:5]:
-        print(f"  {r['example']:<12} true {r['y_true']} predicted {r['y_pred']} (wrong: {r['wrong_labels']}, loss {r['loss']:.2f})")
+        print(
+            f"  {r['example']:<12} true {r['y_true']} predicted {r['y_pred']} (wrong: {r['wrong_labels']}, loss {r['loss']:.2f})"
+        )
     return result
 
 
@@ -356,18 +475,36 @@ def write_label_issues(found: dict, datamodule, out_dir: Path, loggers=(), worst
     rows = []
     for split, f in found.items():
         described = datamodule.describe(f["index"])
-        for rank, (i, given, suggested, quality) in enumerate(zip(f["index"], f["given"], f["suggested"], f["quality"])):
-            rows.append({"split": split, "rank": rank + 1, "index": int(i), "example": described[rank]["example"],
-                         "given_label": spec.class_name(given), "suggested_label": spec.class_name(suggested),
-                         "label_quality": round(float(quality), 4), "mislabeled": "", "note": "", **_columns(described[rank])})
+        for rank, (i, given, suggested, quality) in enumerate(
+            zip(f["index"], f["given"], f["suggested"], f["quality"])
+        ):
+            rows.append(
+                {
+                    "split": split,
+                    "rank": rank + 1,
+                    "index": int(i),
+                    "example": described[rank]["example"],
+                    "given_label": spec.class_name(given),
+                    "suggested_label": spec.class_name(suggested),
+                    "label_quality": round(float(quality), 4),
+                    "mislabeled": "",
+                    "note": "",
+                    **_columns(described[rank]),
+                }
+            )
     carry_tags({out_dir / "label_issues.csv": rows})  # a re-run keeps what was tagged by hand
     result = {"csv": str(write_csv(out_dir / "label_issues.csv", rows))}
     if rows and is_image(tuple(spec.input_shape)):
         top = sorted(rows, key=lambda r: r["label_quality"])[:worst_k]
         pictures = unstandardize(datamodule, datamodule.examples(torch.tensor([r["index"] for r in top]))[0])
-        titles = [f"{r['split']} {_short(r['example'], 16)}\ngiven {r['given_label']} → {r['suggested_label']}?\n"
-                  f"p(given)={r['label_quality']:.2f}" for r in top]
-        fig = image_grid(pictures, titles, f"{len(top)} most likely wrong labels of {len(rows)} suspects (train, train_dev, dev)")
+        titles = [
+            f"{r['split']} {_short(r['example'], 16)}\ngiven {r['given_label']} → {r['suggested_label']}?\n"
+            f"p(given)={r['label_quality']:.2f}"
+            for r in top
+        ]
+        fig = image_grid(
+            pictures, titles, f"{len(top)} most likely wrong labels of {len(rows)} suspects (train, train_dev, dev)"
+        )
         result["png"] = str(save_figure(fig, out_dir / "label_issues.png", loggers, "analysis/label_issues"))
     return result
 
@@ -377,12 +514,17 @@ def mismatch_figure(evidence: dict, datamodule):
     is distributed in the two (Kolmogorov-Smirnov statistic, the largest over channels)."""
     plt = _plt()
     shape = tuple(evidence["input_shape"])
-    means = unstandardize(datamodule, torch.from_numpy(np.stack([evidence["train_mean"], evidence["dev_mean"]])).reshape(2, *shape))
+    means = unstandardize(
+        datamodule, torch.from_numpy(np.stack([evidence["train_mean"], evidence["dev_mean"]])).reshape(2, *shape)
+    )
     heat = np.asarray(evidence["drift"]).reshape(shape).max(0)
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
     means = (means - means.min()) / (means.max() - means.min() + 1e-8)  # one scale: a darker dev shows as darker
     for ax, img, title in zip(axes, means.float(), ("mean train image", "mean dev image")):
-        ax.imshow(img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy(), cmap="gray_r" if img.shape[0] == 1 else None)
+        ax.imshow(
+            img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy(),
+            cmap="gray_r" if img.shape[0] == 1 else None,
+        )
         ax.set_title(title)
     im = axes[2].imshow(heat, cmap="magma", vmin=0, vmax=max(float(heat.max()), 0.1))
     axes[2].set_title("where they differ")
@@ -390,8 +532,11 @@ def mismatch_figure(evidence: dict, datamodule):
     for ax in axes:
         ax.axis("off")
     low, high = evidence["ci"]
-    fig.suptitle(f"train vs dev: a classifier separates them with AUC {evidence['auc']:.3f} (95% CI {low:.3f}-{high:.3f}): "
-                 f"{evidence['verdict']}", fontsize=10)
+    fig.suptitle(
+        f"train vs dev: a classifier separates them with AUC {evidence['auc']:.3f} (95% CI {low:.3f}-{high:.3f}): "
+        f"{evidence['verdict']}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -403,4 +548,4 @@ def _columns(described: dict) -> dict:
 
 
 def _short(name: str, width: int = 22) -> str:
-    return name if len(name) <= width else "…" + name[-(width - 1):]
+    return name if len(name) <= width else "…" + name[-(width - 1) :]

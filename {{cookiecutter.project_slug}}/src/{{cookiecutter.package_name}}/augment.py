@@ -38,10 +38,24 @@ class Augment(torch.nn.Module):
     Holds no parameters or buffers: it adds nothing to a checkpoint.
     """
 
-    def __init__(self, input_shape, crop_padding: int = 0, flip: float = 0.0, rotation: float = 0.0, color_jitter: float = 0.0, noise: float = 0.0):
+    def __init__(
+        self,
+        input_shape,
+        crop_padding: int = 0,
+        flip: float = 0.0,
+        rotation: float = 0.0,
+        color_jitter: float = 0.0,
+        noise: float = 0.0,
+    ):
         super().__init__()
         input_shape = tuple(int(v) for v in input_shape)
-        options = {"crop_padding": crop_padding, "flip": flip, "rotation": rotation, "color_jitter": color_jitter, "noise": noise}
+        options = {
+            "crop_padding": crop_padding,
+            "flip": flip,
+            "rotation": rotation,
+            "color_jitter": color_jitter,
+            "noise": noise,
+        }
         for key, value in options.items():
             if value is None or float(value) < 0:
                 raise ConfigError(f"regularizer.augment.{key}={value} must be >= 0 (0 = off)")
@@ -124,7 +138,9 @@ def build_augment(options, input_shape) -> Augment | None:
     options = dict(options)
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
-        raise ConfigError(f"regularizer.augment.{unknown[0]} is not an augmentation; the known ones are {', '.join(OPTIONS)}")
+        raise ConfigError(
+            f"regularizer.augment.{unknown[0]} is not an augmentation; the known ones are {', '.join(OPTIONS)}"
+        )
     mixup_alpha = options.pop("mixup", 0) or 0
     if float(mixup_alpha) < 0:
         raise ConfigError(f"regularizer.augment.mixup={mixup_alpha} must be >= 0 (0 = off)")

@@ -40,7 +40,9 @@ def build_datamodule(cfg: DictConfig, setup: bool = True) -> FourSplitDataModule
     forwarded = [k for k in data if not str(k).startswith("_") and k not in taken]
     stray = [k for k in forwarded if "${data." + str(k) + "}" not in source_yaml]
     if stray and not any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values()):
-        raise ConfigError(f"data.{stray[0]} is neither a setting of {cls.__name__} nor forwarded to data.source; remove it")
+        raise ConfigError(
+            f"data.{stray[0]} is neither a setting of {cls.__name__} nor forwarded to data.source; remove it"
+        )
     try:  # resolved here, inside cfg, so that ${data.path} and ${seed} still find their values
         plain = OmegaConf.to_container(data, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as e:
@@ -68,8 +70,11 @@ def unwrapped(fn, *args, **kwargs):
 def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, scheduler: bool = True):
     """The TaskModule of cfg.model, with the net's `auto` keys (input_shape, num_outputs) filled
     from the data spec and the task, classes and class names passed on."""
-    net_fill = {key: value for key, value in (("input_shape", list(spec.input_shape)), ("num_outputs", spec.num_outputs))
-                if OmegaConf.select(cfg.model, f"net.{key}") == AUTO}
+    net_fill = {
+        key: value
+        for key, value in (("input_shape", list(spec.input_shape)), ("num_outputs", spec.num_outputs))
+        if OmegaConf.select(cfg.model, f"net.{key}") == AUTO
+    }
     return unwrapped(
         instantiate,
         cfg.model,

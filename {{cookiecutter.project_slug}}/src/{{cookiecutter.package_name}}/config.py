@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -25,11 +26,22 @@ class TrainingFailed(RuntimeError):
 # Values typed on the command line arrive as text when they are not numbers (optimizer.lr=abc):
 # each is refused here in one line instead of a traceback deep in the optimizer or the loader.
 NUMBERS = {
-    "seed": (int, 0), "data.split_seed": (int, 0), "data.batch_size": (int, 64), "data.num_workers": (int, 0),
-    "trainer.max_epochs": (int, 20), "trainer.max_steps": (int, 1000), "optimizer.lr": (float, "1e-3"),
-    "optimizer.weight_decay": (float, "1e-4"), "optimizer.momentum": (float, 0.9), "regularizer.dropout": (float, 0.2),
-    "regularizer.weight_decay": (float, "1e-4"), "regularizer.l1": (float, "1e-5"), "regularizer.input_noise": (float, 0.1),
-    "regularizer.label_smoothing": (float, 0.1), "model.freeze_epochs": (int, 5), "model.backbone_lr_scale": (float, 0.1),
+    "seed": (int, 0),
+    "data.split_seed": (int, 0),
+    "data.batch_size": (int, 64),
+    "data.num_workers": (int, 0),
+    "trainer.max_epochs": (int, 20),
+    "trainer.max_steps": (int, 1000),
+    "optimizer.lr": (float, "1e-3"),
+    "optimizer.weight_decay": (float, "1e-4"),
+    "optimizer.momentum": (float, 0.9),
+    "regularizer.dropout": (float, 0.2),
+    "regularizer.weight_decay": (float, "1e-4"),
+    "regularizer.l1": (float, "1e-5"),
+    "regularizer.input_noise": (float, 0.1),
+    "regularizer.label_smoothing": (float, 0.1),
+    "model.freeze_epochs": (int, 5),
+    "model.backbone_lr_scale": (float, 0.1),
 }
 
 
@@ -42,7 +54,9 @@ def validate_config(cfg: DictConfig) -> None:
             continue
         whole = kind is int and isinstance(value, (int, float)) and float(value).is_integer()
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not whole):
-            raise ConfigError(f"{key}={value!r} is not {'a whole number' if kind is int else 'a number'}; e.g. {key}={example}")
+            raise ConfigError(
+                f"{key}={value!r} is not {'a whole number' if kind is int else 'a number'}; e.g. {key}={example}"
+            )
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and int(max_epochs) == 0:
         raise ConfigError("trainer.max_epochs=0 trains nothing (and would diagnose an untrained model); use 1 or more")
@@ -51,18 +65,27 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"optimizer.lr={lr} must be >= 0 (a learning rate is a step size); e.g. optimizer.lr=1e-3")
     ckpt = cfg.get("ckpt_path")
     if ckpt and Path(ckpt).is_dir():
-        raise ConfigError(f"ckpt_path={ckpt} is a directory; pass the .ckpt file in it (e.g. {Path(ckpt) / 'last.ckpt'})")
+        raise ConfigError(
+            f"ckpt_path={ckpt} is a directory; pass the .ckpt file in it (e.g. {Path(ckpt) / 'last.ckpt'})"
+        )
     if ckpt and not Path(ckpt).is_file():
-        raise ConfigError(f"ckpt_path={ckpt} does not exist; pass the path of a .ckpt file (e.g. <run dir>/checkpoints/last.ckpt)")
+        raise ConfigError(
+            f"ckpt_path={ckpt} does not exist; pass the path of a .ckpt file (e.g. <run dir>/checkpoints/last.ckpt)"
+        )
     every_s = OmegaConf.select(cfg, "callbacks.last_checkpoint.every_s")
     if every_s is not None and float(every_s) < 0:
-        raise ConfigError(f"callbacks.last_checkpoint.every_s={every_s} is negative; use 0 to write last.ckpt every epoch")
+        raise ConfigError(
+            f"callbacks.last_checkpoint.every_s={every_s} is negative; use 0 to write last.ckpt every epoch"
+        )
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
     if accelerator in ("gpu", "cuda"):
         import torch
 
         if not torch.cuda.is_available():
-            raise ConfigError(f"trainer.accelerator={accelerator} but torch sees no CUDA GPU; use trainer=cpu (or trainer=default: a GPU when there is one)")
+            raise ConfigError(
+                f"trainer.accelerator={accelerator} but torch sees no CUDA GPU; use trainer=cpu (or "
+                "trainer=default: a GPU when there is one)"
+            )
     strategy = str(cfg.trainer.get("strategy", "auto"))
     if "fsdp" in strategy.lower():
         import torch
@@ -86,8 +109,11 @@ def refuse_an_existing_run_dir(argv: list[str]) -> None:
         if sep and key.lstrip("+~") == "hydra.run.dir" and "${" not in value:
             folder = Path(value)
             if folder.is_dir() and any(folder.iterdir()):
-                print(f"error: hydra.run.dir={value} holds an earlier run (or other files) and would be overwritten; "
-                      "pass a new folder, or resume that run with ckpt_path=<its dir>/checkpoints/last.ckpt", file=sys.stderr)
+                print(
+                    f"error: hydra.run.dir={value} holds an earlier run (or other files) and would be overwritten; "
+                    "pass a new folder, or resume that run with ckpt_path=<its dir>/checkpoints/last.ckpt",
+                    file=sys.stderr,
+                )
                 sys.exit(2)
             if folder.exists() and not folder.is_dir():
                 print(f"error: hydra.run.dir={value} is a file; pass a folder that does not exist yet", file=sys.stderr)
@@ -104,8 +130,11 @@ def list_parts_as_sweeps(argv: list[str]) -> list[str]:
         if sep and key.rpartition(".")[2] in ("depth", "width") and "." in key and "(" not in value:
             if not multirun:
                 prefix = key.rpartition(".")[0]
-                print(f"error: {key}={value} is a sweep's part of the list {prefix}, not a config key; in a single run set "
-                      f"the list itself, e.g. {prefix}=[128,128]", file=sys.stderr)
+                print(
+                    f"error: {key}={value} is a sweep's part of the list {prefix}, not a config key; in a single run set "
+                    f"the list itself, e.g. {prefix}=[128,128]",
+                    file=sys.stderr,
+                )
                 sys.exit(2)
             arg = f"{key}=choice({value})"
         out.append(arg)
@@ -140,8 +169,14 @@ def _remove_own_unused_run_dir() -> None:
         hydra_cfg = HydraConfig.get()
     except (ImportError, ValueError):  # not under @hydra.main (tests, notebooks)
         return
-    if hydra_cfg.mode != RunMode.RUN or os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("SLURM_RESTART_COUNT"):
+    if (
+        hydra_cfg.mode != RunMode.RUN
+        or os.environ.get("LOCAL_RANK", "0") != "0"
+        or os.environ.get("SLURM_RESTART_COUNT")
+    ):
         return  # a sweep's folder holds its other jobs; a DDP child or a requeued job joins an existing one
+    if hydra_cfg.output_subdir is None:
+        return  # a tool script (configs/hydra/tool.yaml): its "run folder" is the cwd, which Hydra did not make
     folder = Path(hydra_cfg.runtime.output_dir)
     if folder.is_dir() and all(p.name in (".hydra", f"{hydra_cfg.job.name}.log") for p in folder.iterdir()):
         import logging
@@ -151,24 +186,97 @@ def _remove_own_unused_run_dir() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_hydra_app(main, started: list) -> None:
+def run_hydra_app(main, started: list | None = None) -> None:
     """Run a @hydra.main script. An override or config that Hydra cannot compose (a typo in a
     key, an unknown option of a config group, a value it cannot parse) is one line on stderr
-    and exit 2, before any run folder exists; `started` is non-empty once a job began, and what
-    happens after that is the job's own (its exit code, or its traceback for a bug)."""
+    and exit 2, before any run folder exists; `started` is non-empty once a job began (by
+    default: once Hydra set up a job), and what happens after that is the job's own (its exit
+    code, or its traceback for a bug). `--help` first prints the script's docstring (its usage),
+    then Hydra's help (a tool script's keys and defaults: configs/hydra/tool.yaml)."""
+    from hydra._internal.utils import get_args_parser  # the parser @hydra.main reads sys.argv with
+    from hydra.core.hydra_config import HydraConfig
+
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra then raises instead of printing several lines and exiting 1
+    flags = [a for a in get_args_parser().parse_known_args(sys.argv[1:])[1] if a.startswith("-")]
+    if flags:  # e.g. an old --storage URL: argparse would print its usage and a line
+        key = flags[0].lstrip("-").partition("=")[0].replace("-", "_")
+        print(
+            f"error: unknown option {flags[0]}; every setting is key=value, e.g. {key}=... (python {Path(sys.argv[0]).name} --help)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
+        doc = getattr(main, "__wrapped__", main).__globals__.get("__doc__")
+        print((doc or "").strip() + "\n")
+    before = HydraConfig.instance().cfg  # set anew when a job starts (an earlier run in this process left its own)
+
+    def began() -> bool:
+        return bool(started) if started is not None else HydraConfig.instance().cfg is not before
+
     try:
         main()
     except SystemExit as e:
-        sys.exit(2 if not started and e.code not in (0, None) else e.code)
+        sys.exit(2 if not began() and e.code not in (0, None) else e.code)
     except Exception as e:  # noqa: BLE001 - only a composition error before any job is turned into one line
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
 
-        if started or not isinstance(e, (HydraException, OmegaConfBaseException)):
+        if began() or not isinstance(e, (HydraException, OmegaConfBaseException)):
             raise
         print(f"error: {composition_error_line(e)}", file=sys.stderr)
         sys.exit(2)
+
+
+_KINDS = {int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def tool_args(cfg: DictConfig, **kinds: type) -> SimpleNamespace:
+    """The keys of a tool script's config (configs/<script>.yaml) as plain values, checked: a
+    required key (???) not given, or a value of the wrong kind, is a ConfigError (one line, exit 2).
+    kinds: key -> int, float, bool or list (one value becomes a list of one); every other key is
+    text (out=2024 is the folder '2024', not a number). null passes as None: "the default"."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        script, given = f"{HydraConfig.get().job.name}.py", list(HydraConfig.get().overrides.task)
+    except (ImportError, ValueError):  # not under @hydra.main
+        script, given = Path(sys.argv[0]).name, []
+    added = [o for o in given if o.startswith("+") and not o.startswith("++")]  # +foo=1: a key the tool never reads
+    if added:
+        new = {o.lstrip("+").partition("=")[0] for o in added}
+        keys = [k for k in cfg if k not in new]
+        raise ConfigError(f"{added[0]}: {script} takes no new keys, only {', '.join(keys)} (python {script} --help)")
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise ConfigError(
+            f"{', '.join(missing)} {verb} required: python {script} " + " ".join(f"{k}=..." for k in missing)
+        )
+    try:
+        values = OmegaConf.to_container(cfg, resolve=True)
+    except Exception as e:  # noqa: BLE001 - an interpolation that cannot resolve (out=${nope})
+        raise ConfigError(str(e).splitlines()[0]) from None
+    for key, value in values.items():
+        kind = kinds.get(key, str)
+        if value is None:
+            continue
+        if kind is list:
+            values[key] = [str(v) for v in (value if isinstance(value, list) else [value]) if v not in ("", None)]
+        elif isinstance(value, (dict, list)):
+            raise ConfigError(
+                f"{key}={value} is a {'list' if isinstance(value, list) else 'mapping'}; {key} takes one value"
+            )
+        elif kind is str:
+            values[key] = str(value)
+        elif isinstance(value, bool) != (kind is bool) or not isinstance(
+            value, (int, float) if kind is float else kind
+        ):
+            raise ConfigError(
+                f"{key}={value!r} is not {_KINDS[kind]}" + (f"; use {key}=true or {key}=false" if kind is bool else "")
+            )
+        elif kind is float:
+            values[key] = float(value)
+    return SimpleNamespace(**values)
 
 
 def composition_error_line(error: BaseException) -> str:
@@ -180,11 +288,19 @@ def composition_error_line(error: BaseException) -> str:
         text += "\n" + str(cause)
     text = text.split("Config search path")[0]
     text, _, options = text.partition("Available options in ")
-    keep = [line.strip() for line in text.splitlines()
-            if line.strip() and not line.strip().startswith(("full_key:", "object_type=", "Set the environment variable"))]
+    keep = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith(("full_key:", "object_type=", "Set the environment variable"))
+    ]
     if options:
         group, _, names = options.partition("\n")
-        keep.append(f"available options in {group.strip().rstrip(':')}: " + ", ".join(n.strip() for n in names.splitlines() if n.strip()))
+        keep.append(
+            f"available options in {group.strip().rstrip(':')}: "
+            + ", ".join(n.strip() for n in names.splitlines() if n.strip())
+        )
     if getattr(error, "override", None):  # a value the override grammar cannot read
         keep.insert(0, f"cannot parse the override {error.override!r}")
+        key = error.override.partition("=")[0]
+        keep.append(f"a value with = , # ! & ~ [ ] or a space in it goes in quotes, e.g. '{key}=\"a=b\"'")
     return "; ".join(line.rstrip(".") for line in keep)

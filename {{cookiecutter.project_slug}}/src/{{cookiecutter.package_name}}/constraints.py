@@ -31,7 +31,7 @@ class Constraint:
         if not m:
             raise ConfigError(
                 f"objective.satisficing entry {text!r} is not 'name op number'; "
-                "write e.g. \"params <= 1e6\", \"latency_ms <= 5\" or \"dev/f1 >= 0.9\""
+                'write e.g. "params <= 1e6", "latency_ms <= 5" or "dev/f1 >= 0.9"'
             )
         name, op, number = m.groups()
         if name not in STATIC and "/" not in name:
@@ -52,7 +52,11 @@ class Constraint:
         """How far from holding (<= 0 holds): what Optuna's constrained samplers take."""
         if value is None or math.isnan(value):
             return 1.0
-        gap = abs(value - self.threshold) if self.op == "==" else (value - self.threshold if self.op in ("<=", "<") else self.threshold - value)
+        gap = (
+            abs(value - self.threshold)
+            if self.op == "=="
+            else (value - self.threshold if self.op in ("<=", "<") else self.threshold - value)
+        )
         return gap if not self.holds(value) else min(gap, 0.0)
 
     def __str__(self) -> str:

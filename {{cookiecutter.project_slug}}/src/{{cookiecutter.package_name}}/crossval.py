@@ -1,8 +1,8 @@
 """k-fold cross-validation summary (M6): the fold runs of one folder, side by side.
 
     python train.py -m data.splits=kfold data.fold='range(5)'    writes multirun/<date>/<time>/cv_summary.json at the end
-    python cv_summary.py multirun/<date>/<time>                  the same, again, for any such folder
-    python cv_summary.py multirun/<date>/<time>/trial_3          one trial of a k-fold sweep (its fold_<i> folders)
+    python cv_summary.py dir=multirun/<date>/<time>              the same, again, for any such folder
+    python cv_summary.py dir=multirun/<date>/<time>/trial_3      one trial of a k-fold sweep (its fold_<i> folders)
 
 Per fold, and mean ± standard deviation over the folds, of the optimizing metric on train,
 train_dev and dev; then the diagnosis (diagnosis.py) on the fold-averaged errors. The dev
@@ -31,10 +31,14 @@ def fold_runs(directory: Path) -> list[dict]:
     """The finished data.splits=kfold runs directly under `directory`, by fold."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise ConfigError(f"{directory} is not a folder; pass a multirun folder, e.g. multirun/<date>/<time>")
+        raise ConfigError(f"{directory} is not a folder; pass a multirun folder, e.g. dir=multirun/<date>/<time>")
     runs = []
     for run_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
-        config, summary, diagnosis = run_dir / ".hydra" / "config.yaml", run_dir / "summary.json", run_dir / "diagnosis.json"
+        config, summary, diagnosis = (
+            run_dir / ".hydra" / "config.yaml",
+            run_dir / "summary.json",
+            run_dir / "diagnosis.json",
+        )
         if not (config.is_file() and summary.is_file() and diagnosis.is_file()):
             continue  # not a run, or one that did not finish
         cfg = OmegaConf.to_container(OmegaConf.load(config), resolve=False)
@@ -43,8 +47,16 @@ def fold_runs(directory: Path) -> list[dict]:
             continue
         fold = data.pop("fold", None) or 0
         cfg.pop("sweep_trial", None)  # a sweep's bookkeeping, not the configuration
-        runs.append({"fold": int(fold), "folds": int(data.get("folds", 5)), "dir": run_dir, "config": _flat(cfg),
-                     "summary": json.loads(summary.read_text()), "diagnosis": json.loads(diagnosis.read_text())})
+        runs.append(
+            {
+                "fold": int(fold),
+                "folds": int(data.get("folds", 5)),
+                "dir": run_dir,
+                "config": _flat(cfg),
+                "summary": json.loads(summary.read_text()),
+                "diagnosis": json.loads(diagnosis.read_text()),
+            }
+        )
     return sorted(runs, key=lambda r: r["fold"])
 
 
@@ -53,16 +65,22 @@ def summarize(runs: list[dict], directory: Path) -> dict:
     from .diagnosis import diagnose
 
     if not runs:
-        raise ConfigError(f"no finished k-fold runs (data.splits=kfold, with summary.json) directly under {directory}; "
-                          "for a k-fold sweep pass one trial's folder, e.g. multirun/<date>/<time>/trial_0")
+        raise ConfigError(
+            f"no finished k-fold runs (data.splits=kfold, with summary.json) directly under {directory}; "
+            "for a k-fold sweep pass one trial's folder, e.g. multirun/<date>/<time>/trial_0"
+        )
     first = runs[0]
     for run in runs[1:]:
         if run["config"] != first["config"]:
-            key = next(k for k in sorted({*first["config"], *run["config"]}) if first["config"].get(k) != run["config"].get(k))
-            raise ConfigError(f"the runs {first['dir'].name} and {run['dir'].name} in {directory} differ in {key} "
-                              f"({first['config'].get(key)} vs {run['config'].get(key)}), not only in data.fold, so they are not one "
-                              "cross-validation; to compare configurations by their folds, sweep them: python train.py -m "
-                              "sweep=grid data.splits=kfold ...")
+            key = next(
+                k for k in sorted({*first["config"], *run["config"]}) if first["config"].get(k) != run["config"].get(k)
+            )
+            raise ConfigError(
+                f"the runs {first['dir'].name} and {run['dir'].name} in {directory} differ in {key} "
+                f"({first['config'].get(key)} vs {run['config'].get(key)}), not only in data.fold, so they are not one "
+                "cross-validation; to compare configurations by their folds, sweep them: python train.py -m "
+                "sweep=grid data.splits=kfold ..."
+            )
     folds = [r["fold"] for r in runs]
     twice = sorted({f for f in folds if folds.count(f) > 1})
     if twice:
@@ -80,7 +98,10 @@ def summarize(runs: list[dict], directory: Path) -> dict:
         "error_measure": first["diagnosis"].get("error_measure"),
         "folds": first["folds"],
         "missing_folds": [f for f in range(first["folds"]) if f not in folds],
-        "per_fold": [{"fold": r["fold"], **{s: scores[s][i] for s in SPLITS}, "run_dir": str(r["dir"])} for i, r in enumerate(runs)],
+        "per_fold": [
+            {"fold": r["fold"], **{s: scores[s][i] for s in SPLITS}, "run_dir": str(r["dir"])}
+            for i, r in enumerate(runs)
+        ],
         "mean": {s: _mean(scores[s]) for s in SPLITS},
         "std": {s: _std(scores[s]) for s in SPLITS},  # sample standard deviation over the folds
         "n": n,
@@ -93,14 +114,18 @@ def format_summary(cv: dict, directory: Path) -> str:
     from .diagnosis import format_table
 
     ran = len(cv["per_fold"])
-    lines = [f"\nCross-validation, {ran} of {cv['folds']} folds ({directory}): {cv['metric']} of each fold's selected checkpoint"]
+    lines = [
+        f"\nCross-validation, {ran} of {cv['folds']} folds ({directory}): {cv['metric']} of each fold's selected checkpoint"
+    ]
     lines.append(f"  {'fold':<6}" + "".join(f"{s:>11}" for s in SPLITS))
     for row in cv["per_fold"]:
         lines.append(f"  {row['fold']:<6}" + "".join(_cell(row[s]) for s in SPLITS))
     lines.append(f"  {'mean':<6}" + "".join(_cell(cv["mean"][s]) for s in SPLITS))
     lines.append(f"  {'std':<6}" + "".join(_cell(cv["std"][s]) for s in SPLITS))
     if cv["missing_folds"]:
-        lines.append(f"  NOTE: fold(s) {', '.join(map(str, cv['missing_folds']))} did not finish: the mean is over the other folds")
+        lines.append(
+            f"  NOTE: fold(s) {', '.join(map(str, cv['missing_folds']))} did not finish: the mean is over the other folds"
+        )
     lines.append(f"  the dev folds hold {cv['n']['dev']} examples, each scored once; the test split is untouched")
     lines.append(format_table(cv["diagnosis"], f"{cv['error_measure']}, averaged over the folds"))
     return "\n".join(lines)
@@ -119,7 +144,7 @@ def write_summary(directory: Path, runs: list[dict] | None = None, echo=print) -
 class CrossValidationCallback(Callback):
     """Hydra callback (configs/train.yaml, hydra.callbacks): at the end of a `train.py -m` whose
     jobs are folds of one k-fold cross-validation, write its summary. Any other multirun: nothing.
-    A k-fold sweep's trials are folders of folds themselves: cv_summary.py DIR/trial_<n>."""
+    A k-fold sweep's trials are folders of folds themselves: cv_summary.py dir=DIR/trial_<n>."""
 
     def on_multirun_end(self, config, **kwargs) -> None:
         directory = Path(str(config.hydra.sweep.dir))
@@ -136,7 +161,9 @@ def _flat(node, prefix: str = "") -> dict:
     """{dotted key: value} of a config, to name the key in which two runs differ."""
     if not isinstance(node, dict):
         return {prefix: node}
-    return {k: v for key, child in node.items() for k, v in _flat(child, f"{prefix}.{key}" if prefix else str(key)).items()}
+    return {
+        k: v for key, child in node.items() for k, v in _flat(child, f"{prefix}.{key}" if prefix else str(key)).items()
+    }
 
 
 def _mean(values: list) -> float | None:

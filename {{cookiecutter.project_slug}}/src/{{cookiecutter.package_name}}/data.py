@@ -40,15 +40,21 @@ class ArraySource(Source):
         try:
             x = np.asarray(raw["x"], dtype=np.float32)
         except (TypeError, ValueError) as e:
-            raise ConfigError(f"the data source's x is not a numeric array ({e}); return float arrays [N, ...]") from None
+            raise ConfigError(
+                f"the data source's x is not a numeric array ({e}); return float arrays [N, ...]"
+            ) from None
         y = np.asarray(raw["y"])
         if len(x) != len(y):
-            raise ConfigError(f"the data source returns {len(x)} inputs but {len(y)} targets; give one target per input")
+            raise ConfigError(
+                f"the data source returns {len(x)} inputs but {len(y)} targets; give one target per input"
+            )
         self._x = torch.from_numpy(np.ascontiguousarray(x))
         self.input_shape = tuple(x.shape[1:])
         self.feature_names = list(raw["feature_names"]) if raw.get("feature_names") is not None else None
         domain = raw.get("domain")
-        return Examples(y, [str(i) for i in range(len(y))], None if domain is None else np.asarray(domain), raw.get("class_names"))
+        return Examples(
+            y, [str(i) for i in range(len(y))], None if domain is None else np.asarray(domain), raw.get("class_names")
+        )
 
     def features(self) -> torch.Tensor:
         return self._x
@@ -125,7 +131,11 @@ def infer_task(targets: np.ndarray) -> str:
     numeric = np.issubdtype(targets.dtype, np.number) or targets.dtype == bool
     if not numeric:
         return "binary" if len(values) == 2 else "multiclass"
-    whole = np.issubdtype(targets.dtype, np.integer) or targets.dtype == bool or bool(np.all(np.mod(values.astype(float), 1) == 0))
+    whole = (
+        np.issubdtype(targets.dtype, np.integer)
+        or targets.dtype == bool
+        or bool(np.all(np.mod(values.astype(float), 1) == 0))
+    )
     if whole and len(values) <= MAX_CLASSES_INFERRED:
         return "binary" if len(values) == 2 else "multiclass"
     return "regression"
@@ -148,16 +158,22 @@ def encode_targets(targets: np.ndarray, task: str, declared: list | None, train:
     if task == "multilabel":
         return encode_labels(targets, declared)
     if targets.ndim != 1:
-        raise ConfigError(f"data.task={task} takes one target per example, but the targets have shape {list(targets.shape)}; "
-                          "for several 0/1 labels per example use data.task=multilabel (or auto)")
+        raise ConfigError(
+            f"data.task={task} takes one target per example, but the targets have shape {list(targets.shape)}; "
+            "for several 0/1 labels per example use data.task=multilabel (or auto)"
+        )
     missing = _missing(targets)
     if missing.any():
-        raise ConfigError(f"{int(missing.sum())} example(s) have no target (e.g. example {int(np.flatnonzero(missing)[0])}); drop or label them")
+        raise ConfigError(
+            f"{int(missing.sum())} example(s) have no target (e.g. example {int(np.flatnonzero(missing)[0])}); drop or label them"
+        )
     if task == "regression":
         try:
             return torch.as_tensor(targets.astype(np.float32)), None
         except ValueError:
-            raise ConfigError("data.task=regression but the targets are not numbers; use data.task=multiclass (or auto)") from None
+            raise ConfigError(
+                "data.task=regression but the targets are not numbers; use data.task=multiclass (or auto)"
+            ) from None
     if declared is not None:
         names = [str(n) for n in declared]
         numeric = np.issubdtype(targets.dtype, np.number)
@@ -169,7 +185,9 @@ def encode_targets(targets: np.ndarray, task: str, declared: list | None, train:
             ids = np.array([lookup[str(t)] for t in targets], dtype=np.int64)
         else:
             if np.any(np.mod(targets, 1) != 0):
-                raise ConfigError("class targets must be whole numbers (class ids); for real-valued targets set data.task=regression")
+                raise ConfigError(
+                    "class targets must be whole numbers (class ids); for real-valued targets set data.task=regression"
+                )
             ids = targets.astype(np.int64)
             outside = (ids < 0) | (ids >= len(names))
             if outside.any():
@@ -179,8 +197,10 @@ def encode_targets(targets: np.ndarray, task: str, declared: list | None, train:
                 )
     else:
         if np.issubdtype(targets.dtype, np.floating) and np.any(np.mod(targets, 1) != 0):
-            raise ConfigError(f"data.task={task} but the targets have fractions (e.g. {targets[np.mod(targets, 1) != 0][0]}); "
-                              "use data.task=regression, or give class ids or names")
+            raise ConfigError(
+                f"data.task={task} but the targets have fractions (e.g. {targets[np.mod(targets, 1) != 0][0]}); "
+                "use data.task=regression, or give class ids or names"
+            )
         # vectorized: a million string labels must not cost a million Python lookups
         keys = targets.astype(np.int64) if np.issubdtype(targets.dtype, np.number) else targets.astype(str)
         classes = np.unique(keys[train])
@@ -189,22 +209,28 @@ def encode_targets(targets: np.ndarray, task: str, declared: list | None, train:
         for split, index in splits.items():
             unseen = np.unique(keys[index][~known[index]])
             if len(unseen):
-                raise ConfigError(f"class(es) {unseen[:5].tolist()} occur in {split} but never in train: the model cannot learn "
-                                  "them; collect train examples of them or drop those rows (or change data.split_seed)")
+                raise ConfigError(
+                    f"class(es) {unseen[:5].tolist()} occur in {split} but never in train: the model cannot learn "
+                    "them; collect train examples of them or drop those rows (or change data.split_seed)"
+                )
         ids = ids.astype(np.int64)
         names = [str(c) for c in classes.tolist()]
     if len(names) < 2:
         raise ConfigError(f"the target has a single class ({names}); a classifier needs at least two")
     if task == "binary" and len(names) != 2:
-        raise ConfigError(f"data.task=binary but the target has {len(names)} classes; use data.task=multiclass (or auto)")
+        raise ConfigError(
+            f"data.task=binary but the target has {len(names)} classes; use data.task=multiclass (or auto)"
+        )
     return torch.from_numpy(ids), names
 
 
 def encode_labels(targets: np.ndarray, declared: list | None):
     """(float [N, L] of 0/1/NaN, label names) for multilabel: -1 and NaN both mean missing."""
     if targets.ndim != 2:
-        raise ConfigError(f"data.task=multilabel needs targets of shape [N, labels], got {list(targets.shape)}; "
-                          "give one 0/1 column per label (NaN or -1 where a label is unknown)")
+        raise ConfigError(
+            f"data.task=multilabel needs targets of shape [N, labels], got {list(targets.shape)}; "
+            "give one 0/1 column per label (NaN or -1 where a label is unknown)"
+        )
     try:
         y = targets.astype(np.float32)
     except (TypeError, ValueError):
@@ -213,12 +239,16 @@ def encode_labels(targets: np.ndarray, declared: list | None):
     known = y[~np.isnan(y)]
     bad = known[(known != 0) & (known != 1)]
     if len(bad):
-        raise ConfigError(f"multilabel targets must be 0, 1, or NaN / -1 for a missing label; found {bad[0]:g}; "
-                          "for class ids use data.task=multiclass")
+        raise ConfigError(
+            f"multilabel targets must be 0, 1, or NaN / -1 for a missing label; found {bad[0]:g}; "
+            "for class ids use data.task=multiclass"
+        )
     names = [str(n) for n in declared] if declared is not None else [f"label_{j}" for j in range(y.shape[1])]
     if len(names) != y.shape[1]:
-        raise ConfigError(f"the source names {len(names)} labels ({names[:5]}) but the targets have {y.shape[1]} columns; "
-                          "give one name per label column")
+        raise ConfigError(
+            f"the source names {len(names)} labels ({names[:5]}) but the targets have {y.shape[1]} columns; "
+            "give one name per label column"
+        )
     return torch.from_numpy(y), names
 
 
@@ -228,10 +258,16 @@ def resolve_fractions(splits, n: int) -> dict:
     where 1% is already thousands of examples and the rest is better spent on training.
     `kfold` takes auto's test and train_dev fractions (its dev is one fold: make_fold_splits)."""
     if splits in ("auto", "kfold"):
-        return {"train_dev": 0.1, "dev": 0.1, "test": 0.1} if n < 100_000 else {"train_dev": 0.01, "dev": 0.01, "test": 0.01}
+        return (
+            {"train_dev": 0.1, "dev": 0.1, "test": 0.1}
+            if n < 100_000
+            else {"train_dev": 0.01, "dev": 0.01, "test": 0.01}
+        )
     example = "data.splits={train_dev:0.1,dev:0.1,test:0.1}"
     if not hasattr(splits, "keys") or set(splits.keys()) != {"train_dev", "dev", "test"}:
-        raise ConfigError(f"data.splits={splits} must be auto, kfold, or give train_dev, dev and test (train gets the rest), e.g. {example}")
+        raise ConfigError(
+            f"data.splits={splits} must be auto, kfold, or give train_dev, dev and test (train gets the rest), e.g. {example}"
+        )
     fractions = {k: float(splits[k]) for k in ("train_dev", "dev", "test")}
     if any(not 0 < f < 1 for f in fractions.values()) or sum(fractions.values()) >= 1:
         raise ConfigError(
@@ -258,7 +294,12 @@ def make_splits(n: int, fractions: dict, seed: int, domain: np.ndarray | None = 
         n_dev = round(len(target) * fractions["dev"] / (fractions["dev"] + fractions["test"]))
         n_test = len(target) - n_dev
         n_tdev = round(fractions["train_dev"] * n)
-    idx = {"test": target[:n_test], "dev": target[n_test : n_test + n_dev], "train_dev": source[:n_tdev], "train": source[n_tdev:]}
+    idx = {
+        "test": target[:n_test],
+        "dev": target[n_test : n_test + n_dev],
+        "train_dev": source[:n_tdev],
+        "train": source[n_tdev:],
+    }
     empty = [k for k, v in idx.items() if len(v) == 0]
     if empty:
         raise ConfigError(f"split(s) {empty} would be empty with {n} examples; raise their fraction in data.splits")
@@ -272,22 +313,36 @@ def check_folds(splits, folds, fold) -> tuple[int, int | None]:
         folds = int(folds)
         fold = None if fold is None else int(fold)
     except (TypeError, ValueError):
-        raise ConfigError(f"data.folds={folds} and data.fold={fold} must be whole numbers, e.g. data.folds=5 data.fold=0") from None
+        raise ConfigError(
+            f"data.folds={folds} and data.fold={fold} must be whole numbers, e.g. data.folds=5 data.fold=0"
+        ) from None
     if folds < 2:
         raise ConfigError(f"data.folds={folds}: k-fold cross-validation needs at least 2 folds, e.g. data.folds=5")
     if splits != "kfold":
         if fold is not None:
-            raise ConfigError(f"data.fold={fold} is given but data.splits={splits}: folds exist only with data.splits=kfold; add it or drop data.fold")
+            raise ConfigError(
+                f"data.fold={fold} is given but data.splits={splits}: folds exist only with data.splits=kfold; add it or drop data.fold"
+            )
         return folds, None
     if fold is None:
         fold = 0
     if not 0 <= fold < folds:
-        raise ConfigError(f"data.fold={fold} is outside 0..{folds - 1} (data.folds={folds}); every fold: -m data.fold='range({folds})'")
+        raise ConfigError(
+            f"data.fold={fold} is outside 0..{folds - 1} (data.folds={folds}); every fold: -m data.fold='range({folds})'"
+        )
     return folds, fold
 
 
-def make_fold_splits(n: int, fractions: dict, seed: int, folds: int, fold: int, domain: np.ndarray | None = None,
-                     labels: np.ndarray | None = None, batch_size: int | None = None) -> dict[str, torch.Tensor]:
+def make_fold_splits(
+    n: int,
+    fractions: dict,
+    seed: int,
+    folds: int,
+    fold: int,
+    domain: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    batch_size: int | None = None,
+) -> dict[str, torch.Tensor]:
     """k-fold cross-validation (M6): the splits of fold `fold` of `folds`.
 
     test is make_splits' own test with the same fractions and seed: the same examples for
@@ -308,7 +363,9 @@ def make_fold_splits(n: int, fractions: dict, seed: int, folds: int, fold: int, 
 
     test = make_splits(n, fractions, seed, domain)["test"].numpy()
     rest = np.setdiff1d(np.arange(n), test)
-    in_target = np.zeros(n, dtype=bool) if domain is None or not (np.asarray(domain) == 1).any() else np.asarray(domain) == 1
+    in_target = (
+        np.zeros(n, dtype=bool) if domain is None or not (np.asarray(domain) == 1).any() else np.asarray(domain) == 1
+    )
     pool = rest[in_target[rest]] if in_target.any() else rest
     where = " of the target distribution (domain 1)" if in_target.any() else ""
     if labels is not None:
@@ -316,19 +373,25 @@ def make_fold_splits(n: int, fractions: dict, seed: int, folds: int, fold: int, 
         if counts.min() < folds:
             small = int(np.argmin(counts))
             fix = f"use data.folds={counts[small]} or fewer, or" if counts[small] >= 2 else "too few to stratify:"
-            raise ConfigError(f"data.folds={folds} needs {folds} examples of every class outside the test split{where} (one per "
-                              f"fold), but class {names[small].item()!r} has {counts[small]}; {fix} collect more examples of it")
+            raise ConfigError(
+                f"data.folds={folds} needs {folds} examples of every class outside the test split{where} (one per "
+                f"fold), but class {names[small].item()!r} has {counts[small]}; {fix} collect more examples of it"
+            )
         splitter = StratifiedKFold(folds, shuffle=True, random_state=seed).split(pool, ids)
     else:
         if len(pool) < folds:
-            raise ConfigError(f"data.folds={folds} but only {len(pool)} examples{where} lie outside the test split; use fewer folds")
+            raise ConfigError(
+                f"data.folds={folds} but only {len(pool)} examples{where} lie outside the test split; use fewer folds"
+            )
         splitter = KFold(folds, shuffle=True, random_state=seed).split(pool)
     dev = pool[list(splitter)[fold][1]]
     trainable = np.setdiff1d(rest, dev)
     n_tdev = round(fractions["train_dev"] * n)
     n_tdev += bool(batch_size) and (len(trainable) - n_tdev) % batch_size == 1
     if not 0 < n_tdev < len(trainable):
-        raise ConfigError(f"train or train_dev would be empty with {n} examples and data.folds={folds}; use fewer folds")
+        raise ConfigError(
+            f"train or train_dev would be empty with {n} examples and data.folds={folds}; use fewer folds"
+        )
     stratify = None
     if labels is not None:  # where sklearn can: two examples of each class, room for every class on both sides
         _, counts = np.unique(labels[trainable], return_counts=True)
@@ -406,8 +469,19 @@ class InMemoryLoader:
     each example drawn with probability proportional to its weight: classes come evenly.
     """
 
-    def __init__(self, x, y, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 epoch_fn=None, index=None, weights=None):
+    def __init__(
+        self,
+        x,
+        y,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        epoch_fn=None,
+        index=None,
+        weights=None,
+    ):
         self.x, self.y, self.batch_size, self.shuffle, self.weights = x, y, batch_size, shuffle, weights
         self.index = torch.arange(len(y)) if index is None else index
         self.seed, self.rank, self.world_size = seed, rank, world_size
@@ -478,7 +552,11 @@ def epoch_order(n: int, seed: int, epoch: int, weights: torch.Tensor | None = No
     sees the order an uninterrupted one does: a permutation, or with `weights` n weighted
     draws with replacement (the balanced sampler)."""
     g = torch.Generator().manual_seed(seed + 1000 * epoch)
-    return torch.randperm(n, generator=g) if weights is None else torch.multinomial(weights, n, replacement=True, generator=g)
+    return (
+        torch.randperm(n, generator=g)
+        if weights is None
+        else torch.multinomial(weights, n, replacement=True, generator=g)
+    )
 
 
 def balancing_weights(y: torch.Tensor) -> torch.Tensor:
@@ -513,10 +591,24 @@ class FourSplitDataModule(L.LightningDataModule):
     the config only asserts it (a disagreement is a one-line error).
     """
 
-    def __init__(self, source, task: str = "auto", splits="auto", split_seed: int = 0, standardize: str = "per_feature",
-                 batch_size: int = 64, eval_batch_size: int = 1024, num_workers: int = 0, shuffle_seed: int = 0,
-                 num_classes: int | None = None, input_shape=None, class_names=None, folds: int = 5, fold: int | None = None,
-                 imbalance: str = "none"):
+    def __init__(
+        self,
+        source,
+        task: str = "auto",
+        splits="auto",
+        split_seed: int = 0,
+        standardize: str = "per_feature",
+        batch_size: int = 64,
+        eval_batch_size: int = 1024,
+        num_workers: int = 0,
+        shuffle_seed: int = 0,
+        num_classes: int | None = None,
+        input_shape=None,
+        class_names=None,
+        folds: int = 5,
+        fold: int | None = None,
+        imbalance: str = "none",
+    ):
         super().__init__()
         if task not in ("auto", *TASKS):
             raise ConfigError(f"data.task={task!r} is not supported; use auto or one of {', '.join(TASKS)}")
@@ -531,9 +623,16 @@ class FourSplitDataModule(L.LightningDataModule):
         self.folds, self.fold = check_folds(splits, folds, fold)  # fold: None unless data.splits=kfold
         self.source = as_source(source)
         self.task_cfg, self.splits_cfg, self.split_seed, self.shuffle_seed = task, splits, split_seed, shuffle_seed
-        self.batch_size, self.eval_batch_size, self.num_workers = int(batch_size), int(eval_batch_size), int(num_workers)
-        self.declared = {"num_classes": num_classes, "input_shape": None if input_shape is None else list(input_shape),
-                         "class_names": None if class_names is None else [str(c) for c in class_names]}
+        self.batch_size, self.eval_batch_size, self.num_workers = (
+            int(batch_size),
+            int(eval_batch_size),
+            int(num_workers),
+        )
+        self.declared = {
+            "num_classes": num_classes,
+            "input_shape": None if input_shape is None else list(input_shape),
+            "class_names": None if class_names is None else [str(c) for c in class_names],
+        }
         self.standardizer = Standardizer(standardize)
         self.eval_splits = ("train_dev", "dev")  # what validation reports on, in this order
         self.test_reads = 0
@@ -553,21 +652,40 @@ class FourSplitDataModule(L.LightningDataModule):
         if self.fold is None:
             indices = make_splits(len(targets), fractions, self.split_seed, examples.domain)
         else:  # stratified on the raw targets; with a missing one encode_targets below says which
-            labels = None if task in ("regression", "multilabel") or _missing(targets).any() else (
-                targets if np.issubdtype(targets.dtype, np.number) else targets.astype(str))
-            indices = make_fold_splits(len(targets), fractions, self.split_seed, self.folds, self.fold, examples.domain, labels,
-                                       self.batch_size)
+            labels = (
+                None
+                if task in ("regression", "multilabel") or _missing(targets).any()
+                else (targets if np.issubdtype(targets.dtype, np.number) else targets.astype(str))
+            )
+            indices = make_fold_splits(
+                len(targets),
+                fractions,
+                self.split_seed,
+                self.folds,
+                self.fold,
+                examples.domain,
+                labels,
+                self.batch_size,
+            )
         train = indices["train"].numpy()
         others = {k: v.numpy() for k, v in indices.items() if k != "train"}
         declared_names = self.declared["class_names"] or examples.class_names
         self._y, class_names = encode_targets(targets, task, declared_names, train, others)
         if self.imbalance == "balanced_sampler" and task not in ("multiclass", "binary"):
-            raise ConfigError(f"imbalance=balanced_sampler draws by class and task {task} has no single class per example; "
-                              f"use imbalance={'class_weights' if task == 'multilabel' else 'none'}")
+            raise ConfigError(
+                f"imbalance=balanced_sampler draws by class and task {task} has no single class per example; "
+                f"use imbalance={'class_weights' if task == 'multilabel' else 'none'}"
+            )
         self._names, self._indices = examples.names, indices
         self._fit(train)
-        self.spec = DataSpec(task, tuple(self.source.input_shape), class_names, self.source.feature_names,
-                             getattr(self.source, "target", None), self.source.kind)
+        self.spec = DataSpec(
+            task,
+            tuple(self.source.input_shape),
+            class_names,
+            self.source.feature_names,
+            getattr(self.source, "target", None),
+            self.source.kind,
+        )
         self._check_declared()
 
     def _fit(self, train: np.ndarray) -> None:
@@ -585,11 +703,15 @@ class FourSplitDataModule(L.LightningDataModule):
     def _check_declared(self) -> None:
         spec, d = self.spec, self.declared
         if d["input_shape"] is not None and tuple(d["input_shape"]) != tuple(spec.input_shape):
-            raise ConfigError(f"data.input_shape={d['input_shape']} but the source yields examples of shape "
-                              f"{list(spec.input_shape)}; set data.input_shape={list(spec.input_shape)} or leave it out")
+            raise ConfigError(
+                f"data.input_shape={d['input_shape']} but the source yields examples of shape "
+                f"{list(spec.input_shape)}; set data.input_shape={list(spec.input_shape)} or leave it out"
+            )
         if d["num_classes"] is not None and d["num_classes"] != spec.num_classes:
-            raise ConfigError(f"data.num_classes={d['num_classes']} but the targets have {spec.num_classes} classes "
-                              f"{(spec.class_names or [])[:10]}; set data.num_classes={spec.num_classes} or leave it out")
+            raise ConfigError(
+                f"data.num_classes={d['num_classes']} but the targets have {spec.num_classes} classes "
+                f"{(spec.class_names or [])[:10]}; set data.num_classes={spec.num_classes} or leave it out"
+            )
 
     # ------------------------------------------------------------------ the interface
     def _index(self, split: str) -> torch.Tensor:
@@ -610,16 +732,34 @@ class FourSplitDataModule(L.LightningDataModule):
         trainer = self.trainer
         batch_size = batch_size or (self.batch_size if shuffle else self.eval_batch_size)
         epoch_fn = (lambda: trainer.current_epoch) if trainer else None
-        weights = balancing_weights(self._y[idx]) if shuffle and split == "train" and self.imbalance == "balanced_sampler" else None
+        weights = (
+            balancing_weights(self._y[idx])
+            if shuffle and split == "train" and self.imbalance == "balanced_sampler"
+            else None
+        )
         if self.source.in_memory:
-            return InMemoryLoader(self._z[idx], self._y[idx], batch_size, shuffle, seed=self.shuffle_seed,
-                                  rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1,
-                                  epoch_fn=epoch_fn, index=idx, weights=weights)
+            return InMemoryLoader(
+                self._z[idx],
+                self._y[idx],
+                batch_size,
+                shuffle,
+                seed=self.shuffle_seed,
+                rank=trainer.global_rank if trainer else 0,
+                world_size=trainer.world_size if trainer else 1,
+                epoch_fn=epoch_fn,
+                index=idx,
+                weights=weights,
+            )
         data = FileSplit(self.source, idx, self._y[idx], self.standardizer)
         sampler = EpochSampler(len(idx), self.shuffle_seed, epoch_fn, weights) if shuffle else None
-        return torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
-                                           persistent_workers=self.num_workers > 0 and shuffle,
-                                           drop_last=shuffle and len(idx) % batch_size == 1)  # no training batch of one
+        return torch.utils.data.DataLoader(
+            data,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0 and shuffle,
+            drop_last=shuffle and len(idx) % batch_size == 1,
+        )  # no training batch of one
 
     def sample(self, split: str, n: int, seed: int = 0):
         idx = self._index(split)
@@ -631,7 +771,11 @@ class FourSplitDataModule(L.LightningDataModule):
         index = torch.as_tensor(index, dtype=torch.long)
         if self.source.in_memory:
             return self._z[index], self._y[index]
-        x = torch.stack([self.standardizer.transform(self.source.read(int(i))) for i in index]) if len(index) else torch.empty(0, *self.spec.input_shape)
+        x = (
+            torch.stack([self.standardizer.transform(self.source.read(int(i))) for i in index])
+            if len(index)
+            else torch.empty(0, *self.spec.input_shape)
+        )
         return x, self._y[index]
 
     def targets(self, split: str) -> torch.Tensor:
@@ -672,8 +816,12 @@ class FourSplitDataModule(L.LightningDataModule):
 
     # The spec and every fitted statistic travel inside every checkpoint.
     def state_dict(self) -> dict:
-        return {"spec": self.spec.to_dict() if self.spec else None, "source": self.source.state_dict(),
-                "standardizer": self.standardizer.state_dict(), "split_seed": self.split_seed}
+        return {
+            "spec": self.spec.to_dict() if self.spec else None,
+            "source": self.source.state_dict(),
+            "standardizer": self.standardizer.state_dict(),
+            "split_seed": self.split_seed,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """The checkpoint's fitted state wins (a final model's is fitted on train + dev)."""

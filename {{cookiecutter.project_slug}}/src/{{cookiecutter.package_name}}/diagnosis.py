@@ -189,7 +189,13 @@ def learning_curves_figure(history: list[dict], metric: str, selected_epoch: int
         if onset is not None:
             ax.axvline(onset, color="black", ls=":", lw=1.5, label=f"dev loss starts rising (epoch {onset})")
         if selected_epoch is not None:
-            ax.axvline(selected_epoch, color="tab:green", ls="-.", lw=1.5, label=f"selected checkpoint (epoch {selected_epoch})")
+            ax.axvline(
+                selected_epoch,
+                color="tab:green",
+                ls="-.",
+                lw=1.5,
+                label=f"selected checkpoint (epoch {selected_epoch})",
+            )
         ax.set_xlabel("epoch")
         ax.set_ylabel(name.replace("_", " "))
         ax.set_title(f"{name.replace('_', ' ')} per epoch")
@@ -201,9 +207,23 @@ def learning_curves_figure(history: list[dict], metric: str, selected_epoch: int
 
 
 # --------------------------------------------------------------------------- end of a run
-def report(models, datamodule, task: Task, objective: Objective, out_dir: Path, loggers=(), history=None,
-           selected_epoch=None, splits=("train", "train_dev", "dev"), error_analysis: bool = True, worst_k: int = 24,
-           json_name: str = "diagnosis.json", static: dict | None = None, scored=None, data_quality: dict | None = None) -> dict:
+def report(
+    models,
+    datamodule,
+    task: Task,
+    objective: Objective,
+    out_dir: Path,
+    loggers=(),
+    history=None,
+    selected_epoch=None,
+    splits=("train", "train_dev", "dev"),
+    error_analysis: bool = True,
+    worst_k: int = 24,
+    json_name: str = "diagnosis.json",
+    static: dict | None = None,
+    scored=None,
+    data_quality: dict | None = None,
+) -> dict:
     """Scores, diagnosis table, diagnosis.json, learning curves and error analysis into out_dir.
     `data_quality` (quality_options): label issues, mismatch evidence, embedding near-duplicates too."""
     from .analysis import error_analysis as run_error_analysis
@@ -215,9 +235,14 @@ def report(models, datamodule, task: Task, objective: Objective, out_dir: Path, 
     # `scored`: (scores, predictions) already computed for these splits (the final scoring of train.py)
     scores, predictions = scored if scored is not None else evaluate_splits(models, datamodule, task, objective, splits)
     bounded = objective.class_costs is not None or objective.higher_is_better
-    result = diagnose({s: scores[s]["error"] for s in splits}, objective.human_error, {s: scores[s]["n"] for s in splits}, bounded)
-    error_name = "weighted error" if objective.class_costs is not None and task.takes_class_costs else (
-        f"1 - {objective.metric}" if objective.higher_is_better else objective.metric)
+    result = diagnose(
+        {s: scores[s]["error"] for s in splits}, objective.human_error, {s: scores[s]["n"] for s in splits}, bounded
+    )
+    error_name = (
+        "weighted error"
+        if objective.class_costs is not None and task.takes_class_costs
+        else (f"1 - {objective.metric}" if objective.higher_is_better else objective.metric)
+    )
     result["error_measure"] = error_name
     result["scores"] = scores
     result["objective"] = {"metric": objective.metric, "target": objective.target}
@@ -234,13 +259,24 @@ def report(models, datamodule, task: Task, objective: Objective, out_dir: Path, 
         print(f"  constraint {row['constraint']:<22} {shown:>12}  {'ok' if row['ok'] else 'VIOLATED'}")
 
     if history:
-        result["learning_curves"] = str(save_figure(learning_curves_figure(history, objective.metric, selected_epoch),
-                                                    out_dir / "learning_curves.png", loggers, "diagnosis/learning_curves"))
+        result["learning_curves"] = str(
+            save_figure(
+                learning_curves_figure(history, objective.metric, selected_epoch),
+                out_dir / "learning_curves.png",
+                loggers,
+                "diagnosis/learning_curves",
+            )
+        )
         result["dev_degrades_after_epoch"] = degradation_epoch(history)
-    suspects = quality_report(data_quality, models, datamodule, task, predictions, result, out_dir, loggers, worst_k) if data_quality else None
+    suspects = (
+        quality_report(data_quality, models, datamodule, task, predictions, result, out_dir, loggers, worst_k)
+        if data_quality
+        else None
+    )
     if error_analysis:
-        result["error_analysis"] = run_error_analysis(predictions["dev"], datamodule, task, out_dir, loggers, split="dev", worst_k=worst_k,
-                                                      suspects=suspects)
+        result["error_analysis"] = run_error_analysis(
+            predictions["dev"], datamodule, task, out_dir, loggers, split="dev", worst_k=worst_k, suspects=suspects
+        )
     (out_dir / json_name).write_text(json.dumps(result, indent=2))
     print(f"diagnosis   {out_dir / json_name}")
     return result
@@ -256,21 +292,39 @@ def quality_options(cfg) -> dict:
     a = cfg.get("analysis") or {}
     mismatch = str(a.get("mismatch_evidence", "auto")).lower()
     if mismatch not in ("auto", "true", "false"):
-        raise ConfigError(f"analysis.mismatch_evidence={a.get('mismatch_evidence')!r} is not known; use auto (when data mismatch "
-                          "is the largest gap), true (always) or false")
+        raise ConfigError(
+            f"analysis.mismatch_evidence={a.get('mismatch_evidence')!r} is not known; use auto (when data mismatch "
+            "is the largest gap), true (always) or false"
+        )
     for key in ("label_issues", "near_duplicates"):
         if not isinstance(a.get(key, True), bool):
             raise ConfigError(f"analysis.{key}={a.get(key)!r} must be true or false")
     n = a.get("quality_examples", 10000)
     if not isinstance(n, int) or n < 50:
-        raise ConfigError(f"analysis.quality_examples={n!r} must be a whole number >= 50 (examples per split; a sample beyond)")
-    return {"label_issues": a.get("label_issues", True), "mismatch_evidence": mismatch, "near_duplicates": a.get("near_duplicates", True),
-            "max_examples": n, "ratio": float(OmegaConf.select(cfg, "checks.near_duplicates.ratio", default=0.1)),
-            "seed": int(cfg.get("seed", 0))}
+        raise ConfigError(
+            f"analysis.quality_examples={n!r} must be a whole number >= 50 (examples per split; a sample beyond)"
+        )
+    return {
+        "label_issues": a.get("label_issues", True),
+        "mismatch_evidence": mismatch,
+        "near_duplicates": a.get("near_duplicates", True),
+        "max_examples": n,
+        "ratio": float(OmegaConf.select(cfg, "checks.near_duplicates.ratio", default=0.1)),
+        "seed": int(cfg.get("seed", 0)),
+    }
 
 
-def quality_report(opts: dict, models, datamodule, task: Task, predictions: dict, result: dict, out_dir: Path, loggers=(),
-                   worst_k: int = 24) -> dict | None:
+def quality_report(
+    opts: dict,
+    models,
+    datamodule,
+    task: Task,
+    predictions: dict,
+    result: dict,
+    out_dir: Path,
+    loggers=(),
+    worst_k: int = 24,
+) -> dict | None:
     """Label issues, train-vs-dev evidence and embedding near-duplicates (quality.py): into
     `result`, a short paragraph each. Returns the dev suspects (index -> suggested class id)."""
     suspects = None
@@ -289,7 +343,11 @@ def label_issues_section(opts, datamodule, task, predictions, result, out_dir, l
     from .analysis import write_label_issues
 
     if not task.single_label:
-        why = "a real-valued target has no class that could be wrong" if not task.classes else "several labels per example, some missing"
+        why = (
+            "a real-valued target has no class that could be wrong"
+            if not task.classes
+            else "several labels per example, some missing"
+        )
         result["label_issues"] = {"skipped": f"{task.kind}: {why}"}
         print(f"\nLabel issues: not looked for ({task.kind}: {why}); the largest errors are in worst_mistakes.csv")
         return None
@@ -298,14 +356,20 @@ def label_issues_section(opts, datamodule, task, predictions, result, out_dir, l
     counts = {s: {"suspects": len(f["index"]), "of": f["n"], "from": f["method"]} for s, f in found.items()}
     result["label_issues"] = {"counts": counts, **files}
     listed = ", ".join(f"{s} {c['suspects']} of {c['of']}" for s, c in counts.items())
-    print(f"\nLabel issues (cleanlab on out-of-sample probabilities): {listed} look mislabeled -> {files.get('png', files['csv'])}")
+    print(
+        f"\nLabel issues (cleanlab on out-of-sample probabilities): {listed} look mislabeled -> {files.get('png', files['csv'])}"
+    )
     if any(c["suspects"] for c in counts.values()):
-        print("  Remedy: look at them (label_issues.csv, suspect_label in worst_mistakes.csv); relabel the wrong ones in "
-              "your data, or drop them and retrain. Train's come from a cross-validated linear model, dev's from yours.")
+        print(
+            "  Remedy: look at them (label_issues.csv, suspect_label in worst_mistakes.csv); relabel the wrong ones in "
+            "your data, or drop them and retrain. Train's come from a cross-validated linear model, dev's from yours."
+        )
     if result.get("largest_gap") == "data_mismatch":
         result["label_issues"]["caution"] = "dev differs from train: the model errs there for other reasons than labels"
-        print("  Caution: with data mismatch the model is wrong on dev for other reasons than its labels, so dev's "
-              "count overstates them; train's and train_dev's stay meaningful.")
+        print(
+            "  Caution: with data mismatch the model is wrong on dev for other reasons than its labels, so dev's "
+            "count overstates them; train's and train_dev's stay meaningful."
+        )
     dev = found.get("dev")
     return {} if dev is None else dict(zip(dev["index"].tolist(), dev["suggested"].tolist()))
 
@@ -315,30 +379,46 @@ def mismatch_section(opts, datamodule, result, out_dir, loggers) -> None:
     from .analysis import is_image, mismatch_figure, save_figure
 
     if min(datamodule.size("train"), datamodule.size("dev")) < 20:
-        result["mismatch_evidence"] = {"skipped": f"{datamodule.size('dev')} dev examples: too few to tell train from dev"}
+        result["mismatch_evidence"] = {
+            "skipped": f"{datamodule.size('dev')} dev examples: too few to tell train from dev"
+        }
         print(f"\nData mismatch evidence: not measured ({result['mismatch_evidence']['skipped']})")
         return
     evidence = quality.mismatch_evidence(datamodule, opts["max_examples"], opts["seed"])
     image = is_image(tuple(datamodule.spec.input_shape))
     if image:
-        evidence["png"] = str(save_figure(mismatch_figure(evidence, datamodule), out_dir / "mismatch_evidence.png", loggers,
-                                          "diagnosis/mismatch_evidence"))
+        evidence["png"] = str(
+            save_figure(
+                mismatch_figure(evidence, datamodule),
+                out_dir / "mismatch_evidence.png",
+                loggers,
+                "diagnosis/mismatch_evidence",
+            )
+        )
     keep = ("auc", "ci", "verdict", "n_train", "n_dev", "held_out", "top_features", "png")
     result["mismatch_evidence"] = {k: evidence[k] for k in keep if k in evidence}
     (low, high), verdict = evidence["ci"], evidence["verdict"]
-    print(f"\nData mismatch evidence: a classifier tells dev inputs from train inputs with AUC {evidence['auc']:.3f} "
-          f"(95% CI {low:.3f}-{high:.3f}; 0.5 = indistinguishable): {verdict}.")
+    print(
+        f"\nData mismatch evidence: a classifier tells dev inputs from train inputs with AUC {evidence['auc']:.3f} "
+        f"(95% CI {low:.3f}-{high:.3f}; 0.5 = indistinguishable): {verdict}."
+    )
     if verdict == "no detectable shift":
-        print("  Train and dev inputs look alike: a dev error above train_dev's then lies in the labels (see the label "
-              "issues) or in chance, not in the inputs.")
+        print(
+            "  Train and dev inputs look alike: a dev error above train_dev's then lies in the labels (see the label "
+            "issues) or in chance, not in the inputs."
+        )
         return
     if verdict == "slight shift":
         print(f"  Weakly separable: a small shift or, with {evidence['n_dev']} dev examples, the luck of the draw.")
     if image:
         print(f"  Where they differ: {evidence['png']} (mean images, and how differently each pixel is distributed)")
     else:
-        print("  Features distributed most differently (KS statistic; dev mean - train mean in train std): " + ", ".join(
-            f"{f['feature']} ({f['drift']:.2f}; {f['dev_minus_train']:+.2f})" for f in evidence["top_features"]))
+        print(
+            "  Features distributed most differently (KS statistic; dev mean - train mean in train std): "
+            + ", ".join(
+                f"{f['feature']} ({f['drift']:.2f}; {f['dev_minus_train']:+.2f})" for f in evidence["top_features"]
+            )
+        )
 
 
 def embedding_section(opts, model, datamodule, result, out_dir) -> None:
@@ -354,13 +434,19 @@ def embedding_section(opts, model, datamodule, result, out_dir) -> None:
     found = quality.near_duplicates(reference[0], {s: q[0] for s, q in queries.items()}, ratio=opts["ratio"], seed=seed)
     counts = {s: int(f.flagged.sum()) for s, f in found.items()}
     closest = min((float(f.ratio.min()) for f in found.values() if len(f.distance)), default=float("inf"))
-    entry = result["near_duplicates_embedding"] = {"counts": counts, "closest": round(closest, 4), "ratio": opts["ratio"]}
+    entry = result["near_duplicates_embedding"] = {
+        "counts": counts,
+        "closest": round(closest, 4),
+        "ratio": opts["ratio"],
+    }
     if sum(counts.values()):
         rows = quality.pair_rows(datamodule, reference, queries, found)
         entry["csv"] = str(write_csv(out_dir / "near_duplicates_embedding.csv", rows))
-        print(f"\nNear-duplicates in the net's penultimate layer: {counts['dev']} dev, {counts['train_dev']} train_dev examples "
-              f"within {opts['ratio']:g}x the typical train distance of a train example -> {entry['csv']}: if they are "
-              "the same items, dev scores overstate new data")
+        print(
+            f"\nNear-duplicates in the net's penultimate layer: {counts['dev']} dev, {counts['train_dev']} train_dev examples "
+            f"within {opts['ratio']:g}x the typical train distance of a train example -> {entry['csv']}: if they are "
+            "the same items, dev scores overstate new data"
+        )
 
 
 def no_best_reason(cfg, summary: dict, trainer) -> str | None:
@@ -368,10 +454,16 @@ def no_best_reason(cfg, summary: dict, trainer) -> str | None:
 
     Meant to be printed before the scores it explains (they are the last epoch's), in place of
     'checkpoint None'. Stored in summary.json as `no_best_reason`."""
-    if not Objective.from_cfg(cfg.objective).constraints or trainer.checkpoint_callback is None or summary.get("best_checkpoint"):
+    if (
+        not Objective.from_cfg(cfg.objective).constraints
+        or trainer.checkpoint_callback is None
+        or summary.get("best_checkpoint")
+    ):
         return None
-    return ("no checkpoint satisfied every satisficing constraint (objective.satisficing), so none is 'best': "
-            "the scores and the diagnosis are those of the last epoch's weights")
+    return (
+        "no checkpoint satisfied every satisficing constraint (objective.satisficing), so none is 'best': "
+        "the scores and the diagnosis are those of the last epoch's weights"
+    )
 
 
 def after_training(cfg, summary: dict, model, datamodule, trainer, scored=None) -> dict:
@@ -392,16 +484,30 @@ def after_training(cfg, summary: dict, model, datamodule, trainer, scored=None) 
     if reason:
         summary["no_best_reason"] = reason
     result = report(
-        model, datamodule, model.task, objective, Path(cfg.paths.output_dir), trainer.loggers, history, selected,
-        error_analysis=analysis_cfg.get("error_analysis", True), worst_k=analysis_cfg.get("worst_k", 24), static=static,
-        scored=scored, data_quality=data_quality,
+        model,
+        datamodule,
+        model.task,
+        objective,
+        Path(cfg.paths.output_dir),
+        trainer.loggers,
+        history,
+        selected,
+        error_analysis=analysis_cfg.get("error_analysis", True),
+        worst_k=analysis_cfg.get("worst_k", 24),
+        static=static,
+        scored=scored,
+        data_quality=data_quality,
     )
     summary["diagnosis"] = {k: result[k] for k in ("largest_gap", "gaps", "recommendation")}
     if "counts" in result.get("label_issues", {}):
         summary["diagnosis"]["label_issues"] = {s: c["suspects"] for s, c in result["label_issues"]["counts"].items()}
     if "verdict" in result.get("mismatch_evidence", {}):
-        summary["diagnosis"]["mismatch_evidence"] = {k: result["mismatch_evidence"][k] for k in ("verdict", "auc", "ci")}
-    summary["feasible"] = bool(result.get("feasible", True)) and (not objective.constraints or bool(summary.get("best_checkpoint")))
+        summary["diagnosis"]["mismatch_evidence"] = {
+            k: result["mismatch_evidence"][k] for k in ("verdict", "auc", "ci")
+        }
+    summary["feasible"] = bool(result.get("feasible", True)) and (
+        not objective.constraints or bool(summary.get("best_checkpoint"))
+    )
     if "target" in result:
         summary["target"] = result["target"]
     if static:
@@ -419,7 +525,9 @@ def diagnose_checkpoint(ckpt_path: str, out_dir: str | None = None, worst_k: int
     from .runs import load_run
 
     if not ckpt_path:
-        raise ConfigError("ckpt_path is missing; python diagnose.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt")
+        raise ConfigError(
+            "ckpt_path is missing; python diagnose.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt"
+        )
     cfg, model, datamodule, checkpoint = load_run(ckpt_path)
     run_dir = Path(cfg.paths.output_dir)
     out = Path(out_dir) if out_dir else run_dir / f"diagnose-{Path(ckpt_path).stem}"
@@ -429,7 +537,17 @@ def diagnose_checkpoint(ckpt_path: str, out_dir: str | None = None, worst_k: int
     data_quality = quality_options(cfg)
     static = measure_static(model, datamodule.sample("train", 1)[0]) if objective.constraints else None
     print(f"Diagnosing {ckpt_path} (epoch {checkpoint.get('epoch')})")
-    result = report(model, datamodule, model.task, objective, out, history=history, selected_epoch=checkpoint.get("epoch"),
-                    worst_k=worst_k, static=static, data_quality=data_quality)
+    result = report(
+        model,
+        datamodule,
+        model.task,
+        objective,
+        out,
+        history=history,
+        selected_epoch=checkpoint.get("epoch"),
+        worst_k=worst_k,
+        static=static,
+        data_quality=data_quality,
+    )
     result["test_split_reads"] = datamodule.test_reads
     return result

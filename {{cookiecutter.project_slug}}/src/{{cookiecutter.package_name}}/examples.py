@@ -27,24 +27,36 @@ def write_example_table(path="examples/animals.csv", rows: int = 800, seed: int 
         return np.select([is_cat, is_dog, is_bird], [cat, dog, bird])
 
     # Log-normal weights: dogs range from chihuahuas to mastiffs, so their tail meets the cats'.
-    weight = np.exp(by_animal(np.log(4.5), np.log(14.0), np.log(1.0)) + by_animal(0.35, 0.75, 0.9) * rng.standard_normal(rows))
+    weight = np.exp(
+        by_animal(np.log(4.5), np.log(14.0), np.log(1.0)) + by_animal(0.35, 0.75, 0.9) * rng.standard_normal(rows)
+    )
     height = by_animal(24.0, 45.0, 22.0) * np.exp(by_animal(0.18, 0.35, 0.45) * rng.standard_normal(rows))
     age = rng.gamma(by_animal(3.0, 3.0, 2.0), by_animal(2.5, 2.2, 3.0))
     sleep = by_animal(14.0, 12.0, 11.0) + 2.0 * rng.standard_normal(rows)
     food = 30.0 * weight**0.75 * np.exp(0.3 * rng.standard_normal(rows))  # grams a day, ~ metabolic weight
 
     colors = ["black", "white", "brown", "grey", "orange"]
-    color_odds = {"cat": [0.25, 0.2, 0.1, 0.25, 0.2], "dog": [0.25, 0.2, 0.35, 0.1, 0.1], "bird": [0.2, 0.2, 0.25, 0.25, 0.1]}
+    color_odds = {
+        "cat": [0.25, 0.2, 0.1, 0.25, 0.2],
+        "dog": [0.25, 0.2, 0.35, 0.1, 0.1],
+        "bird": [0.2, 0.2, 0.25, 0.25, 0.1],
+    }
     color = np.empty(rows, dtype=object)
     for name, odds in color_odds.items():
         chosen = animal == name
         color[chosen] = rng.choice(colors, size=int(chosen.sum()), p=odds)
 
-    table = pd.DataFrame({
-        "weight_kg": weight.round(2), "height_cm": height.round(1), "age_years": age.round(1),
-        "sleep_hours": sleep.clip(4, 20).round(1), "daily_food_g": food.round(0),
-        "color": color, "animal": animal,
-    })
+    table = pd.DataFrame(
+        {
+            "weight_kg": weight.round(2),
+            "height_cm": height.round(1),
+            "age_years": age.round(1),
+            "sleep_hours": sleep.clip(4, 20).round(1),
+            "daily_food_g": food.round(0),
+            "color": color,
+            "animal": animal,
+        }
+    )
     for column in ("weight_kg", "height_cm", "color"):
         table.loc[rng.random(rows) < 0.05, column] = np.nan  # gaps at random, ~5% of each
     path = Path(path)
@@ -75,3 +87,22 @@ def write_example_images(root="examples/digit_images", every_rgb: int = 25) -> P
             image = image.convert("RGB")
         image.save(root / DIGIT_NAMES[digit] / f"{n:04d}.png")
     return root
+
+
+def write_examples(out="examples", overwrite: bool = False) -> tuple[Path, Path]:
+    """make_examples.py: out/animals.csv and out/digit_images/. Files there already are a
+    ConfigError (nothing written) unless `overwrite`, which replaces them."""
+    from .config import ConfigError
+
+    out = Path(out)
+    table, images = out / "animals.csv", out / "digit_images"
+    existing = [p for p in (table, images) if p.exists()]
+    if existing and not overwrite:
+        raise ConfigError(f"{', '.join(map(str, existing))} exist(s) already; pass overwrite=true to write them anew")
+    if images.exists():
+        import shutil
+
+        shutil.rmtree(images)
+    print(f"table  {write_example_table(table)}")
+    print(f"images {write_example_images(images)}")
+    return table, images

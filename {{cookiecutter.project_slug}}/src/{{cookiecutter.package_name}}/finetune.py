@@ -28,19 +28,25 @@ def _read_state_dict(path) -> dict[str, torch.Tensor]:
     p = Path(str(path))
     if not p.is_file():
         what = "is a directory" if p.is_dir() else "does not exist"
-        raise ConfigError(f"model.pretrained={path} {what}; point it at a best.ckpt of an earlier run or a saved state_dict")
+        raise ConfigError(
+            f"model.pretrained={path} {what}; point it at a best.ckpt of an earlier run or a saved state_dict"
+        )
     try:
         blob = torch.load(p, map_location="cpu", weights_only=True)  # weights_only: a file cannot run code
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same one-line answer
-        raise ConfigError(f"model.pretrained={path} is not readable by torch.load(weights_only=True) ({type(e).__name__}); "
-                          "point it at a best.ckpt of an earlier run or a file saved with torch.save(net.state_dict(), path)") from None
+        raise ConfigError(
+            f"model.pretrained={path} is not readable by torch.load(weights_only=True) ({type(e).__name__}); "
+            "point it at a best.ckpt of an earlier run or a file saved with torch.save(net.state_dict(), path)"
+        ) from None
     state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict):
-        raise ConfigError(f"model.pretrained={path} holds a {type(blob).__name__}, not a state_dict; save the weights with "
-                          "torch.save(net.state_dict(), path)")
+        raise ConfigError(
+            f"model.pretrained={path} holds a {type(blob).__name__}, not a state_dict; save the weights with "
+            "torch.save(net.state_dict(), path)"
+        )
     state = {str(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if any(k.startswith("net.") for k in state):  # a Lightning checkpoint of TaskModule: keep the net's tensors
-        state = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
+        state = {k[len("net.") :]: v for k, v in state.items() if k.startswith("net.")}
     return state
 
 
@@ -52,13 +58,17 @@ def load_pretrained(net: nn.Module, path, x: torch.Tensor) -> str:
     head_name, head = output_layer(net, x)
     head_keys = {f"{head_name}.{k}" for k in head.state_dict()} if head is not None else set()
     if not any(k in state for k in ours):
-        raise ConfigError(f"model.pretrained={path} has no tensor named like this net's (the file: {list(state)[:3]}, the net: "
-                          f"{list(ours)[:3]}); the weights must come from the same model.net architecture")
+        raise ConfigError(
+            f"model.pretrained={path} has no tensor named like this net's (the file: {list(state)[:3]}, the net: "
+            f"{list(ours)[:3]}); the weights must come from the same model.net architecture"
+        )
     backbone = [k for k in ours if k not in head_keys]
     for k in backbone:
         if k in state and state[k].shape != ours[k].shape:
-            raise ConfigError(f"model.pretrained={path}: {k} has shape {list(state[k].shape)} in the file but {list(ours[k].shape)} "
-                              "in this net; use the same model.net settings (sizes, channels, batch norm) as the run that saved it")
+            raise ConfigError(
+                f"model.pretrained={path}: {k} has shape {list(state[k].shape)} in the file but {list(ours[k].shape)} "
+                "in this net; use the same model.net settings (sizes, channels, batch norm) as the run that saved it"
+            )
     loaded = [k for k in backbone if k in state]
     net.load_state_dict({k: state[k] for k in loaded}, strict=False)  # strict=False: the head is left out on purpose
     missing = [k for k in backbone if k not in state]
@@ -105,8 +115,10 @@ class FreezeBackbone(BaseFinetuning):
     def freeze_before_training(self, pl_module) -> None:
         dm = getattr(self, "_datamodule", None)
         if dm is None:
-            raise ConfigError("model.freeze_epochs needs the run's data module to find the output layer; fit with "
-                              "trainer.fit(model, datamodule=...) as train.py does")
+            raise ConfigError(
+                "model.freeze_epochs needs the run's data module to find the output layer; fit with "
+                "trainer.fit(model, datamodule=...) as train.py does"
+            )
         _, _, self.backbone = split_head(pl_module.net, dm.sample("train", 4)[0])
         self.freeze(self.backbone, train_bn=False)
 
@@ -115,14 +127,18 @@ class FreezeBackbone(BaseFinetuning):
         if epoch < self.freeze_epochs or not params or all(p.requires_grad for p in params):
             return
         in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        if all(id(p) in in_optimizer for p in params):  # resumed after the unfreeze: the group came back with the checkpoint
+        if all(
+            id(p) in in_optimizer for p in params
+        ):  # resumed after the unfreeze: the group came back with the checkpoint
             self.make_trainable(self.backbone)
             return
         lr = optimizer.param_groups[0]["lr"] * self.backbone_lr_scale
         self.unfreeze_and_add_param_group(self.backbone, optimizer, lr=lr, train_bn=True)
         _extend_schedulers(pl_module.trainer, optimizer, self.backbone_lr_scale)
-        print(f"epoch {epoch}: backbone unfrozen ({len(params)} tensors), trained at lr {lr:.3g} "
-              f"(optimizer lr x model.backbone_lr_scale={self.backbone_lr_scale:g})")
+        print(
+            f"epoch {epoch}: backbone unfrozen ({len(params)} tensors), trained at lr {lr:.3g} "
+            f"(optimizer lr x model.backbone_lr_scale={self.backbone_lr_scale:g})"
+        )
 
 
 def _extend_schedulers(trainer, optimizer, scale: float) -> None:
@@ -140,7 +156,11 @@ def _extend_schedulers(trainer, optimizer, scale: float) -> None:
             values = getattr(scheduler, name, None)
             if isinstance(values, list) and len(values) < len(optimizer.param_groups):
                 values.append(new.get("initial_lr", new["lr"]) if name == "base_lrs" else new["lr"])
-        if isinstance(getattr(scheduler, "lr_lambdas", None), list) and len(scheduler.lr_lambdas) < len(optimizer.param_groups):
+        if isinstance(getattr(scheduler, "lr_lambdas", None), list) and len(scheduler.lr_lambdas) < len(
+            optimizer.param_groups
+        ):
             scheduler.lr_lambdas.append(scheduler.lr_lambdas[0])
-        if isinstance(getattr(scheduler, "min_lrs", None), list) and len(scheduler.min_lrs) < len(optimizer.param_groups):
+        if isinstance(getattr(scheduler, "min_lrs", None), list) and len(scheduler.min_lrs) < len(
+            optimizer.param_groups
+        ):
             scheduler.min_lrs.append(scheduler.min_lrs[0])

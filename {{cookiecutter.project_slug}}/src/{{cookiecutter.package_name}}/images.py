@@ -41,7 +41,9 @@ class ImageFolderSource(Source):
     in_memory = False
     kind = "image_folder"
 
-    def __init__(self, root, channels: int = 1, image_size=(32, 32), skip_bad: bool = False, extensions=IMAGE_EXTENSIONS):
+    def __init__(
+        self, root, channels: int = 1, image_size=(32, 32), skip_bad: bool = False, extensions=IMAGE_EXTENSIONS
+    ):
         # Nothing touches the disk here: predict.py builds a fresh source and restores its
         # state without the training folder being there.
         self.root = None if root is None else Path(root)
@@ -56,7 +58,9 @@ class ImageFolderSource(Source):
         channels = int(channels)
         if channels not in MODES:
             raise ConfigError(f"data.channels={channels}: use 1 (grayscale) or 3 (RGB)")
-        size = (int(image_size),) * 2 if isinstance(image_size, (int, float, str)) else tuple(int(v) for v in image_size)
+        size = (
+            (int(image_size),) * 2 if isinstance(image_size, (int, float, str)) else tuple(int(v) for v in image_size)
+        )
         if len(size) != 2 or min(size) < 1:
             raise ConfigError(f"data.image_size={list(size)}: use [height, width] in pixels, e.g. [32, 32], or one int")
         self.channels, self.image_size = channels, size
@@ -75,7 +79,9 @@ class ImageFolderSource(Source):
             if entry.is_dir() and not entry.name.startswith("."):
                 class_dirs.append(entry)
             else:  # a file beside the class folders, or a hidden folder (.ipynb_checkpoints)
-                bad.append((entry.name, "not inside a class folder" if not entry.name.startswith(".") else "a hidden file"))
+                bad.append(
+                    (entry.name, "not inside a class folder" if not entry.name.startswith(".") else "a hidden file")
+                )
         if not class_dirs:
             raise ConfigError(f"data.root={root} has no class subfolders; expected {root}/<class name>/<image files>")
 
@@ -154,7 +160,9 @@ class ImageFolderSource(Source):
             try:
                 images.append(self._decode(p))
             except Exception as error:  # noqa: BLE001 - Pillow raises many types for a broken file
-                raise ConfigError(f"{p} is not a readable image ({_one_line(error)}); remove it or pass another file") from None
+                raise ConfigError(
+                    f"{p} is not a readable image ({_one_line(error)}); remove it or pass another file"
+                ) from None
         return torch.stack(images), names
 
     def state_dict(self) -> dict:

@@ -13,7 +13,9 @@ def init_by_activation(net: nn.Module) -> str:
     """He init for ReLU-family nets, Xavier/Glorot for tanh/sigmoid (M17); returns which.
     The output layer is made small later, by init_output_layer, once an input shows which it is."""
     kinds = {type(m) for m in net.modules()}
-    scheme = "xavier" if kinds & {nn.Tanh, nn.Sigmoid} and not kinds & {nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU} else "he"
+    scheme = (
+        "xavier" if kinds & {nn.Tanh, nn.Sigmoid} and not kinds & {nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU} else "he"
+    )
     for m in net.modules():
         if isinstance(m, WEIGHTED):
             if scheme == "he":
@@ -42,8 +44,11 @@ def run_order(net: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Module]]:
     modules it never calls. Run in eval mode, so batch norm statistics are not touched."""
     names = {m: name for name, m in net.named_modules()}
     ran: list[tuple[str, nn.Module]] = []
-    hooks = [m.register_forward_hook(lambda m, i, o: ran.append((names[m], m)))
-             for m in net.modules() if not list(m.children())]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: ran.append((names[m], m)))
+        for m in net.modules()
+        if not list(m.children())
+    ]
     was_training = net.training
     net.eval()
     try:

@@ -20,7 +20,7 @@ def wandb_key_available() -> bool:
 
 def build_loggers(cfg: DictConfig) -> list:
     loggers = []
-    for name, logger_cfg in (cfg.get("logger") or {}).items():
+    for logger_cfg in (cfg.get("logger") or {}).values():
         if not logger_cfg:
             continue
         if logger_cfg._target_.endswith("WandbLogger") and not logger_cfg.get("offline"):

@@ -49,14 +49,22 @@ class TaskModule(L.LightningModule):
         augment = None if augment is None else {str(k): v for k, v in dict(augment).items()}
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.net = net
-        self.task = make_task(task, num_classes, label_smoothing=label_smoothing, class_costs=class_costs, imbalance=imbalance)
+        self.task = make_task(
+            task, num_classes, label_smoothing=label_smoothing, class_costs=class_costs, imbalance=imbalance
+        )
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         if init not in ("auto", "none"):
-            raise ConfigError(f"model.init={init!r} is not known; use auto (He/Xavier by activation) or none (keep the net's own)")
+            raise ConfigError(
+                f"model.init={init!r} is not known; use auto (He/Xavier by activation) or none (keep the net's own)"
+            )
         if int(freeze_epochs) < 0:
-            raise ConfigError(f"model.freeze_epochs={freeze_epochs} must be >= 0 (0 = train the whole net from the start)")
+            raise ConfigError(
+                f"model.freeze_epochs={freeze_epochs} must be >= 0 (0 = train the whole net from the start)"
+            )
         if not float(backbone_lr_scale) > 0:
-            raise ConfigError(f"model.backbone_lr_scale={backbone_lr_scale} must be > 0 (e.g. 0.1: the backbone at a tenth of optimizer.lr)")
+            raise ConfigError(
+                f"model.backbone_lr_scale={backbone_lr_scale} must be > 0 (e.g. 0.1: the backbone at a tenth of optimizer.lr)"
+            )
         self.init_scheme = init_by_activation(net) if init == "auto" else "net's own"
         self.l1, self.input_noise = l1, input_noise
         self.mixup = float((augment or {}).get("mixup", 0.0))
@@ -101,7 +109,9 @@ class TaskModule(L.LightningModule):
             try:
                 from .finetune import load_pretrained
             except ImportError:  # transfer learning (M22) is not part of this version yet
-                raise ConfigError("model.pretrained is not supported in this version of the project; remove it") from None
+                raise ConfigError(
+                    "model.pretrained is not supported in this version of the project; remove it"
+                ) from None
             load_pretrained(self.net, self.hparams.pretrained, x)
 
     def set_output_bias(self, y_train: torch.Tensor, x: torch.Tensor) -> None:
@@ -154,7 +164,9 @@ class TaskModule(L.LightningModule):
         # Per step, only keep the predictions; the metrics see the whole epoch at once at its
         # end. A torchmetrics update plus self.log per step would cost more than a small
         # model's whole step (benchmarks/bench_training.py measures it).
-        self._pending.setdefault(split, []).append((self.task.predict(out.detach()), self.task.metric_target(y), loss.detach() * len(y)))
+        self._pending.setdefault(split, []).append(
+            (self.task.predict(out.detach()), self.task.metric_target(y), loss.detach() * len(y))
+        )
 
     def _log_epoch(self, splits) -> None:
         """<split>/<metric> for the epoch; torchmetrics sums over DDP ranks in compute()."""
@@ -236,14 +248,18 @@ class TaskModule(L.LightningModule):
         from .finetune import FreezeBackbone
 
         if not self.hparams.pretrained and self.hparams.freeze_epochs > 0:
-            print(f"note: model.freeze_epochs={self.hparams.freeze_epochs} without model.pretrained freezes a randomly "
-                  "initialized backbone for those epochs")
+            print(
+                f"note: model.freeze_epochs={self.hparams.freeze_epochs} without model.pretrained freezes a randomly "
+                "initialized backbone for those epochs"
+            )
         return [FreezeBackbone(self.hparams.freeze_epochs, self.hparams.backbone_lr_scale)]
 
     def configure_optimizers(self):
         if self.optimizer_factory is None:
             raise ConfigError("no optimizer configured; pick one with optimizer=adam (see configs/optimizer)")
-        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])  # frozen layers join later
+        optimizer = self.optimizer_factory(
+            params=[p for p in self.parameters() if p.requires_grad]
+        )  # frozen layers join later
         if self.scheduler_factory is None:
             return optimizer
         kind = self.scheduler_factory.func

@@ -30,7 +30,9 @@ def dead_fraction(act: torch.Tensor) -> float:
 
 
 class ActivationGradientMonitor(Callback):
-    def __init__(self, every_n_steps: int = 50, histograms: bool = True, output_dir: str | None = None, max_values: int = 20_000):
+    def __init__(
+        self, every_n_steps: int = 50, histograms: bool = True, output_dir: str | None = None, max_values: int = 20_000
+    ):
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps={every_n_steps} must be >= 1")
         self.every_n_steps, self.histograms, self.max_values = every_n_steps, histograms, max_values
@@ -45,7 +47,9 @@ class ActivationGradientMonitor(Callback):
         acts = [(n, m) for n, m in pl_module.named_modules() if isinstance(m, ACTIVATIONS)]
         if acts:
             return acts
-        return [(n, m) for n, m in pl_module.named_modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+        return [
+            (n, m) for n, m in pl_module.named_modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
+        ]
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step % self.every_n_steps:

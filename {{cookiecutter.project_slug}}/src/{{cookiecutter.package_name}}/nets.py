@@ -16,7 +16,14 @@ from torch import nn
 
 from .config import ConfigError
 
-ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+}
 
 
 def _activation(name: str) -> nn.Module:
@@ -26,7 +33,9 @@ def _activation(name: str) -> nn.Module:
 
 
 class MLP(nn.Module):
-    def __init__(self, input_shape, num_outputs: int, hidden=(256, 128), activation="relu", dropout=0.0, batch_norm=False):
+    def __init__(
+        self, input_shape, num_outputs: int, hidden=(256, 128), activation="relu", dropout=0.0, batch_norm=False
+    ):
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
@@ -48,7 +57,16 @@ class MLP(nn.Module):
 class CNN(nn.Module):
     """Small conv net for [C, H, W] images: conv blocks, global average pool, linear head."""
 
-    def __init__(self, input_shape, num_outputs: int, channels=(32, 64), hidden=128, activation="relu", dropout=0.0, batch_norm=False):
+    def __init__(
+        self,
+        input_shape,
+        num_outputs: int,
+        channels=(32, 64),
+        hidden=128,
+        activation="relu",
+        dropout=0.0,
+        batch_norm=False,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = input_shape[0]

@@ -33,6 +33,7 @@ from .constraints import STATIC, Constraint, check_constraints, parse_constraint
 from .tasks.base import HIGHER_IS_BETTER  # noqa: F401 - re-exported
 from .tasks.classes import WeightedError  # noqa: F401 - re-exported
 
+
 @dataclass
 class Objective:
     metric: str
@@ -50,10 +51,14 @@ class Objective:
             costs = [float(c) for c in costs]
             if any(c < 0 for c in costs) or not any(c > 0 for c in costs):
                 raise ConfigError(f"objective.class_costs={costs}: costs must be >= 0 and not all 0")
-        target, human = _number(get("target"), "objective.target", "e.g. objective.target=0.98"), \
-            _number(get("human_error"), "objective.human_error", "an error, e.g. objective.human_error=0.01 for 1%")
+        target, human = (
+            _number(get("target"), "objective.target", "e.g. objective.target=0.98"),
+            _number(get("human_error"), "objective.human_error", "an error, e.g. objective.human_error=0.01 for 1%"),
+        )
         if human is not None and human < 0:
-            raise ConfigError(f"objective.human_error={human} is an error rate (e.g. 0.01 for 1%); it cannot be negative")
+            raise ConfigError(
+                f"objective.human_error={human} is an error rate (e.g. 0.01 for 1%); it cannot be negative"
+            )
         return cls(
             metric=get("metric"),
             mode=get("mode"),
@@ -150,7 +155,9 @@ class ConstrainedCheckpoint(ModelCheckpoint):
 
     def __init__(self, constraints=(), class_costs=None, **kwargs):
         if class_costs is not None:  # their number is checked against the classes by the task
-            Objective.from_cfg({"metric": "accuracy", "mode": "max", "class_costs": list(class_costs)})  # validates the values
+            Objective.from_cfg(
+                {"metric": "accuracy", "mode": "max", "class_costs": list(class_costs)}
+            )  # validates the values
         super().__init__(**kwargs)
         self.constraints = parse_constraints(constraints)
         self.static: dict = {}
@@ -163,7 +170,9 @@ class ConstrainedCheckpoint(ModelCheckpoint):
             example = dm.sample("train", 1)[0].to(pl_module.device)
         names = {c.name for c in self.constraints}
         self.static = measure_static(pl_module, example, names)
-        failed = [r for r in check_constraints([c for c in self.constraints if c.name in STATIC], self.static) if not r["ok"]]
+        failed = [
+            r for r in check_constraints([c for c in self.constraints if c.name in STATIC], self.static) if not r["ok"]
+        ]
         for row in failed:
             rank_zero_warn(
                 f"satisficing constraint {row['constraint']} fails (measured {row['value']:.4g}): "

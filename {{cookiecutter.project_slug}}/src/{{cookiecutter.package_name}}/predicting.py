@@ -18,8 +18,11 @@ from .config import ConfigError
 from .inference import batches, predict
 
 TOLERANCE = 1e-3  # in train standard deviations: float noise is not extrapolation
-INPUTS = {"arrays": "a .npy or numeric .csv file", "table": "a .csv or .parquet file with the training columns",
-          "image_folder": "an image file or a folder of images"}
+INPUTS = {
+    "arrays": "a .npy or numeric .csv file",
+    "table": "a .csv or .parquet file with the training columns",
+    "image_folder": "an image file or a folder of images",
+}
 
 
 def out_of_range(xs: torch.Tensor, input_range: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,7 +47,9 @@ def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None
     from .runs import load_run
 
     if not ckpt_path:
-        raise ConfigError("ckpt_path is missing; python predict.py ckpt_path=<run>/checkpoints/best.ckpt input=FILE_OR_DIR")
+        raise ConfigError(
+            "ckpt_path is missing; python predict.py ckpt_path=<run>/checkpoints/best.ckpt input=FILE_OR_DIR"
+        )
     if not input_path:
         raise ConfigError("input is missing; python predict.py ckpt_path=... input=FILE_OR_DIR")
     source = Path(input_path)
@@ -57,8 +62,10 @@ def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None
     if output.is_dir():
         raise ConfigError(f"output={output} is a directory; pass a file name, e.g. output={output / 'predictions.csv'}")
     if output.exists() and not overwrite:
-        raise ConfigError(f"{output} already exists and would be overwritten; pass overwrite=true to replace it, "
-                          "or another output=FILE")
+        raise ConfigError(
+            f"{output} already exists and would be overwritten; pass overwrite=true to replace it, "
+            "or another output=FILE"
+        )
     spec = datamodule.spec
     try:
         xs, names = datamodule.read_new(str(source))
@@ -75,8 +82,13 @@ def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None
     rows = []
     for i in range(len(xs)):
         row = {"example": names[i], **columns[i]}
-        row.update({"out_of_range": bool(n_out[i] > 0), "features_out_of_range": int(n_out[i]),
-                    "max_excess_in_train_stds": round(float(excess[i]), 3)})
+        row.update(
+            {
+                "out_of_range": bool(n_out[i] > 0),
+                "features_out_of_range": int(n_out[i]),
+                "max_excess_in_train_stds": round(float(excess[i]), 3),
+            }
+        )
         rows.append(row)
     output.parent.mkdir(parents=True, exist_ok=True)
     write_csv(output, rows)
@@ -84,8 +96,10 @@ def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None
     flagged = [i for i in range(len(xs)) if n_out[i] > 0]
     if flagged:
         shown = ", ".join(names[i] for i in flagged[:10]) + (" ..." if len(flagged) > 10 else "")
-        print(f"warning: {len(flagged)} of {len(xs)} inputs lie outside the training range in at least one feature "
-              f"({shown}; up to {float(excess.max()):.2f} train standard deviations beyond it): the model "
-              "extrapolates there, treat those predictions with caution")
+        print(
+            f"warning: {len(flagged)} of {len(xs)} inputs lie outside the training range in at least one feature "
+            f"({shown}; up to {float(excess.max()):.2f} train standard deviations beyond it): the model "
+            "extrapolates there, treat those predictions with caution"
+        )
     print(f"{len(xs)} predictions -> {output}")
     return {"output": str(output), "n": len(xs), "out_of_range_rows": flagged, "rows": rows}

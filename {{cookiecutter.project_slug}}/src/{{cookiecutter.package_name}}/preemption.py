@@ -69,13 +69,23 @@ class Preemption(Callback):
             return
         path = self.dirpath / "last.ckpt"
         trainer.save_checkpoint(path)  # the asynchronous writer finishes it before the run ends
-        self.note = (f"stopped by {signal.Signals(signum).name} after step {trainer.global_step} (epoch {trainer.current_epoch}); "
-                     f"wrote {path}. Resume: the same command with ckpt_path={path}")
+        self.note = (
+            f"stopped by {signal.Signals(signum).name} after step {trainer.global_step} (epoch {trainer.current_epoch}); "
+            f"wrote {path}. Resume: the same command with ckpt_path={path}"
+        )
         job = os.environ.get("SLURM_JOB_ID")
-        if job and self.requeue in ("auto", True) and signum in (signal.SIGUSR1, signal.SIGTERM) and trainer.is_global_zero:
+        if (
+            job
+            and self.requeue in ("auto", True)
+            and signum in (signal.SIGUSR1, signal.SIGTERM)
+            and trainer.is_global_zero
+        ):
             done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
-            self.note += (f"; SLURM job {job} requeued: it resumes from there by itself" if done.returncode == 0
-                          else f"; scontrol requeue {job} failed ({(done.stderr or done.stdout).strip()[:200]})")
+            self.note += (
+                f"; SLURM job {job} requeued: it resumes from there by itself"
+                if done.returncode == 0
+                else f"; scontrol requeue {job} failed ({(done.stderr or done.stdout).strip()[:200]})"
+            )
         self._restore()
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -81,8 +81,9 @@ class Neighbours:
         return self.distance / self.typical if self.typical > 0 else np.where(self.distance > 0, np.inf, 0.0)
 
 
-def near_duplicates(reference, queries: dict, ratio: float = 0.1, max_dims: int = 256, typical_sample: int = 2000,
-                    seed: int = 0) -> dict[str, Neighbours]:
+def near_duplicates(
+    reference, queries: dict, ratio: float = 0.1, max_dims: int = 256, typical_sample: int = 2000, seed: int = 0
+) -> dict[str, Neighbours]:
     """Nearest reference example of every query (split name -> [M, D] array).
 
     "Close" is relative to the data: `ratio` x the median nearest-neighbour distance within
@@ -118,18 +119,28 @@ def pair_rows(dm, reference: tuple, queries: dict, found: dict) -> list[dict]:
     `found` what near_duplicates made of them."""
     from .tasks import make_task
 
-    names = functools.partial(make_task(dm.spec.task, dm.spec.num_classes).describe_target, class_name=dm.spec.class_name)
+    names = functools.partial(
+        make_task(dm.spec.task, dm.spec.num_classes).describe_target, class_name=dm.spec.class_name
+    )
     rows = []
     for split, (_, y, index) in queries.items():
         f = found[split]
         for k in f.flagged.nonzero()[0]:
             t = int(f.nearest[k])
-            rows.append({"split": split, "index": int(index[k]), "label": names(y[k]), "train_index": int(reference[2][t]),
-                         "train_label": names(reference[1][t]), "distance": round(float(f.distance[k]), 6),
-                         "ratio": round(float(f.ratio[k]), 4)})
+            rows.append(
+                {
+                    "split": split,
+                    "index": int(index[k]),
+                    "label": names(y[k]),
+                    "train_index": int(reference[2][t]),
+                    "train_label": names(reference[1][t]),
+                    "distance": round(float(f.distance[k]), 6),
+                    "ratio": round(float(f.ratio[k]), 4),
+                }
+            )
     rows.sort(key=lambda r: r["ratio"])
     described = dm.describe([r["index"] for r in rows] + [r["train_index"] for r in rows])
-    for r, a, b in zip(rows, described[: len(rows)], described[len(rows):]):
+    for r, a, b in zip(rows, described[: len(rows)], described[len(rows) :]):
         r["example"], r["train_example"] = a["example"], b["example"]
     return rows
 
@@ -152,7 +163,9 @@ def cross_validated_probs(x, y, folds: int = 5, max_dims: int = 256, seed: int =
     model = LogisticRegression(C=0.1, max_iter=1000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lbfgs convergence notes on hard folds: the probabilities stay usable
-        probs = cross_val_predict(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), method="predict_proba")
+        probs = cross_val_predict(
+            model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), method="predict_proba"
+        )
     full = np.zeros((len(y), len(counts)))  # classes absent from this sample get probability 0
     full[:, np.flatnonzero(counts)] = probs
     return full
@@ -174,8 +187,13 @@ def label_issues(labels, probs) -> dict:
         ranked = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence", n_jobs=1)
         quality = get_label_quality_scores(labels, probs, method="self_confidence")
     ranked = np.asarray(ranked, dtype=np.int64)
-    return {"position": ranked, "suggested": probs[ranked].argmax(1), "quality": quality[ranked], "n": len(labels),
-            "ranking": np.argsort(quality, kind="stable")}
+    return {
+        "position": ranked,
+        "suggested": probs[ranked].argmax(1),
+        "quality": quality[ranked],
+        "n": len(labels),
+        "ranking": np.argsort(quality, kind="stable"),
+    }
 
 
 def find_label_issues(datamodule, predictions: dict, task, max_train: int = 20000, seed: int = 0) -> dict:
@@ -194,20 +212,36 @@ def find_label_issues(datamodule, predictions: dict, task, max_train: int = 2000
     for split in QUERY_SPLITS:
         p = predictions.get(split)
         if p is not None and len(p.y):
-            found[split] = _issues(p.y.numpy(), task.probabilities(p.out.float()).numpy(), p.index.numpy(), "the trained model")
+            found[split] = _issues(
+                p.y.numpy(), task.probabilities(p.out.float()).numpy(), p.index.numpy(), "the trained model"
+            )
     return found
 
 
 def _issues(labels: np.ndarray, probs: np.ndarray, index: np.ndarray, method: str) -> dict:
     issues = label_issues(labels, probs)
     pos = issues["position"]
-    return {"index": index[pos], "given": labels[pos].astype(np.int64), "suggested": issues["suggested"],
-            "quality": issues["quality"], "n": issues["n"], "method": method}
+    return {
+        "index": index[pos],
+        "given": labels[pos].astype(np.int64),
+        "suggested": issues["suggested"],
+        "quality": issues["quality"],
+        "n": issues["n"],
+        "method": method,
+    }
 
 
 # --------------------------------------------------------------------------- train vs dev
-def domain_classifier(train, dev, holdout: float = 0.5, resamples: int = 400, min_auc: float = 0.7, max_dims: int = 256,
-                      drift_sample: int = 2000, seed: int = 0) -> dict:
+def domain_classifier(
+    train,
+    dev,
+    holdout: float = 0.5,
+    resamples: int = 400,
+    min_auc: float = 0.7,
+    max_dims: int = 256,
+    drift_sample: int = 2000,
+    seed: int = 0,
+) -> dict:
     """How well a classifier tells dev inputs from train inputs.
 
     Logistic regression fitted on one half of the pooled examples, scored on the other half:
@@ -232,7 +266,9 @@ def domain_classifier(train, dev, holdout: float = 0.5, resamples: int = 400, mi
     x = np.concatenate([train, dev])
     is_dev = np.r_[np.zeros(len(train)), np.ones(len(dev))]
     reduced, _, pca = reduce_dims(x, [], max_dims, seed)
-    fit_x, held_x, fit_y, held_y = train_test_split(reduced, is_dev, test_size=holdout, stratify=is_dev, random_state=seed)
+    fit_x, held_x, fit_y, held_y = train_test_split(
+        reduced, is_dev, test_size=holdout, stratify=is_dev, random_state=seed
+    )
     model = LogisticRegression(C=0.1, max_iter=1000, class_weight="balanced")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -240,15 +276,34 @@ def domain_classifier(train, dev, holdout: float = 0.5, resamples: int = 400, mi
     score = model.decision_function(held_x)
     auc = float(roc_auc_score(held_y, score))
     rng = np.random.default_rng(seed)
-    ci = bootstrap((held_y, score), roc_auc_score, paired=True, vectorized=False, n_resamples=resamples,
-                   method="percentile", random_state=rng).confidence_interval
+    ci = bootstrap(
+        (held_y, score),
+        roc_auc_score,
+        paired=True,
+        vectorized=False,
+        n_resamples=resamples,
+        method="percentile",
+        random_state=rng,
+    ).confidence_interval
     low, high = float(ci.low), float(ci.high)
     weight = model.coef_[0] if pca is None else pca.components_.T @ model.coef_[0]  # back to input dimensions
-    drift = np.nan_to_num(ks_2samp(train[:drift_sample], dev[:drift_sample], axis=0).statistic)  # samples are random already
+    drift = np.nan_to_num(
+        ks_2samp(train[:drift_sample], dev[:drift_sample], axis=0).statistic
+    )  # samples are random already
     verdict = "no detectable shift" if not low > 0.5 else "shift" if auc >= min_auc else "slight shift"
-    return {"auc": auc, "ci": [low, high], "verdict": verdict, "n_train": len(train), "n_dev": len(dev),
-            "held_out": len(held_y), "weight": np.abs(weight), "drift": drift, "mean_difference": dev.mean(0) - train.mean(0),
-            "train_mean": train.mean(0), "dev_mean": dev.mean(0)}
+    return {
+        "auc": auc,
+        "ci": [low, high],
+        "verdict": verdict,
+        "n_train": len(train),
+        "n_dev": len(dev),
+        "held_out": len(held_y),
+        "weight": np.abs(weight),
+        "drift": drift,
+        "mean_difference": dev.mean(0) - train.mean(0),
+        "train_mean": train.mean(0),
+        "dev_mean": dev.mean(0),
+    }
 
 
 def mismatch_evidence(datamodule, max_examples: int = 4096, seed: int = 0, top: int = 5, **kwargs) -> dict:
@@ -259,9 +314,15 @@ def mismatch_evidence(datamodule, max_examples: int = 4096, seed: int = 0, top: 
     found = domain_classifier(train, dev, seed=seed, **kwargs)
     names = datamodule.spec.feature_names or [f"x{j}" for j in range(len(found["weight"]))]
     order = np.argsort(-found["drift"], kind="stable")[:top]
-    found["top_features"] = [{"feature": names[j] if j < len(names) else f"x{j}", "drift": round(float(found["drift"][j]), 4),
-                              "dev_minus_train": round(float(found["mean_difference"][j]), 4),
-                              "weight": round(float(found["weight"][j]), 4)} for j in order]
+    found["top_features"] = [
+        {
+            "feature": names[j] if j < len(names) else f"x{j}",
+            "drift": round(float(found["drift"][j]), 4),
+            "dev_minus_train": round(float(found["mean_difference"][j]), 4),
+            "weight": round(float(found["weight"][j]), 4),
+        }
+        for j in order
+    ]
     found["input_shape"] = list(datamodule.spec.input_shape)
     return found
 

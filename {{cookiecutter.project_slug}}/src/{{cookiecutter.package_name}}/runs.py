@@ -25,15 +25,21 @@ def find_run_dir(ckpt: Path) -> Path:
 def load_checkpoint(path) -> dict:
     path = Path(str(path))
     if path.is_dir():
-        found = sorted(p.relative_to(path).as_posix() for p in list(path.glob("*.ckpt")) + list(path.glob("checkpoints/*.ckpt")))
+        found = sorted(
+            p.relative_to(path).as_posix() for p in list(path.glob("*.ckpt")) + list(path.glob("checkpoints/*.ckpt"))
+        )
         hint = f" (here: {', '.join(found[:4])})" if found else ", e.g. outputs/<date>/<time>/checkpoints/best.ckpt"
         raise ConfigError(f"ckpt_path={path} is a directory; pass the .ckpt file inside it{hint}")
     if not path.is_file():
-        raise ConfigError(f"ckpt_path={path} does not exist; pass a .ckpt file, e.g. outputs/<date>/<time>/checkpoints/best.ckpt")
+        raise ConfigError(
+            f"ckpt_path={path} does not exist; pass a .ckpt file, e.g. outputs/<date>/<time>/checkpoints/best.ckpt"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same one-line answer
-        raise ConfigError(f"ckpt_path={path} is not a readable checkpoint ({type(e).__name__}); pass a .ckpt written by train.py") from None
+        raise ConfigError(
+            f"ckpt_path={path} is not a readable checkpoint ({type(e).__name__}); pass a .ckpt written by train.py"
+        ) from None
 
 
 def load_run(ckpt_path, setup_data: bool = True):
@@ -51,13 +57,17 @@ def load_run(ckpt_path, setup_data: bool = True):
     datamodule = build_datamodule(cfg, setup=setup_data)
     state = checkpoint.get(type(datamodule).__qualname__)  # Lightning stores it under the class name
     if not state or not state.get("spec"):
-        raise ConfigError(f"{ckpt_path} holds no data spec (written by an older version of this project); retrain to use it here")
+        raise ConfigError(
+            f"{ckpt_path} holds no data spec (written by an older version of this project); retrain to use it here"
+        )
     datamodule.load_state_dict(state)
     model = build_model(cfg, datamodule.spec, optimizer=False, scheduler=False)
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except (RuntimeError, KeyError) as e:
-        raise ConfigError(f"{ckpt_path} holds another model's weights than the run's config builds "
-                          f"({str(e).splitlines()[0][:120]}); pass a checkpoint of this run") from None
+        raise ConfigError(
+            f"{ckpt_path} holds another model's weights than the run's config builds "
+            f"({str(e).splitlines()[0][:120]}); pass a checkpoint of this run"
+        ) from None
     model.eval()
     return cfg, model, datamodule, checkpoint

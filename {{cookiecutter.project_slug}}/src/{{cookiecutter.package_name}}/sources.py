@@ -28,8 +28,11 @@ def load_digits() -> dict:
     from sklearn.datasets import load_digits as sk_digits
 
     d = sk_digits()
-    return {"x": d.images.reshape(-1, 1, 8, 8).astype(np.float32), "y": d.target.astype(np.int64),
-            "class_names": [str(c) for c in range(10)]}
+    return {
+        "x": d.images.reshape(-1, 1, 8, 8).astype(np.float32),
+        "y": d.target.astype(np.int64),
+        "class_names": [str(c) for c in range(10)],
+    }
 
 
 def load_digits_shifted(target_fraction: float = 0.3, max_degrees: float = 30.0, seed: int = 0) -> dict:
@@ -49,7 +52,10 @@ def load_digits_shifted(target_fraction: float = 0.3, max_degrees: float = 30.0,
     angle = angle * (torch.randint(0, 2, (len(target),), generator=g) * 2 - 1) * math.pi / 180
     shift = torch.empty(len(target), 2).uniform_(-0.25, 0.25, generator=g)
     theta = torch.stack(
-        [torch.stack([angle.cos(), -angle.sin(), shift[:, 0]], 1), torch.stack([angle.sin(), angle.cos(), shift[:, 1]], 1)],
+        [
+            torch.stack([angle.cos(), -angle.sin(), shift[:, 0]], 1),
+            torch.stack([angle.sin(), angle.cos(), shift[:, 1]], 1),
+        ],
         1,
     )
     grid = torch.nn.functional.affine_grid(theta, [len(target), 1, 8, 8], align_corners=False)
@@ -88,8 +94,12 @@ def load_breast_cancer() -> dict:
     from sklearn.datasets import load_breast_cancer as sk_bc
 
     d = sk_bc()
-    return {"x": d.data.astype(np.float32), "y": d.target.astype(np.int64),
-            "class_names": [str(n) for n in d.target_names], "feature_names": [str(n) for n in d.feature_names]}
+    return {
+        "x": d.data.astype(np.float32),
+        "y": d.target.astype(np.int64),
+        "class_names": [str(n) for n in d.target_names],
+        "feature_names": [str(n) for n in d.feature_names],
+    }
 
 
 def load_diabetes() -> dict:
@@ -97,7 +107,11 @@ def load_diabetes() -> dict:
     from sklearn.datasets import load_diabetes as sk_diabetes
 
     d = sk_diabetes(scaled=False)
-    return {"x": d.data.astype(np.float32), "y": d.target.astype(np.float32), "feature_names": [str(n) for n in d.feature_names]}
+    return {
+        "x": d.data.astype(np.float32),
+        "y": d.target.astype(np.float32),
+        "feature_names": [str(n) for n in d.feature_names],
+    }
 
 
 def load_digits_pretrain() -> dict:

@@ -72,7 +72,9 @@ def prepare(cfg, out: str, overwrite: bool = False) -> dict:
 
     out = _writable(out, overwrite)
     if str(cfg.data.get("_target_", "")).endswith(StreamingDataModule.__name__):
-        raise ConfigError("data=streaming is prepared already; prepare from a source, e.g. data=table data.path=FILE ...")
+        raise ConfigError(
+            "data=streaming is prepared already; prepare from a source, e.g. data=table data.path=FILE ..."
+        )
     dm = build_datamodule(cfg)  # the four splits and the preprocessing fitted on train
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
@@ -93,7 +95,11 @@ def prepare(cfg, out: str, overwrite: bool = False) -> dict:
                     rows = x.reshape(len(x), -1).contiguous().numpy()
                     for k in range(len(yb)):
                         # a class id or value as a number; a multilabel row (0/1/NaN per label) as a tensor
-                        cache[len(index)] = {"x": x[k], "y": yb[k].item() if yb[k].ndim == 0 else yb[k], "index": int(ib[k])}
+                        cache[len(index)] = {
+                            "x": x[k],
+                            "y": yb[k].item() if yb[k].ndim == 0 else yb[k],
+                            "index": int(ib[k]),
+                        }
                         index.append(int(ib[k]))
                     y.extend(yb.tolist())
                     hashes.extend(hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows)
@@ -101,23 +107,36 @@ def prepare(cfg, out: str, overwrite: bool = False) -> dict:
                     bar.update(len(yb))
             cache.done()
             cache.merge()
-            np.savez(where / EXAMPLES_FILE, index=np.asarray(index, dtype=np.int64), y=np.asarray(y),
-                     hash=np.asarray(hashes, dtype="S16"), name=np.char.encode(np.asarray(names, dtype=str), "utf-8"))
+            np.savez(
+                where / EXAMPLES_FILE,
+                index=np.asarray(index, dtype=np.int64),
+                y=np.asarray(y),
+                hash=np.asarray(hashes, dtype="S16"),
+                name=np.char.encode(np.asarray(names, dtype=str), "utf-8"),
+            )
             splits[split] = {"count": len(index), "hashes": hashlib.sha256(b"".join(hashes)).hexdigest()[:16]}
             chunks = len(json.loads((where / "index.json").read_text())["chunks"])
             size = sum(f.stat().st_size for f in where.iterdir()) / 2**20
             tqdm.write(f"{split:<9} {len(index)} examples -> {out / split} ({chunks} chunks, {size:.1f} MB)")
         data = OmegaConf.to_container(cfg.data, resolve=True)
         state = _plain(dm.state_dict())
-        spec = {"format": FORMAT, "version": VERSION, "state": state, "source_config": data.get("source"),
-                "prepared_from": data, "splits": splits,
-                "id": hashlib.sha256(json.dumps([state["spec"], splits], sort_keys=True).encode()).hexdigest()[:16]}
+        spec = {
+            "format": FORMAT,
+            "version": VERSION,
+            "state": state,
+            "source_config": data.get("source"),
+            "prepared_from": data,
+            "splits": splits,
+            "id": hashlib.sha256(json.dumps([state["spec"], splits], sort_keys=True).encode()).hexdigest()[:16],
+        }
         (partial / SPEC_FILE).write_text(json.dumps(spec, indent=1))
         _replace(partial, out)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    print(f"prepared {sum(s['count'] for s in splits.values())} examples in {out}; "
-          f"train on them: python train.py data=streaming data.dir={out}")
+    print(
+        f"prepared {sum(s['count'] for s in splits.values())} examples in {out}; "
+        f"train on them: python train.py data=streaming data.dir={out}"
+    )
     return spec
 
 
@@ -126,18 +145,24 @@ def _writable(out, overwrite: bool) -> Path:
     if not out:
         raise ConfigError("out is missing; python prepare_data.py data=<source> out=DIR")
     if str(out).startswith(URL_PREFIXES):
-        raise ConfigError(f"out={out}: prepare into a local folder, then upload it (e.g. aws s3 sync DIR {out}) "
-                          f"and train with data.dir={out}")
+        raise ConfigError(
+            f"out={out}: prepare into a local folder, then upload it (e.g. aws s3 sync DIR {out}) "
+            f"and train with data.dir={out}"
+        )
     out = Path(str(out)).expanduser().resolve()
     if out.is_file():
         raise ConfigError(f"out={out} is a file; pass a directory to prepare the dataset in")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise ConfigError(f"out={out} is not empty; choose a new directory, or pass overwrite=true to replace "
-                              "the dataset prepared there")
+            raise ConfigError(
+                f"out={out} is not empty; choose a new directory, or pass overwrite=true to replace "
+                "the dataset prepared there"
+            )
         if not (out / SPEC_FILE).is_file():
-            raise ConfigError(f"out={out} is not empty and holds no prepared dataset ({SPEC_FILE}); overwrite=true only "
-                              "replaces a dataset prepare_data.py wrote: choose a new or empty directory")
+            raise ConfigError(
+                f"out={out} is not empty and holds no prepared dataset ({SPEC_FILE}); overwrite=true only "
+                "replaces a dataset prepare_data.py wrote: choose a new or empty directory"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -166,8 +191,11 @@ def _plain(value):
 def collate_examples(items: list[dict]) -> tuple:
     """LitData items -> the (x, y, index) batch every loader of the recipe yields."""
     ys = [item["y"] for item in items]
-    return (torch.stack([item["x"] for item in items]), torch.stack(ys) if torch.is_tensor(ys[0]) else torch.tensor(ys),
-            torch.tensor([item["index"] for item in items]))
+    return (
+        torch.stack([item["x"] for item in items]),
+        torch.stack(ys) if torch.is_tensor(ys[0]) else torch.tensor(ys),
+        torch.tensor([item["index"] for item in items]),
+    )
 
 
 # --------------------------------------------------------------------------- reading
@@ -181,15 +209,29 @@ class StreamingDataModule(L.LightningDataModule):
     content hashes, never a whole split's inputs.
     """
 
-    def __init__(self, dir: str, batch_size: int = 64, eval_batch_size: int = 1024, num_workers: int = 0,
-                 shuffle_seed: int = 0, task: str = "auto", num_classes: int | None = None, input_shape=None,
-                 cache_dir: str | None = None, imbalance: str = "none"):
+    def __init__(
+        self,
+        dir: str,
+        batch_size: int = 64,
+        eval_batch_size: int = 1024,
+        num_workers: int = 0,
+        shuffle_seed: int = 0,
+        task: str = "auto",
+        num_classes: int | None = None,
+        input_shape=None,
+        cache_dir: str | None = None,
+        imbalance: str = "none",
+    ):
         super().__init__()
         if imbalance == "balanced_sampler":  # LitData shuffles chunks; it has no per-example weighted draw
-            raise ConfigError("imbalance=balanced_sampler is not available for data=streaming (LitData draws whole chunks); "
-                              "use imbalance=class_weights")
+            raise ConfigError(
+                "imbalance=balanced_sampler is not available for data=streaming (LitData draws whole chunks); "
+                "use imbalance=class_weights"
+            )
         if not dir:
-            raise ConfigError("data.dir is required; python train.py data=streaming data.dir=DIR (from prepare_data.py)")
+            raise ConfigError(
+                "data.dir is required; python train.py data=streaming data.dir=DIR (from prepare_data.py)"
+            )
         for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if int(value) < 1:
                 raise ConfigError(f"data.{key}={value} must be a positive number of examples, e.g. data.{key}=64")
@@ -199,10 +241,17 @@ class StreamingDataModule(L.LightningDataModule):
             raise ConfigError(f"data.task={task!r} is not supported; use auto or one of {', '.join(TASKS)}")
         self.url = str(dir).startswith(URL_PREFIXES)
         self.dir = str(dir).rstrip("/") if self.url else str(Path(str(dir)).expanduser().resolve())
-        self.batch_size, self.eval_batch_size, self.num_workers = int(batch_size), int(eval_batch_size), int(num_workers)
+        self.batch_size, self.eval_batch_size, self.num_workers = (
+            int(batch_size),
+            int(eval_batch_size),
+            int(num_workers),
+        )
         self.shuffle_seed, self.cache_dir = int(shuffle_seed), cache_dir
-        self.declared = {"task": None if task == "auto" else task, "num_classes": num_classes,
-                         "input_shape": None if input_shape is None else list(input_shape)}
+        self.declared = {
+            "task": None if task == "auto" else task,
+            "num_classes": num_classes,
+            "input_shape": None if input_shape is None else list(input_shape),
+        }
         self.eval_splits = ("train_dev", "dev")
         self.test_reads = 0
         self.spec: DataSpec | None = None
@@ -221,8 +270,10 @@ class StreamingDataModule(L.LightningDataModule):
         saved = self._read_spec()
         missing = [s for s in SPLITS if not self._exists(f"{s}/index.json", saved["id"])]
         if missing:
-            raise ConfigError(f"data.dir={self.dir} is incomplete: {missing[0]}/index.json is missing; prepare it again "
-                              "(python prepare_data.py ... overwrite=true)")
+            raise ConfigError(
+                f"data.dir={self.dir} is incomplete: {missing[0]}/index.json is missing; prepare it again "
+                "(python prepare_data.py ... overwrite=true)"
+            )
         self._saved = saved
         if not self._state:
             self._restore(dict(saved["state"], id=saved["id"], source_config=saved.get("source_config")))
@@ -237,16 +288,20 @@ class StreamingDataModule(L.LightningDataModule):
         try:
             text = Path(self._local(SPEC_FILE, fresh=True)).read_text()
         except Exception as e:  # noqa: BLE001 - a missing remote file raises whatever its client raises
-            raise ConfigError(f"data.dir={self.dir} is not a dataset prepared by prepare_data.py (no readable {SPEC_FILE}: "
-                              f"{type(e).__name__}); {hint}") from None
+            raise ConfigError(
+                f"data.dir={self.dir} is not a dataset prepared by prepare_data.py (no readable {SPEC_FILE}: "
+                f"{type(e).__name__}); {hint}"
+            ) from None
         try:
             saved = json.loads(text)
         except ValueError as e:
             raise ConfigError(f"data.dir={self.dir}: {SPEC_FILE} is not JSON ({e}); {hint} overwrite=true") from None
         if not isinstance(saved, dict) or saved.get("format") != FORMAT or saved.get("version") != VERSION:
             found = saved.get("version") if isinstance(saved, dict) else None
-            raise ConfigError(f"data.dir={self.dir}: {SPEC_FILE} is not a version-{VERSION} prepared dataset spec "
-                              f"(found version {found}); {hint} overwrite=true")
+            raise ConfigError(
+                f"data.dir={self.dir}: {SPEC_FILE} is not a version-{VERSION} prepared dataset spec "
+                f"(found version {found}); {hint} overwrite=true"
+            )
         return saved
 
     def _restore(self, state: dict) -> None:
@@ -259,13 +314,17 @@ class StreamingDataModule(L.LightningDataModule):
         found = {"task": spec.task, "num_classes": spec.num_classes, "input_shape": list(spec.input_shape)}
         for key, value in d.items():
             if value is not None and value != found[key]:
-                raise ConfigError(f"data.{key}={value} but {what} {key} {found[key]}; set data.{key}={found[key]} or leave "
-                                  f"it out, or prepare the data again with the settings you want")
+                raise ConfigError(
+                    f"data.{key}={value} but {what} {key} {found[key]}; set data.{key}={found[key]} or leave "
+                    f"it out, or prepare the data again with the settings you want"
+                )
 
     def _mismatch(self, state: dict) -> None:
-        raise ConfigError(f"the checkpoint was trained on other prepared data (spec {state.get('spec', {}).get('task')}, "
-                          f"id {state.get('id')}) than data.dir={self.dir} holds (id {self._saved['id']}); pass the "
-                          "data.dir it was trained on, or prepare that data again")
+        raise ConfigError(
+            f"the checkpoint was trained on other prepared data (spec {state.get('spec', {}).get('task')}, "
+            f"id {state.get('id')}) than data.dir={self.dir} holds (id {self._saved['id']}); pass the "
+            "data.dir it was trained on, or prepare that data again"
+        )
 
     # ------------------------------------------------------------------ files (local or a URL)
     def _exists(self, name: str, prepared: str) -> bool:
@@ -320,8 +379,9 @@ class StreamingDataModule(L.LightningDataModule):
         # default, windows of 256 decoded anew for each shuffled read, is 4-17x slower here).
         # Eval and random reads: one example at a time (a sample of 4096 must not decode every chunk).
         decode = {"batch_decode": "all", "item_shuffle_window": "full"} if shuffle else {"batch_decode": 0}
-        return StreamingDataset(self._split_dir(part), shuffle=shuffle, seed=self.shuffle_seed, cache_dir=self.cache_dir,
-                                **decode)
+        return StreamingDataset(
+            self._split_dir(part), shuffle=shuffle, seed=self.shuffle_seed, cache_dir=self.cache_dir, **decode
+        )
 
     # ------------------------------------------------------------------ the interface
     def size(self, split: str) -> int:
@@ -340,14 +400,17 @@ class StreamingDataModule(L.LightningDataModule):
                 dataset.set_drop_last(True)
         data = datasets[0] if len(datasets) == 1 else CombinedStreamingDataset(datasets, seed=self.shuffle_seed)
         if shuffle:  # LitData's loader: the epoch it shuffles by, its state for resuming
-            return StreamingDataLoader(data, batch_size=batch_size, num_workers=self.num_workers, collate_fn=collate_examples)
+            return StreamingDataLoader(
+                data, batch_size=batch_size, num_workers=self.num_workers, collate_fn=collate_examples
+            )
         # Eval splits: every example once, in stored order. Under DDP, LitData's loader would
         # share them out by whole batches and drop the rest (a small dev set gives rank 0
         # nothing); a plain DataLoader lets LitData share them out example by example.
         for dataset in datasets:
             dataset.set_drop_last(False)
-        return torch.utils.data.DataLoader(data, batch_size=batch_size, num_workers=self.num_workers,
-                                           collate_fn=collate_examples)
+        return torch.utils.data.DataLoader(
+            data, batch_size=batch_size, num_workers=self.num_workers, collate_fn=collate_examples
+        )
 
     def sample(self, split: str, n: int, seed: int = 0):
         """At most n random examples (seeded), read one by one: bounded whatever the split's size."""
@@ -475,13 +538,20 @@ class StreamingDataModule(L.LightningDataModule):
 
 def _standardizer(state: dict) -> Standardizer:
     """A Standardizer from its saved state (lists in spec.json, tensors in a checkpoint)."""
+
     def tensor(v):
         return None if v is None else torch.as_tensor(v, dtype=torch.float32)
 
     standardizer = Standardizer(state["mode"])
     limits = state.get("input_range")
-    standardizer.load_state_dict({"mode": state["mode"], "mean": tensor(state["mean"]), "std": tensor(state["std"]),
-                                  "input_range": None if limits is None else {k: tensor(v) for k, v in limits.items()}})
+    standardizer.load_state_dict(
+        {
+            "mode": state["mode"],
+            "mean": tensor(state["mean"]),
+            "std": tensor(state["std"]),
+            "input_range": None if limits is None else {k: tensor(v) for k, v in limits.items()},
+        }
+    )
     return standardizer
 
 

@@ -16,7 +16,6 @@ The data module standardizes the encoded columns afterwards; this file never doe
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +36,18 @@ class TableSource(Source):
     in_memory = True
     kind = "table"
 
-    def __init__(self, path, target, features=None, drop=(), domain=None, target_domain=None,
-                 numeric=None, categorical=None, max_categories=32):
+    def __init__(
+        self,
+        path,
+        target,
+        features=None,
+        drop=(),
+        domain=None,
+        target_domain=None,
+        numeric=None,
+        categorical=None,
+        max_categories=32,
+    ):
         self.path = None if path is None else str(path)
         self.target = None if target is None else str(target)
         self.requested_features = _column_list(features)
@@ -48,7 +57,9 @@ class TableSource(Source):
         self.numeric = _column_list(numeric) or []
         self.categorical = _column_list(categorical) or []
         if int(max_categories) < 1:
-            raise ConfigError(f"data.max_categories={max_categories} must be >= 1 (how many categories per column get their own input)")
+            raise ConfigError(
+                f"data.max_categories={max_categories} must be >= 1 (how many categories per column get their own input)"
+            )
         self.max_categories = int(max_categories)
         self.notes: list[str] = []  # what fit() decided that a person should know (rare categories, ...)
         self._frame: pd.DataFrame | None = None
@@ -73,45 +84,65 @@ class TableSource(Source):
         listed = ", ".join(columns[:30]) + (f", ... ({len(columns)} columns)" if len(columns) > 30 else "")
         if self.target not in columns:
             raise ConfigError(f"data.target={self.target!r} is not a column of {self.path}; its columns are: {listed}")
-        for key, names in (("data.features", self.requested_features or []), ("data.drop", self.drop),
-                           ("data.domain", [self.domain] if self.domain else []),
-                           ("data.numeric", self.numeric), ("data.categorical", self.categorical)):
+        for key, names in (
+            ("data.features", self.requested_features or []),
+            ("data.drop", self.drop),
+            ("data.domain", [self.domain] if self.domain else []),
+            ("data.numeric", self.numeric),
+            ("data.categorical", self.categorical),
+        ):
             unknown = [n for n in names if n not in columns]
             if unknown:
-                raise ConfigError(f"{key}: no column {', '.join(map(repr, unknown))} in {self.path}; its columns are: {listed}")
+                raise ConfigError(
+                    f"{key}: no column {', '.join(map(repr, unknown))} in {self.path}; its columns are: {listed}"
+                )
 
         if self.requested_features is not None:
             for role, name in (("target", self.target), ("domain", self.domain)):
                 if name in self.requested_features:
-                    raise ConfigError(f"data.features includes the {role} column {name!r}; remove it from data.features")
+                    raise ConfigError(
+                        f"data.features includes the {role} column {name!r}; remove it from data.features"
+                    )
             feature_columns = [c for c in self.requested_features if c not in self.drop]
         else:
             feature_columns = [c for c in columns if c not in (self.target, self.domain) and c not in self.drop]
         if not feature_columns:
-            raise ConfigError(f"no feature columns left in {self.path} (data.features, data.drop); keep at least one column besides data.target")
+            raise ConfigError(
+                f"no feature columns left in {self.path} (data.features, data.drop); keep at least one column besides data.target"
+            )
         both = set(self.numeric) & set(self.categorical)
         if both:
-            raise ConfigError(f"data.numeric and data.categorical both list {', '.join(map(repr, sorted(both)))}; keep each column in one")
+            raise ConfigError(
+                f"data.numeric and data.categorical both list {', '.join(map(repr, sorted(both)))}; keep each column in one"
+            )
 
         self._kinds = {c: _kind(frame[c], c in self.numeric, c in self.categorical) for c in feature_columns}
         for name in self.numeric:
             if name in self._kinds:
-                _as_numbers(frame[name], f"data.numeric lists column {name!r} but it has a non-numeric value",
-                            f"fix the file or move {name} to data.categorical")
+                _as_numbers(
+                    frame[name],
+                    f"data.numeric lists column {name!r} but it has a non-numeric value",
+                    f"fix the file or move {name} to data.categorical",
+                )
 
         self._frame, self._factorize_cache = frame, {}
-        return Examples(targets=self._targets(frame), names=_row_names(len(frame)),
-                        domain=self._domain(frame), class_names=None)
+        return Examples(
+            targets=self._targets(frame), names=_row_names(len(frame)), domain=self._domain(frame), class_names=None
+        )
 
     def _targets(self, frame: pd.DataFrame) -> np.ndarray:
         column = frame[self.target]
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
         missing = int((codes < 0).sum())
         if missing:
-            raise ConfigError(f"data.target={self.target!r} is missing in {missing} of {len(column)} rows; drop those rows or fill them in {self.path}")
+            raise ConfigError(
+                f"data.target={self.target!r} is missing in {missing} of {len(column)} rows; drop those rows or fill them in {self.path}"
+            )
         if len(uniques) < 2:
-            raise ConfigError(f"data.target={self.target!r} has the single value {_plain(uniques[0])!r} in all {len(column)} rows; "
-                              "there is nothing to learn: check data.target")
+            raise ConfigError(
+                f"data.target={self.target!r} has the single value {_plain(uniques[0])!r} in all {len(column)} rows; "
+                "there is nothing to learn: check data.target"
+            )
         # Numbers stay numbers; class names become str objects, which the data module maps to ids
         # (built from the distinct values: one str object per class, not one per row).
         if is_numeric_dtype(column.dtype):
@@ -124,19 +155,26 @@ class TableSource(Source):
         column = frame[self.domain]
         missing = int(column.isna().sum())
         if missing:
-            raise ConfigError(f"data.domain={self.domain!r} is missing in {missing} of {len(column)} rows; fill them (1 = target distribution, 0 = training)")
+            raise ConfigError(
+                f"data.domain={self.domain!r} is missing in {missing} of {len(column)} rows; fill them (1 "
+                "= target distribution, 0 = training)"
+            )
         codes, texts = _factorize(column)
         if self.target_domain is not None:
             wanted = _as_text(self.target_domain)
             if wanted not in texts:
-                raise ConfigError(f"data.target_domain={self.target_domain!r} matches no row of data.domain={self.domain!r}; "
-                                  f"its values are: {_some(texts)}")
+                raise ConfigError(
+                    f"data.target_domain={self.target_domain!r} matches no row of data.domain={self.domain!r}; "
+                    f"its values are: {_some(texts)}"
+                )
             is_target = np.array([t == wanted for t in texts])
         elif set(texts) <= {"0", "1", "True", "False"}:
             is_target = np.array([t in ("1", "True") for t in texts])
         else:
-            raise ConfigError(f"data.domain={self.domain!r} has values {_some(texts)}, not 0/1; "
-                              "set data.target_domain=VALUE (rows with that value are the target distribution)")
+            raise ConfigError(
+                f"data.domain={self.domain!r} has values {_some(texts)}, not 0/1; "
+                "set data.target_domain=VALUE (rows with that value are the target distribution)"
+            )
         return is_target[codes].astype(np.int64)
 
     # -- fit: every statistic from the train rows alone ---------------------------------
@@ -172,8 +210,10 @@ class TableSource(Source):
         if not indicator:
             elsewhere = int(np.isnan(values).sum())
             if elsewhere:
-                self.notes.append(f"{name}: complete in train, so no {name}_missing column; "
-                                  f"its {elsewhere} missing values outside train get the train median")
+                self.notes.append(
+                    f"{name}: complete in train, so no {name}_missing column; "
+                    f"its {elsewhere} missing values outside train get the train median"
+                )
         return {"name": name, "kind": "numeric", "median": median, "indicator": indicator}
 
     def _fit_categorical(self, name: str, train: np.ndarray) -> dict:
@@ -186,11 +226,13 @@ class TableSource(Source):
                 counts[text] = counts.get(text, 0) + count
         # Most frequent first, ties by name, so the kept set does not depend on row order.
         ranked = sorted(counts, key=lambda t: (-counts[t], t))
-        kept, rare = ranked[: self.max_categories], ranked[self.max_categories:]
+        kept, rare = ranked[: self.max_categories], ranked[self.max_categories :]
         if rare:
             rare_rows = sum(counts[t] for t in rare)
-            self.notes.append(f"{name}: {len(rare)} categories beyond the {self.max_categories} most frequent in train "
-                              f"({rare_rows} train rows) go to {name}={OTHER}; raise data.max_categories to keep them")
+            self.notes.append(
+                f"{name}: {len(rare)} categories beyond the {self.max_categories} most frequent in train "
+                f"({rare_rows} train rows) go to {name}={OTHER}; raise data.max_categories to keep them"
+            )
         return {"name": name, "kind": "categorical", "categories": sorted(kept)}
 
     # -- transform with the fitted state only ------------------------------------------
@@ -203,8 +245,10 @@ class TableSource(Source):
         frame = _read_table(path, f"input={path}")
         absent = [e["name"] for e in self._columns if e["name"] not in frame.columns]
         if absent:
-            raise ConfigError(f"input={path} lacks the column(s) {', '.join(map(repr, absent))} the model was trained on; "
-                              "add them (empty values are fine: they are imputed)")
+            raise ConfigError(
+                f"input={path} lacks the column(s) {', '.join(map(repr, absent))} the model was trained on; "
+                "add them (empty values are fine: they are imputed)"
+            )
         return self._transform(frame, where=f"input={path}"), [f"row {i}" for i in range(len(frame))]
 
     def _transform(self, frame: pd.DataFrame, where: str) -> torch.Tensor:
@@ -212,8 +256,11 @@ class TableSource(Source):
         for entry in self._fitted():
             name = entry["name"]
             if entry["kind"] == "numeric":
-                values = _as_numbers(frame[name], f"{where}: column {name!r} is numeric in training but has the value",
-                                     "fix it or leave it empty (missing values are imputed)")
+                values = _as_numbers(
+                    frame[name],
+                    f"{where}: column {name!r} is numeric in training but has the value",
+                    "fix it or leave it empty (missing values are imputed)",
+                )
                 missing = np.isnan(values)
                 filled = values.astype(np.float32)
                 filled[missing] = entry["median"]
@@ -227,7 +274,9 @@ class TableSource(Source):
                 codes, texts = self._factorized(frame, name)
                 slot_of_category = {c: s for s, c in enumerate(categories)}
                 # One lookup per distinct value, then one gather for all rows; code -1 (missing) reads the last entry.
-                slot_of_code = np.array([slot_of_category.get(t, other_slot) for t in texts] + [missing_slot], dtype=np.int64)
+                slot_of_code = np.array(
+                    [slot_of_category.get(t, other_slot) for t in texts] + [missing_slot], dtype=np.int64
+                )
                 onehot.append((j, slot_of_code[codes]))
                 j += len(categories) + 2
         # Filled in tiles of rows: writing whole columns into a large row-major matrix would
@@ -266,10 +315,18 @@ class TableSource(Source):
         """Plain data only: survives torch.load(weights_only=True) and json.dumps. Empty before fit()."""
         if self._columns is None:
             return {}
-        return {"format": _FORMAT, "path": self.path, "target": self.target, "domain": self.domain,
-                "target_domain": self.target_domain, "max_categories": self.max_categories,
-                "columns": [dict(e) for e in self._columns], "feature_names": list(self.feature_names),
-                "input_shape": list(self.input_shape), "notes": list(self.notes)}
+        return {
+            "format": _FORMAT,
+            "path": self.path,
+            "target": self.target,
+            "domain": self.domain,
+            "target_domain": self.target_domain,
+            "max_categories": self.max_categories,
+            "columns": [dict(e) for e in self._columns],
+            "feature_names": list(self.feature_names),
+            "input_shape": list(self.input_shape),
+            "notes": list(self.notes),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if not state:  # saved before fit(): nothing was fitted
@@ -299,13 +356,17 @@ def _read_table(path, label: str) -> pd.DataFrame:
     """The file as a DataFrame, or a one-line ConfigError; `label` says which setting named it."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{label} does not exist; pass the path of a .csv, .tsv or .parquet file (relative to where you run)")
+        raise ConfigError(
+            f"{label} does not exist; pass the path of a .csv, .tsv or .parquet file (relative to where you run)"
+        )
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in _COMPRESSED:  # pandas decompresses by extension
         suffixes = suffixes[:-1]
     suffix = suffixes[-1] if suffixes else ""
     if suffix not in (".csv", ".tsv", ".parquet", ".pq"):
-        raise ConfigError(f"{label}: unknown file type {suffix or path.name!r}; use a .csv, .tsv or .parquet file (export spreadsheets as CSV)")
+        raise ConfigError(
+            f"{label}: unknown file type {suffix or path.name!r}; use a .csv, .tsv or .parquet file (export spreadsheets as CSV)"
+        )
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path, engine="pyarrow")
@@ -315,7 +376,9 @@ def _read_table(path, label: str) -> pd.DataFrame:
         frame = pd.DataFrame()
     except Exception as e:  # noqa: BLE001 - parser, decoding and Arrow errors all mean "cannot read"
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ConfigError(f"{label} cannot be read as {suffix[1:].upper()} ({reason}); check the file's format") from None
+        raise ConfigError(
+            f"{label} cannot be read as {suffix[1:].upper()} ({reason}); check the file's format"
+        ) from None
     if len(frame) == 0:
         raise ConfigError(f"{label} has no rows; it needs a header line and at least one data row")
     frame.columns = [str(c) for c in frame.columns]
@@ -392,7 +455,7 @@ def _column_list(value) -> list[str] | None:
 
 
 class _RowNames(Sequence):
-    """"row 0", "row 1", ... made when asked for: a million rows need no million strings."""
+    """ "row 0", "row 1", ... made when asked for: a million rows need no million strings."""
 
     def __init__(self, n: int):
         self.n = n

@@ -55,7 +55,9 @@ def requeued_slurm_job(cfg: DictConfig) -> None:
     if not cfg.get("ckpt_path") and int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0 and last.is_file():
         with open_dict(cfg):
             cfg.ckpt_path = str(last)
-        print(f"SLURM job {os.environ.get('SLURM_JOB_ID')} restarted ({os.environ['SLURM_RESTART_COUNT']}): resuming {last}")
+        print(
+            f"SLURM job {os.environ.get('SLURM_JOB_ID')} restarted ({os.environ['SLURM_RESTART_COUNT']}): resuming {last}"
+        )
 
 
 def fit_and_summarize(cfg: DictConfig) -> dict:
@@ -113,7 +115,9 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     from .objective import Objective
 
     scored = evaluate_splits(model, datamodule, model.task, Objective.from_cfg(cfg.objective))
-    scores = {f"{split}/{k}": v for split, values in scored[0].items() for k, v in values.items() if k not in ("error", "n")}
+    scores = {
+        f"{split}/{k}": v for split, values in scored[0].items() for k, v in values.items() if k not in ("error", "n")
+    }
 
     summary = {
         "objective": cfg.objective.metric,
@@ -127,7 +131,9 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     # The data spec and the preprocessing fitted on train, readable (the checkpoints hold the same)
-    (out_dir / "preprocessing.json").write_text(json.dumps(datamodule.state_dict(), indent=1, default=lambda t: t.tolist()))
+    (out_dir / "preprocessing.json").write_text(
+        json.dumps(datamodule.state_dict(), indent=1, default=lambda t: t.tolist())
+    )
     # Diagnosis (bias/variance/mismatch), learning curves, error analysis on dev: diagnosis.py
     from .diagnosis import after_training, no_best_reason
 
@@ -140,8 +146,17 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
 
 
 # Keys a resumed run may change: how long it goes on, where it writes, how it shows progress.
-RESUME_MAY_CHANGE = ("ckpt_path", "paths", "hydra", "trainer.max_epochs", "trainer.max_time", "trainer.max_steps",
-                     "trainer.enable_progress_bar", "checks", "logger")
+RESUME_MAY_CHANGE = (
+    "ckpt_path",
+    "paths",
+    "hydra",
+    "trainer.max_epochs",
+    "trainer.max_time",
+    "trainer.max_steps",
+    "trainer.enable_progress_bar",
+    "checks",
+    "logger",
+)
 
 
 def check_resume(cfg: DictConfig, model, datamodule) -> dict:
@@ -151,27 +166,38 @@ def check_resume(cfg: DictConfig, model, datamodule) -> dict:
 
     checkpoint = load_checkpoint(cfg.ckpt_path)
     if "optimizer_states" not in checkpoint or "loops" not in checkpoint:
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path} holds weights only (best.ckpt and final.ckpt do); resume from "
-                          "the run's checkpoints/last.ckpt")
+        raise ConfigError(
+            f"ckpt_path={cfg.ckpt_path} holds weights only (best.ckpt and final.ckpt do); resume from "
+            "the run's checkpoints/last.ckpt"
+        )
     ours, theirs = model.state_dict(), checkpoint.get("state_dict", {})
     if set(ours) != set(theirs) or any(ours[k].shape != theirs[k].shape for k in ours):
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path} was saved by a different model; pass the same model/data overrides "
-                          "as the run that wrote it (see its .hydra/overrides.yaml)")
+        raise ConfigError(
+            f"ckpt_path={cfg.ckpt_path} was saved by a different model; pass the same model/data overrides "
+            "as the run that wrote it (see its .hydra/overrides.yaml)"
+        )
     spec = (checkpoint.get(type(datamodule).__qualname__) or {}).get("spec")
     if spec is not None and spec != datamodule.spec.to_dict():
         differs = [k for k in spec if spec[k] != datamodule.spec.to_dict().get(k)]
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path} was trained on other data ({', '.join(differs)} differ); "
-                          "pass the same data overrides as the run that wrote it")
+        raise ConfigError(
+            f"ckpt_path={cfg.ckpt_path} was trained on other data ({', '.join(differs)} differ); "
+            "pass the same data overrides as the run that wrote it"
+        )
     run_config = Path(cfg.paths.output_dir) / ".hydra" / "config.yaml"
     if run_config.is_file():
         before, now = _flat(OmegaConf.to_container(OmegaConf.load(run_config))), _flat(OmegaConf.to_container(cfg))
-        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k)
-                         and not any(k == p or k.startswith(p + ".") for p in RESUME_MAY_CHANGE))
+        changed = sorted(
+            k
+            for k in set(before) | set(now)
+            if before.get(k) != now.get(k) and not any(k == p or k.startswith(p + ".") for p in RESUME_MAY_CHANGE)
+        )
         if changed:
             k = changed[0]
-            raise ConfigError(f"resuming with another config than the run's: {k}={now.get(k)!r} (the run had {before.get(k)!r})"
-                              f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}; resume with the run's own "
-                              "overrides (its .hydra/overrides.yaml), or start a new run")
+            raise ConfigError(
+                f"resuming with another config than the run's: {k}={now.get(k)!r} (the run had {before.get(k)!r})"
+                f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}; resume with the run's own "
+                "overrides (its .hydra/overrides.yaml), or start a new run"
+            )
     return checkpoint
 
 
@@ -194,8 +220,10 @@ def continue_logs(loggers, global_step: int, run_id: str | None = None) -> None:
             rows = []
             if path.is_file():
                 with path.open(newline="") as f:
-                    rows = [{k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in row.items() if v != ""}
-                            for row in csv.DictReader(f)]
+                    rows = [
+                        {k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in row.items() if v != ""}
+                        for row in csv.DictReader(f)
+                    ]
             kept = [r for r in rows if r.get("step", 0) < global_step]
             experiment = logger.experiment  # (Lightning removes the old metrics.csv here)
             experiment.metrics = kept + experiment.metrics
@@ -270,15 +298,19 @@ def write_provenance(out_dir: Path, cfg: DictConfig, trainer) -> None:
         "lightning": L.__version__,
         "accelerator": type(trainer.accelerator).__name__,
         "devices": [str(d) for d in trainer.device_ids] if hasattr(trainer, "device_ids") else None,
-        "device_names": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else [],
+        "device_names": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        if torch.cuda.is_available()
+        else [],
         "strategy": type(trainer.strategy).__name__,
         "precision": str(trainer.precision),
         "wandb_run_id": next((lg.experiment.id for lg in trainer.loggers if type(lg).__name__ == "WandbLogger"), None),
     }
     (out_dir / "run_info.json").write_text(json.dumps(info, indent=2))
     (out_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    distributions = sorted({f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions() if d.metadata["Name"]},
-                           key=str.lower)
+    distributions = sorted(
+        {f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions() if d.metadata["Name"]},
+        key=str.lower,
+    )
     (out_dir / "environment.txt").write_text("\n".join(distributions) + "\n")
     if diff and diff.strip():
         (out_dir / "git.diff").write_text(diff)

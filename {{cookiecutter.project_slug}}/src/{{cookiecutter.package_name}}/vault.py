@@ -19,7 +19,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .config import ConfigError
@@ -90,10 +89,19 @@ def retrain_on_train_and_dev(cfg: DictConfig, checkpoint: dict, out_dir: Path) -
         print("note: the plateau scheduler watches dev, which is training data now; retraining without it")
     model = build_model(cfg, datamodule.spec, scheduler=not plateau)
     trainer = build_trainer(
-        cfg, callbacks=[RunRecorder(str(out_dir))], logger=False, max_epochs=epochs, limit_val_batches=0, num_sanity_val_steps=0,
-        enable_checkpointing=False, enable_progress_bar=False, default_root_dir=str(out_dir),
+        cfg,
+        callbacks=[RunRecorder(str(out_dir))],
+        logger=False,
+        max_epochs=epochs,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=str(out_dir),
     )
-    print(f"Retraining on train + dev ({datamodule.size('train')} examples) for {epochs} epochs, as the selected checkpoint had")
+    print(
+        f"Retraining on train + dev ({datamodule.size('train')} examples) for {epochs} epochs, as the selected checkpoint had"
+    )
     trainer.fit(model, datamodule=datamodule)
     final = out_dir / "checkpoints" / "final.ckpt"
     trainer.save_checkpoint(final, weights_only=False)
@@ -104,14 +112,21 @@ def retrain_on_train_and_dev(cfg: DictConfig, checkpoint: dict, out_dir: Path) -
 
 
 # --------------------------------------------------------------------------- the one door
-def evaluate(ckpt_paths: list[str], project_dir: Path, ledger: Path | None = None, retrain: bool = False,
-             out_dir: Path | None = None) -> dict:
+def evaluate(
+    ckpt_paths: list[str],
+    project_dir: Path,
+    ledger: Path | None = None,
+    retrain: bool = False,
+    out_dir: Path | None = None,
+) -> dict:
     """Evaluate one checkpoint, or an ensemble (averaged predictions), on the test split; record it."""
     from .diagnosis import report
     from .objective import Objective, measure_static
 
     if not ckpt_paths:
-        raise ConfigError("no checkpoint given; python evaluate.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt")
+        raise ConfigError(
+            "no checkpoint given; python evaluate.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt"
+        )
     ledger = Path(ledger) if ledger else Path(project_dir) / LEDGER
     runs = [load_run(p) for p in ckpt_paths]  # every path is checked before anything is read or written
     cfg, _, datamodule, checkpoint = runs[0]
@@ -122,7 +137,9 @@ def evaluate(ckpt_paths: list[str], project_dir: Path, ledger: Path | None = Non
 
     for path, (other, *_rest) in zip(ckpt_paths[1:], runs[1:]):
         if data_identity(other) != data_identity(cfg):
-            raise ConfigError(f"{path} was trained on other data or splits than {ckpt_paths[0]}; an ensemble needs the same data config")
+            raise ConfigError(
+                f"{path} was trained on other data or splits than {ckpt_paths[0]}; an ensemble needs the same data config"
+            )
 
     run_dir = Path(cfg.paths.output_dir)
     out_dir = Path(out_dir) if out_dir else run_dir / ("final_evaluation" if len(runs) == 1 else "ensemble_evaluation")
@@ -137,20 +154,33 @@ def evaluate(ckpt_paths: list[str], project_dir: Path, ledger: Path | None = Non
             final = retrain_on_train_and_dev(c, ck, free_path(out_dir / name))
             retrained.append(load_run(final))
         runs = retrained
-        evaluated = [project_relative(Path(r[0].paths.output_dir) / "checkpoints" / "final.ckpt", project_dir) for r in retrained]
+        evaluated = [
+            project_relative(Path(r[0].paths.output_dir) / "checkpoints" / "final.ckpt", project_dir) for r in retrained
+        ]
         cfg, _, datamodule, checkpoint = runs[0]
 
     previous = read_ledger(ledger)
     if previous:
-        print(f"warning: the test set of this project has been seen {len(previous)} time(s) before (see {ledger}). "
-              "A test score you act on stops being an unbiased estimate of new data.")
+        print(
+            f"warning: the test set of this project has been seen {len(previous)} time(s) before (see {ledger}). "
+            "A test score you act on stops being an unbiased estimate of new data."
+        )
     objective = Objective.from_cfg(cfg.objective)
     models = [r[1] for r in runs]
     task = models[0].task
     splits = ("train", "train_dev", "test") if retrain else ("train", "train_dev", "dev", "test")
     static = measure_static(models[0], datamodule.sample("train", 1)[0]) if len(models) == 1 else None
-    result = report(models, datamodule, task, objective, out_dir, splits=splits, error_analysis=False,
-                    json_name=report_path.name, static=static)
+    result = report(
+        models,
+        datamodule,
+        task,
+        objective,
+        out_dir,
+        splits=splits,
+        error_analysis=False,
+        json_name=report_path.name,
+        static=static,
+    )
     entry = {
         "time": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "checkpoints": evaluated,

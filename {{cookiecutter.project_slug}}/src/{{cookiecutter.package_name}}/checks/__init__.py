@@ -16,8 +16,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from . import data_checks, quality_checks, model_checks, training_checks  # noqa: F401 - registers the checks (in run order)
 from ..config import ConfigError
+from . import data_checks, model_checks, quality_checks, training_checks  # noqa: F401 - registers the checks (in run order)
 from .core import CHECKS, CheckContext, Result, counts, exit_code, run_checks, select, table
 
 __all__ = ["CHECKS", "CheckContext", "Result", "before_training", "main", "run_checks", "select"]
@@ -27,9 +27,8 @@ OFF = ("false", "none", "off", "0")
 
 def main(cfg: DictConfig) -> int:
     """What check.py does: run the selected checks, print the table, write checks.json; the exit code."""
-    from ..config import validate_config
-
     from ..build import build_datamodule
+    from ..config import validate_config
     from ..tasks import validate_objective
 
     validate_config(cfg)
@@ -37,8 +36,10 @@ def main(cfg: DictConfig) -> int:
     ids = select(cfg.checks)
     datamodule = build_datamodule(cfg)
     validate_objective(cfg, datamodule.spec)
-    print(f"running {len(ids)} checks on data={_choice(cfg, 'data')} model={_choice(cfg, 'model')} "
-          f"(task {datamodule.spec.task}); the test split is not read")
+    print(
+        f"running {len(ids)} checks on data={_choice(cfg, 'data')} model={_choice(cfg, 'model')} "
+        f"(task {datamodule.spec.task}); the test split is not read"
+    )
     start = time.perf_counter()
     results = run_checks(cfg, ids=ids, datamodule=datamodule, out_dir=out_dir)
     print(table(results))

@@ -18,8 +18,8 @@ import math
 import random
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -99,7 +99,9 @@ def _names(opts, key: str) -> list[str]:
     names = [str(n) for n in names]
     for n in names:
         if n not in CHECKS and n not in GROUPS:
-            raise ConfigError(f"checks.{key}: unknown check {n!r}; use ids ({', '.join(CHECKS)}) or groups ({', '.join(GROUPS)})")
+            raise ConfigError(
+                f"checks.{key}: unknown check {n!r}; use ids ({', '.join(CHECKS)}) or groups ({', '.join(GROUPS)})"
+            )
     return names
 
 
@@ -154,7 +156,11 @@ class CheckContext:
     def sampled(self, name: str) -> str:
         """'' or ' (a sample of n of N examples)': what a check's message says when it did not see everything."""
         total = self.dm.size(name)
-        return "" if total <= self.max_examples else f" (a random sample of {self.max_examples} of {total} {name} examples)"
+        return (
+            ""
+            if total <= self.max_examples
+            else f" (a random sample of {self.max_examples} of {total} {name} examples)"
+        )
 
     def batch(self, name: str, n: int, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """n examples of a split, drawn at random (seeded) so that they span the classes."""
@@ -221,7 +227,9 @@ def regularization_off(cfg: DictConfig) -> DictConfig:
 
 
 # --------------------------------------------------------------------------- running
-def run_checks(cfg: DictConfig, ids: list[str] | None = None, subset: str | None = None, datamodule=None, out_dir=None) -> list[Result]:
+def run_checks(
+    cfg: DictConfig, ids: list[str] | None = None, subset: str | None = None, datamodule=None, out_dir=None
+) -> list[Result]:
     """Run checks (default: those cfg.checks selects) and return their results in order.
 
     Writes checks.json (and the checks' pictures) into out_dir when given. Restores the
@@ -298,7 +306,9 @@ def exit_code(results: list[Result]) -> int:
 
 
 def counts(results: list[Result]) -> str:
-    return ", ".join(f"{sum(r.status == s for r in results)} {s}" for s in STATUSES if any(r.status == s for r in results))
+    return ", ".join(
+        f"{sum(r.status == s for r in results)} {s}" for s in STATUSES if any(r.status == s for r in results)
+    )
 
 
 # --------------------------------------------------------------------------- output
@@ -311,7 +321,15 @@ def table(results: list[Result]) -> str:
     """check | status | value | threshold | time; the message and remedy under a warn or fail."""
     rows = [("check", "status", "value", "threshold", "time")]
     for r in results:
-        rows.append((r.id, r.status.upper() if r.status in ("warn", "fail") else r.status, r.shown or _short(r.value), _short(r.threshold), f"{r.seconds:.2f}s"))
+        rows.append(
+            (
+                r.id,
+                r.status.upper() if r.status in ("warn", "fail") else r.status,
+                r.shown or _short(r.value),
+                _short(r.threshold),
+                f"{r.seconds:.2f}s",
+            )
+        )
     widths = [min(max(len(row[i]) for row in rows), cap) for i, cap in enumerate((28, 6, 30, 30, 8))]
     lines = []
     for n, row in enumerate(rows):

@@ -20,12 +20,20 @@ def finite(ctx, opts) -> Result:
                 bad = t.isinf() if part == "y" and ctx.task.missing_labels else ~torch.isfinite(t)
                 if bad.any():
                     rows = bad.reshape(len(t), -1).any(1)
-                    found[f"{name}.{part}"] = {"values": int(bad.sum()), "examples": int(rows.sum()), "nan": int(t.isnan().sum())}
+                    found[f"{name}.{part}"] = {
+                        "values": int(bad.sum()),
+                        "examples": int(rows.sum()),
+                        "nan": int(t.isnan().sum()),
+                    }
     total = sum(f["values"] for f in found.values())
     if not total:
         seen = "".join(ctx.sampled(name) for name in DEV_SPLITS)
-        return Result("pass", 0, 0, f"no NaN or Inf in inputs or targets of train, train_dev, dev{seen}", shown="0 non-finite")
-    where = "; ".join(f"{k}: {v['values']} values in {v['examples']} examples ({v['nan']} NaN)" for k, v in found.items())
+        return Result(
+            "pass", 0, 0, f"no NaN or Inf in inputs or targets of train, train_dev, dev{seen}", shown="0 non-finite"
+        )
+    where = "; ".join(
+        f"{k}: {v['values']} values in {v['examples']} examples ({v['nan']} NaN)" for k, v in found.items()
+    )
     return Result(
         "fail",
         total,
@@ -70,7 +78,9 @@ def labels_in_range(ctx, opts) -> Result:
                 f"the regression target takes only {len(y.unique())} distinct values on train: are these classes?",
                 "for class ids use data.task=multiclass (or binary)",
             )
-        return Result("pass", {"mean": float(y.mean()), "std": float(y.std())}, threshold, "one real target per example")
+        return Result(
+            "pass", {"mean": float(y.mean()), "std": float(y.std())}, threshold, "one real target per example"
+        )
     counts = task.class_counts(ctx.targets("train"))
     missing = [ctx.spec.class_name(c) for c in range(len(counts)) if counts[c] == 0]
     what = "class(es)" if task.single_label else "label(s) never positive:"
@@ -110,7 +120,9 @@ def disjoint_splits(ctx, opts) -> Result:
             shown=f"{total} shared",
             details={"shared": shared, "within": inside},
         )
-    return Result("pass", 0, 0, f"train, train_dev, dev share no example (exact match of inputs){note}", shown="0 shared")
+    return Result(
+        "pass", 0, 0, f"train, train_dev, dev share no example (exact match of inputs){note}", shown="0 shared"
+    )
 
 
 @check("data.standardized", needs=("data.finite",))
@@ -148,7 +160,8 @@ def standardized(ctx, opts) -> Result:
         "pass",
         value,
         threshold,
-        f"all {len(mean) - constant} varying {what}s standardized" + (f"; {constant} constant ones excepted" if constant else ""),
+        f"all {len(mean) - constant} varying {what}s standardized"
+        + (f"; {constant} constant ones excepted" if constant else ""),
         shown=shown,
     )
 
@@ -174,7 +187,9 @@ def shuffled(ctx, opts) -> Result:
         elif getattr(el, "shuffle", False) or type(getattr(el, "sampler", None)).__name__ == "RandomSampler":
             eval_shuffled.append(str(name))
     value = {"train": not in_order, "eval": not eval_shuffled}
-    shown = f"train {'shuffled' if not in_order else 'IN ORDER'}; eval {'in order' if not eval_shuffled else 'shuffled'}"
+    shown = (
+        f"train {'shuffled' if not in_order else 'IN ORDER'}; eval {'in order' if not eval_shuffled else 'shuffled'}"
+    )
     if in_order and len(first) > 1:
         return Result(
             "fail",
@@ -186,7 +201,14 @@ def shuffled(ctx, opts) -> Result:
             shown=shown,
         )
     if not reshuffled:
-        return Result("warn", value, "train reshuffled each epoch", "the train loader shuffles once, then repeats the same order every epoch", "draw a new permutation each epoch", shown=shown)
+        return Result(
+            "warn",
+            value,
+            "train reshuffled each epoch",
+            "the train loader shuffles once, then repeats the same order every epoch",
+            "draw a new permutation each epoch",
+            shown=shown,
+        )
     if eval_shuffled:
         return Result(
             "warn",
@@ -196,7 +218,13 @@ def shuffled(ctx, opts) -> Result:
             "serve eval splits in order (shuffle=False)",
             shown=shown,
         )
-    return Result("pass", value, "train shuffled, eval in order", "train reshuffles each epoch; eval loaders keep the split's order", shown=shown)
+    return Result(
+        "pass",
+        value,
+        "train shuffled, eval in order",
+        "train reshuffles each epoch; eval loaders keep the split's order",
+        shown=shown,
+    )
 
 
 @check("data.class_balance")
@@ -205,7 +233,12 @@ def class_balance(ctx, opts) -> Result:
     task = ctx.task
     if not task.classes:
         y = ctx.targets("train").float()
-        return Result("skip", {"mean": float(y.mean()), "std": float(y.std())}, None, f"regression: no classes (train target mean {float(y.mean()):.4g}, std {float(y.std()):.4g})")
+        return Result(
+            "skip",
+            {"mean": float(y.mean()), "std": float(y.std())},
+            None,
+            f"regression: no classes (train target mean {float(y.mean()):.4g}, std {float(y.std()):.4g})",
+        )
     if not task.single_label:
         return label_balance(ctx, opts)
     shares = {}
@@ -232,8 +265,9 @@ def class_balance(ctx, opts) -> Result:
             value,
             threshold,
             f"imbalanced (largest/smallest class x{ratio:.3g}; train shares: {listing}), and imbalance={remedy_on} is on",
-            "" if metric in ("balanced_accuracy", "f1", "weighted_error") else
-            f"objective.metric={metric} rewards the large classes; optimize a balanced one (objective.metric=balanced_accuracy or f1)",
+            ""
+            if metric in ("balanced_accuracy", "f1", "weighted_error")
+            else f"objective.metric={metric} rewards the large classes; optimize a balanced one (objective.metric=balanced_accuracy or f1)",
             shown=shown,
             details=details,
         )
@@ -270,9 +304,14 @@ def label_balance(ctx, opts) -> Result:
     threshold = f"positives share in ({1 - max_share:g}, {max_share:g})"
     shown = f"{len(skewed)} skewed of {len(shares)}"
     if skewed:
-        return Result("warn", value, threshold,
-                      f"label(s) {[name(j) for j in skewed][:10]} are one value in >= {max_share:.0%} of the train examples that have them "
-                      f"(positive shares: {listing}; {missing:.1%} of labels missing): a constant scores well on them",
-                      "weight the positives in the loss (imbalance=class_weights) and optimize a balanced metric "
-                      "(objective.metric=balanced_accuracy or f1)", shown=shown)
+        return Result(
+            "warn",
+            value,
+            threshold,
+            f"label(s) {[name(j) for j in skewed][:10]} are one value in >= {max_share:.0%} of the train examples that have them "
+            f"(positive shares: {listing}; {missing:.1%} of labels missing): a constant scores well on them",
+            "weight the positives in the loss (imbalance=class_weights) and optimize a balanced metric "
+            "(objective.metric=balanced_accuracy or f1)",
+            shown=shown,
+        )
     return Result("pass", value, threshold, f"positive shares: {listing}; {missing:.1%} of labels missing", shown=shown)

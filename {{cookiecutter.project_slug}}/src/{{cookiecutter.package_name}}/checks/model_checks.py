@@ -32,17 +32,44 @@ def output_matches_task(ctx, opts) -> Result:
     try:
         task.check_net(net, x)  # the shape, and no final softmax/sigmoid module
     except ConfigError as e:
-        return Result("fail", list(out.shape), threshold, str(e), "make the net's last layer emit what the task's loss expects", shown=shown)
+        return Result(
+            "fail",
+            list(out.shape),
+            threshold,
+            str(e),
+            "make the net's last layer emit what the task's loss expects",
+            shown=shown,
+        )
     if not torch.isfinite(out).all():
-        return Result("fail", list(out.shape), threshold, "the untrained net outputs NaN/Inf", "check the init and the forward pass", shown=shown)
+        return Result(
+            "fail",
+            list(out.shape),
+            threshold,
+            "the untrained net outputs NaN/Inf",
+            "check the init and the forward pass",
+            shown=shown,
+        )
     # Activations applied in forward() (not as a module) are invisible to check_net: test the values.
     problem = task.activation_in_forward(out)
     if problem:
         message, _, remedy = problem.partition("; ")  # "what was seen; the fix"
         return Result("fail", list(out.shape), threshold, message, remedy, shown=shown)
     if isinstance(last_module(net, x), (nn.ReLU, nn.ReLU6)):  # by data flow: the module forward() runs last
-        return Result("warn", list(out.shape), threshold, "the net ends in a ReLU: its outputs cannot go below 0", "end with a Linear layer (raw logits / values)", shown=shown)
-    return Result("pass", list(out.shape), threshold, f"{ctx.kind}: outputs {list(out.shape)} of raw values, as {task.loss_name} expects", shown=shown)
+        return Result(
+            "warn",
+            list(out.shape),
+            threshold,
+            "the net ends in a ReLU: its outputs cannot go below 0",
+            "end with a Linear layer (raw logits / values)",
+            shown=shown,
+        )
+    return Result(
+        "pass",
+        list(out.shape),
+        threshold,
+        f"{ctx.kind}: outputs {list(out.shape)} of raw values, as {task.loss_name} expects",
+        shown=shown,
+    )
 
 
 @check("model.initial_loss", needs=NEEDS)
@@ -75,7 +102,11 @@ def initial_loss(ctx, opts) -> Result:
             threshold,
             f"untrained loss {mean:.4g} +- {spread:.2g} over {inits} inits, {direction} the {start:.4g} of predicting "
             f"{starts_at}. "
-            + ("Too confident at init: outputs too large (init scale, a scaled output layer)" if worst > start else "Too good at init: does the model see the labels?"),
+            + (
+                "Too confident at init: outputs too large (init scale, a scaled output layer)"
+                if worst > start
+                else "Too good at init: does the model see the labels?"
+            ),
             "check the init (model.init=auto: He/Xavier with a small last layer) and any scaling of the outputs"
             if worst > start
             else "look for label leakage into the inputs",
@@ -95,7 +126,14 @@ def initial_loss(ctx, opts) -> Result:
             shown=shown,
             details={"losses": losses},
         )
-    return Result("pass", value, threshold, f"untrained loss {mean:.4g} +- {spread:.2g} over {inits} inits; predicting {starts_at} scores {start:.4g}", shown=shown, details={"losses": losses})
+    return Result(
+        "pass",
+        value,
+        threshold,
+        f"untrained loss {mean:.4g} +- {spread:.2g} over {inits} inits; predicting {starts_at} scores {start:.4g}",
+        shown=shown,
+        details={"losses": losses},
+    )
 
 
 def _loss_fn(ctx, net, x, y):
@@ -127,7 +165,9 @@ def gradient(ctx, opts) -> Result:
             # half the entries with the largest gradients, half at random among those not
             # negligible (rounding noise swamps the relative error of a tiny gradient)
             top = grad.abs().topk(max(k // 2, 1)).indices
-            pool = (grad.abs() >= 1e-3 * grad.abs().max()).nonzero().reshape(-1) if grad.any() else torch.arange(p.numel())
+            pool = (
+                (grad.abs() >= 1e-3 * grad.abs().max()).nonzero().reshape(-1) if grad.any() else torch.arange(p.numel())
+            )
             rand = pool[torch.randint(len(pool), (k - len(top),), generator=g)]
             err = 0.0
             for i in torch.cat([top, rand]).tolist():
@@ -146,10 +186,19 @@ def gradient(ctx, opts) -> Result:
     worst = errors.get(worst_name, 0.0)
     threshold = f"ok<={ok:g}, fail>{bad:g}"
     shown = f"max rel err {worst:.1e}" + (f" ({worst_name})" if worst > ok else "")
-    details = {"relative_error": errors, "worst_entries": worst_at, "examples": len(x), "entries_per_tensor": per_tensor}
-    sampled = f"{len(params)} tensors, {per_tensor} entries each, {len(x)} examples, float64, eval mode" + (f", {kinks} entries re-measured with h/100" if kinks else "")
+    details = {
+        "relative_error": errors,
+        "worst_entries": worst_at,
+        "examples": len(x),
+        "entries_per_tensor": per_tensor,
+    }
+    sampled = f"{len(params)} tensors, {per_tensor} entries each, {len(x)} examples, float64, eval mode" + (
+        f", {kinks} entries re-measured with h/100" if kinks else ""
+    )
     if not params:
-        return Result("warn", None, threshold, "the net has no trainable parameters", "check requires_grad", shown="no params")
+        return Result(
+            "warn", None, threshold, "the net has no trainable parameters", "check requires_grad", shown="no params"
+        )
     wrong = {k: v for k, v in errors.items() if v > bad}
     if wrong:
         names = ", ".join(f"{k} ({v:.1e})" for k, v in sorted(wrong.items(), key=lambda kv: -kv[1])[:5])
@@ -166,9 +215,24 @@ def gradient(ctx, opts) -> Result:
             details=details,
         )
     if worst > ok:
-        return Result("warn", worst, threshold, f"relative error {worst:.1e} at {worst_name}: more than kinks (ReLU, max) explain [{sampled}]", "look at that layer's backward; rerun with another seed to rule out a kink", shown=shown, details=details)
+        return Result(
+            "warn",
+            worst,
+            threshold,
+            f"relative error {worst:.1e} at {worst_name}: more than kinks (ReLU, max) explain [{sampled}]",
+            "look at that layer's backward; rerun with another seed to rule out a kink",
+            shown=shown,
+            details=details,
+        )
     quality = "good" if worst <= good else "acceptable (kinks, rounding)"
-    return Result("pass", worst, threshold, f"{quality}: worst relative error {worst:.1e} over {sampled}", shown=shown, details=details)
+    return Result(
+        "pass",
+        worst,
+        threshold,
+        f"{quality}: worst relative error {worst:.1e} over {sampled}",
+        shown=shown,
+        details=details,
+    )
 
 
 def _numeric(loss, p, idx, h: float) -> float:
@@ -224,7 +288,8 @@ def batch_independence(ctx, opts) -> Result:
             "fail",
             value,
             "0 for j != i",
-            f"the output of example(s) {sorted(leaks)} depends on other examples' inputs (|grad| up to {max(leaks.values()):.2g}) in eval mode",
+            f"the output of example(s) {sorted(leaks)} depends on other examples' inputs (|grad| up to "
+            f"{max(leaks.values()):.2g}) in eval mode",
             "a view/reshape/transpose mixes the batch dimension (e.g. x.view(C, B, ...) instead of x.view(B, C, ...)); "
             "keep dim 0 the batch throughout",
             shown=f"cross grad {max(leaks.values()):.2g}",
@@ -238,7 +303,13 @@ def batch_independence(ctx, opts) -> Result:
             "the forward pass ignores or overwrites its input (zeros, .detach(), a constant)",
             shown="ignores input",
         )
-    return Result("pass", value, "0 for j != i", f"each of {n} examples' outputs depends on its own input only (eval mode)", shown="0 cross grad")
+    return Result(
+        "pass",
+        value,
+        "0 for j != i",
+        f"each of {n} examples' outputs depends on its own input only (eval mode)",
+        shown="0 cross grad",
+    )
 
 
 @check("model.all_params_learn", needs=NEEDS)
@@ -265,18 +336,31 @@ def all_params_learn(ctx, opts) -> Result:
         ctx.task.loss(net(x), y).backward()
         head_opt.step()
         FreezeBackbone.make_trainable(backbone)  # and as it does at epoch freeze_epochs
-        moved = [n for n, p in net.named_parameters() if id(p) not in head_ids and not torch.equal(p.detach(), start[n])]
+        moved = [
+            n for n, p in net.named_parameters() if id(p) not in head_ids and not torch.equal(p.detach(), start[n])
+        ]
         stuck = [n for n, p in net.named_parameters() if id(p) in head_ids and torch.equal(p.detach(), start[n])]
         net.zero_grad(set_to_none=True)
         if moved or stuck or head is None:
-            problem = (f"the backbone moved while frozen: {moved[:6]}" if moved else
-                       f"the output layer {head_name} did not change: {stuck}" if stuck else "no output layer found to train alone")
-            return Result("fail", {"moved_while_frozen": moved, "head_unchanged": stuck}, "frozen: only the output layer changes",
-                          f"one step with the backbone frozen (model.freeze_epochs={freeze_epochs}): {problem}",
-                          "the output layer must reach the loss; frozen parameters must not be stepped (requires_grad=False)",
-                          details={"moved_while_frozen": moved, "head_unchanged": stuck})
-        frozen_note = (f"the backbone is frozen for the first {freeze_epochs} epochs by model.freeze_epochs (intended), and one "
-                       f"step moved only the output layer {head_name}; unfrozen, ")
+            problem = (
+                f"the backbone moved while frozen: {moved[:6]}"
+                if moved
+                else f"the output layer {head_name} did not change: {stuck}"
+                if stuck
+                else "no output layer found to train alone"
+            )
+            return Result(
+                "fail",
+                {"moved_while_frozen": moved, "head_unchanged": stuck},
+                "frozen: only the output layer changes",
+                f"one step with the backbone frozen (model.freeze_epochs={freeze_epochs}): {problem}",
+                "the output layer must reach the loss; frozen parameters must not be stepped (requires_grad=False)",
+                details={"moved_while_frozen": moved, "head_unchanged": stuck},
+            )
+        frozen_note = (
+            f"the backbone is frozen for the first {freeze_epochs} epochs by model.freeze_epochs (intended), and one "
+            f"step moved only the output layer {head_name}; unfrozen, "
+        )
     opt = ctx.optimizer(model)
     named = list(net.named_parameters())
     before = {name: p.detach().clone() for name, p in named}
@@ -301,15 +385,20 @@ def all_params_learn(ctx, opts) -> Result:
         if ctx.lr == 0:
             causes.append("the learning rate is 0 (optimizer.lr=0)")
         if nonfinite:
-            causes.append(f"non-finite values in {nonfinite[:6]} after the step (learning rate far too high, or NaN gradients)")
+            causes.append(
+                f"non-finite values in {nonfinite[:6]} after the step (learning rate far too high, or NaN gradients)"
+            )
         rest = [n for n in unchanged if n not in no_grad + zero_grad]
         if rest and ctx.lr != 0:
-            causes.append(f"{rest[:6]} got a gradient but the optimizer did not move them (not passed to the optimizer?)")
+            causes.append(
+                f"{rest[:6]} got a gradient but the optimizer did not move them (not passed to the optimizer?)"
+            )
         return Result(
             "fail",
             value,
             threshold,
-            f"{len(unchanged)} of {len(trainable)} trainable tensors did not change after one step: {unchanged[:6]}. " + "; ".join(causes),
+            f"{len(unchanged)} of {len(trainable)} trainable tensors did not change after one step: {unchanged[:6]}. "
+            + "; ".join(causes),
             "make every parameter reach the loss, give the optimizer all parameters and a positive lr",
             shown=shown,
             details={"unchanged": unchanged, "no_grad": no_grad, "nonfinite": nonfinite, "frozen": frozen},

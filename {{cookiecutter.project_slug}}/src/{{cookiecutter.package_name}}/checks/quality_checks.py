@@ -18,8 +18,13 @@ def near_duplicates(ctx, opts) -> Result:
     max_train = int(opts.get("max_train", 20000))
     reference = quality.bounded_sample(ctx.dm, "train", max_train, ctx.seed)
     queries = {name: quality.bounded_sample(ctx.dm, name, ctx.max_examples, ctx.seed) for name in quality.QUERY_SPLITS}
-    found = quality.near_duplicates(reference[0], {n: q[0] for n, q in queries.items()}, ratio=ratio,
-                                    max_dims=int(opts.get("max_dims", 256)), seed=ctx.seed)
+    found = quality.near_duplicates(
+        reference[0],
+        {n: q[0] for n, q in queries.items()},
+        ratio=ratio,
+        max_dims=int(opts.get("max_dims", 256)),
+        seed=ctx.seed,
+    )
     typical = found["dev"].typical
     threshold = f"<= {ratio:g} x typical train NN distance ({typical:.3g})"
     counts = {n: int(f.flagged.sum()) for n, f in found.items()}
@@ -27,13 +32,20 @@ def near_duplicates(ctx, opts) -> Result:
     closest = min((float(f.ratio.min()) for f in found.values() if len(f.distance)), default=float("inf"))
     seen = "".join(ctx.sampled(n) for n in quality.QUERY_SPLITS)
     if len(reference[2]) < ctx.dm.size("train"):
-        seen += (f" (compared with a sample of {len(reference[2])} of {ctx.dm.size('train')} train examples: "
-                 "raise checks.near_duplicates.max_train)")
+        seen += (
+            f" (compared with a sample of {len(reference[2])} of {ctx.dm.size('train')} train examples: "
+            "raise checks.near_duplicates.max_train)"
+        )
     value = {"dev": counts["dev"], "train_dev": counts["train_dev"], "closest": round(closest, 3)}
     if not sum(counts.values()):
-        return Result("pass", value, threshold,
-                      f"no train_dev or dev example within {ratio:g}x the typical train nearest-neighbour distance of a "
-                      f"train example; the closest lies at {closest:.2f}x{seen}", shown=f"0 (closest {closest:.2f}x)")
+        return Result(
+            "pass",
+            value,
+            threshold,
+            f"no train_dev or dev example within {ratio:g}x the typical train nearest-neighbour distance of a "
+            f"train example; the closest lies at {closest:.2f}x{seen}",
+            shown=f"0 (closest {closest:.2f}x)",
+        )
     rows = quality.pair_rows(ctx.dm, reference, queries, found)
     details = {"counts": counts, "shares": shares, "typical_distance": typical, "ratio": ratio}
     where = write_pairs(ctx, rows) if getattr(ctx, "out_dir", None) else {}
@@ -65,10 +77,17 @@ def write_pairs(ctx, rows: list[dict], pairs: int = 8) -> dict:
     where = {"csv": str(write_csv(out / "near_duplicates.csv", rows))}
     if is_image(tuple(ctx.spec.input_shape)):
         top = rows[:pairs]
-        images = ctx.dm.standardizer.inverse(ctx.dm.examples([r["index"] for r in top] + [r["train_index"] for r in top])[0])
+        images = ctx.dm.standardizer.inverse(
+            ctx.dm.examples([r["index"] for r in top] + [r["train_index"] for r in top])[0]
+        )
         titles = [f"{r['split']} {r['example']}\nlabel {r['label']}" for r in top] + [
-            f"train {r['train_example']}\nlabel {r['train_label']}, d={r['ratio']:.2f}x" for r in top]
-        fig = image_grid(images, titles, f"{len(rows)} near-duplicates: top row train_dev/dev, below each the train example it nearly copies",
-                         cols=len(top))
+            f"train {r['train_example']}\nlabel {r['train_label']}, d={r['ratio']:.2f}x" for r in top
+        ]
+        fig = image_grid(
+            images,
+            titles,
+            f"{len(rows)} near-duplicates: top row train_dev/dev, below each the train example it nearly copies",
+            cols=len(top),
+        )
         where["png"] = str(save_figure(fig, out / "near_duplicates.png"))
     return where

@@ -72,14 +72,21 @@ def overfit_tiny(ctx, opts) -> Result:
     value = {"final_loss": first["loss"], "prior_loss": ref, "steps": first["steps"], "examples": len(y)}
     shown = f"loss {first['loss']:.3g} in {first['steps']} steps"
     if first["fit"]:
-        return Result("pass", value, threshold, f"{len(y)} examples fitted in {first['steps']} steps (loss {first['loss']:.3g}, from {first['first']:.3g})", shown=shown)
+        return Result(
+            "pass",
+            value,
+            threshold,
+            f"{len(y)} examples fitted in {first['steps']} steps (loss {first['loss']:.3g}, from {first['first']:.3g})",
+            shown=shown,
+        )
     good = [r for r in runs[1:] if r["fit"]]
     if good:
         return Result(
             "warn",
             value,
             threshold,
-            f"with the configured lr {lr:g} the {len(y)} examples are not fitted (loss {first['loss']:.3g} after {first['steps']} of at most {steps} steps), "
+            f"with the configured lr {lr:g} the {len(y)} examples are not fitted (loss {first['loss']:.3g} "
+            f"after {first['steps']} of at most {steps} steps), "
             f"with lr {good[0]['lr']:g} they are in {good[0]['steps']}",
             f"the learning rate: try optimizer.lr={good[0]['lr']:g} (see train.learning_rate)",
             shown=shown,
@@ -91,14 +98,21 @@ def overfit_tiny(ctx, opts) -> Result:
     elif first["loss"] is not None and not math.isfinite(first["loss"]):
         causes.append("the loss diverged: learning rate too high or a numerical bug")
     elif first["first"] and first["loss"] >= 0.9 * first["first"]:
-        causes.append("the loss barely moved: a bug (gradients do not flow: see model.all_params_learn, model.gradient) or a broken loss/label pairing")
+        causes.append(
+            "the loss barely moved: a bug (gradients do not flow: see model.all_params_learn, "
+            "model.gradient) or a broken loss/label pairing"
+        )
     else:
-        causes.append(f"the loss falls but not to 0: too small a model, too few steps, or a learning rate far off (lr {runs[-1]['lr']:g} did not fit either)")
+        causes.append(
+            "the loss falls but not to 0: too small a model, too few steps, or a learning rate far off "
+            f"(lr {runs[-1]['lr']:g} did not fit either)"
+        )
     return Result(
         "fail",
         value,
         threshold,
-        f"could not fit {len(y)} training examples with regularization off (loss {first['loss']:.3g} from {first['first']:.3g}). Likely: " + "; ".join(causes),
+        f"could not fit {len(y)} training examples with regularization off (loss {first['loss']:.3g} from {first['first']:.3g}). Likely: "
+        + "; ".join(causes),
         "a model that cannot memorize 10 examples will not learn the data set: fix this first",
         shown=shown,
         details={"runs": runs},
@@ -135,23 +149,32 @@ def beats_baseline(ctx, opts) -> Result:
     with torch.no_grad():
         model_out, zero_out = model_net(x), zero_net(torch.zeros_like(x))
     prior_out = ctx.constant_output(True, len(y))
+
     # Per-example losses, paired across predictors. Regression compares absolute errors: squared
     # errors are so heavy-tailed that a small dev set has little power to tell predictors apart.
     def per_example(out):
         return task.per_example_loss(out, y) if task.classes else (task.predict(out) - y).abs()  # in the target's units
 
-    losses = {name: per_example(out) for name, out in (("model", model_out), ("prior", prior_out), ("zeroed inputs", zero_out))}
+    losses = {
+        name: per_example(out)
+        for name, out in (("model", model_out), ("prior", prior_out), ("zeroed inputs", zero_out))
+    }
     z = {name: _z(losses[name] - losses["model"]) for name in ("prior", "zeroed inputs")}
     mean = {name: float(v.mean()) for name, v in losses.items()}
     value = {f"dev_{'loss' if task.classes else 'mae'}_{k.replace(' ', '_')}": v for k, v in mean.items()}
     measure = "loss" if task.classes else "absolute error"
-    lines = [f"dev {measure}: model {mean['model']:.4g}, prior {mean['prior']:.4g} (z={z['prior']:.1f}), zeroed inputs {mean['zeroed inputs']:.4g} (z={z['zeroed inputs']:.1f})"]
+    lines = [
+        f"dev {measure}: model {mean['model']:.4g}, prior {mean['prior']:.4g} (z={z['prior']:.1f}), zeroed "
+        f"inputs {mean['zeroed inputs']:.4g} (z={z['zeroed inputs']:.1f})"
+    ]
     if task.classes:
         correct = {name: task.correct(out, y).double() for name, out in (("model", model_out), ("majority", prior_out))}
         z["majority"] = _z(correct["model"] - correct["majority"])
         acc = {k: float(v.mean()) for k, v in correct.items()}
         value.update({"dev_accuracy": acc["model"], "majority_accuracy": acc["majority"]})
-        lines.append(f"dev accuracy: model {acc['model']:.1%}, majority class {acc['majority']:.1%} (z={z['majority']:.1f})")
+        lines.append(
+            f"dev accuracy: model {acc['model']:.1%}, majority class {acc['majority']:.1%} (z={z['majority']:.1f})"
+        )
     threshold = f"z>={z_min:g} vs each baseline"
     weakest = min(z, key=z.get)
     shown = f"z={z[weakest]:.1f} vs {weakest}"
@@ -212,7 +235,15 @@ def learning_rate(ctx, opts) -> Result:
     where = f"the loss bottoms out at lr {lowest:.2g}" + (f" and diverges from {diverged:.2g}" if diverged else "")
     details = {"lrs": tried, "smoothed_loss": smooth, "plot": plot}
     if lr <= 0:
-        return Result("fail", value, threshold, f"optimizer.lr={lr:g}: nothing will learn. {where}", f"set optimizer.lr={suggested:.2g}", shown=shown, details=details)
+        return Result(
+            "fail",
+            value,
+            threshold,
+            f"optimizer.lr={lr:g}: nothing will learn. {where}",
+            f"set optimizer.lr={suggested:.2g}",
+            shown=shown,
+            details=details,
+        )
     if lr > far * lowest:
         return Result(
             "warn",
@@ -223,7 +254,14 @@ def learning_rate(ctx, opts) -> Result:
             shown=shown,
             details=details,
         )
-    return Result("pass", value, threshold, f"configured lr {lr:g} is in the stable range: {where}" + (f"; plot: {plot}" if plot else ""), shown=shown, details=details)
+    return Result(
+        "pass",
+        value,
+        threshold,
+        f"configured lr {lr:g} is in the stable range: {where}" + (f"; plot: {plot}" if plot else ""),
+        shown=shown,
+        details=details,
+    )
 
 
 def _plot(ctx, lrs, losses, lr, lowest, diverged, suggested) -> str | None:

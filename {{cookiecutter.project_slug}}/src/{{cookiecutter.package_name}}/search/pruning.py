@@ -37,7 +37,9 @@ class SweepTrialCallback(Callback):
         storage = self.info.get("storage") or sweeper.get("storage")
         from .studies import with_driver
 
-        study = optuna.load_study(study_name=self.info["study"], storage=with_driver(storage), pruner=make_pruner(sweeper.get("pruner")))
+        study = optuna.load_study(
+            study_name=self.info["study"], storage=with_driver(storage), pruner=make_pruner(sweeper.get("pruner"))
+        )
         return optuna.trial.Trial(study, int(self.info["id"]))
 
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -55,4 +57,6 @@ class SweepTrialCallback(Callback):
         if self.trial.should_prune():
             self.trial.set_user_attr("pruned_at_epoch", epoch)
             trainer.should_stop = True
-            rank_zero_info(f"trial {self.trial.number} pruned at epoch {epoch}: {self.monitor}={float(value):.4f} is behind the other trials")
+            rank_zero_info(
+                f"trial {self.trial.number} pruned at epoch {epoch}: {self.monitor}={float(value):.4f} is behind the other trials"
+            )

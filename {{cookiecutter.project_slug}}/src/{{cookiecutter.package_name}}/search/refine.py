@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .report import study_constraints, study_space, trial_rows, metric_name
+from .report import metric_name, study_constraints, study_space, trial_rows
 from .space import Param
 
 
@@ -27,19 +28,28 @@ from .space import Param
 class Refinement:
     space: dict[str, Param]
     old: dict[str, Param]
-    flags: list[str] = field(default_factory=list)   # best value at an edge the new range goes past
+    flags: list[str] = field(default_factory=list)  # best value at an edge the new range goes past
     limits: list[str] = field(default_factory=list)  # best value at an edge nothing lies past
     notes: dict[str, str] = field(default_factory=dict)
     kept: int = 0
     total: int = 0
 
 
-def refine(study, top: float = 0.25, min_keep: int = 3, border: float = 0.1, margin: float = 0.1, expand: float = 0.25) -> Refinement:
+def refine(
+    study, top: float = 0.25, min_keep: int = 3, border: float = 0.1, margin: float = 0.1, expand: float = 0.25
+) -> Refinement:
     old = study_space(study)
     metric = metric_name(study)
-    rows = [r for r in trial_rows(study) if r["status"] == "COMPLETE" and r.get("satisficing_ok") and r.get(metric) is not None]
+    rows = [
+        r
+        for r in trial_rows(study)
+        if r["status"] == "COMPLETE" and r.get("satisficing_ok") and r.get(metric) is not None
+    ]
     if len(rows) < 2:
-        raise ValueError(f"study {study.study_name} has {len(rows)} complete trials that satisfy {', '.join(map(str, study_constraints(study))) or 'the constraints'}; need at least 2 to refine")
+        raise ValueError(
+            f"study {study.study_name} has {len(rows)} complete trials that satisfy "
+            f"{', '.join(map(str, study_constraints(study))) or 'the constraints'}; need at least 2 to refine"
+        )
     rows.sort(key=lambda r: r[metric], reverse=study.direction.name == "MAXIMIZE")
     keep = rows[: min(len(rows), max(min_keep, math.ceil(top * len(rows))))]
     best = keep[0]
@@ -60,7 +70,9 @@ def refine(study, top: float = 0.25, min_keep: int = 3, border: float = 0.1, mar
     return out
 
 
-def _refine_param(p: Param, values: list, best: Any, border: float, margin: float, expand: float) -> tuple[Param, str | None, str | None]:
+def _refine_param(
+    p: Param, values: list, best: Any, border: float, margin: float, expand: float
+) -> tuple[Param, str | None, str | None]:
     """-> (new parameter, expand flag or None, at-the-limit note or None)."""
     if p.kind == "categorical" and not p.numeric:
         kept = [c for c in p.choices if any(_same(c, v) for v in values)]
@@ -68,7 +80,7 @@ def _refine_param(p: Param, values: list, best: Any, border: float, margin: floa
     if p.kind == "categorical":
         return (*_refine_grid(p, values, best, expand), None)
     fwd = (lambda x: math.log10(x)) if p.log else (lambda x: float(x))
-    inv = (lambda u: 10.0 ** u) if p.log else (lambda u: u)
+    inv = (lambda u: 10.0**u) if p.log else (lambda u: u)
     lo, hi = fwd(p.low), fwd(p.high)
     width = hi - lo
     us = [fwd(p.sampled(v)) for v in values]
@@ -99,7 +111,9 @@ def _refine_param(p: Param, values: list, best: Any, border: float, margin: floa
         a, b = int(math.floor(a)), int(math.ceil(b))
         if a == b:
             b = a + 1
-    new = Param(p.name, p.kind, low=a, high=b, log=p.log, one_minus=p.one_minus, step=p.step if p.kind == "int" else None)
+    new = Param(
+        p.name, p.kind, low=a, high=b, log=p.log, one_minus=p.one_minus, step=p.step if p.kind == "int" else None
+    )
     if flag and (a >= p.low if at_low else b <= p.high):  # the edge is a hard limit (0 dropout, 1 layer): no expansion
         return new, None, limit
     return new, flag, None
@@ -112,7 +126,7 @@ def _refine_grid(p: Param, values: list, best: Any, expand: float) -> tuple[Para
     choices = sorted(float(c) for c in p.choices)
     n = len(choices)
     fwd = math.log10 if p.log else float
-    inv = (lambda u: 10.0 ** u) if p.log else (lambda u: u)
+    inv = (lambda u: 10.0**u) if p.log else (lambda u: u)
     us = [fwd(float(c)) for c in choices]
     step = (us[-1] - us[0]) / max(1, n - 1)
     ub = fwd(float(best))
@@ -176,3 +190,55 @@ def to_yaml(ref: Refinement, study, n_trials: int | None = None, sampler: str | 
         note = ("   # " + "; ".join(notes)) if notes else ""
         lines.append(f"      {name}: {p.expression()}{note}")
     return "\n".join(lines) + "\n"
+
+
+SAMPLERS = ("random", "grid", "qmc", "tpe")
+
+
+def refine_sweep(
+    study_name: str | None,
+    storage: str | None,
+    config_dir,
+    top: float = 0.25,
+    border: float = 0.1,
+    expand: float = 0.25,
+    n_trials: int | None = None,
+    sampler: str | None = None,
+    output: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """refine_sweep.py: refine a study and write config_dir/<output>.yaml (default: <old sweep>_fine),
+    printing what changed and the command of the next sweep. An existing config is a ConfigError
+    (nothing replaced) unless `overwrite`."""
+    from ..config import ConfigError
+    from . import studies
+
+    if sampler is not None and sampler not in SAMPLERS:
+        raise ConfigError(f"sampler={sampler} is not one of {', '.join(SAMPLERS)}; e.g. sampler=tpe")
+    if n_trials is not None and n_trials < 1:
+        raise ConfigError(f"n_trials={n_trials} must be 1 or more (or leave it out: the old sweep's budget)")
+    study = studies.load(study_name, storage)
+    try:
+        ref = refine(study, top=top, border=border, expand=expand)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    old_sweep = study.user_attrs.get("sweep") or study.user_attrs.get("sampler") or "sweep"
+    name = output or (old_sweep if str(old_sweep).endswith("_fine") else f"{old_sweep}_fine")
+    path = Path(config_dir) / f"{name}.yaml"
+    if path.exists() and not overwrite:
+        raise ConfigError(
+            f"{path} exists (an earlier refinement?); not replacing it: pass output=<another name>, or overwrite=true to replace it"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_yaml(ref, study, n_trials, sampler))
+
+    print(f"study {study.study_name}: kept the best {ref.kept} of {ref.total} complete trials")
+    for key, p in ref.space.items():
+        print(f"  {key:<28} {ref.old[key].expression():<48} -> {p.expression()}")
+    for flag in ref.flags:
+        print(f"EXPAND THE RANGE: {flag}")
+    for limit in ref.limits:
+        print(f"AT THE LIMIT (nothing to expand): {limit}")
+    fixed = [o for o in (study.user_attrs.get("fixed_overrides") or []) if not o.startswith("sweep=")]
+    print(f"wrote {path}\nnext: python train.py -m sweep={name} " + " ".join(fixed))
+    return path

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..constraints import _CONSTRAINT, Constraint, parse_constraints  # noqa: F401 - parse_constraints re-exported
 from .space import Param
+
 
 def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
     """A constraint's value among a trial's recorded metrics: exact key, else a key ending in it."""
@@ -118,7 +120,9 @@ def trial_rows(study, constraints: Iterable[Constraint] | None = None) -> list[d
         row["duration_s"] = round(t.duration.total_seconds(), 2) if t.duration else None
         row["worker"] = attrs.get("worker")
         row["job_dir"] = attrs.get("job_dir")
-        row["error"] = attrs.get("error") or ("stopped without a result (killed, or its worker died)" if t.state == TrialState.FAIL else None)
+        row["error"] = attrs.get("error") or (
+            "stopped without a result (killed, or its worker died)" if t.state == TrialState.FAIL else None
+        )
         rows.append(row)
     best = best_row(rows, study.direction.name == "MAXIMIZE", metric)
     for row in rows:
@@ -128,7 +132,9 @@ def trial_rows(study, constraints: Iterable[Constraint] | None = None) -> list[d
 
 def best_row(rows: list[dict], maximize: bool, metric: str) -> dict | None:
     """The best optimizing metric among COMPLETE trials that satisfy every constraint."""
-    ok = [r for r in rows if r["status"] == "COMPLETE" and r.get("satisficing_ok") and _float(r.get(metric)) is not None]
+    ok = [
+        r for r in rows if r["status"] == "COMPLETE" and r.get("satisficing_ok") and _float(r.get(metric)) is not None
+    ]
     if not ok:
         return None
     return (max if maximize else min)(ok, key=lambda r: r[metric])
@@ -148,7 +154,9 @@ def write_csv(rows: list[dict], path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- the plot
-def write_plot(rows: list[dict], space: Mapping[str, Param], metric: str, path: Path, title: str = "") -> dict[str, str]:
+def write_plot(
+    rows: list[dict], space: Mapping[str, Param], metric: str, path: Path, title: str = ""
+) -> dict[str, str]:
     """Metric vs each hyperparameter; a log axis where the parameter is sampled on a log
     scale (for beta = 1 - 10^U the axis is 1 - beta). Returns {parameter: axis scale}."""
     import matplotlib
@@ -175,7 +183,11 @@ def write_plot(rows: list[dict], space: Mapping[str, Param], metric: str, path: 
             for r in rows:
                 if _float(r.get(metric)) is None or r.get(name) is None and name != "trial":
                     continue
-                group = r["status"] if r["status"] != "COMPLETE" else ("COMPLETE" if r.get("satisficing_ok") else "INFEASIBLE")
+                group = (
+                    r["status"]
+                    if r["status"] != "COMPLETE"
+                    else ("COMPLETE" if r.get("satisficing_ok") else "INFEASIBLE")
+                )
                 if group != kind:
                     continue
                 x = r["trial"] if name == "trial" else r[name]
@@ -201,7 +213,11 @@ def write_plot(rows: list[dict], space: Mapping[str, Param], metric: str, path: 
                 ax.set_xlim(lo / pad, hi * pad)  # the whole declared range: border optima show
                 # A few plain labels (16..512: 30, 100, 300), never matplotlib's crowded
                 # "1.2x10^2" minor labels or no label at all on a range under a decade.
-                ticks = sorted(float(c) for c in p.choices) if p.kind == "categorical" and len(p.choices) <= 6 else _log_ticks(lo, hi, p.kind == "int")
+                ticks = (
+                    sorted(float(c) for c in p.choices)
+                    if p.kind == "categorical" and len(p.choices) <= 6
+                    else _log_ticks(lo, hi, p.kind == "int")
+                )
                 ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
                 ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter([_tick_text(t) for t in ticks]))
                 ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -215,7 +231,7 @@ def write_plot(rows: list[dict], space: Mapping[str, Param], metric: str, path: 
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     scales = {name: ax.get_xscale() for ax, name in zip(axes.flat, names)}
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
@@ -236,7 +252,7 @@ def _log_ticks(lo: float, hi: float, integer: bool, most: int = 6) -> list[float
     k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
     ticks: list[float] = []
     for mantissas in ((1,), (1, 3), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), tuple(range(1, 10))):
-        ticks = [float(f"{m * 10.0 ** k:.6g}") for k in range(k0, k1 + 1) for m in mantissas]
+        ticks = [float(f"{m * 10.0**k:.6g}") for k in range(k0, k1 + 1) for m in mantissas]
         ticks = [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9) and (not integer or t.is_integer())]
         if len(ticks) >= 3:
             break
@@ -251,7 +267,7 @@ def _tick_text(t: float) -> str:
     """1e-4, 0.003, 0.5, 30, 1e6: short enough that neighbours never overlap."""
     if t != 0 and (abs(t) < 1e-3 or abs(t) >= 1e4):
         exponent = math.floor(math.log10(abs(t)) + 1e-9)
-        return f"{t / 10.0 ** exponent:.2g}e{exponent}"
+        return f"{t / 10.0**exponent:.2g}e{exponent}"
     return f"{t:.3g}"
 
 
@@ -263,7 +279,9 @@ def write_report(study, out_dir: Path, echo=print) -> dict:
     out_dir = Path(out_dir)
     csv_path = write_csv(rows, out_dir / "trials.csv")
     png_path = out_dir / "trials.png"
-    scales = write_plot(rows, study_space(study), metric, png_path, f"{study.study_name}: {metric} ({len(rows)} trials)")
+    scales = write_plot(
+        rows, study_space(study), metric, png_path, f"{study.study_name}: {metric} ({len(rows)} trials)"
+    )
     best = next((r for r in rows if r["best"]), None)
     counts: dict[str, int] = {}
     for r in rows:
@@ -281,14 +299,19 @@ def write_report(study, out_dir: Path, echo=print) -> dict:
         echo(f"best trial {best['trial']}: {metric}={best[metric]:.4f}  {shown}")
         if constraints:
             echo("  satisfies " + ", ".join(f"{c} ({_short(best[str(c)])})" for c in constraints))
-        overrides = next((t.user_attrs.get("overrides") for t in study.get_trials(deepcopy=False) if t.number == best["trial"]), None)
+        overrides = next(
+            (t.user_attrs.get("overrides") for t in study.get_trials(deepcopy=False) if t.number == best["trial"]), None
+        )
         folds = sum(1 for k in best if k.startswith(f"{metric} fold "))
         if overrides:
             fixed = study.user_attrs.get("fixed_overrides") or []
             every_fold = [f"data.fold=range({folds})"] if folds else []  # a k-fold trial is all its folds
-            echo(f"  rerun: python train.py {'-m ' if folds else ''}" + " ".join(_quote(o) for o in [*fixed, *overrides, *every_fold] if not o.startswith("sweep=")))
+            echo(
+                f"  rerun: python train.py {'-m ' if folds else ''}"
+                + " ".join(_quote(o) for o in [*fixed, *overrides, *every_fold] if not o.startswith("sweep="))
+            )
         if folds and best.get("job_dir"):
-            echo(f"  its folds: python cv_summary.py {best['job_dir']}")
+            echo(f"  its folds: python cv_summary.py dir={best['job_dir']}")
         if best.get("job_dir"):
             echo(f"  run dir: {best['job_dir']}")
     echo(f"table {csv_path}\nplot  {png_path}")
@@ -312,3 +335,17 @@ def _float(v: Any) -> float | None:
         return float(v)
     except (TypeError, ValueError):
         return None
+
+
+def sweep_report(
+    study_name: str | None = None, storage: str | None = None, out_dir=None, list_only: bool = False
+) -> None:
+    """sweep_report.py: the studies in a storage (list_only), or one study's trials.csv and
+    trials.png in out_dir (default: multirun/reports/<study>)."""
+    from . import studies
+
+    if list_only:
+        print("\n".join(studies.listing(storage)))
+        return
+    study = studies.load(study_name, storage)
+    write_report(study, Path(out_dir) if out_dir else Path("multirun") / "reports" / study.study_name)

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 TAGS = {"log", "one_minus_log"}
 LIST_PARTS = ("depth", "width")
@@ -39,12 +40,12 @@ class SpaceError(ValueError):
 
 @dataclass
 class Param:
-    name: str                      # the config key the value is written to
-    kind: str                      # float | int | categorical
-    low: float | None = None       # sampled-scale bounds (for one_minus_log: bounds of 1 - beta)
+    name: str  # the config key the value is written to
+    kind: str  # float | int | categorical
+    low: float | None = None  # sampled-scale bounds (for one_minus_log: bounds of 1 - beta)
     high: float | None = None
-    log: bool = False              # sampled (and plotted) on a log axis
-    one_minus: bool = False        # value = 1 - sampled
+    log: bool = False  # sampled (and plotted) on a log axis
+    one_minus: bool = False  # value = 1 - sampled
     step: float | None = None
     choices: list = field(default_factory=list)  # categorical: numbers, or override texts
 
@@ -70,7 +71,9 @@ class Param:
         if self.kind == "categorical":
             return trial.suggest_categorical(self.optuna_name, self.choices)
         if self.kind == "int":
-            return trial.suggest_int(self.optuna_name, int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
+            return trial.suggest_int(
+                self.optuna_name, int(self.low), int(self.high), log=self.log, step=int(self.step or 1)
+            )
         sampled = trial.suggest_float(self.optuna_name, self.low, self.high, log=self.log, step=self.step)
         return self.value(sampled)
 
@@ -123,7 +126,9 @@ def parse_space(params: Mapping[str, Any] | None, arguments: Iterable[str] = ())
         except Exception as e:  # noqa: BLE001 - hydra's parse errors are plain exceptions
             raise SpaceError(f"hydra.sweeper.params.{key}: cannot read {expr!r}: {e}") from None
         if not override.is_sweep_override():
-            raise SpaceError(f"hydra.sweeper.params.{key}={expr!r} is a single value, not a range; write e.g. choice(...) or tag(log, interval(a, b))")
+            raise SpaceError(
+                f"hydra.sweeper.params.{key}={expr!r} is a single value, not a range; write e.g. choice(...) or tag(log, interval(a, b))"
+            )
         space[key] = to_param(key, override.value())
     fixed: list[str] = []
     for line in arguments:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config import ConfigError
+
 DEFAULT_URL = "sqlite:///multirun/sweeps.db"
 
 
@@ -14,17 +16,27 @@ def with_driver(url: str) -> str:
 
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            driver = "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2" if importlib.util.find_spec("psycopg2") else None
+            driver = (
+                "psycopg"
+                if importlib.util.find_spec("psycopg")
+                else "psycopg2"
+                if importlib.util.find_spec("psycopg2")
+                else None
+            )
             if driver is None:
-                raise SystemExit("error: a PostgreSQL storage needs a driver: pip install 'psycopg[binary]' (or the project's [postgres] extra)")
-            return f"postgresql+{driver}://" + url[len(prefix):]
+                raise SystemExit(
+                    "error: a PostgreSQL storage needs a driver: pip install 'psycopg[binary]' (or the project's [postgres] extra)"
+                )
+            return f"postgresql+{driver}://" + url[len(prefix) :]
     return url
 
 
 def storage_url(url: str | None) -> str:
     url = with_driver(url or DEFAULT_URL)
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
-        raise SystemExit(f"error: no study database at {url[len('sqlite:///'):]}; run a sweep first (python train.py -m sweep=random) or pass --storage")
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
+        raise ConfigError(
+            f"no study database at {url[len('sqlite:///') :]}; run a sweep first (python train.py -m sweep=random) or pass storage=URL"
+        )
     return url
 
 
@@ -36,15 +48,21 @@ def load(name: str | None, url: str | None):
     url = storage_url(url)
     names = optuna.get_all_study_names(storage=url)
     if not names:
-        raise SystemExit(f"error: no study in {url}")
+        raise ConfigError(f"no study in {url}")
     if name is None:
+
         def latest(n):
-            times = [t.datetime_start for t in optuna.load_study(study_name=n, storage=url).get_trials(deepcopy=False) if t.datetime_start]
+            times = [
+                t.datetime_start
+                for t in optuna.load_study(study_name=n, storage=url).get_trials(deepcopy=False)
+                if t.datetime_start
+            ]
             return max(times) if times else None
+
         stamped = [(latest(n), n) for n in names]
         name = max((s for s in stamped if s[0] is not None), default=(None, names[-1]))[1]
     elif name not in names:
-        raise SystemExit(f"error: no study {name!r} in {url}; there are: {', '.join(names)}")
+        raise ConfigError(f"no study {name!r} in {url}; there are: {', '.join(names)} (study=NAME)")
     return optuna.load_study(study_name=name, storage=url)
 
 
@@ -55,5 +73,9 @@ def listing(url: str | None) -> list[str]:
     url = storage_url(url)
     lines = []
     for s in optuna.get_all_study_summaries(storage=url, include_best_trial=False):
-        lines.append(f"{s.study_name:<28} {s.n_trials:>4} trials  started {s.datetime_start:%Y-%m-%d %H:%M}" if s.datetime_start else f"{s.study_name:<28} {s.n_trials:>4} trials")
+        lines.append(
+            f"{s.study_name:<28} {s.n_trials:>4} trials  started {s.datetime_start:%Y-%m-%d %H:%M}"
+            if s.datetime_start
+            else f"{s.study_name:<28} {s.n_trials:>4} trials"
+        )
     return lines

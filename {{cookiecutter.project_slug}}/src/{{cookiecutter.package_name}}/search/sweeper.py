@@ -75,7 +75,9 @@ class OptunaSweeper(Sweeper):
         from hydra.core.plugins import Plugins
 
         self.hydra_context, self.config = hydra_context, config
-        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context, task_function=task_function, config=config)
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
     # ------------------------------------------------------------------ the loop
     def sweep(self, arguments: list[str]) -> Any:
@@ -94,7 +96,10 @@ class OptunaSweeper(Sweeper):
         self._check_budget()
         space, fixed = parse_space(self.params, arguments)
         if not space:
-            raise SpaceError("nothing to search: hydra.sweeper.params is empty; pick a sweep (sweep=random) or add a sweep override like optimizer.lr='tag(log, interval(1e-4, 1))'")
+            raise SpaceError(
+                "nothing to search: hydra.sweeper.params is empty; pick a sweep (sweep=random) or add a "
+                "sweep override like optimizer.lr='tag(log, interval(1e-4, 1))'"
+            )
         self.base_lists = self._lists(space, fixed)
         self._check_keys(space, fixed)
         self.folds = self._folds(space, fixed)
@@ -111,13 +116,25 @@ class OptunaSweeper(Sweeper):
         url = self.storage_url or f"sqlite:///{Path(self.config.hydra.runtime.cwd) / DEFAULT_STORAGE}"
         name = self.study_name or default_study_name(self.config, self.sampler_name, space, fixed)
         study = self._study(url, name, direction, space, constraints)
-        n_trials = self.n_trials if self.n_trials is not None else (_grid_size(space) if self.sampler_name == "grid" else 20)
+        n_trials = (
+            self.n_trials if self.n_trials is not None else (_grid_size(space) if self.sampler_name == "grid" else 20)
+        )
         self._record(study, space, fixed, satisficing, objective)
         study.set_user_attr("n_trials", n_trials)
-        log.info(f"study {name} in {_safe_url(url)}: {self.sampler_name} search, budget {n_trials} trials" + (f" / {self.timeout:g} s" if self.timeout else ""))
-        print(f"[sweep] study {name} ({_safe_url(url)}): {self.sampler_name}, {n_trials} trials" + (f", {self.timeout:g} s" if self.timeout else ""), flush=True)
+        log.info(
+            f"study {name} in {_safe_url(url)}: {self.sampler_name} search, budget {n_trials} trials"
+            + (f" / {self.timeout:g} s" if self.timeout else "")
+        )
+        print(
+            f"[sweep] study {name} ({_safe_url(url)}): {self.sampler_name}, {n_trials} trials"
+            + (f", {self.timeout:g} s" if self.timeout else ""),
+            flush=True,
+        )
         if self.folds:
-            print(f"[sweep] k-fold: each trial trains data.fold=0..{self.folds - 1} and is scored by the mean over its folds", flush=True)
+            print(
+                f"[sweep] k-fold: each trial trains data.fold=0..{self.folds - 1} and is scored by the mean over its folds",
+                flush=True,
+            )
         children = self._spawn_workers(name, sweep_dir, url)
 
         start, failures, max_failures = time.monotonic(), 0, self.max_failures or max(3, n_trials)
@@ -130,7 +147,10 @@ class OptunaSweeper(Sweeper):
                 print(f"[sweep] time budget of {self.timeout:g} s used; not starting more trials", flush=True)
                 break
             if failures >= max_failures:
-                print(f"[sweep] {failures} trials failed in this worker; stopping (see the table's error column)", flush=True)
+                print(
+                    f"[sweep] {failures} trials failed in this worker; stopping (see the table's error column)",
+                    flush=True,
+                )
                 break
             if len(counted) >= n_trials:
                 others = [t for t in counted if t.state.name == "RUNNING"]
@@ -156,7 +176,7 @@ class OptunaSweeper(Sweeper):
         import optuna
 
         if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         from .studies import with_driver
 
         url = with_driver(url)
@@ -170,7 +190,9 @@ class OptunaSweeper(Sweeper):
                     engine_kwargs=engine,
                     heartbeat_interval=int(self.heartbeat["interval"]),
                     grace_period=int(self.heartbeat["grace_period"]),
-                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=int(self.heartbeat.get("max_retry", 3))),
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                        max_retry=int(self.heartbeat.get("max_retry", 3))
+                    ),
                 )
                 break
             except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
@@ -189,17 +211,27 @@ class OptunaSweeper(Sweeper):
             load_if_exists=True,
         )
         if study.direction.name.lower() != direction:
-            raise SpaceError(f"study {name} was created to {study.direction.name.lower()}, but objective.mode asks to {direction}; use another hydra.sweeper.study_name")
+            raise SpaceError(
+                f"study {name} was created to {study.direction.name.lower()}, but objective.mode asks to "
+                f"{direction}; use another hydra.sweeper.study_name"
+            )
         if existing:
-            print(f"[sweep] resuming study {name}: {existing} trials already there (finished ones are kept, not re-run)", flush=True)
+            print(
+                f"[sweep] resuming study {name}: {existing} trials already there (finished ones are kept, not re-run)",
+                flush=True,
+            )
         return study
 
     def _check_budget(self) -> None:
         """A budget that runs nothing (n_trials=-3) would end 'successfully' with no trial."""
         if self.n_trials is not None and (not isinstance(self.n_trials, int) or self.n_trials < 1):
-            raise SpaceError(f"hydra.sweeper.n_trials={self.n_trials} runs no trial; give a number of trials >= 1 (or null for a whole grid)")
+            raise SpaceError(
+                f"hydra.sweeper.n_trials={self.n_trials} runs no trial; give a number of trials >= 1 (or null for a whole grid)"
+            )
         if self.timeout is not None and float(self.timeout) <= 0:
-            raise SpaceError(f"hydra.sweeper.timeout={self.timeout} leaves no time for a trial; give seconds > 0, or null")
+            raise SpaceError(
+                f"hydra.sweeper.timeout={self.timeout} leaves no time for a trial; give seconds > 0, or null"
+            )
         for key in ("batch_size", "n_workers"):
             if int(getattr(self, f"_{key}_given")) < 1:
                 raise SpaceError(f"hydra.sweeper.{key}={getattr(self, f'_{key}_given')} must be >= 1")
@@ -210,13 +242,19 @@ class OptunaSweeper(Sweeper):
         sweep_dir = str(Path(self.config.hydra.sweep.dir).resolve())
         dirs = list(study.user_attrs.get("sweep_dirs", []))
         if dirs and sweep_dir not in dirs:  # the same command later, with a new folder: say where the rest is
-            print(f"[sweep] this study began in {dirs[0]}: its earlier trials' folders are there (trials.csv lists every "
-                  f"trial's job_dir); new trials go to {sweep_dir}. For a study of its own: hydra.sweeper.study_name=NAME", flush=True)
+            print(
+                f"[sweep] this study began in {dirs[0]}: its earlier trials' folders are there (trials.csv lists every "
+                f"trial's job_dir); new trials go to {sweep_dir}. For a study of its own: hydra.sweeper.study_name=NAME",
+                flush=True,
+            )
         study.set_user_attr("sweep_dirs", dirs + ([sweep_dir] if sweep_dir not in dirs else []))
         recorded = study.user_attrs.get("space")
         now = {k: p.to_dict() for k, p in space.items()}
         if recorded and recorded != now:
-            print(f"[sweep] WARNING: study {study.study_name} was run with a different search space; the table mixes both", flush=True)
+            print(
+                f"[sweep] WARNING: study {study.study_name} was run with a different search space; the table mixes both",
+                flush=True,
+            )
         study.set_user_attr("space", now)
         study.set_user_attr("sampler", self.sampler_name)
         study.set_user_attr("fixed_overrides", fixed)
@@ -231,7 +269,11 @@ class OptunaSweeper(Sweeper):
             if _heartbeat_on(study):  # at once: a worker killed from here on leaves a stale trial, not a zombie
                 study._storage.record_heartbeat(trial._trial_id)
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-            ahead = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number and t.state.name in COUNTED and not t.user_attrs.get("skipped")]
+            ahead = [
+                t
+                for t in study.get_trials(deepcopy=False)
+                if t.number < trial.number and t.state.name in COUNTED and not t.user_attrs.get("skipped")
+            ]
             if len(ahead) >= n_trials:  # another worker took the last slot of the budget
                 trial.set_user_attr("skipped", "budget already used by other workers")
                 study.tell(trial, state=_state("FAIL"))
@@ -240,7 +282,11 @@ class OptunaSweeper(Sweeper):
             trial.set_user_attr("values", {k: v for k, v in values.items()})
             overrides = overrides_for(values, self.base_lists)
             trial.set_user_attr("overrides", overrides)
-            context = [f"++sweep_trial.number={trial.number}", f"++sweep_trial.id={trial._trial_id}", f"++sweep_trial.study={name}"]
+            context = [
+                f"++sweep_trial.number={trial.number}",
+                f"++sweep_trial.id={trial._trial_id}",
+                f"++sweep_trial.study={name}",
+            ]
             if "@" not in url:  # never copy a password into every job's config
                 context.append(f"++sweep_trial.storage='{url}'")
             batch.append((trial, [*fixed, *overrides, *context]))
@@ -297,7 +343,9 @@ class OptunaSweeper(Sweeper):
         job_dirs = [_select(r.hydra_cfg, "hydra.runtime.output_dir") for r in rets]
         metrics = {"params": attrs["params"]} if "params" in attrs else {}
         if job_dirs[0]:
-            trial.set_user_attr("job_dir", str(job_dirs[0] if len(rets) == 1 else Path(job_dirs[0]).parent))  # trial_<n>/ of fold_<i>/
+            trial.set_user_attr(
+                "job_dir", str(job_dirs[0] if len(rets) == 1 else Path(job_dirs[0]).parent)
+            )  # trial_<n>/ of fold_<i>/
             paths = [Path(d) / "summary.json" for d in job_dirs if d]
             summaries = [json.loads(p.read_text()) for p in paths if p.is_file()]
             if summaries:
@@ -315,12 +363,19 @@ class OptunaSweeper(Sweeper):
         for i, r in enumerate(rets):
             if r.status != JobStatus.COMPLETED:
                 where = f"fold {i}: " if len(rets) > 1 else ""
-                return _tell_safely(study, trial, "FAIL", error=f"{where}{type(r._return_value).__name__}: {r._return_value}"[:300])
+                return _tell_safely(
+                    study, trial, "FAIL", error=f"{where}{type(r._return_value).__name__}: {r._return_value}"[:300]
+                )
         if attrs.get("pruned_at_epoch") is not None:
             return _tell_safely(study, trial, "PRUNED")
         values = [r._return_value for r in rets]
         if any(v is None or not math.isfinite(float(v)) for v in values):
-            return _tell_safely(study, trial, "FAIL", error=f"no finite dev value ({values if len(values) > 1 else values[0]}); did training diverge?")
+            return _tell_safely(
+                study,
+                trial,
+                "FAIL",
+                error=f"no finite dev value ({values if len(values) > 1 else values[0]}); did training diverge?",
+            )
         if self.folds:
             trial.set_user_attr("fold_values", [float(v) for v in values])
         study.tell(trial, sum(float(v) for v in values) / len(values))
@@ -331,16 +386,22 @@ class OptunaSweeper(Sweeper):
         scored by its mean over them rather than by one, maybe lucky, small dev split."""
         for key in ("data.splits", "data.folds", "data.fold"):
             if key in space:
-                raise SpaceError(f"{key} cannot be searched: trials scored on different splits are not comparable; fix it "
-                                 "(for k-fold: data.splits=kfold data.folds=5, and each trial trains every fold)")
+                raise SpaceError(
+                    f"{key} cannot be searched: trials scored on different splits are not comparable; fix it "
+                    "(for k-fold: data.splits=kfold data.folds=5, and each trial trains every fold)"
+                )
         data = self._compose(list(fixed)).get("data") or {}
         if data.get("splits") != "kfold":
             return None
         if any(o.lstrip("+~").split("=", 1)[0] == "data.fold" for o in fixed):
-            raise SpaceError("data.fold is given, but under data.splits=kfold each trial of a sweep trains every fold itself; drop data.fold")
+            raise SpaceError(
+                "data.fold is given, but under data.splits=kfold each trial of a sweep trains every fold itself; drop data.fold"
+            )
         folds = data.get("folds")
         if not isinstance(folds, int) or folds < 2:
-            raise SpaceError(f"data.folds={folds}: k-fold cross-validation needs a whole number of at least 2 folds, e.g. data.folds=5")
+            raise SpaceError(
+                f"data.folds={folds}: k-fold cross-validation needs a whole number of at least 2 folds, e.g. data.folds=5"
+            )
         return folds
 
     def _launch_folds(self, batch) -> list[list]:
@@ -348,18 +409,24 @@ class OptunaSweeper(Sweeper):
         the pruning callback on; a trial pruned there runs no more folds. Then folds 1..K-1 of
         the others at once (in parallel on a cluster), without the callback: its epochs
         would collide with fold 0's as the trial's steps."""
+
         def job(trial, overrides, fold):
             own = overrides if fold == 0 else [o for o in overrides if not o.startswith("++sweep_trial.")]
             return [*own, f"data.fold={fold}", f"hydra.sweep.subdir=trial_{trial.number}/fold_{fold}"]
 
         first = self.launcher.launch([job(t, o, 0) for t, o in batch], initial_job_idx=batch[0][0].number)
         rets = [[r] for r in first]
-        go_on = [k for k, ((t, _), r) in enumerate(zip(batch, first))
-                 if r.status.name == "COMPLETED" and t.user_attrs.get("pruned_at_epoch") is None]
+        go_on = [
+            k
+            for k, ((t, _), r) in enumerate(zip(batch, first))
+            if r.status.name == "COMPLETED" and t.user_attrs.get("pruned_at_epoch") is None
+        ]
         if go_on:
-            rest = self.launcher.launch([job(*batch[k], f) for k in go_on for f in range(1, self.folds)], initial_job_idx=batch[0][0].number)
+            rest = self.launcher.launch(
+                [job(*batch[k], f) for k in go_on for f in range(1, self.folds)], initial_job_idx=batch[0][0].number
+            )
             for j, k in enumerate(go_on):
-                rets[k] += rest[j * (self.folds - 1):(j + 1) * (self.folds - 1)]
+                rets[k] += rest[j * (self.folds - 1) : (j + 1) * (self.folds - 1)]
         return rets
 
     def _compose(self, overrides: list[str]) -> DictConfig:
@@ -416,14 +483,23 @@ class OptunaSweeper(Sweeper):
         if self.n_workers <= 1:
             return []
         if url.startswith("sqlite") and self.n_workers > 4:
-            print("[sweep] note: SQLite serializes writes; for many workers use PostgreSQL (hydra.sweeper.storage=postgresql://...)", flush=True)
+            print(
+                "[sweep] note: SQLite serializes writes; for many workers use PostgreSQL (hydra.sweeper.storage=postgresql://...)",
+                flush=True,
+            )
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // self.n_workers)))
         os.environ.setdefault("OMP_NUM_THREADS", env["OMP_NUM_THREADS"])
         children = []
         for i in range(1, self.n_workers):
             own = ("hydra.sweeper.n_workers=", "hydra.sweeper.study_name=", "hydra.sweep.dir=")
-            argv = [sys.executable, *[a for a in sys.argv if not a.startswith(own)], "hydra.sweeper.n_workers=1", f"hydra.sweeper.study_name={name}", f"hydra.sweep.dir={sweep_dir}/worker{i}"]
+            argv = [
+                sys.executable,
+                *[a for a in sys.argv if not a.startswith(own)],
+                "hydra.sweeper.n_workers=1",
+                f"hydra.sweeper.study_name={name}",
+                f"hydra.sweep.dir={sweep_dir}/worker{i}",
+            ]
             logfile = open(sweep_dir / f"worker{i}.log", "w")
             children.append(subprocess.Popen(argv, env=env, stdout=logfile, stderr=subprocess.STDOUT))
         print(f"[sweep] started {len(children)} more workers (logs in {sweep_dir}/worker*.log)", flush=True)
@@ -431,7 +507,9 @@ class OptunaSweeper(Sweeper):
 
 
 # --------------------------------------------------------------------------- samplers, pruners
-def make_sampler(name: str, space: dict[str, Param], seed: int | None, existing: int, study_name: str, tpe: dict | None = None):
+def make_sampler(
+    name: str, space: dict[str, Param], seed: int | None, existing: int, study_name: str, tpe: dict | None = None
+):
     """random | grid | qmc | tpe. A fixed seed is offset by the trials already in the study,
     so a resumed sweep does not draw the same points again."""
     import optuna
@@ -441,6 +519,7 @@ def make_sampler(name: str, space: dict[str, Param], seed: int | None, existing:
     if name == "random":
         return s.RandomSampler(seed=run_seed)
     if name == "grid":
+
         class Grid(s.GridSampler):
             def after_trial(self, study, trial, state, values) -> None:
                 """Optuna's stops the study here, which is legal only inside optimize(); the
@@ -449,7 +528,13 @@ def make_sampler(name: str, space: dict[str, Param], seed: int | None, existing:
         return Grid(_grid(space), seed=run_seed)
     if name == "qmc":  # the sequence index lives in the study: the seed must not change
         qseed = int(seed) if seed is not None else int(hashlib.sha1(study_name.encode()).hexdigest()[:7], 16)
-        return s.QMCSampler(qmc_type="sobol", scramble=True, seed=qseed, warn_independent_sampling=False, warn_asynchronous_seeding=False)
+        return s.QMCSampler(
+            qmc_type="sobol",
+            scramble=True,
+            seed=qseed,
+            warn_independent_sampling=False,
+            warn_asynchronous_seeding=False,
+        )
     if name == "tpe":  # constraints reach it through Trial.set_constraint (see _tell)
         opts = {"n_startup_trials": 10, "multivariate": True, "group": True, **(tpe or {})}
         with warnings.catch_warnings():
@@ -479,7 +564,9 @@ def make_pruner(cfg: Any):
     accepted = set(inspect.signature(kinds[kind]).parameters)
     unknown = set(cfg) - accepted
     if unknown - {"n_startup_trials", "n_warmup_steps", "interval_steps"}:  # the defaults' keys may stay
-        raise SpaceError(f"hydra.sweeper.pruner: {kind} takes {', '.join(sorted(accepted)) or 'no options'}, not {', '.join(sorted(unknown))}")
+        raise SpaceError(
+            f"hydra.sweeper.pruner: {kind} takes {', '.join(sorted(accepted)) or 'no options'}, not {', '.join(sorted(unknown))}"
+        )
     return kinds[kind](**{k: v for k, v in cfg.items() if k in accepted})
 
 
@@ -489,9 +576,15 @@ def default_study_name(config: DictConfig, sampler: str, space: dict[str, Param]
     choice = config.hydra.runtime.choices.get("sweep") or sampler
     objective = config.get("objective") or {}
     key = json.dumps(
-        {"sampler": sampler, "space": {k: p.to_dict() for k, p in sorted(space.items())}, "fixed": sorted(fixed),
-         "metric": objective.get("metric"), "mode": objective.get("mode")},
-        sort_keys=True, default=str,
+        {
+            "sampler": sampler,
+            "space": {k: p.to_dict() for k, p in sorted(space.items())},
+            "fixed": sorted(fixed),
+            "metric": objective.get("metric"),
+            "mode": objective.get("mode"),
+        },
+        sort_keys=True,
+        default=str,
     )
     return f"{Path(str(choice)).name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
@@ -507,7 +600,9 @@ def _grid(space: dict[str, Param]) -> dict[str, list]:
             n = int(round((p.high - p.low) / p.step)) + 1
             grid[p.optuna_name] = [p.low + i * p.step for i in range(n)]
         else:
-            raise SpaceError(f"{name}: a grid needs listed values, e.g. tag(log, choice(1e-4, 1e-3, 1e-2)), not {p.expression()}")
+            raise SpaceError(
+                f"{name}: a grid needs listed values, e.g. tag(log, choice(1e-4, 1e-3, 1e-2)), not {p.expression()}"
+            )
     return grid
 
 
@@ -586,8 +681,10 @@ def _unknown_key_message(name: str, cfg: DictConfig) -> str:
     walk("", cfg)
     close = difflib.get_close_matches(name, keys, n=1, cutoff=0.7)
     hint = f"did you mean {close[0]}? " if close else ""
-    return (f"search key {name!r} is not in the config under any choice of the config groups, so no trial could use it; "
-            f"{hint}fix its spelling or drop it from the sweep (command line or hydra.sweeper.params)")
+    return (
+        f"search key {name!r} is not in the config under any choice of the config groups, so no trial could use it; "
+        f"{hint}fix its spelling or drop it from the sweep (command line or hydra.sweeper.params)"
+    )
 
 
 def _select(cfg, key: str):

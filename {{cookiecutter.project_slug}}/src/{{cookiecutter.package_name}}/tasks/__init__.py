@@ -45,26 +45,41 @@ def validate_objective(cfg, spec) -> None:
     names = (*cls.metric_names, "loss")
     if metric not in names:
         good, good_mode = cls.default_objective
-        raise ConfigError(f"objective.metric={metric!r} is not measured for task {spec.task} (of this data); use one of "
-                          f"{', '.join(names)}, e.g. objective.metric={good} objective.mode={good_mode}")
+        raise ConfigError(
+            f"objective.metric={metric!r} is not measured for task {spec.task} (of this data); use one of "
+            f"{', '.join(names)}, e.g. objective.metric={good} objective.mode={good_mode}"
+        )
     if metric == "weighted_error" and cfg.objective.get("class_costs") is None:
-        raise ConfigError("objective.metric=weighted_error needs objective.class_costs, e.g. objective.class_costs=[1,10]")
+        raise ConfigError(
+            "objective.metric=weighted_error needs objective.class_costs, e.g. objective.class_costs=[1,10]"
+        )
     expected = "max" if HIGHER_IS_BETTER[metric] else "min"
     if mode != expected:
-        raise ConfigError(f"objective.mode={mode!r} but {metric} is better when {'higher' if expected == 'max' else 'lower'}; set objective.mode={expected}")
+        raise ConfigError(
+            f"objective.mode={mode!r} but {metric} is better when "
+            f"{'higher' if expected == 'max' else 'lower'}; set objective.mode={expected}"
+        )
     human = cfg.objective.get("human_error")
     bounded = HIGHER_IS_BETTER[metric] or metric == "weighted_error"  # the error is 1 - score, or a rate
     if human is not None and bounded and not 0 <= float(human) < 1:
-        raise ConfigError(f"objective.human_error={human} but the error here is 1 - {metric}, a rate in [0, 1); "
-                          "give it as a fraction, e.g. objective.human_error=0.05 for 5%")
+        raise ConfigError(
+            f"objective.human_error={human} but the error here is 1 - {metric}, a rate in [0, 1); "
+            "give it as a fraction, e.g. objective.human_error=0.05 for 5%"
+        )
     from ..constraints import STATIC, parse_constraints
 
-    logged = [f"{split}/{m}" for split in ("train", "train_dev", "dev") for m in names
-              if m != "weighted_error" or cfg.objective.get("class_costs") is not None]
+    logged = [
+        f"{split}/{m}"
+        for split in ("train", "train_dev", "dev")
+        for m in names
+        if m != "weighted_error" or cfg.objective.get("class_costs") is not None
+    ]
     for constraint in parse_constraints(cfg.objective.get("satisficing")):
         if constraint.name not in STATIC and constraint.name not in logged:
-            raise ConfigError(f"objective.satisficing: {constraint.name!r} is never measured for task {spec.task}; "
-                              f"use {', '.join(STATIC)} or one of {', '.join(logged)}")
+            raise ConfigError(
+                f"objective.satisficing: {constraint.name!r} is never measured for task {spec.task}; "
+                f"use {', '.join(STATIC)} or one of {', '.join(logged)}"
+            )
 
 
 __all__ = ["HIGHER_IS_BETTER", "IMBALANCE", "KINDS", "Task", "make_task", "task_class", "validate_objective"]

@@ -33,17 +33,28 @@ class Task(nn.Module):
         if cls.kind:
             Task.registry[cls.kind] = cls
 
-    def __init__(self, num_classes: int | None = None, label_smoothing: float = 0.0, class_costs=None, imbalance: str = "none"):
+    def __init__(
+        self, num_classes: int | None = None, label_smoothing: float = 0.0, class_costs=None, imbalance: str = "none"
+    ):
         super().__init__()
         if imbalance not in IMBALANCE:
             raise ConfigError(f"imbalance={imbalance!r} is not known; use one of {', '.join(IMBALANCE)}")
         if imbalance != "none" and not self.classes:
             raise ConfigError(f"imbalance={imbalance} needs classes, and task {self.kind} has none; set imbalance=none")
         if label_smoothing and not self.takes_label_smoothing:
-            raise ConfigError(f"regularizer.label_smoothing applies to multiclass tasks only (this is {self.kind}); set it to 0")
+            raise ConfigError(
+                f"regularizer.label_smoothing applies to multiclass tasks only (this is {self.kind}); set it to 0"
+            )
         if class_costs is not None and not self.takes_class_costs:
-            raise ConfigError(f"objective.class_costs applies to multiclass and binary tasks (this is {self.kind}); set it to null")
-        self.num_classes, self.label_smoothing, self.class_costs, self.imbalance = num_classes, label_smoothing, class_costs, imbalance
+            raise ConfigError(
+                f"objective.class_costs applies to multiclass and binary tasks (this is {self.kind}); set it to null"
+            )
+        self.num_classes, self.label_smoothing, self.class_costs, self.imbalance = (
+            num_classes,
+            label_smoothing,
+            class_costs,
+            imbalance,
+        )
 
     # ------------------------------------------------------------- the data side
     @staticmethod
@@ -74,8 +85,10 @@ class Task(nn.Module):
 
         last = last_module(net, x)
         if isinstance(last, (nn.Softmax, nn.LogSoftmax, nn.Sigmoid)):
-            raise ConfigError(f"the net ends in {type(last).__name__}, but the {self.kind} loss applies it itself "
-                              "and expects raw logits; remove that final layer")
+            raise ConfigError(
+                f"the net ends in {type(last).__name__}, but the {self.kind} loss applies it itself "
+                "and expects raw logits; remove that final layer"
+            )
         was_training = net.training
         net.eval()
         with torch.no_grad():
@@ -87,7 +100,7 @@ class Task(nn.Module):
         return out
 
     def activation_in_forward(self, out: torch.Tensor) -> str | None:
-        """"What was seen; the fix" when the net applies the loss's own activation (softmax, sigmoid) itself."""
+        """ "What was seen; the fix" when the net applies the loss's own activation (softmax, sigmoid) itself."""
         return None
 
     expected_output = ""  # what check_output wants, in words

@@ -17,7 +17,9 @@ class Binary(ClassTask):
 
     def loss(self, out, y):
         # class weights become pos_weight: a positive weighs n_negative / n_positive times a negative
-        pos_weight = (self.class_weights[1] / self.class_weights[0]).to(out.dtype) if self.imbalance == "class_weights" else None
+        pos_weight = (
+            (self.class_weights[1] / self.class_weights[0]).to(out.dtype) if self.imbalance == "class_weights" else None
+        )
         return F.binary_cross_entropy_with_logits(out.reshape(-1), y.to(out.dtype), pos_weight=pos_weight)
 
     def per_example_loss(self, out, y):
@@ -25,13 +27,18 @@ class Binary(ClassTask):
 
     def check_output(self, out, batch_size):
         if list(out.shape) not in ([batch_size], [batch_size, 1]):
-            return (f"task binary needs one output per example ([batch] or [batch, 1]), got {list(out.shape)}; "
-                    "use data.task=multiclass for several classes")
+            return (
+                f"task binary needs one output per example ([batch] or [batch, 1]), got {list(out.shape)}; "
+                "use data.task=multiclass for several classes"
+            )
         return None
 
     def activation_in_forward(self, out):
         if len(out) >= 8 and ((out > 0) & (out < 1)).all():
-            return f"all {len(out)} outputs lie in (0, 1): a sigmoid in forward()?; return the raw logit, the BCE loss applies the sigmoid itself"
+            return (
+                f"all {len(out)} outputs lie in (0, 1): a sigmoid in forward()?; return the raw logit, "
+                "the BCE loss applies the sigmoid itself"
+            )
         return None
 
     def predict(self, out):
@@ -45,11 +52,13 @@ class Binary(ClassTask):
         return torch.logit(torch.stack([o.sigmoid() for o in outs]).mean(0), eps=1e-7)
 
     def metrics(self):
-        return self.with_costs({
-            "accuracy": torchmetrics.classification.BinaryAccuracy(),
-            "balanced_accuracy": torchmetrics.classification.MulticlassAccuracy(2, average="macro"),
-            "f1": torchmetrics.classification.BinaryF1Score(),
-        })
+        return self.with_costs(
+            {
+                "accuracy": torchmetrics.classification.BinaryAccuracy(),
+                "balanced_accuracy": torchmetrics.classification.MulticlassAccuracy(2, average="macro"),
+                "f1": torchmetrics.classification.BinaryF1Score(),
+            }
+        )
 
     def constant_output(self, y_train, n):
         out = torch.zeros(n, 1)

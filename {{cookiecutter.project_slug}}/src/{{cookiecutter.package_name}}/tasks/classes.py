@@ -19,8 +19,10 @@ class ClassTask(Task):
         super().__init__(num_classes, label_smoothing, class_costs, imbalance)
         n = self.num_classes_or_two
         if class_costs is not None and len(class_costs) != n:
-            raise ConfigError(f"objective.class_costs={list(class_costs)} needs one cost per class ({n}), "
-                              f"e.g. objective.class_costs=[{', '.join(['1'] * (n - 1))}, 10]")
+            raise ConfigError(
+                f"objective.class_costs={list(class_costs)} needs one cost per class ({n}), "
+                f"e.g. objective.class_costs=[{', '.join(['1'] * (n - 1))}, 10]"
+            )
         # Train-frequency weights (imbalance=class_weights); ones otherwise. In the checkpoint.
         self.register_buffer("class_weights", torch.ones(n))
 

@@ -43,13 +43,18 @@ class Multiclass(ClassTask):
 
     def check_output(self, out, batch_size):
         if list(out.shape) != [batch_size, self.num_classes]:
-            return (f"task multiclass with {self.num_classes} classes needs net outputs of shape [batch, {self.num_classes}], "
-                    f"got {list(out.shape)}; set the last layer to {self.num_classes} outputs")
+            return (
+                f"task multiclass with {self.num_classes} classes needs net outputs of shape [batch, {self.num_classes}], "
+                f"got {list(out.shape)}; set the last layer to {self.num_classes} outputs"
+            )
         return None
 
     def activation_in_forward(self, out):
         if (out >= 0).all() and torch.allclose(out.sum(-1), torch.ones(len(out), dtype=out.dtype), atol=1e-4):
-            return "outputs are probabilities (rows sum to 1): softmax in forward(); return raw logits, cross-entropy applies softmax itself"
+            return (
+                "outputs are probabilities (rows sum to 1): softmax in forward(); return raw logits, "
+                "cross-entropy applies softmax itself"
+            )
         if (out <= 0).all() and torch.allclose(out.logsumexp(-1), torch.zeros(len(out), dtype=out.dtype), atol=1e-4):
             return "outputs are log-probabilities: log_softmax in forward(); return raw logits, cross-entropy applies log_softmax itself"
         return None
@@ -65,11 +70,13 @@ class Multiclass(ClassTask):
 
     def metrics(self):
         c = self.num_classes
-        return self.with_costs({
-            "accuracy": torchmetrics.classification.MulticlassAccuracy(c, average="micro"),
-            "balanced_accuracy": torchmetrics.classification.MulticlassAccuracy(c, average="macro"),
-            "f1": torchmetrics.classification.MulticlassF1Score(c, average="macro"),
-        })
+        return self.with_costs(
+            {
+                "accuracy": torchmetrics.classification.MulticlassAccuracy(c, average="micro"),
+                "balanced_accuracy": torchmetrics.classification.MulticlassAccuracy(c, average="macro"),
+                "f1": torchmetrics.classification.MulticlassF1Score(c, average="macro"),
+            }
+        )
 
     def constant_output(self, y_train, n):
         out = torch.zeros(n, self.num_classes)
@@ -78,4 +85,8 @@ class Multiclass(ClassTask):
         return out
 
     def describe_constant(self, from_prior):
-        return "the class prior" if from_prior else f"uniform classes (ln({self.num_classes}) = {math.log(self.num_classes):.4g})"
+        return (
+            "the class prior"
+            if from_prior
+            else f"uniform classes (ln({self.num_classes}) = {math.log(self.num_classes):.4g})"
+        )

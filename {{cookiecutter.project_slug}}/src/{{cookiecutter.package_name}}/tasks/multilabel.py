@@ -27,7 +27,9 @@ class Multilabel(Task):
         if num_classes is None or num_classes < 1:
             raise ConfigError(f"task multilabel needs at least one label, got {num_classes}")
         if imbalance == "balanced_sampler":
-            raise ConfigError("imbalance=balanced_sampler needs one class per example; for multilabel use imbalance=class_weights")
+            raise ConfigError(
+                "imbalance=balanced_sampler needs one class per example; for multilabel use imbalance=class_weights"
+            )
         super().__init__(num_classes, label_smoothing, class_costs, imbalance)
         self.register_buffer("pos_weight", torch.ones(num_classes))
 
@@ -52,8 +54,9 @@ class Multilabel(Task):
 
     def _masked(self, out, y, pos_weight=None):
         present = ~y.isnan()
-        losses = F.binary_cross_entropy_with_logits(out, torch.where(present, y, 0).to(out.dtype), reduction="none",
-                                                    pos_weight=pos_weight)
+        losses = F.binary_cross_entropy_with_logits(
+            out, torch.where(present, y, 0).to(out.dtype), reduction="none", pos_weight=pos_weight
+        )
         return torch.where(present, losses, 0).sum(-1)  # where, not *: a NaN loss of a missing label must not leak
 
     def loss(self, out, y):
@@ -65,8 +68,10 @@ class Multilabel(Task):
 
     def check_output(self, out, batch_size):
         if list(out.shape) != [batch_size, self.num_classes]:
-            return (f"task multilabel with {self.num_classes} labels needs net outputs of shape [batch, {self.num_classes}], "
-                    f"got {list(out.shape)}; set the last layer to {self.num_classes} outputs")
+            return (
+                f"task multilabel with {self.num_classes} labels needs net outputs of shape [batch, {self.num_classes}], "
+                f"got {list(out.shape)}; set the last layer to {self.num_classes} outputs"
+            )
         return None
 
     def activation_in_forward(self, out):
@@ -89,24 +94,32 @@ class Multilabel(Task):
     def prediction_columns(self, out, class_name):
         """The labels predicted present (';'-separated) and each label's probability."""
         pred, probs = self.predict(out), self.probabilities(out)
-        return [{"prediction": ";".join(class_name(j) for j in range(self.num_classes) if pred[i, j]),
-                 **{f"p_{class_name(j)}": round(float(probs[i, j]), 4) for j in range(self.num_classes)}}
-                for i in range(len(out))]
+        return [
+            {
+                "prediction": ";".join(class_name(j) for j in range(self.num_classes) if pred[i, j]),
+                **{f"p_{class_name(j)}": round(float(probs[i, j]), 4) for j in range(self.num_classes)},
+            }
+            for i in range(len(out))
+        ]
 
     def describe_target(self, y, class_name):
         """The labels present, ';'-separated; a missing label as name=?."""
-        return ";".join(class_name(j) + ("=?" if torch.isnan(y[j]) else "") for j in range(len(y)) if torch.isnan(y[j]) or y[j] == 1)
+        return ";".join(
+            class_name(j) + ("=?" if torch.isnan(y[j]) else "") for j in range(len(y)) if torch.isnan(y[j]) or y[j] == 1
+        )
 
     def combine(self, outs):
         return torch.logit(torch.stack([o.sigmoid() for o in outs]).mean(0), eps=1e-7)
 
     def metrics(self):
         n = self.num_classes
-        return torchmetrics.MetricCollection({
-            "accuracy": torchmetrics.classification.MultilabelAccuracy(n, average="micro", ignore_index=IGNORE),
-            "balanced_accuracy": MultilabelBalancedAccuracy(n),
-            "f1": torchmetrics.classification.MultilabelF1Score(n, average="macro", ignore_index=IGNORE),
-        })
+        return torchmetrics.MetricCollection(
+            {
+                "accuracy": torchmetrics.classification.MultilabelAccuracy(n, average="micro", ignore_index=IGNORE),
+                "balanced_accuracy": MultilabelBalancedAccuracy(n),
+                "f1": torchmetrics.classification.MultilabelF1Score(n, average="macro", ignore_index=IGNORE),
+            }
+        )
 
     def class_counts(self, y):
         """Positives per label (missing ones not counted)."""
@@ -155,6 +168,9 @@ class MultilabelBalancedAccuracy(torchmetrics.Metric):
 
     def compute(self):
         pos, neg = self.tp + self.fn, self.tn + self.fp
-        recalls = [torch.where(pos > 0, self.tp / pos.clamp_min(1), torch.nan), torch.where(neg > 0, self.tn / neg.clamp_min(1), torch.nan)]
+        recalls = [
+            torch.where(pos > 0, self.tp / pos.clamp_min(1), torch.nan),
+            torch.where(neg > 0, self.tn / neg.clamp_min(1), torch.nan),
+        ]
         per_label = torch.stack(recalls).nanmean(0)
         return per_label[~per_label.isnan()].mean().float() if (~per_label.isnan()).any() else torch.tensor(0.0)

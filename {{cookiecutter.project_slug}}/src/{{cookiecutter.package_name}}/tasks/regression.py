@@ -33,7 +33,9 @@ class Regression(Task):
         y = y_train.double()
         std = float(y.std(unbiased=False)) if len(y) > 1 else 0.0
         self.target_mean.fill_(float(y.mean()) if len(y) else 0.0)
-        self.target_std.fill_(std if std > 1e-12 * max(1.0, abs(float(self.target_mean))) else 1.0)  # a constant target: no scaling
+        self.target_std.fill_(
+            std if std > 1e-12 * max(1.0, abs(float(self.target_mean))) else 1.0
+        )  # a constant target: no scaling
 
     def standardized(self, y, dtype):
         return ((y.to(torch.float64) - self.target_mean.double()) / self.target_std.double()).to(dtype)
@@ -43,7 +45,10 @@ class Regression(Task):
 
     def check_output(self, out, batch_size):
         if list(out.shape) not in ([batch_size], [batch_size, 1]):
-            return f"task regression needs one output per example ([batch] or [batch, 1]), got {list(out.shape)}; give the last layer 1 output"
+            return (
+                "task regression needs one output per example ([batch] or [batch, 1]), got "
+                f"{list(out.shape)}; give the last layer 1 output"
+            )
         return None
 
     def predict(self, out):
@@ -59,7 +64,9 @@ class Regression(Task):
         return torch.ones(len(y), dtype=torch.bool)  # no "right": the overfit check looks at the loss alone
 
     def metrics(self):
-        return torchmetrics.MetricCollection({"mae": torchmetrics.MeanAbsoluteError(), "mse": torchmetrics.MeanSquaredError()})
+        return torchmetrics.MetricCollection(
+            {"mae": torchmetrics.MeanAbsoluteError(), "mse": torchmetrics.MeanSquaredError()}
+        )
 
     def prior(self, y_train):
         return y_train.float().mean().reshape(1)
