@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 def main(cfg: DictConfig) -> None:
     # Imported here, not at the top, so that `python diagnose.py --help` answers at once.
     from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
-    from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
+    from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
 
     with exit_on_config_error():
         args = tool_args(cfg, worst_k=int)

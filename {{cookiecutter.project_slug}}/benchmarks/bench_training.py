@@ -16,6 +16,10 @@ loop at 512x3, so compute only dominates at 1024x3.
     PYTHONPATH=src python benchmarks/bench_training.py [--epochs 10] [--rounds 10] [--models default 512x3 1024x3]
         [--variant callbacks.last_checkpoint.every_s=0 ...]   (a fourth run: the project with these
         overrides, in the same rounds, to price one choice: variant / project)
+
+--variant callbacks.epoch_metrics=null prices the project's speed trick (epoch_metrics.py: the
+metrics computed once an epoch instead of a torchmetrics update and self.log in every step);
+measured here, 2 CPU cores, 10 epochs, 5 rounds: variant / project = 2.15 (default MLP), 1.39 (512x3).
 """
 
 from __future__ import annotations

@@ -288,6 +288,7 @@ CORRECT = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("name", list(CORRECT))
 def test_correct_models_pass_every_check(make_cfg, tmp_path, name, seed):

@@ -18,6 +18,7 @@ from {{cookiecutter.package_name}}.training import train
     "experiment, expected",
     [("underfit", "avoidable_bias"), ("overfit", "variance"), ("data_mismatch", "data_mismatch")],
 )
+@pytest.mark.slow
 def test_shipped_experiment_gets_its_diagnosis(make_cfg, tmp_path, experiment, expected):
     cfg = make_cfg(f"+experiment={experiment}", "analysis.error_analysis=false", "checks.before_train=false")
     summary = train(cfg)

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from {{cookiecutter.package_name}}.analysis import image_grid, save_figure
 from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
+from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
 from {{cookiecutter.package_name}}.monitoring import dead_fraction
 from {{cookiecutter.package_name}}.predicting import predict_file
 from {{cookiecutter.package_name}}.runs import load_run
@@ -190,6 +190,7 @@ def test_predict_flags_extrapolation(digits_run, tmp_path, capsys):
     assert [r["out_of_range"] for r in rows] == ["False", "False", "False", "True", "False"]
 
 
+@pytest.mark.slow
 def test_predict_bad_input_is_one_line_and_writes_nothing(digits_run, tmp_path):
     _, summary = digits_run
     np.save(tmp_path / "wrong.npy", np.zeros((2, 7), dtype=np.float32))
@@ -200,6 +201,7 @@ def test_predict_bad_input_is_one_line_and_writes_nothing(digits_run, tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "does not exist" in result.stderr
 
 
+@pytest.mark.slow
 def test_predict_never_overwrites(digits_run, tmp_path):
     _, summary = digits_run
     ckpt = summary["best_checkpoint"]

@@ -109,7 +109,7 @@ def test_a_stopped_fit_resumes_to_the_uninterrupted_result(uninterrupted, tmp_pa
 @pytest.mark.slow
 def test_a_preempted_slurm_job_requeues_itself_and_resumes_by_itself(uninterrupted, tmp_path):
     """As `#SBATCH --signal=USR1@90 --requeue` with `hydra.run.dir=outputs/slurm-$SLURM_JOB_ID`
-    runs it (README); scontrol is a stand-in that records what it was asked."""
+    runs it (docs/scale.md); scontrol is a stand-in that records what it was asked."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')

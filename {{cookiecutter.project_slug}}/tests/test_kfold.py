@@ -128,6 +128,7 @@ def test_more_folds_than_examples_of_a_class_names_the_class(make_cfg, tmp_path)
     build_datamodule(make_cfg(*table, "data.folds=2"))  # what the message suggests works
 
 
+@pytest.mark.slow
 def test_a_bad_fold_on_the_command_line_is_one_line_and_exit_2():
     result = run_cli("train.py", "data=breast_cancer", "data.splits=kfold", "data.fold=7", "logger=none")
     err = result.stderr.strip().splitlines()

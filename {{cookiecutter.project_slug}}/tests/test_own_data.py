@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from {{cookiecutter.package_name}}.build import build_datamodule
 from {{cookiecutter.package_name}}.checks import run_checks
 from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
+from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
 from {{cookiecutter.package_name}}.examples import DIGIT_NAMES, write_example_images, write_example_table
 from {{cookiecutter.package_name}}.images import ImageFolderSource
 from {{cookiecutter.package_name}}.predicting import predict_file
@@ -160,6 +160,7 @@ def test_augmentation_touches_training_batches_only(examples, tmp_path, monkeypa
         (lambda root: _one_class(root), "one class folder"),
     ],
 )
+@pytest.mark.slow
 def test_bad_image_folders_are_one_line_errors_and_write_nothing(make, message, tmp_path):
     root = tmp_path / "images"
     make(root)
@@ -264,6 +265,7 @@ BAD_TABLES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD_TABLES))
 def test_bad_tables_are_one_line_errors_and_write_nothing(case, tmp_path):
     text, overrides, message = BAD_TABLES[case]

@@ -22,8 +22,9 @@ from {{cookiecutter.package_name}} import quality
 from {{cookiecutter.package_name}}.build import build_datamodule
 from {{cookiecutter.package_name}}.checks import run_checks
 from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint, quality_options
+from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
 from {{cookiecutter.package_name}}.examples import write_example_images, write_example_table
+from {{cookiecutter.package_name}}.reports import quality_options
 from {{cookiecutter.package_name}}.sources import load_digits
 from {{cookiecutter.package_name}}.training import train
 
@@ -357,6 +358,7 @@ def test_regression_skips_label_issues_cleanly(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ evidence for data mismatch
+@pytest.mark.slow
 def test_domain_classifier_verdicts_on_the_shipped_data(examples, tmp_path):
     verdicts = {}
     for name in ("digits", "digits_shifted", "breast_cancer", "table_example"):

@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from {{cookiecutter.package_name}}.build import build_datamodule
 from {{cookiecutter.package_name}}.checks import run_checks
 from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
+from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
 from {{cookiecutter.package_name}}.examples import write_example_table
 from {{cookiecutter.package_name}}.predicting import predict_file
 from {{cookiecutter.package_name}}.streaming import StreamingDataModule, prepare
@@ -377,6 +377,7 @@ def test_a_killed_streamed_run_resumes_from_last_ckpt_to_the_uninterrupted_resul
 
 
 # --------------------------------------------------------------------------- bad input
+@pytest.mark.slow
 def test_a_folder_that_is_not_a_prepared_dataset_is_one_line_exit_2(tmp_path):
     (tmp_path / "images").mkdir()
     result = run_cli(
@@ -404,6 +405,7 @@ def test_an_incomplete_prepared_dataset_is_refused(prepared, tmp_path):
         build_datamodule(streamed(copy))
 
 
+@pytest.mark.slow
 def test_shards_prepared_with_another_spec_than_the_config_are_refused(prepared, run, tmp_path):
     with pytest.raises(
         ConfigError, match=r"data.num_classes=3 but the shards in data.dir=.* were prepared with num_classes 10"

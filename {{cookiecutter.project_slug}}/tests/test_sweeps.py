@@ -583,6 +583,7 @@ def test_a_list_part_fixed_on_the_command_line_composes_the_list():
     assert overrides_for({"model.net.hidden.depth": 2, "model.net.hidden.width": 64}) == ["model.net.hidden=[64, 64]"]
 
 
+@pytest.mark.slow
 def test_a_random_sweep_with_a_fixed_depth_runs(tmp_path):
     from {{cookiecutter.package_name}}.config import list_parts_as_sweeps
 

@@ -22,7 +22,7 @@ from {{cookiecutter.package_name}}.build import build_datamodule, build_model
 from {{cookiecutter.package_name}}.checks import run_checks
 from {{cookiecutter.package_name}}.config import ConfigError
 from {{cookiecutter.package_name}}.data import FourSplitDataModule
-from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
+from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
 from {{cookiecutter.package_name}}.initialization import output_layer
 from {{cookiecutter.package_name}}.predicting import predict_file
 from {{cookiecutter.package_name}}.sources import load_diabetes, load_digits
@@ -82,6 +82,7 @@ def kind_run(request, tmp_path_factory):
     return request.param, out, cfg, train(cfg)
 
 
+@pytest.mark.slow
 def test_each_kind_trains_checks_diagnoses_evaluates_and_predicts(kind_run, tmp_path):
     kind, out, cfg, summary = kind_run
     assert summary["test_split_reads"] == 0

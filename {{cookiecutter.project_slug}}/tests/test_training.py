@@ -104,6 +104,7 @@ def test_bad_config_values_are_one_line_errors(make_cfg, override, message):
         fit(make_cfg, override)
 
 
+@pytest.mark.slow
 def test_cli_config_error_exits_2_with_one_line_and_overwrites_nothing(tmp_path):
     result = run_cli("train.py", "objective.metric=mae", f"hydra.run.dir={tmp_path / 'new'}", "logger=none")
     assert result.returncode == 2
@@ -144,6 +145,7 @@ def test_train_never_reads_the_test_split(make_cfg, monkeypatch):
 
 
 # --------------------------------------------------------------------------- reproducibility
+@pytest.mark.slow
 def test_same_seed_same_metrics_other_seed_other_metrics(make_cfg, tmp_path):
     runs = [
         fit(make_cfg, f"seed={s}", "regularizer=[dropout]", output_dir=tmp_path / str(i))
@@ -231,6 +233,7 @@ def test_last_checkpoint_every_epoch_or_after_every_s_seconds(make_cfg, tmp_path
 
 
 # --------------------------------------------------------------------------- loggers
+@pytest.mark.slow
 def test_wandb_without_a_key_logs_offline(make_cfg, monkeypatch, tmp_path):
     for var in ("WANDB_API_KEY", "WANDB_MODE"):
         monkeypatch.delenv(var, raising=False)
@@ -241,22 +244,44 @@ def test_wandb_without_a_key_logs_offline(make_cfg, monkeypatch, tmp_path):
     assert runs, "wandb should have written an offline run"
 
 
-def test_each_epoch_is_recorded_and_logged_with_its_own_train_values(make_cfg, tmp_path):
-    """history.json (the learning curves) and the logger get the same values for each epoch.
-    Callbacks run before the module's on_train_epoch_end; a recorder that read the train
-    metrics there got the previous epoch's, and nothing for the first."""
-    fit(make_cfg, "logger=csv", "trainer.max_epochs=3", "trainer.limit_train_batches=null")
-    history = json.loads((tmp_path / "history.json").read_text())
-    with open(tmp_path / "csv" / "metrics.csv") as f:
+def fit_and_read_epochs(make_cfg, out: Path, *overrides) -> tuple[list[dict], dict]:
+    """history.json (the learning curves) and metrics.csv (the logger) of a 3-epoch run."""
+    fit(make_cfg, "logger=csv", "trainer.max_epochs=3", "trainer.limit_train_batches=null", *overrides, output_dir=out)
+    history = json.loads((out / "history.json").read_text())
+    with open(out / "csv" / "metrics.csv") as f:
         logged = {}
         for row in csv.DictReader(f):
             logged.setdefault(int(row["epoch"]), {}).update({k: float(v) for k, v in row.items() if v and "/" in k})
+    return history, logged
+
+
+@pytest.mark.parametrize("metrics", ["epoch_metrics", "plain"])
+def test_each_epoch_is_recorded_and_logged_with_its_own_train_values(make_cfg, tmp_path, metrics):
+    """history.json (the learning curves) and the logger get the same values for each epoch,
+    with the EpochMetrics callback (the default) and the plain self.log way. A recorder that
+    read the train metrics before they were published got the previous epoch's."""
+    extra = ["callbacks.epoch_metrics=null"] if metrics == "plain" else []
+    history, logged = fit_and_read_epochs(make_cfg, tmp_path, *extra)
     assert [h["epoch"] for h in history] == sorted(logged) == [0, 1, 2]
     for row in history:
         for key in ("train/loss", "train/accuracy", "train_dev/loss", "dev/accuracy"):
             assert row[key] == pytest.approx(logged[row["epoch"]][key], abs=1e-6), (row["epoch"], key)
     train_loss = [h["train/loss"] for h in history]
     assert train_loss == sorted(train_loss, reverse=True), "train loss should fall on this easy task"
+
+
+def test_epoch_metrics_is_a_speed_trick_not_another_result(make_cfg, tmp_path):
+    """Every epoch's values are the same with the EpochMetrics callback (the default: metrics
+    computed once an epoch) as the plain Lightning way (callbacks.epoch_metrics=null: a
+    torchmetrics update and self.log in every step)."""
+    fast, fast_logged = fit_and_read_epochs(make_cfg, tmp_path / "fast")
+    plain, plain_logged = fit_and_read_epochs(make_cfg, tmp_path / "plain", "callbacks.epoch_metrics=null")
+    assert len(fast) == len(plain) == 3
+    for a, b in zip(fast, plain):
+        a, b = ({k: v for k, v in row.items() if "/" in k} for row in (a, b))
+        assert set(a) == set(b) and {"train/loss", "train/accuracy", "train_dev/f1", "dev/loss"} <= set(a)
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-6)
+    assert set(fast_logged[2]) == set(plain_logged[2])
 
 
 def test_resolved_config_is_logged(make_cfg, tmp_path):

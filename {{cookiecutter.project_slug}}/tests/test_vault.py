@@ -15,7 +15,7 @@ import {{cookiecutter.package_name}}.data as data_module
 from {{cookiecutter.package_name}}.checks import main as run_check_command
 from {{cookiecutter.package_name}}.config import ConfigError
 from {{cookiecutter.package_name}}.data import FourSplitDataModule
-from {{cookiecutter.package_name}}.diagnosis import diagnose_checkpoint
+from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
 from {{cookiecutter.package_name}}.inference import predict
 from {{cookiecutter.package_name}}.runs import load_run
 from {{cookiecutter.package_name}}.training import train
@@ -88,6 +88,7 @@ def run(tmp_path_factory, watch_test_split):
     return {"summary": summary, "dir": out, "cfg": cfg, "test_reads_during_training": test_reads()}
 
 
+@pytest.mark.slow
 def test_training_checks_and_diagnosis_never_read_test(run, watch_test_split, tmp_path, capsys):
     test_reads, reset = watch_test_split
     assert run["test_reads_during_training"] == 0
@@ -188,6 +189,7 @@ def test_retrain_on_train_and_dev_then_evaluate(run, tmp_path):
     assert Path(second["report"]).name == "final_report_2.json"
 
 
+@pytest.mark.slow
 def test_bad_checkpoint_is_one_line_and_records_nothing(tmp_path):
     ledger = tmp_path / "ledger.jsonl"
     with pytest.raises(ConfigError, match="does not exist"):
@@ -199,6 +201,7 @@ def test_bad_checkpoint_is_one_line_and_records_nothing(tmp_path):
     assert not ledger.exists()
 
 
+@pytest.mark.slow
 def test_directory_as_checkpoint_says_so(run):
     result = run_cli("diagnose.py", f"ckpt_path={run['dir']}")
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr

@@ -13,7 +13,7 @@ Written into the run directory (all on the dev split; the test split is never re
   label_issues.csv / .png        the suspect labels of train, train_dev and dev, most likely
                                  wrong first (a picture of the top ones for images)
   mismatch_evidence.png          image data: mean train and dev image and the pixels that tell
-                                 them apart (diagnosis.py asks for it on data mismatch)
+                                 them apart (reports.py asks for it on data mismatch)
   correct_examples.csv           the correctly classified ones, least confident first
   worst_mistakes.png             image data: a grid of the worst mistakes (tables: see the CSV)
   correct_examples.png           image data: the least confident correct ones

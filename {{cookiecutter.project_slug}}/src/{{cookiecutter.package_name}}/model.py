@@ -3,7 +3,9 @@
 Your own network plugs in through the config, not here:
     model.net._target_: my_package.my_nets.MyNet   (configs/model/*.yaml)
 Regularizers that are not part of the net (L1, input noise, label smoothing) live here;
-dropout and batch norm are the net's, weight decay is the optimizer's.
+dropout and batch norm are the net's, weight decay is the optimizer's. The steps hand what they
+computed to the EpochMetrics callback (epoch_metrics.py), which computes each split's metrics
+once an epoch; without it (callbacks.epoch_metrics=null) they self.log the plain Lightning way.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import torch
 import torchmetrics
 from torch import nn
 
-from .config import ConfigError, TrainingFailed
+from .config import ConfigError
+from .epoch_metrics import EpochMetrics, non_finite_loss
 from .initialization import init_by_activation, init_output_layer, output_layer
 from .tasks import make_task
 
@@ -73,7 +76,7 @@ class TaskModule(L.LightningModule):
         splits = ("train", "train_dev", "dev", "test")
         self.metrics = nn.ModuleDict({f"{s}_split": self.task.metrics() for s in splits})
         self.losses = nn.ModuleDict({f"{s}_split": torchmetrics.MeanMetric() for s in splits})
-        self._pending: dict[str, list] = {}  # split -> this epoch's (predictions, targets, loss sum)
+        self.logs_in_steps = True  # False when the EpochMetrics callback computes the metrics (setup)
         self._prepared = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,6 +84,7 @@ class TaskModule(L.LightningModule):
 
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
+        self.logs_in_steps = not any(isinstance(c, EpochMetrics) for c in self.trainer.callbacks)
         dm = self.trainer.datamodule if self.trainer else None
         if dm is not None:
             self.prepare(dm, fit=stage == "fit")
@@ -144,100 +148,36 @@ class TaskModule(L.LightningModule):
         else:
             out = self.net(x)
             loss = self.task.loss(out, y)
-        self._update_metrics("train", out, y, loss)
+        outputs = self._log_step("train", out, y, loss, batch_idx)
         if self.l1:
             loss = loss + self.l1 * sum(p.abs().sum() for name, p in self.net.named_parameters() if p.ndim > 1)
-        return loss
+        return {"loss": loss, **outputs}
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
         x, y, _ = batch
         out = self.net(x)
         split = self.trainer.datamodule.eval_splits[dataloader_idx] if self.trainer.datamodule else "dev"
-        self._update_metrics(split, out, y, self.task.loss(out, y))
+        return self._log_step(split, out, y, self.task.loss(out, y))
 
     def test_step(self, batch, batch_idx):
         x, y, _ = batch
         out = self.net(x)
-        self._update_metrics("test", out, y, self.task.loss(out, y))
+        return self._log_step("test", out, y, self.task.loss(out, y))
 
-    def _update_metrics(self, split: str, out, y, loss) -> None:
-        # Per step, only keep the predictions; the metrics see the whole epoch at once at its
-        # end. A torchmetrics update plus self.log per step would cost more than a small
-        # model's whole step (benchmarks/bench_training.py measures it).
-        self._pending.setdefault(split, []).append(
-            (self.task.predict(out.detach()), self.task.metric_target(y), loss.detach() * len(y))
-        )
-
-    def _log_epoch(self, splits) -> None:
-        """<split>/<metric> for the epoch; torchmetrics sums over DDP ranks in compute()."""
-        values = {}
-        for split in [s for s in splits if s in self._pending]:
-            preds, targets, loss_sums = zip(*self._pending.pop(split))
-            if split == "train":
-                self._stop_on_non_finite(torch.stack(loss_sums))
-            metrics, loss = self.metrics[f"{split}_split"], self.losses[f"{split}_split"]
-            metrics.update(torch.cat(preds), torch.cat(targets))
-            n = sum(len(t) for t in targets)
-            loss.update(torch.stack(loss_sums).sum() / n, weight=n)
-            values.update({f"{split}/{name}": value for name, value in metrics.compute().items()})
-            values[f"{split}/loss"] = loss.compute()
-            metrics.reset(), loss.reset()
-        if values:
-            self._publish(values)
-
-    def _stop_on_non_finite(self, step_losses: torch.Tensor) -> None:
-        """A NaN or Inf training loss poisons every weight it reaches: stop, naming the first
-        step (checked once an epoch, so that no step waits for the device)."""
-        bad = ~torch.isfinite(step_losses)
-        if bad.any():
-            first = int(bad.nonzero()[0])
-            step = self.trainer.global_step - len(step_losses) + first
-            raise TrainingFailed(
-                f"the training loss became {float(step_losses[first])} at step {step} (epoch {self.trainer.current_epoch}, "
-                f"batch {first}); nothing of this epoch was saved. Check the data for NaN/Inf (python check.py "
-                "checks.only=[data]), then lower optimizer.lr or add gradient clipping (+trainer.gradient_clip_val=1.0)"
-            )
-
-    def _publish(self, values: dict) -> None:
-        """Give one epoch's values to the callbacks (checkpoints, early stopping, the run
-        recorder, a plateau scheduler) and to the loggers.
-
-        While fitting, this is done directly: self.log costs about 0.7 ms per value on a
-        small CPU (Lightning wraps each value in a Metric and moves it on every call), and a
-        dozen values an epoch made a third of the default model's epoch. A standalone
-        validate or test goes through self.log, so trainer.validate()/test() return them.
-        """
-        trainer = self.trainer
-        if trainer.sanity_checking:  # a smoke test of the validation loop, not a result
-            return
-        if trainer.state.fn != "fit":
-            self.log_dict(values, on_step=False, on_epoch=True, add_dataloader_idx=False)
-            return
-        trainer.callback_metrics.update(values)
-        scalars = {name: float(value) for name, value in values.items()}
-        scalars["epoch"] = trainer.current_epoch
-        step = max(trainer.global_step - 1, 0)  # the epoch's last step, as Lightning logs epoch-end values
-        for logger in trainer.loggers:  # each flushes to disk on its own schedule, and at the end
-            logger.log_metrics(scalars, step=step)
-
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        # The epoch's train metrics are published right after its last batch, before the
-        # validation that ends the epoch: Lightning calls callbacks' on_train_epoch_end before
-        # this module's, so the run recorder would otherwise see last epoch's train values.
-        if batch_idx + 1 == self.trainer.num_training_batches:
-            self._log_epoch(["train"])
-
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch(["train"])  # an epoch of unknown length, or one cut short
-
-    def on_validation_epoch_end(self) -> None:
-        # While fitting, train is published at the end of its own epoch; a standalone validate
-        # (the final scoring of the selected checkpoint) may also score train in eval mode.
-        fitting = self.trainer.state.fn == "fit"
-        self._log_epoch(["train_dev", "dev"] if fitting else ["train", "train_dev", "dev"])
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch(["test"])
+    def _log_step(self, split: str, out, y, loss, batch_idx: int = 0) -> dict:
+        """What the EpochMetrics callback collects (the default); without it, the plain Lightning
+        way: update the split's metrics and self.log them, averaged over the epoch."""
+        outputs = {"split": split, "out": out.detach(), "y": y, "task_loss": loss.detach()}
+        if not self.logs_in_steps:
+            return outputs
+        if split == "train" and not torch.isfinite(loss):  # every step waits for the device: the plain way
+            raise non_finite_loss(float(loss.detach()), self.trainer.global_step, self.trainer.current_epoch, batch_idx)
+        metrics = self.metrics[f"{split}_split"]
+        metrics.update(self.task.predict(out.detach()), self.task.metric_target(y))
+        log = {"on_step": False, "on_epoch": True, "add_dataloader_idx": False, "batch_size": len(y)}
+        self.log_dict({f"{split}/{name}": metric for name, metric in metrics.items()}, **log)
+        self.log(f"{split}/loss", loss.detach(), sync_dist=True, **log)
+        return outputs
 
     # ------------------------------------------------------------------ optimization
     def configure_callbacks(self):
@@ -275,16 +215,9 @@ class TaskModule(L.LightningModule):
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Dropout and input noise draw from the global RNG: save it so a resumed run
-        # continues the very same random stream as an uninterrupted one. A checkpoint taken
-        # in the middle of an epoch (preemption) also keeps the epoch's train predictions so far.
+        # continues the very same random stream as an uninterrupted one.
         checkpoint["rng_state"] = torch.get_rng_state()
-        if self._pending.get("train"):
-            preds, targets, losses = zip(*self._pending["train"])
-            checkpoint["pending_train"] = {"preds": list(preds), "targets": list(targets), "losses": list(losses)}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "rng_state" in checkpoint:
             torch.set_rng_state(checkpoint["rng_state"])
-        pending = checkpoint.get("pending_train")
-        if pending:
-            self._pending["train"] = list(zip(pending["preds"], pending["targets"], pending["losses"]))

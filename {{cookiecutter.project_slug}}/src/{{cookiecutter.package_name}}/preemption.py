@@ -9,7 +9,7 @@ A second Ctrl-C stops at once, without a checkpoint.
 
 On SLURM (`requeue: auto` and SLURM_JOB_ID set), SIGUSR1 and SIGTERM also put the job back in
 the queue (`scontrol requeue`); when it starts again (SLURM_RESTART_COUNT > 0) in the same run
-folder, train.py resumes from that last.ckpt by itself. The sbatch script is in the README.
+folder, train.py resumes from that last.ckpt by itself. The sbatch script is in docs/scale.md.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     if cfg.get("ckpt_path"):
         resume_in_its_own_run(cfg)
     out_dir = Path(cfg.paths.output_dir)
-    from .diagnosis import quality_options
+    from .reports import quality_options
 
     quality_options(cfg)  # the analysis keys, checked before training rather than after it
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -111,8 +111,8 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     # development splits, through the same inference path as every report. Test stays in the vault.
     if best:
         model.load_state_dict(torch.load(best, map_location=model.device, weights_only=True)["state_dict"])
-    from .diagnosis import evaluate_splits
     from .objective import Objective
+    from .scoring import evaluate_splits
 
     scored = evaluate_splits(model, datamodule, model.task, Objective.from_cfg(cfg.objective))
     scores = {
@@ -134,8 +134,8 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     (out_dir / "preprocessing.json").write_text(
         json.dumps(datamodule.state_dict(), indent=1, default=lambda t: t.tolist())
     )
-    # Diagnosis (bias/variance/mismatch), learning curves, error analysis on dev: diagnosis.py
-    from .diagnosis import after_training, no_best_reason
+    # Diagnosis (bias/variance/mismatch), learning curves, error analysis on dev: end_of_run.py (the report: reports.py)
+    from .end_of_run import after_training, no_best_reason
 
     if reason := no_best_reason(cfg, summary, trainer):
         summary["no_best_reason"] = reason

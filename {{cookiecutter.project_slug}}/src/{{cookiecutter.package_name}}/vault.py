@@ -75,7 +75,8 @@ def retrain_on_train_and_dev(cfg: DictConfig, checkpoint: dict, out_dir: Path) -
     import lightning as L
 
     from .build import build_datamodule, build_model, build_trainer
-    from .diagnosis import RunRecorder
+    from .end_of_run import RunRecorder
+    from .epoch_metrics import EpochMetrics
 
     cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
@@ -90,7 +91,7 @@ def retrain_on_train_and_dev(cfg: DictConfig, checkpoint: dict, out_dir: Path) -
     model = build_model(cfg, datamodule.spec, scheduler=not plateau)
     trainer = build_trainer(
         cfg,
-        callbacks=[RunRecorder(str(out_dir))],
+        callbacks=[EpochMetrics(), RunRecorder(str(out_dir))],
         logger=False,
         max_epochs=epochs,
         limit_val_batches=0,
@@ -120,8 +121,8 @@ def evaluate(
     out_dir: Path | None = None,
 ) -> dict:
     """Evaluate one checkpoint, or an ensemble (averaged predictions), on the test split; record it."""
-    from .diagnosis import report
     from .objective import Objective, measure_static
+    from .reports import report
 
     if not ckpt_paths:
         raise ConfigError(

@@ -1,6 +1,6 @@
 """Data-quality checks beyond exact equality (M4, M9): near-duplicates across splits.
 The maths is in quality.py; the label-error and train-vs-dev reports come after training
-(diagnosis.py), since they need a model's out-of-sample probabilities."""
+(reports.py), since they need a model's out-of-sample probabilities."""
 
 from __future__ import annotations
 

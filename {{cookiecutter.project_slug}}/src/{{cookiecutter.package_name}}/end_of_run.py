@@ -1,0 +1,154 @@
+"""The end of a run, and diagnose.py: the history a run records for its learning curves
+(RunRecorder), why there may be no best checkpoint, and the report of the selected
+checkpoint after training or of any checkpoint later."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from .objective import Objective
+from .reports import quality_options, report
+
+
+class RunRecorder(Callback):
+    """history.json in the run directory: every epoch's metrics, for the learning curves.
+
+    The history travels in the callback's state inside last.ckpt, so a resumed run continues
+    exactly the epochs its checkpoint holds. The file is written when training ends, or
+    fails, rather than every epoch: rewriting it each epoch cost as much as a small
+    model's optimizer steps.
+    """
+
+    def __init__(self, output_dir: str):
+        self.path = Path(output_dir) / "history.json"
+        self.history: list[dict] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        row = {"epoch": trainer.current_epoch}
+        row.update({k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1})
+        self.history = [h for h in self.history if h["epoch"] < trainer.current_epoch] + [row]
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.write(trainer)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self.write(trainer)
+
+    def write(self, trainer) -> None:
+        if trainer.is_global_zero and self.history:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(self.history, indent=1))
+
+    def state_dict(self) -> dict:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = list(state_dict.get("history", []))
+
+
+def no_best_reason(cfg, summary: dict, trainer) -> str | None:
+    """Why there is no best checkpoint, when satisficing constraints ruled every epoch out; else None.
+
+    Meant to be printed before the scores it explains (they are the last epoch's), in place of
+    'checkpoint None'. Stored in summary.json as `no_best_reason`."""
+    if (
+        not Objective.from_cfg(cfg.objective).constraints
+        or trainer.checkpoint_callback is None
+        or summary.get("best_checkpoint")
+    ):
+        return None
+    return (
+        "no checkpoint satisfied every satisficing constraint (objective.satisficing), so none is 'best': "
+        "the scores and the diagnosis are those of the last epoch's weights"
+    )
+
+
+def after_training(cfg, summary: dict, model, datamodule, trainer, scored=None) -> dict:
+    """Called by training.train() with the selected checkpoint's weights loaded in `model`."""
+    objective = Objective.from_cfg(cfg.objective)
+    analysis_cfg = cfg.get("analysis") or {}
+    data_quality = quality_options(cfg)
+    checkpoint = trainer.checkpoint_callback
+    static = getattr(checkpoint, "static", None)
+    history_path = Path(cfg.paths.output_dir) / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.is_file() else None
+    selected = None
+    if summary.get("best_checkpoint"):
+        selected = int(torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)["epoch"])
+    reason = no_best_reason(cfg, summary, trainer)
+    if reason and summary.get("no_best_reason") != reason:  # not yet printed with the scores (training.print_summary)
+        print(f"\nNote: {reason}; the constraints table below shows which one failed.")
+    if reason:
+        summary["no_best_reason"] = reason
+    result = report(
+        model,
+        datamodule,
+        model.task,
+        objective,
+        Path(cfg.paths.output_dir),
+        trainer.loggers,
+        history,
+        selected,
+        error_analysis=analysis_cfg.get("error_analysis", True),
+        worst_k=analysis_cfg.get("worst_k", 24),
+        static=static,
+        scored=scored,
+        data_quality=data_quality,
+    )
+    summary["diagnosis"] = {k: result[k] for k in ("largest_gap", "gaps", "recommendation")}
+    if "counts" in result.get("label_issues", {}):
+        summary["diagnosis"]["label_issues"] = {s: c["suspects"] for s, c in result["label_issues"]["counts"].items()}
+    if "verdict" in result.get("mismatch_evidence", {}):
+        summary["diagnosis"]["mismatch_evidence"] = {
+            k: result["mismatch_evidence"][k] for k in ("verdict", "auc", "ci")
+        }
+    summary["feasible"] = bool(result.get("feasible", True)) and (
+        not objective.constraints or bool(summary.get("best_checkpoint"))
+    )
+    if "target" in result:
+        summary["target"] = result["target"]
+    if static:
+        summary["measured"] = static  # params, size_mb (latency_ms when constrained): what sweeps compare
+    if "constraints" in result:
+        summary["constraints"] = result["constraints"]
+    summary["test_split_reads"] = datamodule.test_reads
+    return summary
+
+
+def diagnose_checkpoint(ckpt_path: str, out_dir: str | None = None, worst_k: int = 24) -> dict:
+    """diagnose.py: the end-of-training report for any checkpoint, without training (and without test)."""
+    from .config import ConfigError
+    from .objective import measure_static
+    from .runs import load_run
+
+    if not ckpt_path:
+        raise ConfigError(
+            "ckpt_path is missing; python diagnose.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt"
+        )
+    cfg, model, datamodule, checkpoint = load_run(ckpt_path)
+    run_dir = Path(cfg.paths.output_dir)
+    out = Path(out_dir) if out_dir else run_dir / f"diagnose-{Path(ckpt_path).stem}"
+    history_path = run_dir / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.is_file() else None
+    objective = Objective.from_cfg(cfg.objective)
+    data_quality = quality_options(cfg)
+    static = measure_static(model, datamodule.sample("train", 1)[0]) if objective.constraints else None
+    print(f"Diagnosing {ckpt_path} (epoch {checkpoint.get('epoch')})")
+    result = report(
+        model,
+        datamodule,
+        model.task,
+        objective,
+        out,
+        history=history,
+        selected_epoch=checkpoint.get("epoch"),
+        worst_k=worst_k,
+        static=static,
+        data_quality=data_quality,
+    )
+    result["test_split_reads"] = datamodule.test_reads
+    return result

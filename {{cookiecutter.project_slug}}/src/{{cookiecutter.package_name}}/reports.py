@@ -1,0 +1,288 @@
+"""The end-of-run report: scores, the diagnosis table, diagnosis.json, learning curves, error
+analysis and the data-quality sections, written into a run folder (and to the loggers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .diagnosis import degradation_epoch, diagnose, format_table
+from .objective import Objective
+from .scoring import evaluate_splits
+from .tasks import Task
+
+
+def learning_curves_figure(history: list[dict], metric: str, selected_epoch: int | None = None):
+    """Train vs train_dev vs dev loss and metric per epoch; overfitting onset marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = {"train": ("tab:blue", "-"), "train_dev": ("tab:orange", "--"), "dev": ("tab:red", "-")}
+    onset = degradation_epoch(history)
+    for ax, name in zip(axes, ("loss", metric)):
+        for split, (color, ls) in styles.items():
+            pts = [(h["epoch"], h[f"{split}/{name}"]) for h in history if f"{split}/{name}" in h]
+            if pts:
+                ax.plot(*zip(*pts), color=color, ls=ls, marker="o", ms=3, label=split)
+        if onset is not None:
+            ax.axvline(onset, color="black", ls=":", lw=1.5, label=f"dev loss starts rising (epoch {onset})")
+        if selected_epoch is not None:
+            ax.axvline(
+                selected_epoch,
+                color="tab:green",
+                ls="-.",
+                lw=1.5,
+                label=f"selected checkpoint (epoch {selected_epoch})",
+            )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name.replace("_", " "))
+        ax.set_title(f"{name.replace('_', ' ')} per epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Learning curves: the train-to-train_dev gap is variance, train_dev-to-dev is data mismatch")
+    fig.tight_layout()
+    return fig
+
+
+def report(
+    models,
+    datamodule,
+    task: Task,
+    objective: Objective,
+    out_dir: Path,
+    loggers=(),
+    history=None,
+    selected_epoch=None,
+    splits=("train", "train_dev", "dev"),
+    error_analysis: bool = True,
+    worst_k: int = 24,
+    json_name: str = "diagnosis.json",
+    static: dict | None = None,
+    scored=None,
+    data_quality: dict | None = None,
+) -> dict:
+    """Scores, diagnosis table, diagnosis.json, learning curves and error analysis into out_dir.
+    `data_quality` (quality_options): label issues, mismatch evidence, embedding near-duplicates too."""
+    from .analysis import error_analysis as run_error_analysis
+    from .analysis import save_figure
+    from .objective import check_constraints
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # `scored`: (scores, predictions) already computed for these splits (the final scoring of train.py)
+    scores, predictions = scored if scored is not None else evaluate_splits(models, datamodule, task, objective, splits)
+    bounded = objective.class_costs is not None or objective.higher_is_better
+    result = diagnose(
+        {s: scores[s]["error"] for s in splits}, objective.human_error, {s: scores[s]["n"] for s in splits}, bounded
+    )
+    error_name = (
+        "weighted error"
+        if objective.class_costs is not None and task.takes_class_costs
+        else (f"1 - {objective.metric}" if objective.higher_is_better else objective.metric)
+    )
+    result["error_measure"] = error_name
+    result["scores"] = scores
+    result["objective"] = {"metric": objective.metric, "target": objective.target}
+    target_line = objective.target_report(scores.get("dev", {}).get(objective.metric))
+    if target_line:
+        result["target"] = target_line
+    if objective.constraints:
+        values = {**(static or {}), **{f"{s}/{k}": v for s, sc in scores.items() for k, v in sc.items()}}
+        result["constraints"] = check_constraints(objective.constraints, values)
+        result["feasible"] = all(r["ok"] for r in result["constraints"])
+    print(format_table(result, error_name, target_line))
+    for row in result.get("constraints", []):
+        shown = "not measured" if row["value"] is None else f"{row['value']:.4g}"
+        print(f"  constraint {row['constraint']:<22} {shown:>12}  {'ok' if row['ok'] else 'VIOLATED'}")
+
+    if history:
+        result["learning_curves"] = str(
+            save_figure(
+                learning_curves_figure(history, objective.metric, selected_epoch),
+                out_dir / "learning_curves.png",
+                loggers,
+                "diagnosis/learning_curves",
+            )
+        )
+        result["dev_degrades_after_epoch"] = degradation_epoch(history)
+    suspects = (
+        quality_report(data_quality, models, datamodule, task, predictions, result, out_dir, loggers, worst_k)
+        if data_quality
+        else None
+    )
+    if error_analysis:
+        result["error_analysis"] = run_error_analysis(
+            predictions["dev"], datamodule, task, out_dir, loggers, split="dev", worst_k=worst_k, suspects=suspects
+        )
+    (out_dir / json_name).write_text(json.dumps(result, indent=2))
+    print(f"diagnosis   {out_dir / json_name}")
+    return result
+
+
+def quality_options(cfg) -> dict:
+    """The analysis block's data-quality keys, checked: a bad value is a one-line ConfigError."""
+    from omegaconf import OmegaConf
+
+    from .config import ConfigError
+
+    a = cfg.get("analysis") or {}
+    mismatch = str(a.get("mismatch_evidence", "auto")).lower()
+    if mismatch not in ("auto", "true", "false"):
+        raise ConfigError(
+            f"analysis.mismatch_evidence={a.get('mismatch_evidence')!r} is not known; use auto (when data mismatch "
+            "is the largest gap), true (always) or false"
+        )
+    for key in ("label_issues", "near_duplicates"):
+        if not isinstance(a.get(key, True), bool):
+            raise ConfigError(f"analysis.{key}={a.get(key)!r} must be true or false")
+    n = a.get("quality_examples", 10000)
+    if not isinstance(n, int) or n < 50:
+        raise ConfigError(
+            f"analysis.quality_examples={n!r} must be a whole number >= 50 (examples per split; a sample beyond)"
+        )
+    return {
+        "label_issues": a.get("label_issues", True),
+        "mismatch_evidence": mismatch,
+        "near_duplicates": a.get("near_duplicates", True),
+        "max_examples": n,
+        "ratio": float(OmegaConf.select(cfg, "checks.near_duplicates.ratio", default=0.1)),
+        "seed": int(cfg.get("seed", 0)),
+    }
+
+
+def quality_report(
+    opts: dict,
+    models,
+    datamodule,
+    task: Task,
+    predictions: dict,
+    result: dict,
+    out_dir: Path,
+    loggers=(),
+    worst_k: int = 24,
+) -> dict | None:
+    """Label issues, train-vs-dev evidence and embedding near-duplicates (quality.py): into
+    `result`, a short paragraph each. Returns the dev suspects (index -> suggested class id)."""
+    suspects = None
+    if opts["label_issues"]:
+        suspects = label_issues_section(opts, datamodule, task, predictions, result, out_dir, loggers, worst_k)
+    wanted = opts["mismatch_evidence"]
+    if wanted == "true" or (wanted == "auto" and result.get("largest_gap") == "data_mismatch"):
+        mismatch_section(opts, datamodule, result, out_dir, loggers)
+    if opts["near_duplicates"]:
+        embedding_section(opts, models[0] if isinstance(models, (list, tuple)) else models, datamodule, result, out_dir)
+    return suspects
+
+
+def label_issues_section(opts, datamodule, task, predictions, result, out_dir, loggers, worst_k) -> dict | None:
+    from . import quality
+    from .analysis import write_label_issues
+
+    if not task.single_label:
+        why = (
+            "a real-valued target has no class that could be wrong"
+            if not task.classes
+            else "several labels per example, some missing"
+        )
+        result["label_issues"] = {"skipped": f"{task.kind}: {why}"}
+        print(f"\nLabel issues: not looked for ({task.kind}: {why}); the largest errors are in worst_mistakes.csv")
+        return None
+    found = quality.find_label_issues(datamodule, predictions, task, opts["max_examples"], opts["seed"])
+    files = write_label_issues(found, datamodule, out_dir, loggers, worst_k)
+    counts = {s: {"suspects": len(f["index"]), "of": f["n"], "from": f["method"]} for s, f in found.items()}
+    result["label_issues"] = {"counts": counts, **files}
+    listed = ", ".join(f"{s} {c['suspects']} of {c['of']}" for s, c in counts.items())
+    print(
+        f"\nLabel issues (cleanlab on out-of-sample probabilities): {listed} look mislabeled -> {files.get('png', files['csv'])}"
+    )
+    if any(c["suspects"] for c in counts.values()):
+        print(
+            "  Remedy: look at them (label_issues.csv, suspect_label in worst_mistakes.csv); relabel the wrong ones in "
+            "your data, or drop them and retrain. Train's come from a cross-validated linear model, dev's from yours."
+        )
+    if result.get("largest_gap") == "data_mismatch":
+        result["label_issues"]["caution"] = "dev differs from train: the model errs there for other reasons than labels"
+        print(
+            "  Caution: with data mismatch the model is wrong on dev for other reasons than its labels, so dev's "
+            "count overstates them; train's and train_dev's stay meaningful."
+        )
+    dev = found.get("dev")
+    return {} if dev is None else dict(zip(dev["index"].tolist(), dev["suggested"].tolist()))
+
+
+def mismatch_section(opts, datamodule, result, out_dir, loggers) -> None:
+    from . import quality
+    from .analysis import is_image, mismatch_figure, save_figure
+
+    if min(datamodule.size("train"), datamodule.size("dev")) < 20:
+        result["mismatch_evidence"] = {
+            "skipped": f"{datamodule.size('dev')} dev examples: too few to tell train from dev"
+        }
+        print(f"\nData mismatch evidence: not measured ({result['mismatch_evidence']['skipped']})")
+        return
+    evidence = quality.mismatch_evidence(datamodule, opts["max_examples"], opts["seed"])
+    image = is_image(tuple(datamodule.spec.input_shape))
+    if image:
+        evidence["png"] = str(
+            save_figure(
+                mismatch_figure(evidence, datamodule),
+                out_dir / "mismatch_evidence.png",
+                loggers,
+                "diagnosis/mismatch_evidence",
+            )
+        )
+    keep = ("auc", "ci", "verdict", "n_train", "n_dev", "held_out", "top_features", "png")
+    result["mismatch_evidence"] = {k: evidence[k] for k in keep if k in evidence}
+    (low, high), verdict = evidence["ci"], evidence["verdict"]
+    print(
+        f"\nData mismatch evidence: a classifier tells dev inputs from train inputs with AUC {evidence['auc']:.3f} "
+        f"(95% CI {low:.3f}-{high:.3f}; 0.5 = indistinguishable): {verdict}."
+    )
+    if verdict == "no detectable shift":
+        print(
+            "  Train and dev inputs look alike: a dev error above train_dev's then lies in the labels (see the label "
+            "issues) or in chance, not in the inputs."
+        )
+        return
+    if verdict == "slight shift":
+        print(f"  Weakly separable: a small shift or, with {evidence['n_dev']} dev examples, the luck of the draw.")
+    if image:
+        print(f"  Where they differ: {evidence['png']} (mean images, and how differently each pixel is distributed)")
+    else:
+        print(
+            "  Features distributed most differently (KS statistic; dev mean - train mean in train std): "
+            + ", ".join(
+                f"{f['feature']} ({f['drift']:.2f}; {f['dev_minus_train']:+.2f})" for f in evidence["top_features"]
+            )
+        )
+
+
+def embedding_section(opts, model, datamodule, result, out_dir) -> None:
+    """Near-duplicates once more, where the net looks: its penultimate layer (quiet when none)."""
+    from . import quality
+    from .analysis import write_csv
+
+    n, seed = opts["max_examples"], opts["seed"]
+    reference = quality.embedded_sample(model, datamodule, "train", n, seed)
+    if reference is None:  # a net without a Linear/Conv output layer: nothing to hook
+        return
+    queries = {s: quality.embedded_sample(model, datamodule, s, n, seed) for s in quality.QUERY_SPLITS}
+    found = quality.near_duplicates(reference[0], {s: q[0] for s, q in queries.items()}, ratio=opts["ratio"], seed=seed)
+    counts = {s: int(f.flagged.sum()) for s, f in found.items()}
+    closest = min((float(f.ratio.min()) for f in found.values() if len(f.distance)), default=float("inf"))
+    entry = result["near_duplicates_embedding"] = {
+        "counts": counts,
+        "closest": round(closest, 4),
+        "ratio": opts["ratio"],
+    }
+    if sum(counts.values()):
+        rows = quality.pair_rows(datamodule, reference, queries, found)
+        entry["csv"] = str(write_csv(out_dir / "near_duplicates_embedding.csv", rows))
+        print(
+            f"\nNear-duplicates in the net's penultimate layer: {counts['dev']} dev, {counts['train_dev']} train_dev examples "
+            f"within {opts['ratio']:g}x the typical train distance of a train example -> {entry['csv']}: if they are "
+            "the same items, dev scores overstate new data"
+        )
