@@ -109,6 +109,31 @@ def test_a_storage_url_is_read_and_one_with_a_reserved_character_needs_quotes(tm
     assert not any(tmp_path.iterdir()), "nothing written"
 
 
+UNREACHABLE = "postgresql://recipe:secret@127.0.0.1:1/sweeps"  # port 1: nothing listens, refused at once
+
+
+@pytest.mark.parametrize("script", ["sweep_report.py", "refine_sweep.py"])
+def test_an_unreachable_study_server_is_one_line_naming_it_without_its_password(script, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("psycopg")
+    monkeypatch.chdir(tmp_path)
+    assert run_script(script, f"storage={UNREACHABLE}") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "error: cannot reach the study storage postgresql+psycopg://recipe:***@127.0.0.1:1/sweeps"
+    ), err
+    assert "secret" not in err[0] and not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_sweep_on_an_unreachable_study_server_is_one_line_and_exit_2(tmp_path):
+    pytest.importorskip("psycopg")
+    sweep_dir = tmp_path / "mr"
+    done = run_cli(str(PROJECT / "train.py"), "-m", "sweep=random", f"hydra.sweeper.storage={UNREACHABLE}",
+                   f"hydra.sweep.dir={sweep_dir}", "logger=none", cwd=tmp_path, timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "cannot reach the study storage" in one_line_error(done) and "secret" not in done.stderr
+
+
 def test_make_examples_writes_once_and_replaces_only_when_asked(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert run_script("make_examples.py", "out=ex") == 0

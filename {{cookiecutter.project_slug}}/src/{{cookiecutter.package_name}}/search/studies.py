@@ -24,11 +24,32 @@ def with_driver(url: str) -> str:
                 else None
             )
             if driver is None:
-                raise SystemExit(
-                    "error: a PostgreSQL storage needs a driver: pip install 'psycopg[binary]' (or the project's [postgres] extra)"
+                raise ConfigError(
+                    "a PostgreSQL storage needs a driver: pip install 'psycopg[binary]' (or the project's [postgres] extra)"
                 )
             return f"postgresql+{driver}://" + url[len(prefix) :]
     return url
+
+
+def unreachable(url: str, error: Exception) -> ConfigError:
+    """A database server that refuses or does not answer: one line naming it (password hidden)."""
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return ConfigError(f"cannot reach the study storage {shown}: {reason}; check the host, port, user and password")
+
+
+def connected(call, url: str):
+    """call() against the storage at url; a server that cannot be reached is a ConfigError."""
+    import sqlalchemy.exc
+
+    try:
+        return call()
+    except sqlalchemy.exc.OperationalError as e:
+        if url.startswith("sqlite"):
+            raise  # a local file that is locked or broken is not a mistyped address
+        raise unreachable(url, e) from None
 
 
 def storage_url(url: str | None) -> str:
@@ -46,7 +67,7 @@ def load(name: str | None, url: str | None):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = storage_url(url)
-    names = optuna.get_all_study_names(storage=url)
+    names = connected(lambda: optuna.get_all_study_names(storage=url), url)
     if not names:
         raise ConfigError(f"no study in {url}")
     if name is None:
@@ -72,7 +93,7 @@ def listing(url: str | None) -> list[str]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = storage_url(url)
     lines = []
-    for s in optuna.get_all_study_summaries(storage=url, include_best_trial=False):
+    for s in connected(lambda: optuna.get_all_study_summaries(storage=url, include_best_trial=False), url):
         lines.append(
             f"{s.study_name:<28} {s.n_trials:>4} trials  started {s.datetime_start:%Y-%m-%d %H:%M}"
             if s.datetime_start

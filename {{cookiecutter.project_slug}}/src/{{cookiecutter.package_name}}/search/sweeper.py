@@ -31,6 +31,7 @@ from typing import Any
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
+from ..config import ConfigError
 from .space import Param, SpaceError, list_keys, overrides_for, parse_space
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> Any:
         try:
             return self._sweep(arguments)
-        except SpaceError as e:  # a search space that cannot run: one line, like a config error
+        except (SpaceError, ConfigError) as e:  # a search space or storage that cannot run: one line, exit 2
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)
 
@@ -177,7 +178,7 @@ class OptunaSweeper(Sweeper):
 
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        from .studies import with_driver
+        from .studies import unreachable, with_driver
 
         url = with_driver(url)
         engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
@@ -195,6 +196,10 @@ class OptunaSweeper(Sweeper):
                     ),
                 )
                 break
+            except sqlalchemy.exc.OperationalError as e:
+                if url.startswith("sqlite"):
+                    raise
+                raise unreachable(url, e) from None
             except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
                 # Workers started together on a new database race to create its tables: the
                 # loser finds them half made (PostgreSQL: duplicate pg_type); the next try sees them.
