@@ -41,6 +41,22 @@ def make_cfg(tmp_path):
     return make
 
 
+def compose_train(out: Path, *overrides: str):
+    """The train config composed as train.py does, writing into `out` (no logger, no progress
+    bar; overrides win), with out/.hydra/config.yaml as train.py's Hydra writes it: load_run
+    (diagnose, evaluate, predict) reads the run's config from there."""
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[f"paths.output_dir={out}", "logger=none", "trainer.enable_progress_bar=false", *overrides],
+        )
+    (out / ".hydra").mkdir(parents=True, exist_ok=True)
+    (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    return cfg
+
+
 def run_cli(
     *args: str, cwd: Path = PROJECT, timeout: int = 300, env: dict | None = None
 ) -> subprocess.CompletedProcess:

@@ -8,9 +8,7 @@ import csv
 import numpy as np
 import pytest
 import torch
-from conftest import PROJECT, run_cli
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from conftest import compose_train, run_cli
 
 from {{cookiecutter.package_name}}.analysis import image_grid, save_figure
 from {{cookiecutter.package_name}}.config import ConfigError
@@ -22,20 +20,7 @@ from {{cookiecutter.package_name}}.training import train
 
 
 def compose_run(out, *overrides):
-    with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[
-                f"paths.output_dir={out}",
-                "logger=none",
-                "trainer.enable_progress_bar=false",
-                "checks.before_train=false",
-                *overrides,
-            ],
-        )
-    (out / ".hydra").mkdir(parents=True, exist_ok=True)  # what train.py's Hydra writes; load_run reads it
-    (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    return cfg
+    return compose_train(out, "checks.before_train=false", *overrides)
 
 
 @pytest.fixture(scope="module")

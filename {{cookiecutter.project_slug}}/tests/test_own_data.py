@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import PROJECT, run_cli
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from conftest import PROJECT, compose_train, run_cli
 
 from {{cookiecutter.package_name}}.build import build_datamodule
 from {{cookiecutter.package_name}}.checks import run_checks
@@ -30,11 +28,7 @@ SHORT = ["trainer.max_epochs=2", "logger=none", "trainer.enable_progress_bar=fal
 
 
 def compose_run(out: Path, *overrides: str):
-    with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.output_dir={out}", *SHORT, *overrides])
-    (out / ".hydra").mkdir(parents=True, exist_ok=True)  # what train.py's Hydra writes; load_run reads it
-    (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    return cfg
+    return compose_train(out, *SHORT, *overrides)
 
 
 def read_csv(path):

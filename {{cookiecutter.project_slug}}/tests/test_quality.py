@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import PROJECT
-from hydra import compose, initialize_config_dir
+from conftest import compose_train
 from omegaconf import OmegaConf
 from PIL import Image
 from test_vault import WatchedIndices, watch_test_split  # noqa: F401 - the fixture that counts every test lookup
@@ -32,20 +31,7 @@ FLIPPED_SHARE = 0.1  # of the digits' labels, each moved to another class at ran
 
 
 def compose_cfg(out, *overrides):
-    with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[
-                f"paths.output_dir={out}",
-                "logger=none",
-                "trainer.enable_progress_bar=false",
-                "checks.before_train=false",
-                *overrides,
-            ],
-        )
-    (out / ".hydra").mkdir(parents=True, exist_ok=True)  # what train.py's Hydra writes; load_run reads it
-    (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    return cfg
+    return compose_train(out, "checks.before_train=false", *overrides)
 
 
 def read_csv(path):

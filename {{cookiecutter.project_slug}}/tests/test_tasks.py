@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import PROJECT
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from conftest import PROJECT, compose_train
 from torch import nn
 
 from {{cookiecutter.package_name}}.build import build_datamodule, build_model
@@ -35,11 +33,7 @@ SHORT = ["logger=none", "trainer.enable_progress_bar=false", "checks.before_trai
 
 
 def compose_run(out: Path, *overrides: str):
-    with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.output_dir={out}", *SHORT, *overrides])
-    (out / ".hydra").mkdir(parents=True, exist_ok=True)  # what train.py's Hydra writes; load_run reads it
-    (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    return cfg
+    return compose_train(out, *SHORT, *overrides)
 
 
 def read_csv(path):

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import CONFIG_DIR
-from hydra import compose, initialize_config_dir
+from conftest import compose_train
 from lightning.pytorch.callbacks import Callback
 
 from {{cookiecutter.package_name}}.build import build, build_trainer
@@ -28,8 +27,7 @@ HEAD = "layers.7"  # the default MLP's output layer: flatten, (linear, batch nor
 
 
 def compose_cfg(out, *overrides):
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("train", overrides=[f"paths.output_dir={out}", *QUIET, *overrides])
+    return compose_train(out, *QUIET, *overrides)
 
 
 @pytest.fixture(scope="module")

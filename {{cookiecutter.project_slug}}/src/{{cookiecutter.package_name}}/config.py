@@ -45,6 +45,14 @@ NUMBERS = {
 }
 
 
+def not_a_number(key: str, value, kind: type) -> str | None:
+    """Why `value` is not a number of `kind` (int: a whole number, 2.0 counts; float), or None."""
+    whole = kind is int and isinstance(value, (int, float)) and float(value).is_integer()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not whole):
+        return f"{key}={value!r} is not {'a whole number' if kind is int else 'a number'}"
+    return None
+
+
 def validate_config(cfg: DictConfig) -> None:
     """What can be checked before any data is read; the objective against the task is
     checked once the data spec is known (tasks.validate_objective)."""
@@ -52,11 +60,8 @@ def validate_config(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
         if value is None:
             continue
-        whole = kind is int and isinstance(value, (int, float)) and float(value).is_integer()
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not whole):
-            raise ConfigError(
-                f"{key}={value!r} is not {'a whole number' if kind is int else 'a number'}; e.g. {key}={example}"
-            )
+        if why := not_a_number(key, value, kind):
+            raise ConfigError(f"{why}; e.g. {key}={example}")
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and int(max_epochs) == 0:
         raise ConfigError("trainer.max_epochs=0 trains nothing (and would diagnose an untrained model); use 1 or more")
@@ -227,9 +232,6 @@ def run_hydra_app(main, started: list | None = None) -> None:
         sys.exit(2)
 
 
-_KINDS = {int: "a whole number", float: "a number", bool: "true or false"}
-
-
 def tool_args(cfg: DictConfig, **kinds: type) -> SimpleNamespace:
     """The keys of a tool script's config (configs/<script>.yaml) as plain values, checked: a
     required key (???) not given, or a value of the wrong kind, is a ConfigError (one line, exit 2).
@@ -268,14 +270,13 @@ def tool_args(cfg: DictConfig, **kinds: type) -> SimpleNamespace:
             )
         elif kind is str:
             values[key] = str(value)
-        elif isinstance(value, bool) != (kind is bool) or not isinstance(
-            value, (int, float) if kind is float else kind
-        ):
-            raise ConfigError(
-                f"{key}={value!r} is not {_KINDS[kind]}" + (f"; use {key}=true or {key}=false" if kind is bool else "")
-            )
-        elif kind is float:
-            values[key] = float(value)
+        elif kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{key}={value!r} is not true or false; use {key}=true or {key}=false")
+        elif why := not_a_number(key, value, kind):
+            raise ConfigError(why)
+        else:
+            values[key] = kind(value)
     return SimpleNamespace(**values)
 
 
