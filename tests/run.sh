@@ -55,9 +55,11 @@ WANT="$(printf '%s\n' "${REQUIREMENTS[@]}")"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
     echo "== pip install ${REQUIREMENTS[*]}"
     "$PY" -m pip install --disable-pip-version-check -q "${REQUIREMENTS[@]}"
-    # litdata (data=streaming) requires torchvision, and PyPI's torchvision does not load beside
-    # a CPU build of torch ("operator torchvision::nms does not exist"), which breaks every
-    # import that probes for it. Nothing here needs it (litdata imports without it): remove it.
+    # The streaming extra (litdata) declares torchvision, and PyPI's torchvision does not load
+    # beside a CPU build of torch ("operator torchvision::nms does not exist"): the project then
+    # stops every script with one line saying so (its guard; .ci/run shows it on a uv install).
+    # Nothing here needs torchvision (litdata imports without it), so it is removed, as that
+    # line tells a user to do. The README's command 1 installs no extra and gets no torchvision.
     if "$PY" -m pip show -q torchvision >/dev/null 2>&1 && ! "$PY" -c "import torchvision" >/dev/null 2>&1; then
         echo "== removing torchvision: it does not load beside this torch build, and nothing here needs it"
         "$PY" -m pip uninstall -y -q torchvision

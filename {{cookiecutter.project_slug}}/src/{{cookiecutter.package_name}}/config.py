@@ -213,6 +213,14 @@ def run_hydra_app(main, started: list | None = None) -> None:
     if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
         doc = getattr(main, "__wrapped__", main).__globals__.get("__doc__")
         print((doc or "").strip() + "\n")
+    else:  # before Hydra makes a run folder; costs nothing when no torchvision is installed
+        from . import BrokenInstall, require_loadable_torchvision
+
+        try:
+            require_loadable_torchvision()
+        except BrokenInstall as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
     before = HydraConfig.instance().cfg  # set anew when a job starts (an earlier run in this process left its own)
 
     def began() -> bool:

@@ -47,6 +47,18 @@ MAX_CHUNK_BYTES = 64 * 2**20  # LitData's default chunk size
 logging.getLogger("litdata").setLevel(logging.WARNING)  # its cache-size notes on every dataset opened
 
 
+def require_litdata() -> None:
+    """LitData is the `streaming` extra (it brings torchvision and boto3, which nothing else needs)."""
+    import importlib.util
+
+    if importlib.util.find_spec("litdata") is None:
+        raise ConfigError(
+            "data=streaming and prepare_data.py need LitData, the project's streaming extra: "
+            "pip install -e '.[streaming]' (CPU-only torch: first pip install torchvision --index-url "
+            "https://download.pytorch.org/whl/cpu, as PyPI's torchvision does not load beside it)"
+        )
+
+
 def quiet_litdata() -> None:
     # LitData gives each loader worker its own chunks, so the length Lightning warns about is
     # exact; and its tensors view read-only chunk buffers that nothing here writes to.
@@ -64,6 +76,7 @@ def prepare(cfg, out: str, overwrite: bool = False) -> dict:
     in parallel) and written with LitData's Cache, the writer its optimize() runs in worker
     processes: optimize() would need the whole data module in each worker, and the split's
     indices from outside the data interface, to produce what the loader already yields."""
+    require_litdata()
     from litdata.streaming import Cache
     from omegaconf import OmegaConf
     from tqdm import tqdm
@@ -223,6 +236,7 @@ class StreamingDataModule(L.LightningDataModule):
         imbalance: str = "none",
     ):
         super().__init__()
+        require_litdata()
         if imbalance == "balanced_sampler":  # LitData shuffles chunks; it has no per-example weighted draw
             raise ConfigError(
                 "imbalance=balanced_sampler is not available for data=streaming (LitData draws whole chunks); "
