@@ -32,3 +32,15 @@ def evaluate_splits(models, datamodule, task: Task, objective: Objective, splits
     """(split -> scores, split -> Predictions). Pass "test" only from evaluate.py (the vault's door)."""
     predictions = {name: predict(models, datamodule.loader(name)) for name in splits}
     return {name: split_scores(task, p.out, p.y, objective) for name, p in predictions.items()}, predictions
+
+
+def baseline_scores(task: Task, datamodule, objective: Objective, splits=("train", "train_dev", "dev")) -> dict:
+    """The dumb baseline (M1): the best prediction that ignores the input, fitted on train (the
+    class shares, the mean target), scored like the model on each split. A model that does not
+    beat it on dev has learned nothing from the inputs."""
+    y_train = datamodule.targets("train")
+    scores = {}
+    for split in splits:
+        y = datamodule.targets(split)
+        scores[split] = split_scores(task, task.constant_output(y_train, len(y)), y, objective)
+    return scores

@@ -129,6 +129,13 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
         "output_dir": str(out_dir),
         "test_split_reads": datamodule.test_reads,
     }
+    from .scoring import baseline_scores
+
+    baseline = baseline_scores(model.task, datamodule, Objective.from_cfg(cfg.objective))
+    summary["baseline"] = {
+        "prediction": model.task.describe_constant(True),
+        "scores": {split: values.get(cfg.objective.metric) for split, values in baseline.items()},
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     # The data spec and the preprocessing fitted on train, readable (the checkpoints hold the same)
     (out_dir / "preprocessing.json").write_text(
@@ -324,6 +331,9 @@ def print_summary(summary: dict, trainer) -> None:
     print(f"\n{metric} of {which} (eval mode; test split untouched):")
     for split, value in summary["scores"].items():
         print(f"  {split:<10} {value:.4f}" if value is not None else f"  {split:<10} n/a")
+    dumb = summary.get("baseline", {}).get("scores", {}).get("dev")
+    if dumb is not None:  # M1: the score to beat, from predicting without looking at the input
+        print(f"  baseline   {dumb:.4f} on dev ({summary['baseline']['prediction']}, ignoring the input)")
     print(f"checkpoint  {summary['best_checkpoint'] or 'none (last epoch; see the note above)'}")
     print(f"config      {Path(summary['output_dir']) / '.hydra' / 'config.yaml'}")
     for logger in trainer.loggers:
