@@ -283,6 +283,87 @@ def test_each_sweep_config_runs_a_tiny_sweep_and_writes_table_and_plot(tmp_path,
         assert report["scales"][name] == ("log" if p.log and (p.kind != "categorical" or p.numeric) else "linear"), name
 
 
+# --------------------------------------------------------------------------- diverging trials
+# A grid of two learning rates for SGD: 1e-2 trains, 1e12 makes the loss NaN at step 2 of the
+# four steps below (the non-finite-loss guard: config.TrainingFailed, exit 1 in a single run).
+DIVERGING = [
+    "sweep=grid",
+    "hydra.sweeper.n_trials=null",
+    "optimizer=sgd",
+    "optimizer.lr=tag(log, choice(1e-2, 1e12))",
+    "regularizer.weight_decay=1e-5",
+    "model.net.hidden.width=choice(64)",
+    *[o for o in TINY if "limit_train_batches" not in o],
+    "++trainer.limit_train_batches=4",
+]
+NAN_AT_A_STEP = "TrainingFailed: the training loss became nan at step "
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kfold", [False, True])
+def test_a_diverging_trial_is_a_failed_trial_and_the_sweep_goes_on(tmp_path, capsys, kfold):
+    url = f"sqlite:///{tmp_path}/sweeps.db"
+    folds = ["data.splits=kfold", "data.folds=2"] if kfold else []
+    common = [*DIVERGING, *folds, f"hydra.sweeper.storage={url}"]
+    code = run_script("train.py", "-m", *common, f"hydra.sweep.dir={tmp_path}/first")
+    out = capsys.readouterr().out
+    assert code == 0, out[-3000:]
+    rows = {float(r["optimizer.lr"]): r for r in read_csv(tmp_path / "first" / "trials.csv")}
+    bad, good = rows[1e12], rows[1e-2]
+    assert bad["status"] == "FAIL" and bad["error"].startswith(("fold 0: " if kfold else "") + NAN_AT_A_STEP)
+    assert bad["job_dir"] == str(tmp_path / "first" / f"trial_{bad['trial']}")  # the trial's folder, folds or not
+    assert f"[sweep] trial {bad['trial']} failed: " in out
+    assert good["status"] == "COMPLETE" and good["best"] == "True" and f"best trial {good['trial']}:" in out
+    if kfold:  # the diverging trial stopped at fold 0; the other trained both folds
+        assert not (tmp_path / "first" / f"trial_{bad['trial']}" / "fold_1").exists()
+        assert good["dev/accuracy fold 1"]
+    assert (tmp_path / "first" / "trials.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (name,) = optuna.get_all_study_names(url)
+    trial = next(t for t in optuna.load_study(study_name=name, storage=url).trials if t.state.name == "FAIL")
+    assert trial.user_attrs["error"] == bad["error"]  # the reason lives in the study, not only in the table
+
+    # The same command again (a new sweep folder, as a new <date>/<time> is): the grid is done,
+    # the failed point was tried and is not run again; the new folder's table is the whole study.
+    code = run_script("train.py", "-m", *common, f"hydra.sweep.dir={tmp_path}/again")
+    out = capsys.readouterr().out
+    assert code == 0 and "resuming study" in out and "failed: " not in out
+    assert len(optuna.load_study(study_name=name, storage=url).trials) == 2
+    assert not list((tmp_path / "again").glob("trial_*"))
+    again = {float(r["optimizer.lr"]): r for r in read_csv(tmp_path / "again" / "trials.csv")}
+    assert again[1e12]["status"] == "FAIL" and again[1e12]["error"] == bad["error"]
+    assert again[1e12]["job_dir"] == bad["job_dir"] and again[1e-2]["best"] == "True"  # where each trial ran
+    assert (tmp_path / "first" / "trials.csv").is_file()  # the first run's table stays where it was
+
+
+@pytest.mark.slow
+def test_a_sweep_where_every_trial_diverges_exits_1_with_one_line(tmp_path):
+    grid = [o if not o.startswith("optimizer.lr=") else "optimizer.lr=tag(log, choice(1e12, 1e13))" for o in DIVERGING]
+    sweep_dir = tmp_path / "mr"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "-m",
+            *grid,
+            f"hydra.sweeper.storage=sqlite:///{tmp_path}/sweeps.db",
+            f"hydra.sweep.dir={sweep_dir}",
+            "hydra.sweeper.n_workers=2",  # a worker process fails its trial the same way
+            "hydra.sweeper.heartbeat.interval=1",
+        ],
+        cwd=PROJECT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(err) == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert err[0].startswith("error: no trial of study grid-") and "finished (2 failed)" in err[0]
+    rows = read_csv(sweep_dir / "trials.csv")  # the table and plot are written all the same
+    assert [r["status"] for r in rows] == ["FAIL", "FAIL"] and all(r["error"].startswith(NAN_AT_A_STEP) for r in rows)
+    assert (sweep_dir / "trials.png").is_file() and "no best trial" in done.stdout
+
+
 # --------------------------------------------------------------------------- study fixtures
 def synthetic_study(tmp_path, params: dict, n: int, score, satisficing=None, metrics=None, seed=0):
     """A finished study without training: `score(values)` plays the dev accuracy."""

@@ -149,10 +149,14 @@ def list_parts_as_sweeps(argv: list[str]) -> list[str]:
 @contextlib.contextmanager
 def exit_on_config_error():
     """Turn a ConfigError (also one raised inside hydra's instantiate) into one line and exit 2;
-    a TrainingFailed into one line and exit 1."""
+    a TrainingFailed into one line and exit 1. In a trial of the Optuna sweeper the
+    TrainingFailed is raised on instead: a diverging trial is a result of its hyperparameters,
+    recorded as FAIL with this message, and the sweep goes on (an exit would end it)."""
     try:
         yield
     except TrainingFailed as e:
+        if _in_a_study_trial():
+            raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     except Exception as e:  # noqa: BLE001 - re-raised unless it is a config error
@@ -162,6 +166,22 @@ def exit_on_config_error():
         print(f"error: {error}", file=sys.stderr)
         _remove_own_unused_run_dir()
         sys.exit(2)
+
+
+def _in_a_study_trial() -> bool:
+    """A job launched by search/sweeper.py (every fold of a k-fold trial too): Hydra's launcher
+    turns an exception into that job's failed result, which the sweeper tells the study.
+    Hydra's basic sweeper (`-m optimizer=adam,sgd`) stops at a failed job, so there the run
+    exits as a single one does."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra_cfg = HydraConfig.get()
+    except (ImportError, ValueError):  # not under @hydra.main (tests, notebooks)
+        return False
+    target = str(OmegaConf.select(hydra_cfg, "sweeper._target_", default="") or "")
+    return hydra_cfg.mode == RunMode.MULTIRUN and target.endswith("recipe_sweeper.OptunaSweeper")
 
 
 def _remove_own_unused_run_dir() -> None:

@@ -4,10 +4,13 @@ Selected by the sweep configs (configs/sweep/*.yaml -> hydra/sweeper=optuna). Ea
   1. fail trials whose worker stopped sending heartbeats (killed, crashed machine); their
      parameters are queued again, so a killed trial is retried, never lost;
   2. count the study's trials: finished + running ones use the budget (n_trials), failed
-     ones do not; stop at the budget or the time limit (timeout);
+     ones do not (in a grid a point whose job failed is tried: it counts, else the grid
+     would run again); stop at the budget or the time limit (timeout);
   3. ask `batch_size` trials, launch them through Hydra's launcher (in this process, or
      submitit on SLURM), tell each result. Pruned trials were stopped early by
-     pruning.SweepTrialCallback inside the job.
+     pruning.SweepTrialCallback inside the job; a job that failed (a diverging loss:
+     config.TrainingFailed) is a FAIL with its reason, and the sweep goes on.
+The sweep exits 1 only when no trial of the study finished (all failed), else 0.
 Several processes may run the same command: they share the study (same name and storage)
 and together run exactly n_trials. Starting the command again after a kill resumes.
 """
@@ -143,7 +146,7 @@ class OptunaSweeper(Sweeper):
         while True:
             _fail_stale(study)
             trials = study.get_trials(deepcopy=False)
-            counted = [t for t in trials if t.state.name in COUNTED and not t.user_attrs.get("skipped")]
+            counted = [t for t in trials if self._counts(t)]
             if self.timeout and time.monotonic() - start >= self.timeout:
                 print(f"[sweep] time budget of {self.timeout:g} s used; not starting more trials", flush=True)
                 break
@@ -165,12 +168,39 @@ class OptunaSweeper(Sweeper):
             results = self._launch(study, batch)
             returns.append(results)
             failures += sum(1 for r in results if r == "FAIL")
-        for child in children:
-            child.wait()
+        for i, child in enumerate(children, start=1):
+            if child.wait() != 0:
+                print(f"[sweep] worker {i} exited with {child.returncode}; see {sweep_dir}/worker{i}.log", flush=True)
         from .report import write_report
 
         write_report(study, sweep_dir)
+        self._exit_if_nothing_finished(study, sweep_dir)
         return returns
+
+    def _counts(self, trial) -> bool:
+        """Does this trial use the budget? Finished and running ones do; failed ones do not,
+        as their budget is for results, except a grid point whose job failed: it was tried,
+        and running it again would fail the same way (the sampler would pick it, or a done
+        one, again)."""
+        if trial.user_attrs.get("skipped"):
+            return False
+        if trial.state.name == "FAIL":
+            return self.sampler_name == "grid" and bool(trial.user_attrs.get("job_failed"))
+        return trial.state.name in COUNTED
+
+    def _exit_if_nothing_finished(self, study, sweep_dir: Path) -> None:
+        """Failed trials are part of a search; a study where every trial failed has no result."""
+        trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("skipped")]
+        if any(t.state.name in ("COMPLETE", "PRUNED") for t in trials):
+            return
+        failed = sum(t.state.name == "FAIL" for t in trials)
+        print(
+            f"error: no trial of study {study.study_name} finished ({failed} failed); "
+            f"why is in the error column of {sweep_dir / 'trials.csv'}",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(1)
 
     # ------------------------------------------------------------------ pieces
     def _study(self, url: str, name: str, direction: str, space: dict[str, Param], constraints):
@@ -274,11 +304,7 @@ class OptunaSweeper(Sweeper):
             if _heartbeat_on(study):  # at once: a worker killed from here on leaves a stale trial, not a zombie
                 study._storage.record_heartbeat(trial._trial_id)
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-            ahead = [
-                t
-                for t in study.get_trials(deepcopy=False)
-                if t.number < trial.number and t.state.name in COUNTED and not t.user_attrs.get("skipped")
-            ]
+            ahead = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number and self._counts(t)]
             if len(ahead) >= n_trials:  # another worker took the last slot of the budget
                 trial.set_user_attr("skipped", "budget already used by other workers")
                 study.tell(trial, state=_state("FAIL"))
@@ -349,8 +375,8 @@ class OptunaSweeper(Sweeper):
         metrics = {"params": attrs["params"]} if "params" in attrs else {}
         if job_dirs[0]:
             trial.set_user_attr(
-                "job_dir", str(job_dirs[0] if len(rets) == 1 else Path(job_dirs[0]).parent)
-            )  # trial_<n>/ of fold_<i>/
+                "job_dir", str(Path(job_dirs[0]).parent if self.folds else job_dirs[0])
+            )  # trial_<n>/ of fold_<i>/, also when fold 0 failed and no other fold ran
             paths = [Path(d) / "summary.json" for d in job_dirs if d]
             summaries = [json.loads(p.read_text()) for p in paths if p.is_file()]
             if summaries:
@@ -367,19 +393,14 @@ class OptunaSweeper(Sweeper):
             trial.set_constraint(key, value)
         for i, r in enumerate(rets):
             if r.status != JobStatus.COMPLETED:
-                where = f"fold {i}: " if len(rets) > 1 else ""
-                return _tell_safely(
-                    study, trial, "FAIL", error=f"{where}{type(r._return_value).__name__}: {r._return_value}"[:300]
-                )
+                where = f"fold {i}: " if self.folds else ""
+                return _job_failed(study, trial, f"{where}{type(r._return_value).__name__}: {r._return_value}")
         if attrs.get("pruned_at_epoch") is not None:
             return _tell_safely(study, trial, "PRUNED")
         values = [r._return_value for r in rets]
         if any(v is None or not math.isfinite(float(v)) for v in values):
-            return _tell_safely(
-                study,
-                trial,
-                "FAIL",
-                error=f"no finite dev value ({values if len(values) > 1 else values[0]}); did training diverge?",
+            return _job_failed(
+                study, trial, f"no finite dev value ({values if len(values) > 1 else values[0]}); did training diverge?"
             )
         if self.folds:
             trial.set_user_attr("fold_values", [float(v) for v in values])
@@ -654,6 +675,15 @@ def _tell_safely(study, trial, state: str, error: str | None = None) -> str:
     except Exception as e:  # noqa: BLE001 - already finished (e.g. failed as stale)
         log.warning(f"could not mark trial {trial.number} {state}: {e}")
     return state
+
+
+def _job_failed(study, trial, error: str) -> str:
+    """The job ran and failed (a diverging loss, an exception): a FAIL with its reason, one
+    line on the console, and the sweep goes on."""
+    error = error[:400]  # a TrainingFailed message whole; a long library error cut
+    trial.set_user_attr("job_failed", True)
+    print(f"[sweep] trial {trial.number} failed: {error}", flush=True)
+    return _tell_safely(study, trial, "FAIL", error=error)
 
 
 def _state(name: str):
