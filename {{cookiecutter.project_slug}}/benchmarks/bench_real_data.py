@@ -26,12 +26,11 @@ sys.path.insert(0, str(PROJECT / "tests"))  # real_data.py: the battery's tables
 
 
 def run(table, folder: Path, epochs: int) -> dict:
+    import pandas as pd
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     from {{cookiecutter.package_name}}.training import train
-
-    import pandas as pd
 
     out, path = folder / table.name, table.write_csv(folder)
     overrides = [
@@ -53,15 +52,19 @@ def run(table, folder: Path, epochs: int) -> dict:
     with open(log, "w") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
         try:
             summary = train(cfg)
-        except SystemExit as e:
+        except SystemExit as e:  # a check failed: train.py would exit 1
             summary = {"refused": f"exit {e.code}"}
+        except Exception as e:  # noqa: BLE001 - a refusal (ConfigError) or a crash: either is this table's figure
+            summary = {"refused": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
     row["seconds"] = time.perf_counter() - start
     checks_file = out / "checks.json"
     checks = json.loads(checks_file.read_text()) if checks_file.is_file() else []
-    row["checks"] = ", ".join(f"{c['status']} {c['id']}" for c in checks if c["status"] in ("warn", "fail")) or "all pass"
+    row["checks"] = (
+        ", ".join(f"{c['status']} {c['id']}" for c in checks if c["status"] in ("warn", "fail")) or "all pass"
+    )
     if "refused" in summary:
-        errors = [line for line in log.read_text().splitlines() if line.startswith(("error:", "training stopped"))]
-        row["refused"] = errors[-1] if errors else summary["refused"]
+        errors = [line for line in log.read_text().splitlines() if line.startswith("training stopped")]
+        row["refused"] = errors[-1] if errors and summary["refused"].startswith("exit") else summary["refused"]
         return row
     preprocessing = json.loads((out / "preprocessing.json").read_text())
     spec = preprocessing.get("spec", {})
@@ -75,7 +78,11 @@ def run(table, folder: Path, epochs: int) -> dict:
 
 
 def main() -> None:
+    import logging
+
     from real_data import TABLES
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # its "GPU available" lines between the rows
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated table names (default: all)")

@@ -7,9 +7,9 @@ careful practitioner reading them would thank us for: any other warning on it is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -67,7 +67,9 @@ TABLES = [
     RealTable("anes96", _statsmodels("anes96"), "vote", "binary target stored as 0.0/1.0 floats"),
     RealTable("modechoice", _statsmodels("modechoice"), "choice", "binary float target, one row per person and mode"),
     RealTable("spector", _statsmodels("spector"), "GRADE", "32 rows: the tiny table"),
-    RealTable("cars_mpg", _vega("cars"), "Miles_per_Gallon", "regression with missing targets, a date and a name column"),
+    RealTable(
+        "cars_mpg", _vega("cars"), "Miles_per_Gallon", "regression with missing targets, a date and a name column"
+    ),
     RealTable("cars_origin", _vega("cars"), "Origin", "string classes, missing inputs, a date and a name column"),
     RealTable(
         "seattle_weather",

@@ -34,7 +34,9 @@ def broken_torchvision(tmp_path):
 def test_a_torchvision_that_cannot_load_stops_every_script_in_one_line(tmp_path, broken_torchvision, script):
     work = tmp_path / "work"
     work.mkdir()
-    done = run_cli(str(PROJECT / script), f"hydra.run.dir={work / 'run'}", cwd=work, env=broken_torchvision, timeout=120)
+    done = run_cli(
+        str(PROJECT / script), f"hydra.run.dir={work / 'run'}", cwd=work, env=broken_torchvision, timeout=120
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
     assert lines[0].startswith("error: torchvision 0.28.0 is installed but does not load beside torch ")
@@ -51,7 +53,11 @@ def test_a_torchvision_that_cannot_load_is_named_when_the_package_is_imported(br
         "except p.BrokenInstall as e:\n    print('BrokenInstall:', e)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], env={**os.environ, **broken_torchvision}, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        env={**os.environ, **broken_torchvision},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("BrokenInstall: torchvision 0.28.0 is installed but does not load"), done.stdout

@@ -39,4 +39,6 @@ def test_a_real_table_trains_with_every_default_and_no_false_alarm(table, csv_fo
     assert isinstance(summary, dict), f"{table.name}: {summary}"
     dev, baseline = summary["scores"]["dev"], summary["baseline"]["scores"]["dev"]
     better = dev < baseline if cfg.objective.mode == "min" else dev > baseline
-    assert better, f"{table.name}: dev {summary['objective']} {dev:.4f} does not beat the dumb baseline's {baseline:.4f}"
+    assert better, (
+        f"{table.name}: dev {summary['objective']} {dev:.4f} does not beat the dumb baseline's {baseline:.4f}"
+    )

@@ -28,6 +28,7 @@ def require_loadable_torchvision() -> None:
         from importlib.metadata import PackageNotFoundError, version
 
         sys.modules.pop("torchvision", None)
+
         def installed(name: str) -> str:
             try:
                 return f"{name} {version(name)}"
