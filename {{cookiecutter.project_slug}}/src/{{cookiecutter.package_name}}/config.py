@@ -125,6 +125,24 @@ def refuse_an_existing_run_dir(argv: list[str]) -> None:
                 sys.exit(2)
 
 
+def resume_with_the_runs_overrides(argv: list[str]) -> list[str]:
+    """`ckpt_path=<run>/checkpoints/last.ckpt` alone resumes <run> as it was: the run's own
+    overrides (<run>/.hydra/overrides.yaml) come first and what the command line gives wins;
+    training.check_resume then refuses any change but the budget and how the run is watched."""
+    if any(a in ("-m", "--multirun") for a in argv):
+        return argv
+    given = {a.partition("=")[0].lstrip("+~"): a.partition("=")[2] for a in argv if "=" in a}
+    ckpt = Path(given.get("ckpt_path") or "").expanduser()
+    saved = ckpt.resolve().parent.parent / ".hydra" / "overrides.yaml"
+    if ckpt.parent.name != "checkpoints" or not saved.is_file():
+        return argv
+    theirs = [str(o) for o in OmegaConf.load(saved)]
+    added = [o for o in theirs if o.partition("=")[0].lstrip("+~") not in given]
+    if added:
+        print(f"resuming with the run's own overrides (.hydra/overrides.yaml): {' '.join(added)}", flush=True)
+    return added + argv
+
+
 def list_parts_as_sweeps(argv: list[str]) -> list[str]:
     """`model.net.hidden.depth=2` names no config key: depth and width are the sweeper's parts
     of a list (search/space.py). Under -m it is read as a one-value search entry, choice(2);

@@ -177,6 +177,7 @@ def check_resume(cfg: DictConfig, model, datamodule) -> dict:
             f"ckpt_path={cfg.ckpt_path} holds weights only (best.ckpt and final.ckpt do); resume from "
             "the run's checkpoints/last.ckpt"
         )
+    _budget_not_below(cfg, checkpoint)
     ours, theirs = model.state_dict(), checkpoint.get("state_dict", {})
     if set(ours) != set(theirs) or any(ours[k].shape != theirs[k].shape for k in ours):
         raise ConfigError(
@@ -206,6 +207,22 @@ def check_resume(cfg: DictConfig, model, datamodule) -> dict:
                 "overrides (its .hydra/overrides.yaml), or start a new run"
             )
     return checkpoint
+
+
+def _budget_not_below(cfg: DictConfig, checkpoint: dict) -> None:
+    """A resume may raise the budget, not cut it below what the checkpoint has done (Lightning
+    would stop in a MisconfigurationException traceback, or silently do nothing)."""
+    # "processed": epochs whose batches all ran (last.ckpt is written in the epoch-end hook, before
+    # Lightning counts the epoch "completed"; a mid-epoch checkpoint has not processed its epoch)
+    progress = checkpoint["loops"].get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    epochs, steps = int(progress.get("processed", 0)), int(checkpoint.get("global_step", 0))
+    for key, done, unit in (("max_epochs", epochs, "epochs"), ("max_steps", steps, "steps")):
+        limit = cfg.trainer.get(key)
+        if limit is not None and int(limit) >= 0 and int(limit) < done:
+            raise ConfigError(
+                f"trainer.{key}={limit} is below the {done} {unit} ckpt_path={cfg.ckpt_path} has trained; "
+                f"resume with trainer.{key}={done} or more"
+            )
 
 
 def _flat(tree, prefix: str = "") -> dict:
