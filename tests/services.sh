@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Services the tests need, installed and started from nothing (called by .ci/run):
 #   a PostgreSQL server on 127.0.0.1:5432 with database recipe_sweeps, owned by user
-#   recipe (password recipe), for the test where two sweep workers share one study.
+#   recipe (password recipe), for the test where two sweep workers share one study; and database
+#   recipe_secrets owned by recipe_secret (password planted-secret-4b1d9), for the secrets test.
 # Idempotent: a second run finds the server up and leaves it. Prints the URL to use:
 #   SWEEP_TEST_POSTGRES=postgresql://recipe:recipe@127.0.0.1:5432/recipe_sweeps
 set -euo pipefail
@@ -51,5 +52,13 @@ if [ "$(psql_ -c "SELECT 1 FROM pg_roles WHERE rolname='$USER_'")" != 1 ]; then
 fi
 if [ "$(psql_ -c "SELECT 1 FROM pg_database WHERE datname='$DB'")" != 1 ]; then
     psql_ -c "CREATE DATABASE $DB OWNER $USER_"
+fi
+# A second role whose password is a planted secret: the baked project's test_secrets.py runs a sweep
+# on it (the URL read from the environment) and greps every file the sweep wrote for that password.
+if [ "$(psql_ -c "SELECT 1 FROM pg_roles WHERE rolname='recipe_secret'")" != 1 ]; then
+    psql_ -c "CREATE ROLE recipe_secret LOGIN PASSWORD 'planted-secret-4b1d9'"
+fi
+if [ "$(psql_ -c "SELECT 1 FROM pg_database WHERE datname='recipe_secrets'")" != 1 ]; then
+    psql_ -c "CREATE DATABASE recipe_secrets OWNER recipe_secret"
 fi
 echo "== PostgreSQL ready: SWEEP_TEST_POSTGRES=$URL"

@@ -33,7 +33,10 @@ def _files(run):
     [
         (["trainer.max_epochs=1"], "error: trainer.max_epochs=1 is below the 2 epochs ckpt_path="),
         (["+trainer.max_steps=3"], "error: trainer.max_steps=3 is below the "),
-        (["optimizer.lr=0.1"], "error: resuming with another config than the run's: optimizer.lr=0.1 (the run had 0.002)"),
+        (
+            ["optimizer.lr=0.1"],
+            "error: resuming with another config than the run's: optimizer.lr=0.1 (the run had 0.002)",
+        ),
     ],
 )
 def test_a_resume_that_cuts_the_budget_or_changes_the_config_is_one_line_and_touches_nothing(interrupted, args, says):

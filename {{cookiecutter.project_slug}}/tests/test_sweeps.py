@@ -605,9 +605,15 @@ def test_two_workers_share_one_study_in_postgresql(tmp_path):
     name, n = f"test-{uuid.uuid4().hex[:8]}", 4
     workers = [
         subprocess.Popen(
-            sweep_command(tmp_path, url, n, f"hydra.sweeper.study_name={name}", f"hydra.sweep.dir={tmp_path}/w{i}"),
+            sweep_command(
+                tmp_path,
+                "${oc.env:SWEEP_STORAGE}",
+                n,
+                f"hydra.sweeper.study_name={name}",
+                f"hydra.sweep.dir={tmp_path}/w{i}",
+            ),
             cwd=PROJECT,
-            env=env(),
+            env={**env(), "SWEEP_STORAGE": url},  # a URL with a password comes from the environment (docs/sweeps.md)
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -295,6 +295,13 @@ def last_checkpoint(trainer) -> str | None:
     return next((str(p) for p in paths if p.is_file()), None)
 
 
+def hide_passwords(text: str) -> str:
+    """scheme://user:password@host -> scheme://user:***@host: a command line may carry a URL."""
+    import re
+
+    return re.sub(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s]+@", r"\1***@", text)
+
+
 def write_provenance(out_dir: Path, cfg: DictConfig, trainer) -> None:
     """What it takes to know how a run was made (M37), into its folder before it trains:
     run_info.json (command, code version, torch build, devices, logger run ids),
@@ -313,7 +320,7 @@ def write_provenance(out_dir: Path, cfg: DictConfig, trainer) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     commit, diff = git("rev-parse", "HEAD"), git("diff", "HEAD")
     info = {
-        "command": " ".join(sys.argv),
+        "command": hide_passwords(" ".join(sys.argv)),
         "git_commit": commit.strip() if commit else None,
         "git_dirty": bool(diff and diff.strip()) or bool((git("status", "--porcelain") or "").strip()),
         "python": sys.version.split()[0],

@@ -9,11 +9,30 @@ from ..config import ConfigError
 DEFAULT_URL = "sqlite:///multirun/sweeps.db"
 
 
+DRIVER_FIX = {  # a dialect+driver URL names a module; what installs it
+    "psycopg": "pip install 'psycopg[binary]' (or the project's [postgres] extra)",
+    "psycopg2": "pip install psycopg2-binary",
+    "pymysql": "pip install pymysql",
+    "mysqldb": "pip install mysqlclient",
+}
+DRIVER_MODULE = {"mysqldb": "MySQLdb"}
+
+
 def with_driver(url: str) -> str:
     """postgresql://... -> postgresql+psycopg://... (or +psycopg2): whichever driver is
-    installed, so the URL works with SQLAlchemy 2.0 and 2.1 alike."""
+    installed, so the URL works with SQLAlchemy 2.0 and 2.1 alike. A URL that names its driver
+    (postgresql+psycopg://, mysql+pymysql://) whose module is missing is one line saying so."""
     import importlib.util
 
+    scheme = url.partition("://")[0]
+    if "+" in scheme:
+        driver = scheme.partition("+")[2].lower()
+        if importlib.util.find_spec(DRIVER_MODULE.get(driver, driver)) is None:
+            fix = DRIVER_FIX.get(driver, f"install the {driver} driver")
+            raise ConfigError(
+                f"the study storage {scheme}://... needs the {driver} driver, which is not installed: {fix}"
+            )
+        return url
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             driver = (
@@ -38,6 +57,19 @@ def unreachable(url: str, error: Exception) -> ConfigError:
     shown = make_url(url).render_as_string(hide_password=True)
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
     return ConfigError(f"cannot reach the study storage {shown}: {reason}; check the host, port, user and password")
+
+
+def password_in(raw) -> bool:
+    """A storage URL written with its password (not read from the environment by ${oc.env:...})."""
+    if not isinstance(raw, str) or "${" in raw or "://" not in raw:
+        return False
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return bool(make_url(raw).password)
+    except ArgumentError:
+        return False
 
 
 def connected(call, url: str):

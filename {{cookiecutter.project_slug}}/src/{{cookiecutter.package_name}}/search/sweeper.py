@@ -98,6 +98,7 @@ class OptunaSweeper(Sweeper):
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
         self._check_budget()
+        self._no_password_on_disk()
         space, fixed = parse_space(self.params, arguments)
         if not space:
             raise SpaceError(
@@ -230,6 +231,11 @@ class OptunaSweeper(Sweeper):
                 if url.startswith("sqlite"):
                     raise
                 raise unreachable(url, e) from None
+            except (ImportError, sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError) as e:
+                raise ConfigError(
+                    f"the study storage {_safe_url(url)} cannot be opened: {str(e).strip().splitlines()[0]}; "
+                    "e.g. sqlite:////abs/path/sweeps.db or postgresql://user@host:5432/db"
+                ) from None
             except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
                 # Workers started together on a new database race to create its tables: the
                 # loser finds them half made (PostgreSQL: duplicate pg_type); the next try sees them.
@@ -256,6 +262,20 @@ class OptunaSweeper(Sweeper):
                 flush=True,
             )
         return study
+
+    def _no_password_on_disk(self) -> None:
+        """Hydra saves the sweep's config, storage URL included, in multirun.yaml and in every
+        trial's .hydra/: a password written into the URL would sit there in plain text. Read
+        from the environment (${oc.env:...}) it is saved as that reference, never as itself."""
+        from .studies import password_in
+
+        raw = OmegaConf.to_container(self.config.hydra.sweeper, resolve=False).get("storage")
+        if password_in(raw):
+            raise ConfigError(
+                "hydra.sweeper.storage holds a password, which Hydra would save in plain text in multirun.yaml and "
+                "every trial's .hydra/ folder: put the URL in an environment variable and pass its name, e.g. "
+                "export SWEEP_STORAGE='postgresql://user:pw@host/db' and hydra.sweeper.storage='${oc.env:SWEEP_STORAGE}'"
+            )
 
     def _check_budget(self) -> None:
         """A budget that runs nothing (n_trials=-3) would end 'successfully' with no trial."""
