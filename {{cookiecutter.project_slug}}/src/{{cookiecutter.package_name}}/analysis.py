@@ -58,6 +58,8 @@ def save_figure(fig, path: Path, loggers=(), name: str | None = None, step: int 
                 logger.experiment.add_figure(name, fig, global_step=step or 0, close=False)
             elif kind == "WandbLogger":
                 logger.log_image(key=name, images=[str(path)])
+            elif kind == "MLFlowLogger":
+                logger.experiment.log_artifact(logger.run_id, str(path), artifact_path="figures")
         except Exception as e:  # noqa: BLE001 - a logger hiccup must not lose the run's report
             print(f"warning: could not log {name} to {kind}: {e}")
     _plt().close(fig)

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .build import build
 from .config import ConfigError, validate_config
+from .loggers import log_run_files, mlflow_run_id
 
 
 def quiet_lightning() -> None:
@@ -75,8 +76,10 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
         checkpoint = check_resume(cfg, model, datamodule)
         print("checks: ran before the interruption (checks.json); not run again on resume")
         info = Path(cfg.paths.output_dir) / "run_info.json"
-        run_id = json.loads(info.read_text()).get("wandb_run_id") if info.is_file() else None
-        continue_logs(trainer.loggers, int(checkpoint["global_step"]), run_id)
+        ids = json.loads(info.read_text()) if info.is_file() else {}
+        continue_logs(
+            trainer.loggers, int(checkpoint["global_step"]), ids.get("wandb_run_id"), ids.get("mlflow_run_id")
+        )
     else:
         from .checks import before_training  # the fast sanity checks; a failure stops here (exit 1)
 
@@ -86,6 +89,8 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     if trainer.is_global_zero and not cfg.get("ckpt_path"):  # a resumed run keeps its own provenance
         write_provenance(out_dir, cfg, trainer)
     for logger in trainer.loggers:
+        if cfg.get("ckpt_path") and type(logger).__name__ == "MLFlowLogger":
+            continue  # MLflow's params are write-once: the run logged them before its interruption
         logger.log_hyperparams(resolved)
 
     from .preemption import signal_of
@@ -149,6 +154,7 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     print_summary(summary, trainer)
     after_training(cfg, summary, model, datamodule, trainer, scored=scored)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    log_run_files(trainer.loggers, out_dir)
     return summary
 
 
@@ -231,10 +237,10 @@ def _flat(tree, prefix: str = "") -> dict:
     return {prefix.rstrip("."): tree}
 
 
-def continue_logs(loggers, global_step: int, run_id: str | None = None) -> None:
+def continue_logs(loggers, global_step: int, run_id: str | None = None, mlflow_run: str | None = None) -> None:
     """A resumed run's logs read as one run: the CSV logger keeps the rows before the checkpoint
     (Lightning's would delete metrics.csv), TensorBoard drops the events after it, W&B
-    continues the run `run_id` (kept in run_info.json)."""
+    continues the run `run_id` and MLflow the run `mlflow_run` (both kept in run_info.json)."""
     import csv
 
     for logger in loggers:
@@ -257,6 +263,8 @@ def continue_logs(loggers, global_step: int, run_id: str | None = None) -> None:
             logger._kwargs["purge_step"] = global_step  # read when its SummaryWriter is made
         elif kind == "WandbLogger" and run_id:
             logger._wandb_init.update(id=run_id, resume="allow")  # read when its wandb run starts
+        elif kind == "MLFlowLogger" and mlflow_run:
+            logger._run_id = mlflow_run  # read when its experiment is first used: the run goes on, not a new one
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -335,6 +343,7 @@ def write_provenance(out_dir: Path, cfg: DictConfig, trainer) -> None:
         "strategy": type(trainer.strategy).__name__,
         "precision": str(trainer.precision),
         "wandb_run_id": next((lg.experiment.id for lg in trainer.loggers if type(lg).__name__ == "WandbLogger"), None),
+        "mlflow_run_id": mlflow_run_id(trainer.loggers),
     }
     (out_dir / "run_info.json").write_text(json.dumps(info, indent=2))
     (out_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
