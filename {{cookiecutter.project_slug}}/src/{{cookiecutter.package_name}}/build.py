@@ -75,9 +75,13 @@ def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, schedul
         for key, value in (("input_shape", list(spec.input_shape)), ("num_outputs", spec.num_outputs))
         if OmegaConf.select(cfg.model, f"net.{key}") == AUTO
     }
-    return unwrapped(
+    model_cfg = cfg.model
+    if "compile" in cfg.model:  # training's switch (training.compiled_for_fit), not TaskModule's
+        model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+        model_cfg.pop("compile")
+    model = unwrapped(
         instantiate,
-        cfg.model,
+        model_cfg,
         optimizer=instantiate(cfg.optimizer) if optimizer else None,
         scheduler=instantiate(cfg.scheduler) if scheduler and cfg.get("scheduler") else None,
         task=spec.task,
@@ -86,6 +90,7 @@ def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, schedul
         imbalance=cfg.get("imbalance", "none"),
         net=net_fill,
     )
+    return model
 
 
 def build_trainer(cfg: DictConfig, **overrides):

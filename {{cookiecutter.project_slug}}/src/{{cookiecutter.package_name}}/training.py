@@ -96,7 +96,8 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     from .preemption import signal_of
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        with compiled_for_fit(model.net, bool(cfg.model.get("compile", False))):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except BaseException as e:  # a signal: last.ckpt is written; say how to go on, exit 128 + signal
         signum = signal_of(e)
         if signum is None:
@@ -156,6 +157,23 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     log_run_files(trainer.loggers, out_dir)
     return summary
+
+
+@contextlib.contextmanager
+def compiled_for_fit(net: torch.nn.Module, on: bool):
+    """model.compile=true: the net's forward compiled (torch.compile) for the fit alone. The checks
+    before it and the scoring and reports after it see the plain net (they copy nets and
+    backpropagate twice, which compiled graphs do not take); nn.Module.compile() works in place,
+    so checkpoints keep the plain parameter names (no "_orig_mod." prefix) for predict, resume
+    and transfer."""
+    if not on:
+        yield
+        return
+    net.compile()
+    try:
+        yield
+    finally:
+        net._compiled_call_impl = None  # what nn.Module.compile() set: back to the eager forward
 
 
 # Keys a resumed run may change: how long it goes on, where it writes, how it shows progress.
