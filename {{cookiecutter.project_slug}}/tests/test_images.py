@@ -216,6 +216,9 @@ def test_folders_that_cannot_work(tmp_path):
     (tmp_path / "dog").mkdir()
     with pytest.raises(ConfigError, match="dog has no images"):
         ImageFolderSource(tmp_path).load()
+    (tmp_path / "dog" / ".DS_Store").write_bytes(b"\0\1")  # what a Mac leaves in a folder it showed
+    with pytest.raises(ConfigError, match=r"dog has no images \(only 1 file\(s\) that are not images: dog/.DS_Store\)"):
+        ImageFolderSource(tmp_path).load()
     with pytest.raises(ConfigError, match="data.channels"):
         ImageFolderSource(tmp_path, channels=2)
 

@@ -130,7 +130,7 @@ class ImageFolderSource(Source):
                 kept.append((path, class_name, seen))
         self.skipped = self._refuse_or_skip(bad, where=root)
         targets = [class_name for _, class_name, _ in kept]
-        self._check_classes(class_dirs, targets, root)
+        self._check_classes(class_dirs, targets, root, passed + bad)
 
         self.paths = [str(path) for path, _, _ in kept]
         self.names = [path.relative_to(root).as_posix() for path, _, _ in kept]
@@ -140,11 +140,15 @@ class ImageFolderSource(Source):
         warn_few(targets)
         return Examples(targets=np.array(targets), names=list(self.names), domain=None, class_names=None)
 
-    def _check_classes(self, class_dirs, targets, root) -> None:
+    def _check_classes(self, class_dirs, targets, root, not_read) -> None:
         present = set(targets)
         empty = [d.name for d in class_dirs if d.name not in present]
         if empty:
-            raise ConfigError(f"data.root: class folder {root / empty[0]} has no images; add some or remove the folder")
+            inside = [name for name, _ in not_read if name.startswith(f"{empty[0]}/")]
+            held = f" (only {len(inside)} file(s) that are not images: {_some(inside)})" if inside else ""
+            raise ConfigError(
+                f"data.root: class folder {root / empty[0]} has no images{held}; add some or remove the folder"
+            )
         if len(present) < 2:
             raise ConfigError(f"data.root={root} has one class folder ({targets[0]}); a classifier needs at least two")
 
