@@ -215,7 +215,7 @@ class ImageFolderSource(Source):
         """The image files under folder (sorted by path), and (name, why) of what is passed over.
         Hidden and leftover folders are not entered: .git or __MACOSX may hold thousands."""
         files, passed = [], []
-        for here, dirs, names in os.walk(folder):
+        for here, dirs, names in os.walk(folder, followlinks=True):  # as ImageFolder: photo libraries link folders
             here = Path(here)
             for name in sorted(dirs):
                 if why := _leftover(name):
