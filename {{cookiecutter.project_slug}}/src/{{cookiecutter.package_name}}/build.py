@@ -28,6 +28,9 @@ def build_datamodule(cfg: DictConfig, setup: bool = True) -> FourSplitDataModule
 
     Keys of cfg.data that the data module does not take (data.path, data.target, ...) are
     the source's own settings: configs/data/*.yaml forward them with ${data.<key>}."""
+    from .examples import ensure_example
+
+    ensure_example(cfg)  # +experiment=table_example on a fresh project: its data is written first
     data = cfg.data
     target = data.get("_target_")
     cls = FourSplitDataModule

@@ -1,11 +1,16 @@
-"""The shipped examples, written on your machine (python make_examples.py): no download, and
-the same files on every machine because every random draw is seeded.
+"""The shipped examples, written on your machine: no download, and the same files on every
+machine because every random draw is seeded.
 
     write_example_table("examples/animals.csv")   # for: python train.py +experiment=table_example
+
+`python make_examples.py` writes both; `+experiment=table_example` / `image_folder_example`
+write theirs themselves when it is missing (their `example:` key; ensure_example below).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +105,57 @@ def write_examples(out="examples", overwrite: bool = False) -> tuple[Path, Path]
     if existing and not overwrite:
         raise ConfigError(f"{', '.join(map(str, existing))} exist(s) already; pass overwrite=true to write them anew")
     if images.exists():
-        import shutil
-
         shutil.rmtree(images)
     print(f"table  {write_example_table(table)}")
     print(f"images {write_example_images(images)}")
     return table, images
+
+
+# example: <kind> in an experiment config -> (the data key, the path the experiment ships, writer)
+SHIPPED = {
+    "table": ("path", "examples/animals.csv", write_example_table),
+    "images": ("root", "examples/digit_images", write_example_images),
+}
+
+
+def ensure_example(cfg) -> Path | None:
+    """A shipped experiment runs as shipped on a fresh project: when its data is missing at the
+    path it ships (data.path / data.root), it is written first, in one line. A path of your own
+    that is missing is not filled with example data: it stays the data source's error."""
+    from omegaconf import OmegaConf
+
+    from .config import ConfigError
+
+    kind = cfg.get("example")
+    if not kind:
+        return None
+    if kind not in SHIPPED:
+        raise ConfigError(f"example={kind}: the shipped examples are {', '.join(SHIPPED)}; or leave the key out")
+    key, shipped, write = SHIPPED[kind]
+    where = OmegaConf.select(cfg, f"data.{key}", default=None)
+    if where is None or Path(where) != Path(shipped) or Path(where).exists():
+        return None
+    _write_whole(Path(where), write)
+    print(
+        f"example: wrote {where}, the {kind} this experiment ships (seeded, no download; make_examples.py writes it too)"
+    )
+    return Path(where)
+
+
+def _write_whole(where: Path, write) -> None:
+    """Written under a hidden name, then renamed: an interrupted write leaves no half example
+    at `where`, and of two runs starting at once (a sweep) the second finds it whole."""
+    where.parent.mkdir(parents=True, exist_ok=True)
+    scratch = where.parent / f".{where.name}.{os.getpid()}.writing"
+    try:
+        write(scratch)
+        try:
+            os.rename(scratch, where)
+        except OSError:  # another run renamed its copy first: the same seeded files
+            if not where.exists():
+                raise
+    finally:
+        if scratch.is_dir():
+            shutil.rmtree(scratch)
+        elif scratch.exists():
+            scratch.unlink()
