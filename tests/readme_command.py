@@ -18,7 +18,9 @@ def readme_command(number: int, text: str | None = None) -> str:
     section = text.split("## Two commands on a fresh machine", 1)[-1]
     found = re.search(rf"^\*\*{number}\..*?^```bash\n(.*?)^```", section, re.S | re.M)
     if not found:
-        raise SystemExit(f"tests/readme_command.py: README.md has no command {number} (a ```bash block after '**{number}.')")
+        raise SystemExit(
+            f"tests/readme_command.py: README.md has no command {number} (a ```bash block after '**{number}.')"
+        )
     lines = [line for line in found.group(1).splitlines() if line.strip()]
     return "\n".join(lines)
 

@@ -39,8 +39,7 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
 from {{cookiecutter.package_name}}.build import build
-from {{cookiecutter.package_name}}.training import compiled_for_fit
-from {{cookiecutter.package_name}}.training import quiet_lightning
+from {{cookiecutter.package_name}}.training import compiled_for_fit, quiet_lightning
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 MODELS = {  # name: hidden widths; how much compute a step has decides what a fixed cost per step weighs
