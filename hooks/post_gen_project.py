@@ -13,17 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-LICENSE = {{cookiecutter.license | tojson}}
-GITHUB_ACTIONS = {{cookiecutter.github_actions | tojson}}
-INIT_GIT = {{cookiecutter.init_git | tojson}}
-AUTHOR_NAME = {{cookiecutter.author_name | tojson}}
-AUTHOR_EMAIL = {{cookiecutter.author_email | tojson}}
+LICENSE = {{ cookiecutter.license | tojson }}
+GITHUB_ACTIONS = {{ cookiecutter.github_actions | tojson }}
+INIT_GIT = {{ cookiecutter.init_git | tojson }}
+AUTHOR_NAME = {{ cookiecutter.author_name | tojson }}
+AUTHOR_EMAIL = {{ cookiecutter.author_email | tojson }}
 
-TEMPLATE = {{cookiecutter._template | default("") | tojson}}
-REPO_DIR = {{cookiecutter._repo_dir | default("") | tojson}}
+TEMPLATE = {{ cookiecutter._template | default("") | tojson }}
+REPO_DIR = {{ cookiecutter._repo_dir | default("") | tojson }}
 # JSON in a Python string: null/true would not be Python literals
-CHECKOUT = json.loads({{cookiecutter._checkout | default(none) | tojson | tojson}})
-CONTEXT = json.loads({{cookiecutter | tojson | tojson}})
+CHECKOUT = json.loads({{ cookiecutter._checkout | default(none) | tojson | tojson }})
+CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
 
 PROJECT = Path.cwd()
 # What a template update must never diff or patch: the project's own history, and this record
@@ -47,34 +47,21 @@ def record_template() -> None:
     record = PROJECT / ".cruft.json"
     if record.exists() or not REPO_DIR or not os.path.isdir(REPO_DIR):
         return
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True, stdin=subprocess.DEVNULL
-    )
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if head.returncode != 0:
         return
-    local = not any(
-        TEMPLATE.startswith(p)
-        for p in ("gh:", "gl:", "bb:", "git+", "git@", "https://", "http://", "ssh://", "file://")
-    )
+    local = not any(TEMPLATE.startswith(p) for p in ("gh:", "gl:", "bb:", "git+", "git@", "https://", "http://", "ssh://", "file://"))
     source = os.path.abspath(REPO_DIR) if local else TEMPLATE  # a relative path would not resolve from the project
     answers = {k: v for k, v in CONTEXT.items() if k != "_output_dir"}  # where it was baked is not an answer
     answers["_template"] = source
-    state = {
-        "template": source,
-        "commit": head.stdout.strip(),
-        "checkout": CHECKOUT,
-        "context": {"cookiecutter": answers},
-        "directory": None,
-        "skip": CRUFT_SKIP,
-    }
+    state = {"template": source, "commit": head.stdout.strip(), "checkout": CHECKOUT,
+             "context": {"cookiecutter": answers}, "directory": None, "skip": CRUFT_SKIP}
     record.write_text(json.dumps(state, indent=2) + "\n")
 
 
 def git(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_EDITOR": "true"}
-    return subprocess.run(
-        ["git", *args], cwd=PROJECT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
-    )
+    return subprocess.run(["git", *args], cwd=PROJECT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
 
 
 def init_git() -> None:

@@ -12,18 +12,18 @@ import shutil
 import subprocess
 import sys
 
-PROJECT_SLUG = {{cookiecutter.project_slug | tojson}}
-PACKAGE_NAME = {{cookiecutter.package_name | tojson}}
-PYTHON_VERSION = {{cookiecutter.python_version | tojson}}
-DEFAULT_LOGGER = {{cookiecutter.default_logger | tojson}}
-LICENSE = {{cookiecutter.license | tojson}}
-GITHUB_ACTIONS = {{cookiecutter.github_actions | tojson}}
-INIT_GIT = {{cookiecutter.init_git | tojson}}
-AUTHOR_NAME = {{cookiecutter.author_name | tojson}}
-AUTHOR_EMAIL = {{cookiecutter.author_email | tojson}}
-DESCRIPTION = {{cookiecutter.description | tojson}}
-OUTPUT_DIR = {{cookiecutter._output_dir | default("") | tojson}}  # unset when cruft update renders the template
-REPO_DIR = {{cookiecutter._repo_dir | default("") | tojson}}
+PROJECT_SLUG = {{ cookiecutter.project_slug | tojson }}
+PACKAGE_NAME = {{ cookiecutter.package_name | tojson }}
+PYTHON_VERSION = {{ cookiecutter.python_version | tojson }}
+DEFAULT_LOGGER = {{ cookiecutter.default_logger | tojson }}
+LICENSE = {{ cookiecutter.license | tojson }}
+GITHUB_ACTIONS = {{ cookiecutter.github_actions | tojson }}
+INIT_GIT = {{ cookiecutter.init_git | tojson }}
+AUTHOR_NAME = {{ cookiecutter.author_name | tojson }}
+AUTHOR_EMAIL = {{ cookiecutter.author_email | tojson }}
+DESCRIPTION = {{ cookiecutter.description | tojson }}
+OUTPUT_DIR = {{ cookiecutter._output_dir | default("") | tojson }}  # unset when cruft update renders the template
+REPO_DIR = {{ cookiecutter._repo_dir | default("") | tojson }}
 
 SUPPORTED_PYTHON = ("3.10", "3.11", "3.12", "3.13")
 LOGGERS = ("wandb", "tensorboard", "csv")
@@ -34,117 +34,23 @@ YES_NO = ("yes", "no")
 # with one of these names would shadow it (or be shadowed) and break `import`.
 PROJECT_MODULES = {
     # third-party packages the project imports
-    "torch",
-    "torchvision",
-    "lightning",
-    "lightning_fabric",
-    "lightning_utilities",
-    "pytorch_lightning",
-    "hydra",
-    "omegaconf",
-    "antlr4",
-    "torchmetrics",
-    "wandb",
-    "tensorboard",
-    "sklearn",
-    "scipy",
-    "numpy",
-    "matplotlib",
-    "yaml",
-    "PIL",
-    "pytest",
-    "setuptools",
-    "pip",
-    "pkg_resources",
-    "cookiecutter",
+    "torch", "torchvision", "lightning", "lightning_fabric", "lightning_utilities", "pytorch_lightning",
+    "hydra", "omegaconf", "antlr4", "torchmetrics", "wandb", "tensorboard", "sklearn", "scipy",
+    "numpy", "matplotlib", "yaml", "PIL", "pytest", "setuptools", "pip", "pkg_resources", "cookiecutter",
     # the project's own top-level scripts and folders
-    "train",
-    "check",
-    "diagnose",
-    "evaluate",
-    "predict",
-    "data",
-    "tests",
-    "configs",
-    "benchmarks",
-    "src",
-    "outputs",
-    "multirun",
+    "train", "check", "diagnose", "evaluate", "predict", "data", "tests", "configs", "benchmarks",
+    "src", "outputs", "multirun",
 }
 # Python < 3.10 has no sys.stdlib_module_names; these are the ones most likely to clash.
 STDLIB_FALLBACK = {
-    "abc",
-    "argparse",
-    "array",
-    "ast",
-    "asyncio",
-    "base64",
-    "bisect",
-    "builtins",
-    "calendar",
-    "cmd",
-    "code",
-    "collections",
-    "contextlib",
-    "copy",
-    "csv",
-    "dataclasses",
-    "datetime",
-    "decimal",
-    "email",
-    "enum",
-    "functools",
-    "glob",
-    "hashlib",
-    "heapq",
-    "html",
-    "http",
-    "importlib",
-    "inspect",
-    "io",
-    "itertools",
-    "json",
-    "logging",
-    "math",
-    "multiprocessing",
-    "numbers",
-    "operator",
-    "os",
-    "pathlib",
-    "pickle",
-    "platform",
-    "profile",
-    "queue",
-    "random",
-    "re",
-    "select",
-    "shutil",
-    "signal",
-    "site",
-    "socket",
-    "sqlite3",
-    "stat",
-    "statistics",
-    "string",
-    "struct",
-    "subprocess",
-    "sys",
-    "tempfile",
-    "test",
-    "threading",
-    "time",
-    "token",
-    "tokenize",
-    "trace",
-    "types",
-    "typing",
-    "unittest",
-    "urllib",
-    "uuid",
-    "warnings",
-    "weakref",
-    "xml",
-    "zipfile",
+    "abc", "argparse", "array", "ast", "asyncio", "base64", "bisect", "builtins", "calendar", "cmd",
+    "code", "collections", "contextlib", "copy", "csv", "dataclasses", "datetime", "decimal", "email",
+    "enum", "functools", "glob", "hashlib", "heapq", "html", "http", "importlib", "inspect", "io",
+    "itertools", "json", "logging", "math", "multiprocessing", "numbers", "operator", "os", "pathlib",
+    "pickle", "platform", "profile", "queue", "random", "re", "select", "shutil", "signal", "site",
+    "socket", "sqlite3", "stat", "statistics", "string", "struct", "subprocess", "sys", "tempfile",
+    "test", "threading", "time", "token", "tokenize", "trace", "types", "typing", "unittest", "urllib",
+    "uuid", "warnings", "weakref", "xml", "zipfile",
 }
 STDLIB = set(getattr(sys, "stdlib_module_names", ())) | STDLIB_FALLBACK
 
@@ -172,7 +78,6 @@ def template_modules():
                 with open(os.path.join(folder, file), encoding="utf-8", errors="replace") as f:
                     found.update(IMPORT.findall(f.read()))
     return {n for n in found if n.isidentifier() and n != "__future__"}
-
 
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
@@ -259,11 +164,8 @@ def remove_created_parents(project_dir: str) -> None:
     )
     subprocess.Popen(
         [sys.executable, "-c", code, project_dir, *parents],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, close_fds=True,
     )
 
 
