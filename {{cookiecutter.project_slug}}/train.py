@@ -29,6 +29,7 @@ def main(cfg: DictConfig) -> float | None:
 if __name__ == "__main__":
     from {{cookiecutter.package_name}}.config import (
         list_parts_as_sweeps,
+        one_run_folder_for_all_nodes,
         refuse_an_existing_run_dir,
         resume_with_the_runs_overrides,
         run_hydra_app,
@@ -36,4 +37,5 @@ if __name__ == "__main__":
 
     refuse_an_existing_run_dir(sys.argv[1:])  # before Hydra writes .hydra/ into it
     sys.argv[1:] = resume_with_the_runs_overrides(list_parts_as_sweeps(sys.argv[1:]))
+    sys.argv[1:] = one_run_folder_for_all_nodes(sys.argv[1:])
     run_hydra_app(main, _started)  # an override Hydra cannot compose: one line, exit 2, no run folder

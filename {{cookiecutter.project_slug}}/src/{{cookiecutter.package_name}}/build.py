@@ -106,7 +106,25 @@ def build_trainer(cfg: DictConfig, **overrides):
     logger = overrides.pop("logger", None)
     if logger is None:
         logger = build_loggers(cfg) or False
+    sync = cfg.trainer.get("sync_batchnorm")
+    if "sync_batchnorm" not in overrides and sync is not None:
+        overrides["sync_batchnorm"] = sync_batchnorm(sync, str(cfg.trainer.get("accelerator", "auto")))
     return instantiate(cfg.trainer, callbacks=callbacks, logger=logger, **overrides)
+
+
+def sync_batchnorm(value, accelerator: str) -> bool:
+    """trainer.sync_batchnorm: auto = on where it can run (a GPU), off on the CPU, which refuses it."""
+    import torch
+
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if str(value).lower() == "auto":
+        return gpu
+    if value is True and not gpu:
+        raise ConfigError(
+            f"trainer.sync_batchnorm=true on trainer.accelerator={accelerator}: SyncBatchNorm runs on GPUs only; "
+            "use trainer.sync_batchnorm=auto (or false)"
+        )
+    return bool(value)
 
 
 def build(cfg: DictConfig):

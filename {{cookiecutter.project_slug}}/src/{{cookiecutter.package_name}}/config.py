@@ -99,6 +99,38 @@ def validate_config(cfg: DictConfig) -> None:
             raise ConfigError("trainer.strategy=fsdp needs GPUs (FSDP refuses the CPU); on CPU use trainer=ddp_cpu")
 
 
+# Set by torchrun, srun and Lightning's own launcher in every process of a distributed run.
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
+
+
+def first_process() -> bool:
+    """Not an extra rank of a distributed run: the one process that makes and writes the run folder."""
+    return all(os.environ.get(v, "0") in ("0", "") for v in RANK_VARIABLES)
+
+
+def one_run_folder_for_all_nodes(argv: list[str]) -> list[str]:
+    """trainer.num_nodes=N > 1: every node runs this command (torchrun, srun) and all of them
+    must write into one run folder on the shared file system, so hydra.run.dir is required (the
+    default folder is named by each node's own clock). The extra ranks join it without writing
+    Hydra's files (.hydra/, the log) into it a second time."""
+    given = {a.partition("=")[0].lstrip("+~"): a.partition("=")[2] for a in argv if "=" in a}
+    nodes = given.get("trainer.num_nodes", "1")
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    if not multirun and nodes.isdigit() and int(nodes) > 1 and "hydra.run.dir" not in given:
+        print(
+            f"error: trainer.num_nodes={nodes} needs one run folder that every node writes into: pass "
+            "hydra.run.dir=<a folder on the shared file system>, e.g. hydra.run.dir=outputs/job-$SLURM_JOB_ID",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    if first_process() or multirun:
+        return argv
+    extra = [] if "hydra.output_subdir" in given else ["hydra.output_subdir=null"]
+    if "hydra.job.name" not in given:  # Lightning's own launcher names its children; torchrun and srun do not
+        extra.append(f"hydra.job.name=train_rank{os.environ.get('RANK') or os.environ.get('SLURM_PROCID') or 'x'}")
+    return [*argv, *extra]
+
+
 def refuse_an_existing_run_dir(argv: list[str]) -> None:
     """A run writes only into a folder it creates. Called before Hydra starts (Hydra itself
     writes .hydra/ into the run folder first): `hydra.run.dir=` naming a folder that holds
@@ -107,7 +139,7 @@ def refuse_an_existing_run_dir(argv: list[str]) -> None:
 
     if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:  # a requeued SLURM job comes back to its own folder
         return
-    if os.environ.get("LOCAL_RANK", "0") != "0":  # a DDP child rank joins the folder its rank 0 created
+    if not first_process():  # an extra DDP rank (any node) joins the folder the first process created
         return
     for arg in argv:
         key, sep, value = arg.partition("=")
@@ -212,11 +244,7 @@ def _remove_own_unused_run_dir() -> None:
         hydra_cfg = HydraConfig.get()
     except (ImportError, ValueError):  # not under @hydra.main (tests, notebooks)
         return
-    if (
-        hydra_cfg.mode != RunMode.RUN
-        or os.environ.get("LOCAL_RANK", "0") != "0"
-        or os.environ.get("SLURM_RESTART_COUNT")
-    ):
+    if hydra_cfg.mode != RunMode.RUN or not first_process() or os.environ.get("SLURM_RESTART_COUNT"):
         return  # a sweep's folder holds its other jobs; a DDP child or a requeued job joins an existing one
     if hydra_cfg.output_subdir is None:
         return  # a tool script (configs/hydra/tool.yaml): its "run folder" is the cwd, which Hydra did not make

@@ -737,6 +737,9 @@ class FourSplitDataModule(L.LightningDataModule):
             if shuffle and split == "train" and self.imbalance == "balanced_sampler"
             else None
         )
+        # Shards per rank while the ranks train together; rank 0's reports after the fit (the process
+        # group is gone by then) score every example of the split, not its own shard.
+        sharded = trainer is not None and torch.distributed.is_available() and torch.distributed.is_initialized()
         if self.source.in_memory:
             return InMemoryLoader(
                 self._z[idx],
@@ -744,8 +747,8 @@ class FourSplitDataModule(L.LightningDataModule):
                 batch_size,
                 shuffle,
                 seed=self.shuffle_seed,
-                rank=trainer.global_rank if trainer else 0,
-                world_size=trainer.world_size if trainer else 1,
+                rank=trainer.global_rank if sharded else 0,
+                world_size=trainer.world_size if sharded else 1,
                 epoch_fn=epoch_fn,
                 index=idx,
                 weights=weights,

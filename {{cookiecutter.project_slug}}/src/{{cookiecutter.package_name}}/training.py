@@ -359,6 +359,10 @@ def write_provenance(out_dir: Path, cfg: DictConfig, trainer) -> None:
         if torch.cuda.is_available()
         else [],
         "strategy": type(trainer.strategy).__name__,
+        "world_size": trainer.world_size,  # processes in all
+        "num_nodes": trainer.num_nodes,
+        "devices_per_node": len(trainer.device_ids) if hasattr(trainer, "device_ids") else None,
+        "ranks": {v: os.environ[v] for v in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK") if v in os.environ},
         "precision": str(trainer.precision),
         "wandb_run_id": next((lg.experiment.id for lg in trainer.loggers if type(lg).__name__ == "WandbLogger"), None),
         "mlflow_run_id": mlflow_run_id(trainer.loggers),

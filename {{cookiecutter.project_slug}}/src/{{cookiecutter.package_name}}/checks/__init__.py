@@ -61,7 +61,9 @@ def before_training(cfg: DictConfig, datamodule=None) -> None:
         return
     if mode not in ("fast", "all"):
         raise ConfigError(f"checks.before_train={mode!r} is not known; use fast, all or false")
-    if os.environ.get("LOCAL_RANK", "0") != "0":  # DDP's extra ranks: rank 0 has checked already
+    from ..config import first_process
+
+    if not first_process():  # DDP's extra ranks, on any node: the first process has checked already
         return
     start = time.perf_counter()
     out_dir = Path(cfg.paths.output_dir)
