@@ -273,7 +273,7 @@ def _tick_text(t: float) -> str:
 
 # --------------------------------------------------------------------------- all at once
 def write_report(study, out_dir: Path, echo=print) -> dict:
-    """trials.csv + trials.png in out_dir; prints the best trial and how to rerun it."""
+    """trials.csv + trials.png + report.html in out_dir; prints the best trial and how to rerun it."""
     rows = trial_rows(study)
     metric = metric_name(study)
     out_dir = Path(out_dir)
@@ -314,8 +314,15 @@ def write_report(study, out_dir: Path, echo=print) -> dict:
             echo(f"  its folds: python cv_summary.py dir={best['job_dir']}")
         if best.get("job_dir"):
             echo(f"  run dir: {best['job_dir']}")
-    echo(f"table {csv_path}\nplot  {png_path}")
-    return {"rows": rows, "best": best, "csv": csv_path, "png": png_path, "scales": scales}
+    from ..report_page import write_sweep_page
+
+    try:  # the page is a view of the table and the plot: a bug in it must not lose them
+        page = write_sweep_page(study, rows, out_dir, png_path)
+    except Exception as e:  # noqa: BLE001
+        page = None
+        echo(f"warning: report.html not written ({type(e).__name__}: {e}); trials.csv and trials.png are there")
+    echo(f"table {csv_path}\nplot  {png_path}" + (f"\npage  {page}" if page else ""))
+    return {"rows": rows, "best": best, "csv": csv_path, "png": png_path, "scales": scales, "page": page}
 
 
 def _quote(override: str) -> str:
