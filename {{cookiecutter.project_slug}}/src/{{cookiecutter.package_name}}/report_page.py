@@ -291,10 +291,13 @@ def run_facts(run_dir: Path, summary: dict | None, diagnosis: dict) -> list[tupl
         choices = OmegaConf.to_container(OmegaConf.load(hydra)).get("hydra", {}).get("runtime", {}).get("choices", {})
     spec = (read_json(run_dir / "preprocessing.json") or {}).get("spec") or {}
     cfg = read_json(run_dir / "run_info.json") or {}
-    config = OmegaConf.load(run_dir / ".hydra" / "config.yaml") if (run_dir / ".hydra" / "config.yaml").is_file() else {}
+    config = (
+        OmegaConf.load(run_dir / ".hydra" / "config.yaml") if (run_dir / ".hydra" / "config.yaml").is_file() else {}
+    )
     data = config.get("data", {}) if config else {}
     where = data.get("path") if data else None
-    facts.append(("data", f"{choices.get('data', '?')}" + (f" ({where})" if where else "")))
+    name = choices.get("data") or _target_name(data.get("source") or data)
+    facts.append(("data", name + (f" ({where})" if where else "")))
     if data and data.get("target"):
         facts.append(("target", str(data.get("target"))))
     classes = spec.get("class_names") or []
@@ -310,7 +313,7 @@ def run_facts(run_dir: Path, summary: dict | None, diagnosis: dict) -> list[tupl
     sizes = ", ".join(f"{s} {v.get('n')}" for s, v in (diagnosis.get("scores") or {}).items() if v.get("n"))
     if sizes:
         facts.append(("examples", sizes))
-    model = choices.get("model", "?")
+    model = choices.get("model") or _target_name((config.get("model") or {}).get("net") if config else None)
     measured = (summary or {}).get("measured") or {}
     facts.append(("model", model + (f", {measured['params']:,} parameters" if measured.get("params") else "")))
     if choices.get("optimizer"):
@@ -329,6 +332,12 @@ def run_facts(run_dir: Path, summary: dict | None, diagnosis: dict) -> list[tupl
     if cfg.get("command"):
         facts.append(("command", "python " + cfg["command"]))
     return facts
+
+
+def _target_name(node) -> str:
+    """load_digits, MLP: the last part of a config node's _target_ (a run composed without Hydra's choices)."""
+    target = node.get("_target_") if hasattr(node, "get") else None
+    return str(target).rsplit(".", 1)[-1] if target else "?"
 
 
 def provenance(run_dir: Path) -> dict:
@@ -444,7 +453,7 @@ def cv_table(cv: dict) -> dict:
         "splits": splits,
         "metric": cv.get("metric"),
         "rows": [
-            {"fold": r["fold"], "values": [r.get(s) for s in splits], "page": _page_of(r.get("run_dir"))}
+            {"fold": r["fold"], "scores": [r.get(s) for s in splits], "page": _page_of(r.get("run_dir"))}
             for r in cv.get("per_fold", [])
         ],
         "mean_std": [f"{num(cv['mean'].get(s))} ± {num(cv['std'].get(s))}" for s in splits],
@@ -549,7 +558,9 @@ def sweep_context(study, rows: list[dict], out_dir: Path, plot_path: Path) -> di
             "value": best.get(metric),
             "folds": folds,
             "fold_std": _std(folds),
-            "params": [(k, num(best[k]) if isinstance(best[k], float) else best[k]) for k in space if best.get(k) is not None],
+            "params": [
+                (k, num(best[k]) if isinstance(best[k], float) else best[k]) for k in space if best.get(k) is not None
+            ],
             "page": _relative(str(page), out_dir) if page and page.is_file() else None,
         }
     return {

@@ -206,6 +206,8 @@ def evaluate(
     from .report_page import try_write, write_run_page
 
     # final_report_<n>.html beside its JSON: the one page with test scores, never overwritten
-    page = try_write(write_run_page, out_dir, result, None, run_dir=run_dir, kind="evaluation", name=f"{report_path.stem}.html")
+    page = try_write(
+        write_run_page, out_dir, result, None, run_dir=run_dir, kind="evaluation", name=f"{report_path.stem}.html"
+    )
     result["page"] = str(page) if page else None
     return result
