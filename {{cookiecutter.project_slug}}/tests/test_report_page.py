@@ -237,7 +237,7 @@ def test_a_table_run_with_markup_in_its_class_names_shows_them_escaped(tmp_path)
 def test_sweep_page_sorts_by_the_objective_and_flags_a_border_optimum(tmp_path):
     from test_sweeps import synthetic_study
 
-    from {{cookiecutter.package_name}}.search.report import write_report
+    from {{cookiecutter.package_name}}.search.sweep_page import report_with_page
 
     def score(v):  # best lr at 1e-2, inside the range; weight decay best at its lower edge: a border optimum (M28)
         return (
@@ -249,7 +249,7 @@ def test_sweep_page_sorts_by_the_objective_and_flags_a_border_optimum(tmp_path):
         "regularizer.weight_decay": "tag(log, interval(1e-6, 1e-2))",
     }
     study = synthetic_study(tmp_path, params, 60, score)
-    report = write_report(study, tmp_path / "sweep", echo=lambda *_: None)
+    report = report_with_page(study, tmp_path / "sweep", echo=lambda *_: None)
     html, page = read_page(report["page"])
     assert_self_contained(page)
     trials = page.tables["trials-table"]
@@ -265,8 +265,8 @@ def test_sweep_page_sorts_by_the_objective_and_flags_a_border_optimum(tmp_path):
 def test_sweep_page_of_a_kfold_sweep_shows_each_trials_fold_spread(tmp_path):
     import optuna
 
-    from {{cookiecutter.package_name}}.search.report import write_report
     from {{cookiecutter.package_name}}.search.space import parse_space
+    from {{cookiecutter.package_name}}.search.sweep_page import report_with_page
 
     space, _ = parse_space({"optimizer.lr": "tag(log, interval(1e-4, 1))"})
     study = optuna.create_study(study_name="cv", direction="maximize")
@@ -278,7 +278,7 @@ def test_sweep_page_of_a_kfold_sweep_shows_each_trials_fold_spread(tmp_path):
         folds = [0.7, 0.8 + i / 100, 0.9]
         trial.set_user_attr("fold_values", folds)
         study.tell(trial, sum(folds) / 3)
-    report = write_report(study, tmp_path / "sweep", echo=lambda *_: None)
+    report = report_with_page(study, tmp_path / "sweep", echo=lambda *_: None)
     html, page = read_page(report["page"])
     header = page.tables["trials-table"][0]
     stds = {int(r[0]): float(r[header.index("fold std")]) for r in page.tables["trials-table"][1:]}
@@ -402,9 +402,9 @@ def test_the_page_renders_in_a_real_browser(run, tmp_path):
 def test_the_sweep_page_and_its_sorting_script_run_in_a_real_browser(tmp_path):
     from test_sweeps import synthetic_study
 
-    from {{cookiecutter.package_name}}.search.report import write_report
+    from {{cookiecutter.package_name}}.search.sweep_page import report_with_page
 
     study = synthetic_study(tmp_path, {"optimizer.lr": "tag(log, interval(1e-4, 1))"}, 6, lambda v: v["optimizer.lr"])
-    report = write_report(study, tmp_path / "sweep", echo=lambda *_: None)
+    report = report_with_page(study, tmp_path / "sweep", echo=lambda *_: None)
     seen, shot = browse(Path(report["page"]), tmp_path)
     assert seen["images"] == 1 and seen["broken"] == 0 and seen["errors"] == [], seen
