@@ -102,6 +102,16 @@ def num(v: Any, digits: int = 4) -> str:
     return f"{v:.{digits}f}"
 
 
+def cell(text: Any) -> str:
+    """A CSV cell for reading: a long decimal (0.0417084448...) in 4 significant digits; names as they are."""
+    if not isinstance(text, str) or "." not in text or len(text) <= 8:
+        return "" if text is None else str(text)
+    try:
+        return f"{float(text):.4g}"
+    except ValueError:
+        return text
+
+
 def signed(v: Any) -> str:
     return "" if v is None else ("+" if v >= 0 else "") + num(v)
 
@@ -397,7 +407,7 @@ def render(template: str = TEMPLATE, **context) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=num, signed=signed)
+    env.filters.update(num=num, signed=signed, cell=cell)
     return env.get_template(template).render(**context)
 
 
