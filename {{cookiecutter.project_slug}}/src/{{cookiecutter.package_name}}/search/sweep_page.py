@@ -154,8 +154,15 @@ def sweep_context(study, rows: list[dict], out_dir: Path, plot_path: Path) -> di
         }
         if diagnosis
         else None,
-        "cv": cv_table(cv) if cv else None,
+        "cv": folds_with_links(cv, out_dir) if cv else None,
     }
+
+
+def folds_with_links(cv: dict, out_dir: Path) -> dict:
+    table = cv_table(cv)
+    for row in table["rows"]:
+        row["page"] = relative_link(row["page"], out_dir)
+    return table
 
 
 def write_sweep_page(study, rows: list[dict], out_dir: Path, plot_path: Path) -> Path:
