@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Services the tests need, installed and started from nothing (called by .ci/run):
 #   a PostgreSQL server on 127.0.0.1:5432 with database recipe_sweeps, owned by user
-#   recipe (password recipe), for the test where two sweep workers share one study; and database
-#   recipe_secrets owned by recipe_secret (password planted-secret-4b1d9), for the secrets test.
+#   recipe (password recipe), for the test where two sweep workers share one study; database
+#   recipe_secrets owned by recipe_secret (password planted-secret-4b1d9), for the secrets test;
+#   Chromium (/usr/bin/chromium), for the tests that open report.html in a real browser.
 # Idempotent: a second run finds the server up and leaves it. Prints the URL to use:
 #   SWEEP_TEST_POSTGRES=postgresql://recipe:recipe@127.0.0.1:5432/recipe_sweeps
 set -euo pipefail
@@ -15,6 +16,18 @@ URL="postgresql://$USER_:$USER_@127.0.0.1:$PORT/$DB"
 as_postgres() {
     if [ "$(id -un)" = postgres ]; then "$@"; elif command -v runuser >/dev/null; then runuser -u postgres -- "$@"; else su postgres -c "$(printf '%q ' "$@")"; fi
 }
+
+# Chromium first: it needs nothing started, and a PostgreSQL problem below must not cost it.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        echo "== installing chromium (the report.html browser tests)"
+        export DEBIAN_FRONTEND=noninteractive
+        { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+            || echo "tests/services.sh: chromium did not install; the browser tests will skip" >&2
+    else
+        echo "tests/services.sh: no chromium, and no apt-get as root to install it; the browser tests will skip" >&2
+    fi
+fi
 
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
     if ! command -v apt-get >/dev/null; then

@@ -52,6 +52,8 @@ def check_rendered(project):
         except UnicodeDecodeError:
             continue
         checked = GITHUB_EXPRESSION.sub("", text) if rel.parts[0] == ".github" else text
+        if path.suffix == ".j2":  # the project's own Jinja2 templates (report_page.html.j2): copied unrendered
+            checked = ""
         for mark in JINJA_LEFTOVERS:
             assert mark not in checked, f"{rel}: {mark!r} left after rendering"
         assert "cookiecutter." not in text, f"{rel}: mentions cookiecutter.<variable>"

@@ -1,4 +1,4 @@
-"""The table (CSV) and plot (PNG) of a sweep, at any time, even while it runs:
+"""The table (CSV), plot (PNG) and page (report.html) of a sweep, at any time, even while it runs:
 
     python sweep_report.py                       the latest study in multirun/sweeps.db
     python sweep_report.py list=true             every study there
@@ -6,7 +6,7 @@
     python sweep_report.py storage=postgresql://user:pw@host:5432/sweeps study=NAME
     python sweep_report.py storage=sqlite:////abs/path/sweeps.db
 
-Every sweep writes the same two files into its multirun folder when it ends. A URL with a
+Every sweep writes the same three files into its multirun folder when it ends. A URL with a
 character Hydra's override grammar keeps for itself (= , # ! & ~ [ ] quotes, a space; e.g. ?sslmode=)
 goes in quotes: 'storage="postgresql://user:p=w@host/sweeps?sslmode=require"'. Exit 0: done; 2: a usage or config
 error (an unknown key, no such study or database). Keys and defaults: configs/sweep_report.yaml.
@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 def main(cfg: DictConfig) -> None:
     # Imported here, not at the top, so that `python sweep_report.py --help` answers at once.
     from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
-    from {{cookiecutter.package_name}}.search.report import sweep_report
+    from {{cookiecutter.package_name}}.search.sweep_page import sweep_report
 
     with exit_on_config_error():
         args = tool_args(cfg, list=bool)

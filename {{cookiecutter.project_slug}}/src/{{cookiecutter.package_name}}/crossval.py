@@ -138,6 +138,9 @@ def write_summary(directory: Path, runs: list[dict] | None = None, echo=print) -
     (directory / FILE).write_text(json.dumps(cv, indent=2))
     echo(format_summary(cv, directory))
     echo(f"cross-validation summary {directory / FILE}")
+    from .report_page import try_write, write_cv_page
+
+    try_write(write_cv_page, cv, directory)
     return cv
 
 

@@ -116,7 +116,18 @@ def after_training(cfg, summary: dict, model, datamodule, trainer, scored=None) 
     if "constraints" in result:
         summary["constraints"] = result["constraints"]
     summary["test_split_reads"] = datamodule.test_reads
+    from .report_page import try_write, write_run_page
+
+    # summary is complete here: training.py writes the same dict to summary.json next
+    try_write(write_run_page, cfg.paths.output_dir, result, summary, loggers=trainer.loggers)
     return summary
+
+
+def page_after_failed_checks(cfg) -> None:
+    """A run the checks stopped still gets its page: the failed check on top, what to fix."""
+    from .report_page import try_write, write_run_page
+
+    try_write(write_run_page, cfg.paths.output_dir, None, kind="stopped")
 
 
 def diagnose_checkpoint(ckpt_path: str, out_dir: str | None = None, worst_k: int = 24) -> dict:
@@ -151,4 +162,9 @@ def diagnose_checkpoint(ckpt_path: str, out_dir: str | None = None, worst_k: int
         data_quality=data_quality,
     )
     result["test_split_reads"] = datamodule.test_reads
+    from .report_page import try_write, write_run_page
+
+    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+    summary = {k: summary[k] for k in ("baseline", "measured") if k in summary}  # the baseline is the checkpoint's too
+    try_write(write_run_page, out, result, summary, run_dir=run_dir, kind="diagnose")
     return result

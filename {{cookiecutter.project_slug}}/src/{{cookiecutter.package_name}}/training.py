@@ -83,7 +83,13 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     else:
         from .checks import before_training  # the fast sanity checks; a failure stops here (exit 1)
 
-        before_training(cfg, datamodule)  # configs/checks: checks.before_train=fast|all|false
+        try:
+            before_training(cfg, datamodule)  # configs/checks: checks.before_train=fast|all|false
+        except SystemExit:
+            from .end_of_run import page_after_failed_checks
+
+            page_after_failed_checks(cfg)  # report.html with the failed check on top
+            raise
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["data_spec"] = datamodule.spec.to_dict()  # what the config did not say: read off the data
     if trainer.is_global_zero and not cfg.get("ckpt_path"):  # a resumed run keeps its own provenance

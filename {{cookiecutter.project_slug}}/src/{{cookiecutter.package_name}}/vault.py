@@ -203,4 +203,13 @@ def evaluate(
     result["test_reads"] = datamodule.test_reads
     report_path.write_text(json.dumps(result, indent=2))
     result["report_path"] = str(report_path)
+    from .report_page import read_json, try_write, write_run_page
+
+    # final_report_<n>.html beside its JSON: the one page with test scores, never overwritten;
+    # the dumb baseline's dev-split scores from the run's summary.json (test's would read test again)
+    baseline = {k: v for k, v in (read_json(run_dir / "summary.json") or {}).items() if k == "baseline"}
+    page = try_write(
+        write_run_page, out_dir, result, baseline, run_dir=run_dir, kind="evaluation", name=f"{report_path.stem}.html"
+    )
+    result["page"] = str(page) if page else None
     return result

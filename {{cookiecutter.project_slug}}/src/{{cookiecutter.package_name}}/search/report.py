@@ -1,7 +1,8 @@
 """One table (CSV) and one plot (PNG) of all trials of a study; the best trial under constraints.
 
 Everything is read back from the study's storage (SQLite or PostgreSQL), so a report can
-be written at the end of a sweep, by any worker, or later by `python sweep_report.py`.
+be written at the end of a sweep, by any worker, or later by `python sweep_report.py`
+(search/sweep_page.py, which adds report.html).
 The best trial is the best optimizing metric among COMPLETE trials that satisfy every
 satisficing constraint (M1-M2); a trial whose constraint value is unknown does not satisfy it.
 """
@@ -273,7 +274,7 @@ def _tick_text(t: float) -> str:
 
 # --------------------------------------------------------------------------- all at once
 def write_report(study, out_dir: Path, echo=print) -> dict:
-    """trials.csv + trials.png in out_dir; prints the best trial and how to rerun it."""
+    """trials.csv + trials.png in out_dir (report.html: sweep_page.py); prints the best trial and how to rerun it."""
     rows = trial_rows(study)
     metric = metric_name(study)
     out_dir = Path(out_dir)
@@ -335,17 +336,3 @@ def _float(v: Any) -> float | None:
         return float(v)
     except (TypeError, ValueError):
         return None
-
-
-def sweep_report(
-    study_name: str | None = None, storage: str | None = None, out_dir=None, list_only: bool = False
-) -> None:
-    """sweep_report.py: the studies in a storage (list_only), or one study's trials.csv and
-    trials.png in out_dir (default: multirun/reports/<study>)."""
-    from . import studies
-
-    if list_only:
-        print("\n".join(studies.listing(storage)))
-        return
-    study = studies.load(study_name, storage)
-    write_report(study, Path(out_dir) if out_dir else Path("multirun") / "reports" / study.study_name)

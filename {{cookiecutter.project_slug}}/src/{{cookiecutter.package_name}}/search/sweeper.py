@@ -172,9 +172,9 @@ class OptunaSweeper(Sweeper):
         for i, child in enumerate(children, start=1):
             if child.wait() != 0:
                 print(f"[sweep] worker {i} exited with {child.returncode}; see {sweep_dir}/worker{i}.log", flush=True)
-        from .report import write_report
+        from .sweep_page import report_with_page
 
-        write_report(study, sweep_dir)
+        report_with_page(study, sweep_dir)  # trials.csv, trials.png and report.html
         self._exit_if_nothing_finished(study, sweep_dir)
         return returns
 
