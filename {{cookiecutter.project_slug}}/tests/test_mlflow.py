@@ -22,7 +22,7 @@ def test_mlflow_gets_the_run_its_report_and_the_resumed_epochs_in_one_run(tmp_pa
     run_id = json.loads((run / "run_info.json").read_text())["mlflow_run_id"]
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     artifacts = {a.path for folder in ("figures", "report") for a in client.list_artifacts(run_id, folder)}
-    assert {"report/diagnosis.json", "report/summary.json", "report/checks.json"} <= artifacts
+    assert {"report/diagnosis.json", "report/summary.json", "report/checks.json", "report/report.html"} <= artifacts
     assert "figures/learning_curves.png" in artifacts and "figures/confusion_matrix.png" in artifacts
     assert client.get_run(run_id).data.params, "the resolved config is logged as parameters"
 

@@ -450,7 +450,7 @@ def log_page(path: Path, loggers=()) -> None:
             if kind == "WandbLogger":
                 logger.experiment.save(str(path), base_path=str(path.parent), policy="now")
             elif kind == "MLFlowLogger":
-                logger.experiment.log_artifact(logger.run_id, str(path))
+                logger.experiment.log_artifact(logger.run_id, str(path), artifact_path="report")
         except Exception as e:  # noqa: BLE001 - a logger hiccup must not lose the run's report
             print(f"warning: could not log {path.name} to {kind}: {e}")
 

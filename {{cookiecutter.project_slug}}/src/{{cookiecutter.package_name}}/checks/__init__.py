@@ -10,7 +10,6 @@ thresholds. The checks read train, train_dev and dev only, never the test split.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
