@@ -298,8 +298,8 @@ def make_stand_ins(project: Path) -> None:
     np.save(project / "new.npy", digits.images[:5, None].astype(np.float32))
     with contextlib.redirect_stdout(io.StringIO()):
         write_examples(project / "docs-in", False)
-    for folder in (project / "docs-in" / "digit_images").iterdir():  # 30 a class: a small folder trains fast
-        for extra in sorted(folder.iterdir())[30:]:
+    for folder in (project / "docs-in" / "digit_images").iterdir():  # 20 a class: a small folder trains fast
+        for extra in sorted(folder.iterdir())[20:]:
             extra.unlink()
     shutil.move(project / "docs-in" / "digit_images", project / "docs-in" / "images")
     rows = pd.read_csv(project / "docs-in" / "animals.csv").drop(columns="animal").head(6)
@@ -334,7 +334,7 @@ def newest_study(project: Path, sweep: str) -> str:
 def optional(part: re.Match) -> str:
     """`[key=value]` of a synopsis: the value when it is concrete or fresh, else nothing."""
     value = part.group(1)
-    return "" if "|" in value or re.search(r"\b(?!DIR\b|FILE\b|PATH\b)[A-Z]{2,}\b", value) else value
+    return "" if "|" in value or re.search(r"\b(?!DIR\b|FILE\b|PATH\b)[A-Z][A-Z_]*\b", value) else value
 
 
 def fill(text: str, project: Path, counter: list[int]) -> str:

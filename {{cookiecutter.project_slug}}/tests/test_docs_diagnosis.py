@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from docs_pages import check_pages, copy_project, in_copy, make_stand_ins, printed
+from docs_pages import check_pages, copy_project, in_copy, make_stand_ins, newest_run, printed
 
 pytestmark = pytest.mark.slow
 
@@ -47,16 +47,33 @@ def extrapolation_warning(results, project):
 
 
 def ledger(results, project):
-    return [] if (project / "test_ledger.jsonl").is_file() else ["no test_ledger.jsonl in the project"]
+    problems = [] if (project / "test_ledger.jsonl").is_file() else ["no test_ledger.jsonl in the project"]
+    reports = list((newest_run(project) / "final_evaluation").glob("final_report_*.json"))
+    return problems + ([] if reports else ["no <run dir>/final_evaluation/final_report_<n>.json"])
+
+
+def predictions_beside_input(results, project):
+    return [] if (project / "new.npy.predictions.csv").is_file() else ["no new.npy.predictions.csv beside new.npy"]
+
+
+def mismatch(results, project):
+    evidence = "Data mismatch evidence: a classifier tells dev inputs from train inputs with AUC"  # data.md shows it
+    return largest("data mismatch")(results, project) + printed(results[-1].out, [evidence])
+
+
+def check_table(results, project):
+    return printed(results[-1].out, ["check ", "status", "data.finite ", "model.gradient "])
 
 
 EXPECT = {
     "python train.py +experiment=overfit": overfit_table,
     "python train.py +experiment=underfit": largest("avoidable bias"),
-    "python train.py +experiment=data_mismatch": largest("data mismatch"),
+    "python train.py +experiment=data_mismatch": mismatch,
     "python diagnose.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt [out_dir=DIR] [worst_k=24]": diagnose_writes,
     "python train.py seed=1": plain_human_error,
     "python evaluate.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt": ledger,
+    "python check.py": check_table,
+    "python predict.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt input=new.npy": predictions_beside_input,
     "python predict.py ckpt_path=<table run>/checkpoints/best.ckpt input=new_rows.csv": extrapolation_warning,
 }
 # What the page shows is a full run's: the shipped experiments with their own epochs.
