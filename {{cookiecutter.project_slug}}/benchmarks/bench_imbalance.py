@@ -1,6 +1,6 @@
 """What the remedies for rare classes do (M25): imbalance=none, class_weights, balanced_sampler.
 
-    python benchmarks/bench_imbalance.py [seeds]
+    python benchmarks/bench_imbalance.py [--seeds 3] [--epochs N]
 
 Trains the default MLP on +experiment=imbalanced_digits (digits 5-9 cut to a tenth of their
 examples) once per remedy and seed (default 3 seeds: the weights, the shuffling and the
@@ -26,6 +26,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "src"))
 REMEDIES = ("none", "class_weights", "balanced_sampler")
 RARE = (5, 6, 7, 8, 9)  # what load_digits_imbalanced cuts by default
+EPOCHS: list[str] = []  # --epochs: one override for every run
 
 
 def run(remedy: str, seed: int, out: Path) -> dict:
@@ -52,7 +53,7 @@ def run(remedy: str, seed: int, out: Path) -> dict:
         f"paths.output_dir={out}",
     ]
     with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+        cfg = compose("train", overrides=[*overrides, *EPOCHS])
     (out / ".hydra").mkdir(parents=True)
     (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     with open(out / "train.log", "w") as log, contextlib.redirect_stdout(log):  # the table below is the output
@@ -99,4 +100,14 @@ def main(seeds: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--seeds", type=int, default=3, help="seeds per way (weights, shuffling and splits change with it)"
+    )
+    parser.add_argument("--epochs", type=int, help="trainer.max_epochs of every run (default: the experiment's)")
+    args = parser.parse_args()
+    if args.epochs:
+        EPOCHS.append(f"trainer.max_epochs={args.epochs}")
+    main(args.seeds)

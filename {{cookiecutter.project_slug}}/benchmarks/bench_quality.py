@@ -1,7 +1,7 @@
 """How long the data-quality reports take (quality.py): near-duplicates across splits, label
 issues (cleanlab), the train-vs-dev classifier, and near-duplicates in a net's penultimate layer.
 
-    python benchmarks/bench_quality.py [runs]
+    python benchmarks/bench_quality.py [--runs 3] [--examples 100000]
 
 On the bundled digits (1797 examples), and on 100,000 synthetic examples (64 features, 10
 classes), where each step is timed twice side by side in this process: bounded, as the recipe
@@ -140,4 +140,13 @@ def main(runs: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--runs", type=int, default=3, help="medians of this many runs (paired rounds on the large set)"
+    )
+    parser.add_argument("--examples", type=int, default=N_LARGE, help="size of the synthetic set")
+    args = parser.parse_args()
+    N_LARGE = args.examples  # read by synthetic() and the report
+    main(args.runs)

@@ -1,6 +1,6 @@
 """What starting from a pretrained net buys with few labels (M22).
 
-    python benchmarks/bench_transfer.py [seeds]
+    python benchmarks/bench_transfer.py [--seeds 3] [--epochs N]
 
 Step 1 trains the CNN on digits 0-4 (+experiment=transfer_pretrain) once per seed.
 Step 2 learns digits 5-9 from 10 labelled examples per class (+experiment=transfer_finetune,
@@ -25,6 +25,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "src"))
+EPOCHS: list[str] = []  # --epochs: one override for every run
 QUIET = [
     "logger=none",
     "trainer.enable_progress_bar=false",
@@ -50,7 +51,7 @@ def train_run(out: Path, overrides: list[str]) -> dict:
     from {{cookiecutter.package_name}}.training import train
 
     with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, *QUIET, f"paths.output_dir={out}"])
+        cfg = compose("train", overrides=[*overrides, *QUIET, *EPOCHS, f"paths.output_dir={out}"])
     (out / ".hydra").mkdir(parents=True)
     (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     with open(out / "train.log", "w") as log, contextlib.redirect_stdout(log):  # the table below is the output
@@ -105,4 +106,14 @@ def main(seeds: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--seeds", type=int, default=3, help="seeds per way (weights, shuffling and splits change with it)"
+    )
+    parser.add_argument("--epochs", type=int, help="trainer.max_epochs of every run (default: the experiment's)")
+    args = parser.parse_args()
+    if args.epochs:
+        EPOCHS.append(f"trainer.max_epochs={args.epochs}")
+    main(args.seeds)

@@ -134,6 +134,13 @@ def test_a_sweep_on_an_unreachable_study_server_is_one_line_and_exit_2(tmp_path)
     assert "cannot reach the study storage" in one_line_error(done) and "secret" not in done.stderr
 
 
+def test_prepare_data_writes_only_its_out_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # as the docs run it: from the project folder, out=prepared/big
+    assert run_script("prepare_data.py", "data=breast_cancer", "out=prepared/big") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared"], "no outputs/ run folder, no log file"
+    assert (tmp_path / "prepared" / "big" / "spec.json").is_file()
+
+
 def test_make_examples_writes_once_and_replaces_only_when_asked(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert run_script("make_examples.py", "out=ex") == 0
