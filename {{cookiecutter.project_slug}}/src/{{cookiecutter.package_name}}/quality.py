@@ -196,25 +196,48 @@ def label_issues(labels, probs) -> dict:
     }
 
 
-def find_label_issues(datamodule, predictions: dict, task, max_train: int = 20000, seed: int = 0) -> dict:
+MIN_LABEL_EXAMPLES = 10  # below this, confident learning's per-class thresholds are noise
+
+
+def unusable_labels(labels, min_examples: int = MIN_LABEL_EXAMPLES) -> str | None:
+    """Why a split's labels cannot be judged (cleanlab raises on one class), or None."""
+    labels = np.asarray(labels).astype(np.int64)
+    if len(labels) < min_examples:
+        return f"{len(labels)} examples: too few to judge labels (at least {min_examples})"
+    present = np.unique(labels)
+    if len(present) < 2:
+        return f"all {len(labels)} examples have class {int(present[0])}: no other class to mistake it for"
+    return None
+
+
+def find_label_issues(
+    datamodule, predictions: dict, task, max_train: int = 20000, seed: int = 0, skipped: dict | None = None
+) -> dict:
     """Label issues of train, train_dev and dev: split -> {index (dataset indices, most likely
     wrong first), given, suggested (class ids), quality, n, method}. For tasks with one class
-    per example (task.single_label).
+    per example (task.single_label). A split too small or of one class is left out, with the
+    reason in `skipped` (split -> why) when given.
 
     train: cross-validated probabilities (train's model learnt its labels, wrong ones too);
     train_dev, dev: the trained model's, `predictions[split]` (inference.Predictions): it
     never trained on them."""
-    found = {}
+    found, skipped = {}, {} if skipped is None else skipped
     x, y, index = bounded_sample(datamodule, "train", max_train, seed)
-    probs = cross_validated_probs(x, y, seed=seed)
+    skipped["train"] = unusable_labels(y.numpy())
+    probs = None if skipped["train"] else cross_validated_probs(x, y, seed=seed)
     if probs is not None:
         found["train"] = _issues(y.numpy(), probs, index.numpy(), "5-fold logistic regression on the inputs")
+    elif not skipped["train"]:
+        skipped["train"] = "a class has a single example: no fold can hold it out and still learn it"
     for split in QUERY_SPLITS:
         p = predictions.get(split)
-        if p is not None and len(p.y):
+        skipped[split] = "no predictions" if p is None else unusable_labels(p.y.numpy())
+        if not skipped[split]:
             found[split] = _issues(
                 p.y.numpy(), task.probabilities(p.out.float()).numpy(), p.index.numpy(), "the trained model"
             )
+    for split in [s for s, why in skipped.items() if not why]:
+        del skipped[split]
     return found
 
 
