@@ -61,6 +61,93 @@ def reduce_dims(reference: np.ndarray, others: list[np.ndarray], max_dims: int, 
     return pca.transform(reference), [pca.transform(o) for o in others], pca
 
 
+# --------------------------------------------------------------------------- exact copies
+WIDE = 256  # inputs wider than this (images) are not searched for one-value-off neighbours
+
+
+def copy_rates(rows: np.ndarray, reference_size: int, seed: int = 0) -> dict:
+    """What random splitting of this data gives: how often an example has an exact copy among
+    `reference_size` other examples of the same sample (rows: [N, D] train inputs).
+
+    `copies`: the share of queries with an exact copy; `one_off`: the share with a neighbour
+    equal in every value but one. Rows that repeat by nature (a few coarse columns) come
+    within one value of each other at least as often as they repeat; copies with no such
+    neighbours are records repeated in the source, not the feature space's doing. So the
+    natural rate is the smaller of the two. Inputs wider than WIDE values: 0 (a photo does
+    not repeat pixel for pixel by chance)."""
+    rows = flat(rows)
+    n = len(rows)
+    if n < 2:
+        return {"copies": 0.0, "one_off": 0.0, "natural": 0.0, "trials": 0}
+    order = np.random.default_rng(seed).permutation(n)
+    if reference_size >= n - 1:  # leave one out: every example against all the others
+        ref, query = order, order
+    else:
+        ref, query = order[:reference_size], order[reference_size:]
+    copies = _has_copy(rows, ref, query, None)
+    one_off = np.zeros(len(query), bool)
+    if rows.shape[1] <= WIDE:
+        for j in range(rows.shape[1]):
+            one_off |= _has_copy(rows, ref, query, j)
+    rate = {"copies": float(copies.mean()), "one_off": float(one_off.mean())}
+    if rows.shape[1] > WIDE:
+        rate["one_off"] = 0.0
+    return {**rate, "natural": min(rate.values()), "trials": len(query)}
+
+
+def _has_copy(rows: np.ndarray, ref: np.ndarray, query: np.ndarray, skip: int | None) -> np.ndarray:
+    """[len(query)] bool: an example of `ref` (another one: same positions are not matches) is
+    equal to the query in every column, or, with `skip`=j, in every column but j, where it differs."""
+    keep = rows if skip is None else np.delete(rows, skip, axis=1)
+    seen: dict = {}
+    for i in ref:
+        seen.setdefault(keep[i].tobytes(), []).append(i)
+    out = np.zeros(len(query), bool)
+    for k, i in enumerate(query):
+        for other in seen.get(keep[i].tobytes(), ()):
+            if other != i and (skip is None or rows[other, skip] != rows[i, skip]):
+                out[k] = True
+                break
+    return out
+
+
+def judge_copies(shared: int, n: int, natural: float, trials: int, alpha: float = 1e-3) -> dict:
+    """Copies of reference examples among n queries against the natural rate (smoothed: a
+    rate of 0 in `trials` examples is not proof of 0). `p_value`: the chance of at least this
+    many at that rate; `excess`: the share of queries beyond the expected; `band`: 1/sqrt(n),
+    two standard errors of a dev accuracy: an excess that large moves dev beyond its noise."""
+    from scipy.stats import binom
+
+    rate = (natural * trials + 1) / (trials + 2)
+    expected = rate * n
+    p_value = float(binom.sf(shared - 1, n, rate)) if shared else 1.0
+    return {
+        "shared": shared,
+        "n": n,
+        "expected": round(expected, 2),
+        "natural_rate": rate,
+        "p_value": p_value,
+        "excess": max(shared - expected, 0.0) / max(n, 1),
+        "band": 1 / math.sqrt(max(n, 1)),
+        "above_chance": p_value < alpha,
+    }
+
+
+def conflicting_copies(hashes: list, labels: list) -> dict:
+    """Exact copies with different labels, over the splits given (hashes and labels in step):
+    no model can get them all right. `examples` in such groups; `error_floor`: the share of
+    all examples wrong even when each group gets its most common label (irreducible error)."""
+    groups: dict = {}
+    for h, y in zip(hashes, labels):
+        groups.setdefault(h, []).append(y)
+    examples, floor = 0, 0
+    for ys in groups.values():
+        if len(ys) > 1 and len(set(ys)) > 1:
+            examples += len(ys)
+            floor += len(ys) - max(ys.count(v) for v in set(ys))
+    return {"examples": examples, "error_floor": floor / max(len(hashes), 1), "of": len(hashes)}
+
+
 # --------------------------------------------------------------------------- near-duplicates
 @dataclasses.dataclass
 class Neighbours:
