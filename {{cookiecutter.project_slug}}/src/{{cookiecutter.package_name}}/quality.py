@@ -157,10 +157,23 @@ class Neighbours:
     nearest: np.ndarray  # [M] position of the nearest example in the reference
     typical: float  # median distance of a reference example to its nearest other one
     threshold: float  # ratio x typical: at or below it, a query is a near-duplicate
+    second: np.ndarray | None = None  # [M] distance to the second nearest reference example
+    dimension: float = math.inf  # the reference's intrinsic dimension (intrinsic_dimension)
 
     @property
     def flagged(self) -> np.ndarray:
         return self.distance <= self.threshold
+
+    @property
+    def chance(self) -> np.ndarray:
+        """[M] the chance that a query which is no copy lies within the threshold of a train
+        example all the same: (threshold / second distance) ** dimension (see intrinsic_dimension).
+        Ties with the second neighbour (a coarse grid) make it 1."""
+        if self.second is None or self.threshold < 0:
+            return np.zeros(len(self.distance))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = (self.threshold / self.second) ** self.dimension
+        return np.where(self.second > 0, np.minimum(np.nan_to_num(p, nan=1.0), 1.0), 1.0)
 
     @property
     def ratio(self) -> np.ndarray:
@@ -183,21 +196,44 @@ def near_duplicates(
     names = list(queries)
     reference, reduced, _ = reduce_dims(flat(reference), [flat(queries[n]) for n in names], max_dims, seed)
     index = NearestNeighbors(n_neighbors=2).fit(reference)
+    dimension = math.inf
     if len(reference) > 1:
         rng = np.random.default_rng(seed)
         some = rng.choice(len(reference), min(typical_sample, len(reference)), replace=False)
-        typical = float(np.median(index.kneighbors(reference[some], 2)[0][:, 1]))  # [:, 0] is the example itself
+        within = index.kneighbors(reference[some], min(4, len(reference)))[0]  # [:, 0] is the example itself
+        typical = float(np.median(within[:, 1]))
+        dimension = intrinsic_dimension(within[:, 1:])
     else:
         typical = float("nan")
     threshold = ratio * typical if np.isfinite(typical) else -1.0  # one train example: nothing to compare with
     found = {}
     for name, q in zip(names, reduced):
         if len(q) == 0:
-            found[name] = Neighbours(np.zeros(0), np.zeros(0, dtype=np.int64), typical, threshold)
+            found[name] = Neighbours(np.zeros(0), np.zeros(0, dtype=np.int64), typical, threshold, np.zeros(0))
             continue
-        distance, nearest = index.kneighbors(q, 1)
-        found[name] = Neighbours(distance[:, 0], nearest[:, 0], typical, threshold)
+        distance, nearest = index.kneighbors(q, min(2, len(reference)))
+        second = distance[:, 1] if distance.shape[1] > 1 else np.full(len(q), np.inf)
+        found[name] = Neighbours(distance[:, 0], nearest[:, 0], typical, threshold, second, dimension)
     return found
+
+
+def intrinsic_dimension(neighbours: np.ndarray) -> float:
+    """The dimension d the data fills near its examples, from [N, 3] distances to the 1st..3rd
+    nearest other examples, by maximum likelihood on the 2nd/3rd ratios: around an example,
+    points scattered in d dimensions put the 2nd within u x the 3rd with chance u^(2d).
+
+    The 1st neighbour is left out on purpose: a planted copy is someone's 1st neighbour, so
+    copies cannot make the data look low-dimensional. Then a query that is no copy lies within
+    u x its 2nd neighbour's distance of its 1st with chance u^d: barley's yields, one number
+    per variety and year, tie by chance (d ~ 1); the digits' 64 pixels almost never do."""
+    if neighbours.shape[1] < 3:
+        return math.inf
+    r2, r3 = neighbours[:, 1], neighbours[:, 2]
+    ok = (r2 > 0) & (r3 > 0)
+    logs = np.log(r2[ok] / r3[ok])
+    if not len(logs) or logs.sum() >= 0:
+        return math.inf
+    return float(-len(logs) / (2 * logs.sum()))
 
 
 def pair_rows(dm, reference: tuple, queries: dict, found: dict) -> list[dict]:
@@ -230,6 +266,20 @@ def pair_rows(dm, reference: tuple, queries: dict, found: dict) -> list[dict]:
     for r, a, b in zip(rows, described[: len(rows)], described[len(rows) :]):
         r["example"], r["train_example"] = a["example"], b["example"]
     return rows
+
+
+def spread_floor(datamodule, min_spread: float = 0.05) -> np.ndarray | None:
+    """[D] factors that take a table's standardized features to units of max(std, min_spread x
+    the feature's magnitude): a feature that barely varies in train (a year column of 1931 and
+    1932) would otherwise turn a faint re-encoding noise into several standard deviations and
+    rule the distance. None for images (per-channel statistics) or unstandardized data."""
+    std = getattr(getattr(datamodule, "standardizer", None), "std", None)
+    mean = getattr(datamodule.standardizer, "mean", None) if std is not None else None
+    if std is None or mean is None or std.ndim != 1 or len(datamodule.spec.input_shape) != 1:
+        return None
+    std, mean = std.double().numpy(), mean.double().numpy()
+    magnitude = np.sqrt(mean**2 + std**2)
+    return (std / np.maximum(std, min_spread * magnitude)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- label issues
