@@ -105,6 +105,7 @@ class OneRepeatedRecord(DevCopiesTrain):
 
 
 # --------------------------------------------------------------------------- exact copies
+@pytest.mark.slow
 def test_rows_that_repeat_by_nature_pass_and_report_the_error_floor(tables, tmp_path):
     r = run(table_cfg(tables, tmp_path, "fair4"), "data.disjoint_splits")["data.disjoint_splits"]
     assert r.status == "pass", r.message
@@ -171,6 +172,40 @@ def test_noisy_copies_of_a_third_of_a_table_are_found(tables, tmp_path, name):
         assert plain.value["dev"] + plain.value["train_dev"] < len(expected) / 2
 
 
+# --------------------------------------------------------------------------- label values
+@pytest.mark.parametrize(
+    "name, rows, value, why",
+    [
+        ("seattle_weather", [3, 400, 1000], "?", "no label"),  # an export's placeholder
+        ("seattle_weather", [5, 500, 900, 1200], "Rain ", "typo of 'rain'"),
+        ("iris", [0, 60, 120], 999, "sentinel number"),  # classes 0..2 and a code for 'missing'
+    ],
+)
+def test_sentinel_and_typo_labels_are_reported_with_their_rows(tables, tmp_path, name, rows, value, why):
+    path, target, extra = tables[name]
+    frame = pd.read_csv(path)
+    if isinstance(value, str):
+        frame[target] = frame[target].astype(object)
+    frame.loc[rows, target] = value
+    planted = tmp_path / f"{name}_planted.csv"
+    frame.to_csv(planted, index=False)
+    from test_quality import split_of
+
+    from {{cookiecutter.package_name}}.build import build_datamodule
+
+    cfg = table_cfg({name: (planted, target, extra)}, tmp_path, name)
+    dm = build_datamodule(cfg)
+    seen = [i for i in rows if i in split_of(dm)]  # the checks do not read the test split
+    r = {x.id: x for x in run_checks(cfg, ids=["data.label_values"], datamodule=dm)}["data.label_values"]
+    assert r.status == "warn" and why in r.message, r.message
+    suspect = r.details["suspects"][str(value)]
+    assert suspect["count"] == len(seen) >= 2
+    assert sorted(int(e.split()[-1]) for e in suspect["examples"]) == seen  # the rows to fix, by name
+    allowed = run(table_cfg({name: (planted, target, extra)}, tmp_path, name, f"checks.label_values.allow=['{value}']"),
+                  "data.label_values")["data.label_values"]
+    assert allowed.status == "pass"
+
+
 # --------------------------------------------------------------------------- silence
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(_tables()))
@@ -178,6 +213,6 @@ def test_fast_checks_do_not_cry_wolf_on_real_tables(tables, tmp_path, name):
     results = run(table_cfg(tables, tmp_path, name))
     alarms = {i: (r.status, r.message) for i, r in results.items() if r.status in ("warn", "fail")}
     # a genuine finding, not a false alarm: seattle's snow is 1.8% of days beside sun's 48.9%
-    if name in ("seattle_weather", "fair4"):
+    if name == "seattle_weather":
         assert alarms.pop("data.class_balance")[0] == "warn"
     assert alarms == {}, alarms

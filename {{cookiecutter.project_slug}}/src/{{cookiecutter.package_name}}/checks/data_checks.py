@@ -95,6 +95,109 @@ def labels_in_range(ctx, opts) -> Result:
     return Result("pass", value, threshold, "all labels in range; every class occurs in train")
 
 
+# Values that stand for "no label" in exports and surveys. Numbers count only when they lie
+# outside the run of the other class values (classes 0..255 may well include 255).
+SENTINEL_WORDS = {"?", "??", "-", "--", "", "na", "n/a", "nan", "none", "null", "nil", "missing", "unknown", "unk"}
+SENTINEL_WORDS |= {"undefined", "not available", "not known", "tbd", "todo", "xxx", "error", "#n/a"}
+SENTINEL_NUMBERS = {-1, -9, -99, -999, -9999, 99, 999, 9999, 255, 65535}
+
+
+@check("data.label_values")
+def label_values(ctx, opts) -> Result:
+    """Class values that look wrong before any training: a sentinel for "no label" (-1, 999, "?",
+    "unknown"), a typo of another class ("Rain " beside "rain"), or a handful of examples beside
+    classes of hundreds. Counted over train, train_dev and dev, with the examples that hold them."""
+    task = ctx.task
+    if not task.single_label:
+        return Result("skip", message=f"{ctx.kind}: no single class value per example to look at")
+    counts = sum(task.class_counts(ctx.targets(name)) for name in DEV_SPLITS).tolist()
+    names = [ctx.spec.class_name(c) for c in range(len(counts))]
+    allowed = {str(a) for a in opts.get("allow") or []}
+    handful, beside = int(opts.get("handful", 5)), int(opts.get("beside", 100))
+    found = {}
+    for c, name in enumerate(names):
+        if name in allowed or not counts[c]:
+            continue
+        why = _suspect_label(c, names, counts, handful, beside)
+        if why:
+            found[name] = {"count": counts[c], "why": why, "examples": _holders(ctx, c)}
+    threshold = f"no sentinel or typo class, none <= {handful} beside classes >= {beside}"
+    if not found:
+        return Result("pass", {"classes": len(names)}, threshold, f"{len(names)} class values, none looks like a sentinel or a typo")
+    listing = "; ".join(
+        f"{name!r}: {f['count']} examples ({f['why']}; e.g. {', '.join(map(str, f['examples'][:5]))})"
+        for name, f in found.items()
+    )
+    return Result(
+        "warn",
+        {name: f["count"] for name, f in found.items()},
+        threshold,
+        f"class value(s) that look wrong: {listing}. A model learns them as classes of their own",
+        "fix or drop those rows in the data source (a sentinel means 'no label': drop the row or label it); "
+        f"if a value is a real class, say so: checks.label_values.allow=[{', '.join(map(repr, found))}]",
+        shown=", ".join(f"{n!r} x{f['count']}" for n, f in found.items()),
+        details={"suspects": found, "counts": dict(zip(names, counts))},
+    )
+
+
+def _suspect_label(c: int, names: list, counts: list, handful: int, beside: int) -> str:
+    """Why class c looks wrong, or ''."""
+    name, n, largest = names[c], counts[c], max(counts)
+    if name.strip().lower() in SENTINEL_WORDS:
+        return "a word for 'no label'"
+    others = [_number(o) for i, o in enumerate(names) if i != c]
+    value = _number(name)
+    if value in SENTINEL_NUMBERS and None not in others and others and not min(others) - 1 <= value <= max(others) + 1:
+        return f"a sentinel number, outside the other classes' {min(others):g}..{max(others):g}"
+    for i, other in enumerate(names):
+        if i != c and counts[i] >= 10 * n and _alike(name, other):
+            return f"a typo of {other!r} ({counts[i]} examples)?"
+    if n <= handful and largest >= max(beside, 20 * n):
+        return f"a handful beside {largest} of the largest class"
+    return ""
+
+
+def _number(name: str) -> float | None:
+    try:
+        return float(name)
+    except ValueError:
+        return None
+
+
+def _alike(a: str, b: str) -> bool:
+    """The same word but for case, spacing or punctuation, or one letter off (names of 4+ letters)."""
+    squash = lambda s: "".join(ch for ch in s.lower() if ch.isalnum())  # noqa: E731
+    if squash(a) == squash(b) and squash(a):
+        return True
+    if _number(a) is not None or min(len(a), len(b)) < 4 or abs(len(a) - len(b)) > 1:
+        return False
+    return _edits(a.lower(), b.lower()) <= 1
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (short names: the plain dynamic programme)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def _holders(ctx, c: int, at_most: int = 20) -> list[str]:
+    """Names of (up to `at_most`) examples of class c in train, train_dev and dev."""
+    from ..quality import bounded_sample
+
+    out = []
+    for name in DEV_SPLITS:
+        if len(out) >= at_most or not bool((ctx.targets(name) == c).any()):
+            continue
+        _, y, index = bounded_sample(ctx.dm, name, ctx.dm.size(name), ctx.seed)  # only for a suspect class
+        hits = sorted(index[y == c].tolist())[: at_most - len(out)]
+        out += [f"{name} {d['example']}" for d in ctx.dm.describe(hits)]
+    return out
+
+
 PAIRS = (("train", "train_dev"), ("train", "dev"), ("train_dev", "dev"))  # (reference, queries)
 
 
