@@ -248,6 +248,24 @@ def test_small_untrained_logits_are_not_taken_for_a_sigmoid_or_softmax(kind):
     assert activation_in_forward(task, wrapped, x)  # the planted activation is still caught
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["data=digits", "model=cnn"],
+        ["data=digits_multilabel", "model=cnn"],
+        ["data=digits_imbalanced", "model=cnn"],
+        ["data=digits_multilabel"],
+        ["data=breast_cancer"],
+        ["+experiment=regression_diabetes"],
+    ],
+    ids=lambda o: " ".join(o),
+)
+def test_shipped_nets_untouched_pass_output_and_initial_loss_checks(make_cfg, overrides):
+    """Every task kind, MLP and CNN as shipped, the output bias at the prior (the default)."""
+    r = check(make_cfg(*overrides), "model.output_matches_task", "model.initial_loss")
+    assert {i: x.status for i, x in r.items()} == dict.fromkeys(r, "pass"), {i: x.message for i, x in r.items()}
+
+
 def test_logits_times_20_fail_initial_loss(make_cfg):
     r = check(make_cfg(net("Times20")), "model.initial_loss")["model.initial_loss"]
     assert r.status == "fail" and r.value["mean"] > 1.2 * r.value["expected"]

@@ -41,6 +41,7 @@ def _tables() -> dict:
         "breast_cancer": (datasets.load_breast_cancer(as_frame=True).frame, "target", []),
         "anes96": (sm.datasets.anes96.load_pandas().data, "vote", []),
         "spector": (sm.datasets.spector.load_pandas().data, "GRADE", []),
+        "diabetes": (datasets.load_diabetes(as_frame=True, scaled=False).frame, "target", []),
         "fair": (fair, "affairs", []),  # regression; coarse survey answers: a third of the rows repeat
         # four coarse columns: 6366 rows, 471 distinct inputs; rows repeat by nature
         "fair4": (
@@ -204,6 +205,34 @@ def test_sentinel_and_typo_labels_are_reported_with_their_rows(tables, tmp_path,
     allowed = run(table_cfg({name: (planted, target, extra)}, tmp_path, name, f"checks.label_values.allow=['{value}']"),
                   "data.label_values")["data.label_values"]
     assert allowed.status == "pass"
+
+
+def test_a_missing_code_in_a_regression_target_is_reported(tables, tmp_path):
+    path, target, extra = tables["diabetes"]
+    frame = pd.read_csv(path)
+    frame.loc[[10, 20, 30, 40, 50, 60], target] = -999  # disease progression 25..346, and a code
+    planted = tmp_path / "diabetes_planted.csv"
+    frame.to_csv(planted, index=False)
+    r = run(table_cfg({"diabetes": (planted, target, extra)}, tmp_path, "diabetes"), "data.label_values")
+    assert r["data.label_values"].status == "warn" and "-999" in r["data.label_values"].value
+
+
+# --------------------------------------------------------------------------- end of run
+@pytest.mark.slow
+def test_a_32_row_table_trains_and_analyses_without_a_traceback(tables, tmp_path, capsys):
+    """spector: 23 train, 3 train_dev, 3 dev rows. cleanlab cannot judge 3 labels (and raises
+    on one class): the label issues of those splits are skipped with the reason."""
+    from {{cookiecutter.package_name}}.training import train
+
+    cfg = table_cfg(tables, tmp_path, "spector", "trainer.max_epochs=2", "trainer.enable_progress_bar=false")
+    summary = train(cfg)
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and "Label issues" in out
+    import json
+
+    diagnosis = json.loads((tmp_path / "diagnosis.json").read_text())
+    skipped = diagnosis["label_issues"].get("skipped_splits") or diagnosis["label_issues"].get("skipped")
+    assert "too few" in str(skipped) and summary["test_split_reads"] == 0
 
 
 # --------------------------------------------------------------------------- silence

@@ -108,8 +108,10 @@ def label_values(ctx, opts) -> Result:
     "unknown"), a typo of another class ("Rain " beside "rain"), or a handful of examples beside
     classes of hundreds. Counted over train, train_dev and dev, with the examples that hold them."""
     task = ctx.task
+    if not task.classes:
+        return target_sentinels(ctx)
     if not task.single_label:
-        return Result("skip", message=f"{ctx.kind}: no single class value per example to look at")
+        return Result("pass", None, None, "multilabel: 0/1 per label, as data.labels_in_range checks; no class values")
     counts = sum(task.class_counts(ctx.targets(name)) for name in DEV_SPLITS).tolist()
     names = [ctx.spec.class_name(c) for c in range(len(counts))]
     allowed = {str(a) for a in opts.get("allow") or []}
@@ -137,6 +139,32 @@ def label_values(ctx, opts) -> Result:
         f"if a value is a real class, say so: checks.label_values.allow=[{', '.join(map(repr, found))}]",
         shown=", ".join(f"{n!r} x{f['count']}" for n, f in found.items()),
         details={"suspects": found, "counts": dict(zip(names, counts))},
+    )
+
+
+def target_sentinels(ctx) -> Result:
+    """Regression: a code for 'missing' (-999, 9999, ...) far outside the other target values
+    (beyond 5 interquartile ranges) is learnt as a value; the loss then chases it."""
+    y = torch.cat([ctx.targets(name).double().reshape(-1) for name in DEV_SPLITS])
+    found = {}
+    for v in SENTINEL_NUMBERS:
+        hit = y == v
+        rest = y[~hit]
+        if hit.any() and len(rest) >= 4:
+            q1, q3 = torch.quantile(rest, 0.25).item(), torch.quantile(rest, 0.75).item()
+            if not q1 - 5 * (q3 - q1) <= v <= q3 + 5 * (q3 - q1):
+                found[f"{v:g}"] = int(hit.sum())
+    threshold = "no sentinel number far outside the other targets"
+    if not found:
+        return Result("pass", None, threshold, "regression: no target value looks like a code for 'missing'")
+    return Result(
+        "warn",
+        found,
+        threshold,
+        f"target value(s) {found} (value: examples) lie far outside the others: codes for 'missing'? "
+        "The model learns them as real targets",
+        "drop those rows, or mark the values missing in the data source",
+        details={"suspects": found},
     )
 
 
