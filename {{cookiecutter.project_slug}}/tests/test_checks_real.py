@@ -12,13 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from conftest import CONFIG_DIR
 from hydra import compose, initialize_config_dir
 
 from {{cookiecutter.package_name}}.checks import run_checks
 from {{cookiecutter.package_name}}.data import FourSplitDataModule
-
-from conftest import CONFIG_DIR
 
 HERE = __name__
 
@@ -202,8 +200,10 @@ def test_sentinel_and_typo_labels_are_reported_with_their_rows(tables, tmp_path,
     suspect = r.details["suspects"][str(value)]
     assert suspect["count"] == len(seen) >= 2
     assert sorted(int(e.split()[-1]) for e in suspect["examples"]) == seen  # the rows to fix, by name
-    allowed = run(table_cfg({name: (planted, target, extra)}, tmp_path, name, f"checks.label_values.allow=['{value}']"),
-                  "data.label_values")["data.label_values"]
+    allowed = run(
+        table_cfg({name: (planted, target, extra)}, tmp_path, name, f"checks.label_values.allow=['{value}']"),
+        "data.label_values",
+    )["data.label_values"]
     assert allowed.status == "pass"
 
 

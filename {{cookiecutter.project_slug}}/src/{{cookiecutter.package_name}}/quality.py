@@ -84,31 +84,42 @@ def copy_rates(rows: np.ndarray, reference_size: int, seed: int = 0) -> dict:
         ref, query = order, order
     else:
         ref, query = order[:reference_size], order[reference_size:]
-    copies = _has_copy(rows, ref, query, None)
+    bits, weights, full = _row_hashes(rows, seed)
+    copies = _has_copy(full, None, ref, query)
     one_off = np.zeros(len(query), bool)
     if rows.shape[1] <= WIDE:
-        for j in range(rows.shape[1]):
-            one_off |= _has_copy(rows, ref, query, j)
+        with np.errstate(over="ignore"):
+            for j in range(rows.shape[1]):
+                one_off |= _has_copy(full - bits[:, j] * weights[j], bits[:, j], ref, query)
     rate = {"copies": float(copies.mean()), "one_off": float(one_off.mean())}
     if rows.shape[1] > WIDE:
         rate["one_off"] = 0.0
     return {**rate, "natural": min(rate.values()), "trials": len(query)}
 
 
-def _has_copy(rows: np.ndarray, ref: np.ndarray, query: np.ndarray, skip: int | None) -> np.ndarray:
-    """[len(query)] bool: an example of `ref` (another one: same positions are not matches) is
-    equal to the query in every column, or, with `skip`=j, in every column but j, where it differs."""
-    keep = rows if skip is None else np.delete(rows, skip, axis=1)
-    seen: dict = {}
-    for i in ref:
-        seen.setdefault(keep[i].tobytes(), []).append(i)
-    out = np.zeros(len(query), bool)
-    for k, i in enumerate(query):
-        for other in seen.get(keep[i].tobytes(), ()):
-            if other != i and (skip is None or rows[other, skip] != rows[i, skip]):
-                out[k] = True
-                break
-    return out
+def _row_hashes(rows: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bits [N, D], weights [D], hash [N]): each row's hash is a random weighted sum of its
+    values' bit patterns (mod 2^64), so the hash of a row without column j is one subtraction
+    away; two different rows share a hash with chance ~2^-64."""
+    bits = np.ascontiguousarray(rows, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    weights = np.random.default_rng(seed).integers(1, 2**63, bits.shape[1], dtype=np.uint64) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        return bits, weights, (bits * weights).sum(1, dtype=np.uint64)
+
+
+def _has_copy(key: np.ndarray, value: np.ndarray | None, ref: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """[len(query)] bool: another example of `ref` has the query's key (a row hash), and, with
+    `value` given, a value other than the query's (equal in all columns but that one)."""
+    group = np.unique(key, return_inverse=True)[1].ravel()
+    size = group.max() + 1
+    if value is None:  # a copy: another member of ref in the query's group
+        return np.bincount(group[ref], minlength=size)[group[query]] - np.isin(query, ref) > 0
+    pairs = np.unique(group[ref].astype(np.uint64) << np.uint64(32) | value[ref])  # distinct (group, value) in ref
+    distinct = np.bincount((pairs >> np.uint64(32)).astype(np.int64), minlength=size)
+    one = np.zeros(size, np.uint64)
+    one[(pairs >> np.uint64(32)).astype(np.int64)] = pairs & np.uint64(0xFFFFFFFF)  # used where it is the only one
+    g = group[query]
+    return (distinct[g] >= 2) | ((distinct[g] == 1) & (one[g] != value[query]))
 
 
 def judge_copies(shared: int, n: int, natural: float, trials: int, alpha: float = 1e-3) -> dict:

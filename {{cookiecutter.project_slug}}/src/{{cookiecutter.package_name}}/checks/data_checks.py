@@ -125,7 +125,12 @@ def label_values(ctx, opts) -> Result:
             found[name] = {"count": counts[c], "why": why, "examples": _holders(ctx, c)}
     threshold = f"no sentinel or typo class, none <= {handful} beside classes >= {beside}"
     if not found:
-        return Result("pass", {"classes": len(names)}, threshold, f"{len(names)} class values, none looks like a sentinel or a typo")
+        return Result(
+            "pass",
+            {"classes": len(names)},
+            threshold,
+            f"{len(names)} class values, none looks like a sentinel or a typo",
+        )
     listing = "; ".join(
         f"{name!r}: {f['count']} examples ({f['why']}; e.g. {', '.join(map(str, f['examples'][:5]))})"
         for name, f in found.items()
