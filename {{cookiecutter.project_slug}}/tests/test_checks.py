@@ -104,6 +104,11 @@ class SoftmaxOutput(MLP):
         return super().forward(x).softmax(-1)
 
 
+class SigmoidOutput(MLP):
+    def forward(self, x):
+        return torch.sigmoid(super().forward(x))
+
+
 # --------------------------------------------------------------------------- broken data
 def digits_with_duplicates():
     d = load_digits()
@@ -192,13 +197,16 @@ def test_unshuffled_train_loader_fails(make_cfg):
 
 
 def test_dominant_class_warns_with_accuracy_paradox(make_cfg):
-    cfg = make_cfg("data=breast_cancer", source("imbalanced_binary"), "data.input_shape=[5]")
-    r = check(cfg, "data.class_balance", "model.initial_loss")
+    overrides = ("data=breast_cancer", source("imbalanced_binary"), "data.input_shape=[5]")
+    r = check(make_cfg(*overrides), "data.class_balance", "model.initial_loss")
     balance = r["data.class_balance"]
     assert balance.status == "warn" and balance.value["share"] > 0.95
     assert "accuracy" in balance.message and "balanced_accuracy" in balance.remedy and "weight" in balance.remedy
+    # The output bias starts at the prior by default: the untrained loss is the prior's, not ln 2's
+    assert r["model.initial_loss"].status == "pass" and r["model.initial_loss"].value["expected"] < 0.1
+    off = check(make_cfg(*overrides, "model.output_bias_from_prior=false"), "model.initial_loss")
     # ln 2 at init is far above the loss of predicting 1%: start from the prior
-    assert r["model.initial_loss"].status == "warn" and "output_bias_from_prior" in r["model.initial_loss"].remedy
+    assert off["model.initial_loss"].status == "warn" and "output_bias_from_prior" in off["model.initial_loss"].remedy
 
 
 # --------------------------------------------------------------------------- model checks
@@ -211,6 +219,51 @@ def test_wrong_output_size_fails_and_skips_the_rest(make_cfg):
 def test_softmax_in_forward_fails(make_cfg):
     r = check(make_cfg(net("SoftmaxOutput")), "model.output_matches_task")["model.output_matches_task"]
     assert r.status == "fail" and "softmax" in r.message
+
+
+def test_sigmoid_in_forward_fails_on_a_binary_table(make_cfg):
+    r = check(make_cfg("data=breast_cancer", net("SigmoidOutput")), "model.output_matches_task")
+    assert r["model.output_matches_task"].status == "fail" and "sigmoid" in r["model.output_matches_task"].message
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass"])
+def test_small_untrained_logits_are_not_taken_for_a_sigmoid_or_softmax(kind):
+    """An untrained net's logits sit near its bias: a binary one started at logit(0.63) = 0.53
+    with a small output layer puts every raw output in (0, 1), as a sigmoid would. The probe
+    shifts the output layer's output, which moves raw logits and leaves a sigmoid's range."""
+    from {{cookiecutter.package_name}}.checks.model_checks import activation_in_forward
+    from {{cookiecutter.package_name}}.tasks import make_task
+
+    outputs = 1 if kind == "binary" else 3
+    task, clean = make_task(kind, 2 if kind == "binary" else 3), MLP([4], outputs, hidden=(8,))
+    x = torch.randn(32, 4)
+    with torch.no_grad():
+        clean.layers[-1].weight.mul_(1e-6)
+        clean.layers[-1].bias.fill_(0.53 if kind == "binary" else 0.0)
+        if kind == "multiclass":  # logits whose rows happen to sum to 1
+            clean.layers[-1].bias.copy_(torch.tensor([0.2, 0.3, 0.5]))
+        assert task.activation_in_forward(clean(x))  # what the value test alone takes for an activation
+    assert activation_in_forward(task, clean, x) is None
+    wrapped = SigmoidOutput([4], 1, hidden=(8,)) if kind == "binary" else SoftmaxOutput([4], 3, hidden=(8,))
+    assert activation_in_forward(task, wrapped, x)  # the planted activation is still caught
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["data=digits", "model=cnn"],
+        ["data=digits_multilabel", "model=cnn"],
+        ["data=digits_imbalanced", "model=cnn"],
+        ["data=digits_multilabel"],
+        ["data=breast_cancer"],
+        ["+experiment=regression_diabetes"],
+    ],
+    ids=lambda o: " ".join(o),
+)
+def test_shipped_nets_untouched_pass_output_and_initial_loss_checks(make_cfg, overrides):
+    """Every task kind, MLP and CNN as shipped, the output bias at the prior (the default)."""
+    r = check(make_cfg(*overrides), "model.output_matches_task", "model.initial_loss")
+    assert {i: x.status for i, x in r.items()} == dict.fromkeys(r, "pass"), {i: x.message for i, x in r.items()}
 
 
 def test_logits_times_20_fail_initial_loss(make_cfg):

@@ -317,6 +317,23 @@ def test_plain_inputs_show_no_shift_after_training(flipped_run):
     assert summary["diagnosis"]["mismatch_evidence"]["verdict"] == "no detectable shift"
 
 
+def test_label_issues_skip_one_class_and_tiny_splits_with_the_reason(tmp_path):
+    """cleanlab raises on labels of one class: such a split (and one of a few examples) is left
+    out with the reason; the other splits are still judged."""
+    from {{cookiecutter.package_name}}.inference import Predictions
+    from {{cookiecutter.package_name}}.tasks import make_task
+
+    dm = build_datamodule(compose_cfg(tmp_path))
+    one_class = Predictions(torch.zeros(40, 10), torch.zeros(40, dtype=torch.long), torch.arange(40))
+    tiny = Predictions(torch.zeros(3, 10), torch.tensor([0, 1, 2]), torch.arange(3))
+    skipped: dict = {}
+    found = quality.find_label_issues(
+        dm, {"dev": one_class, "train_dev": tiny}, make_task("multiclass", 10), skipped=skipped
+    )
+    assert set(found) == {"train"} and "one" not in skipped.get("train", "")  # train is judged
+    assert "class 0" in skipped["dev"] and "too few" in skipped["train_dev"]
+
+
 def test_regression_skips_label_issues_cleanly(tmp_path, capsys):
     cfg = compose_cfg(
         tmp_path, "+experiment=regression_diabetes", "trainer.max_epochs=2", "analysis.mismatch_evidence=true"

@@ -32,7 +32,7 @@ class TaskModule(L.LightningModule):
         optimizer: functools.partial | None = None,
         scheduler: functools.partial | None = None,
         init: str = "auto",
-        output_bias_from_prior: bool = False,
+        output_bias_from_prior: bool = True,
         l1: float = 0.0,
         input_noise: float = 0.0,
         label_smoothing: float = 0.0,
@@ -107,7 +107,9 @@ class TaskModule(L.LightningModule):
         self.task.fit(datamodule.targets("train"))  # a resumed fit then loads the checkpoint's over it
         if self.hparams.init == "auto":
             init_output_layer(output_layer(self.net, x)[1])
-        if self.hparams.output_bias_from_prior:
+        # "Init well": start at the prior, unless an imbalance remedy makes the classes weigh
+        # (or come) evenly; then the uniform start of a zero bias is the prior the loss sees.
+        if self.hparams.output_bias_from_prior and self.hparams.imbalance == "none":
             self.set_output_bias(datamodule.targets("train"), x)
         if self.hparams.pretrained:
             try:

@@ -61,6 +61,104 @@ def reduce_dims(reference: np.ndarray, others: list[np.ndarray], max_dims: int, 
     return pca.transform(reference), [pca.transform(o) for o in others], pca
 
 
+# --------------------------------------------------------------------------- exact copies
+WIDE = 256  # inputs wider than this (images) are not searched for one-value-off neighbours
+
+
+def copy_rates(rows: np.ndarray, reference_size: int, seed: int = 0) -> dict:
+    """What random splitting of this data gives: how often an example has an exact copy among
+    `reference_size` other examples of the same sample (rows: [N, D] train inputs).
+
+    `copies`: the share of queries with an exact copy; `one_off`: the share with a neighbour
+    equal in every value but one. Rows that repeat by nature (a few coarse columns) come
+    within one value of each other at least as often as they repeat; copies with no such
+    neighbours are records repeated in the source, not the feature space's doing. So the
+    natural rate is the smaller of the two. Inputs wider than WIDE values: 0 (a photo does
+    not repeat pixel for pixel by chance)."""
+    rows = flat(rows)
+    n = len(rows)
+    if n < 2:
+        return {"copies": 0.0, "one_off": 0.0, "natural": 0.0, "trials": 0}
+    order = np.random.default_rng(seed).permutation(n)
+    if reference_size >= n - 1:  # leave one out: every example against all the others
+        ref, query = order, order
+    else:
+        ref, query = order[:reference_size], order[reference_size:]
+    bits, weights, full = _row_hashes(rows, seed)
+    copies = _has_copy(full, None, ref, query)
+    one_off = np.zeros(len(query), bool)
+    if rows.shape[1] <= WIDE:
+        with np.errstate(over="ignore"):
+            for j in range(rows.shape[1]):
+                one_off |= _has_copy(full - bits[:, j] * weights[j], bits[:, j], ref, query)
+    rate = {"copies": float(copies.mean()), "one_off": float(one_off.mean())}
+    if rows.shape[1] > WIDE:
+        rate["one_off"] = 0.0
+    return {**rate, "natural": min(rate.values()), "trials": len(query)}
+
+
+def _row_hashes(rows: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bits [N, D], weights [D], hash [N]): each row's hash is a random weighted sum of its
+    values' bit patterns (mod 2^64), so the hash of a row without column j is one subtraction
+    away; two different rows share a hash with chance ~2^-64."""
+    bits = np.ascontiguousarray(rows, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    weights = np.random.default_rng(seed).integers(1, 2**63, bits.shape[1], dtype=np.uint64) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        return bits, weights, (bits * weights).sum(1, dtype=np.uint64)
+
+
+def _has_copy(key: np.ndarray, value: np.ndarray | None, ref: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """[len(query)] bool: another example of `ref` has the query's key (a row hash), and, with
+    `value` given, a value other than the query's (equal in all columns but that one)."""
+    group = np.unique(key, return_inverse=True)[1].ravel()
+    size = group.max() + 1
+    if value is None:  # a copy: another member of ref in the query's group
+        return np.bincount(group[ref], minlength=size)[group[query]] - np.isin(query, ref) > 0
+    pairs = np.unique(group[ref].astype(np.uint64) << np.uint64(32) | value[ref])  # distinct (group, value) in ref
+    distinct = np.bincount((pairs >> np.uint64(32)).astype(np.int64), minlength=size)
+    one = np.zeros(size, np.uint64)
+    one[(pairs >> np.uint64(32)).astype(np.int64)] = pairs & np.uint64(0xFFFFFFFF)  # used where it is the only one
+    g = group[query]
+    return (distinct[g] >= 2) | ((distinct[g] == 1) & (one[g] != value[query]))
+
+
+def judge_copies(shared: int, n: int, natural: float, trials: int, alpha: float = 1e-3) -> dict:
+    """Copies of reference examples among n queries against the natural rate (smoothed: a
+    rate of 0 in `trials` examples is not proof of 0). `p_value`: the chance of at least this
+    many at that rate; `excess`: the share of queries beyond the expected; `band`: 1/sqrt(n),
+    two standard errors of a dev accuracy: an excess that large moves dev beyond its noise."""
+    from scipy.stats import binom
+
+    rate = (natural * trials + 1) / (trials + 2)
+    expected = rate * n
+    p_value = float(binom.sf(shared - 1, n, rate)) if shared else 1.0
+    return {
+        "shared": shared,
+        "n": n,
+        "expected": round(expected, 2),
+        "natural_rate": rate,
+        "p_value": p_value,
+        "excess": max(shared - expected, 0.0) / max(n, 1),
+        "band": 1 / math.sqrt(max(n, 1)),
+        "above_chance": p_value < alpha,
+    }
+
+
+def conflicting_copies(hashes: list, labels: list) -> dict:
+    """Exact copies with different labels, over the splits given (hashes and labels in step):
+    no model can get them all right. `examples` in such groups; `error_floor`: the share of
+    all examples wrong even when each group gets its most common label (irreducible error)."""
+    groups: dict = {}
+    for h, y in zip(hashes, labels):
+        groups.setdefault(h, []).append(y)
+    examples, floor = 0, 0
+    for ys in groups.values():
+        if len(ys) > 1 and len(set(ys)) > 1:
+            examples += len(ys)
+            floor += len(ys) - max(ys.count(v) for v in set(ys))
+    return {"examples": examples, "error_floor": floor / max(len(hashes), 1), "of": len(hashes)}
+
+
 # --------------------------------------------------------------------------- near-duplicates
 @dataclasses.dataclass
 class Neighbours:
@@ -70,10 +168,23 @@ class Neighbours:
     nearest: np.ndarray  # [M] position of the nearest example in the reference
     typical: float  # median distance of a reference example to its nearest other one
     threshold: float  # ratio x typical: at or below it, a query is a near-duplicate
+    second: np.ndarray | None = None  # [M] distance to the second nearest reference example
+    dimension: float = math.inf  # the reference's intrinsic dimension (intrinsic_dimension)
 
     @property
     def flagged(self) -> np.ndarray:
         return self.distance <= self.threshold
+
+    @property
+    def chance(self) -> np.ndarray:
+        """[M] the chance that a query which is no copy lies within the threshold of a train
+        example all the same: (threshold / second distance) ** dimension (see intrinsic_dimension).
+        Ties with the second neighbour (a coarse grid) make it 1."""
+        if self.second is None or self.threshold < 0:
+            return np.zeros(len(self.distance))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = (self.threshold / self.second) ** self.dimension
+        return np.where(self.second > 0, np.minimum(np.nan_to_num(p, nan=1.0), 1.0), 1.0)
 
     @property
     def ratio(self) -> np.ndarray:
@@ -96,21 +207,44 @@ def near_duplicates(
     names = list(queries)
     reference, reduced, _ = reduce_dims(flat(reference), [flat(queries[n]) for n in names], max_dims, seed)
     index = NearestNeighbors(n_neighbors=2).fit(reference)
+    dimension = math.inf
     if len(reference) > 1:
         rng = np.random.default_rng(seed)
         some = rng.choice(len(reference), min(typical_sample, len(reference)), replace=False)
-        typical = float(np.median(index.kneighbors(reference[some], 2)[0][:, 1]))  # [:, 0] is the example itself
+        within = index.kneighbors(reference[some], min(4, len(reference)))[0]  # [:, 0] is the example itself
+        typical = float(np.median(within[:, 1]))
+        dimension = intrinsic_dimension(within[:, 1:])
     else:
         typical = float("nan")
     threshold = ratio * typical if np.isfinite(typical) else -1.0  # one train example: nothing to compare with
     found = {}
     for name, q in zip(names, reduced):
         if len(q) == 0:
-            found[name] = Neighbours(np.zeros(0), np.zeros(0, dtype=np.int64), typical, threshold)
+            found[name] = Neighbours(np.zeros(0), np.zeros(0, dtype=np.int64), typical, threshold, np.zeros(0))
             continue
-        distance, nearest = index.kneighbors(q, 1)
-        found[name] = Neighbours(distance[:, 0], nearest[:, 0], typical, threshold)
+        distance, nearest = index.kneighbors(q, min(2, len(reference)))
+        second = distance[:, 1] if distance.shape[1] > 1 else np.full(len(q), np.inf)
+        found[name] = Neighbours(distance[:, 0], nearest[:, 0], typical, threshold, second, dimension)
     return found
+
+
+def intrinsic_dimension(neighbours: np.ndarray) -> float:
+    """The dimension d the data fills near its examples, from [N, 3] distances to the 1st..3rd
+    nearest other examples, by maximum likelihood on the 2nd/3rd ratios: around an example,
+    points scattered in d dimensions put the 2nd within u x the 3rd with chance u^(2d).
+
+    The 1st neighbour is left out on purpose: a planted copy is someone's 1st neighbour, so
+    copies cannot make the data look low-dimensional. Then a query that is no copy lies within
+    u x its 2nd neighbour's distance of its 1st with chance u^d: barley's yields, one number
+    per variety and year, tie by chance (d ~ 1); the digits' 64 pixels almost never do."""
+    if neighbours.shape[1] < 3:
+        return math.inf
+    r2, r3 = neighbours[:, 1], neighbours[:, 2]
+    ok = (r2 > 0) & (r3 > 0)
+    logs = np.log(r2[ok] / r3[ok])
+    if not len(logs) or logs.sum() >= 0:
+        return math.inf
+    return float(-len(logs) / (2 * logs.sum()))
 
 
 def pair_rows(dm, reference: tuple, queries: dict, found: dict) -> list[dict]:
@@ -143,6 +277,20 @@ def pair_rows(dm, reference: tuple, queries: dict, found: dict) -> list[dict]:
     for r, a, b in zip(rows, described[: len(rows)], described[len(rows) :]):
         r["example"], r["train_example"] = a["example"], b["example"]
     return rows
+
+
+def spread_floor(datamodule, min_spread: float = 0.05) -> np.ndarray | None:
+    """[D] factors that take a table's standardized features to units of max(std, min_spread x
+    the feature's magnitude): a feature that barely varies in train (a year column of 1931 and
+    1932) would otherwise turn a faint re-encoding noise into several standard deviations and
+    rule the distance. None for images (per-channel statistics) or unstandardized data."""
+    std = getattr(getattr(datamodule, "standardizer", None), "std", None)
+    mean = getattr(datamodule.standardizer, "mean", None) if std is not None else None
+    if std is None or mean is None or std.ndim != 1 or len(datamodule.spec.input_shape) != 1:
+        return None
+    std, mean = std.double().numpy(), mean.double().numpy()
+    magnitude = np.sqrt(mean**2 + std**2)
+    return (std / np.maximum(std, min_spread * magnitude)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- label issues
@@ -196,25 +344,48 @@ def label_issues(labels, probs) -> dict:
     }
 
 
-def find_label_issues(datamodule, predictions: dict, task, max_train: int = 20000, seed: int = 0) -> dict:
+MIN_LABEL_EXAMPLES = 10  # below this, confident learning's per-class thresholds are noise
+
+
+def unusable_labels(labels, min_examples: int = MIN_LABEL_EXAMPLES) -> str | None:
+    """Why a split's labels cannot be judged (cleanlab raises on one class), or None."""
+    labels = np.asarray(labels).astype(np.int64)
+    if len(labels) < min_examples:
+        return f"{len(labels)} examples: too few to judge labels (at least {min_examples})"
+    present = np.unique(labels)
+    if len(present) < 2:
+        return f"all {len(labels)} examples have class {int(present[0])}: no other class to mistake it for"
+    return None
+
+
+def find_label_issues(
+    datamodule, predictions: dict, task, max_train: int = 20000, seed: int = 0, skipped: dict | None = None
+) -> dict:
     """Label issues of train, train_dev and dev: split -> {index (dataset indices, most likely
     wrong first), given, suggested (class ids), quality, n, method}. For tasks with one class
-    per example (task.single_label).
+    per example (task.single_label). A split too small or of one class is left out, with the
+    reason in `skipped` (split -> why) when given.
 
     train: cross-validated probabilities (train's model learnt its labels, wrong ones too);
     train_dev, dev: the trained model's, `predictions[split]` (inference.Predictions): it
     never trained on them."""
-    found = {}
+    found, skipped = {}, {} if skipped is None else skipped
     x, y, index = bounded_sample(datamodule, "train", max_train, seed)
-    probs = cross_validated_probs(x, y, seed=seed)
+    skipped["train"] = unusable_labels(y.numpy())
+    probs = None if skipped["train"] else cross_validated_probs(x, y, seed=seed)
     if probs is not None:
         found["train"] = _issues(y.numpy(), probs, index.numpy(), "5-fold logistic regression on the inputs")
+    elif not skipped["train"]:
+        skipped["train"] = "a class has a single example: no fold can hold it out and still learn it"
     for split in QUERY_SPLITS:
         p = predictions.get(split)
-        if p is not None and len(p.y):
+        skipped[split] = "no predictions" if p is None else unusable_labels(p.y.numpy())
+        if not skipped[split]:
             found[split] = _issues(
                 p.y.numpy(), task.probabilities(p.out.float()).numpy(), p.index.numpy(), "the trained model"
             )
+    for split in [s for s, why in skipped.items() if not why]:
+        del skipped[split]
     return found
 
 

@@ -190,14 +190,22 @@ def label_issues_section(opts, datamodule, task, predictions, result, out_dir, l
         result["label_issues"] = {"skipped": f"{task.kind}: {why}"}
         print(f"\nLabel issues: not looked for ({task.kind}: {why}); the largest errors are in worst_mistakes.csv")
         return None
-    found = quality.find_label_issues(datamodule, predictions, task, opts["max_examples"], opts["seed"])
+    skipped: dict = {}
+    found = quality.find_label_issues(datamodule, predictions, task, opts["max_examples"], opts["seed"], skipped)
+    why = "; ".join(f"{s}: {w}" for s, w in skipped.items())
+    if not found:  # tiny or one-class splits: a reason, not cleanlab's ValueError
+        result["label_issues"] = {"skipped": why}
+        print(f"\nLabel issues: not looked for ({why})")
+        return None
     files = write_label_issues(found, datamodule, out_dir, loggers, worst_k)
     counts = {s: {"suspects": len(f["index"]), "of": f["n"], "from": f["method"]} for s, f in found.items()}
-    result["label_issues"] = {"counts": counts, **files}
+    result["label_issues"] = {"counts": counts, **files, **({"skipped_splits": skipped} if skipped else {})}
     listed = ", ".join(f"{s} {c['suspects']} of {c['of']}" for s, c in counts.items())
     print(
         f"\nLabel issues (cleanlab on out-of-sample probabilities): {listed} look mislabeled -> {files.get('png', files['csv'])}"
     )
+    if why:
+        print(f"  Not looked for in {why}")
     if any(c["suspects"] for c in counts.values()):
         print(
             "  Remedy: look at them (label_issues.csv, suspect_label in worst_mistakes.csv); relabel the wrong ones in "
@@ -270,6 +278,10 @@ def embedding_section(opts, model, datamodule, result, out_dir) -> None:
     if reference is None:  # a net without a Linear/Conv output layer: nothing to hook
         return
     queries = {s: quality.embedded_sample(model, datamodule, s, n, seed) for s in quality.QUERY_SPLITS}
+    empty = [s for s, q in queries.items() if q is None]
+    if empty or len(reference[0]) < 2:  # an empty split (tiny data): nothing to compare
+        result["near_duplicates_embedding"] = {"skipped": f"too few examples in {empty or ['train']}"}
+        return
     found = quality.near_duplicates(reference[0], {s: q[0] for s, q in queries.items()}, ratio=opts["ratio"], seed=seed)
     counts = {s: int(f.flagged.sum()) for s, f in found.items()}
     closest = min((float(f.ratio.min()) for f in found.values() if len(f.distance)), default=float("inf"))

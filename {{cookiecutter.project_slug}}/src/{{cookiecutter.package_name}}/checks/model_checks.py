@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
-from ..initialization import last_module
+from ..initialization import last_module, output_layer
 from .core import Result, check
 
 NEEDS_DATA = ("data.finite", "data.labels_in_range")
@@ -50,7 +50,7 @@ def output_matches_task(ctx, opts) -> Result:
             shown=shown,
         )
     # Activations applied in forward() (not as a module) are invisible to check_net: test the values.
-    problem = task.activation_in_forward(out)
+    problem = activation_in_forward(task, net, x)
     if problem:
         message, _, remedy = problem.partition("; ")  # "what was seen; the fix"
         return Result("fail", list(out.shape), threshold, message, remedy, shown=shown)
@@ -72,6 +72,31 @@ def output_matches_task(ctx, opts) -> Result:
     )
 
 
+PROBE_SHIFTS = (-4.0, 4.0)  # logits moved this far leave (0, 1) and any "rows sum to 1" behind
+
+
+@torch.no_grad()
+def activation_in_forward(task, net, x) -> str | None:
+    """The task's test for a softmax/sigmoid applied in forward(), made immune to small logits.
+
+    An untrained net's logits sit near 0 (small output layer) or near the prior (its bias), so
+    its raw outputs can all fall in (0, 1) by chance. Probed twice, with the output layer's
+    output shifted by -4 and +4: raw logits move with the shift and cannot look like
+    probabilities both times; a sigmoid, softmax or log_softmax after that layer keeps its
+    range whatever the shift. A net without a Linear/Conv output layer is tested as it is."""
+    layer = output_layer(net, x)[1]
+    if layer is None:
+        return task.activation_in_forward(net(x))
+    problems = []
+    for shift in PROBE_SHIFTS:
+        hook = layer.register_forward_hook(lambda module, inputs, output, shift=shift: output + shift)
+        try:
+            problems.append(task.activation_in_forward(net(x)))
+        finally:
+            hook.remove()
+    return problems[0] if all(problems) else None
+
+
 @check("model.initial_loss", needs=NEEDS)
 def initial_loss(ctx, opts) -> Result:
     """Untrained loss (regularization off) ~ the loss of the constant it starts at, over several inits."""
@@ -83,7 +108,7 @@ def initial_loss(ctx, opts) -> Result:
         net = model.net.train()  # the loss of the first training step (dropout is off)
         with torch.no_grad():
             losses.append(float(ctx.task.loss(net(x), y)))
-    from_prior = bool(getattr(model, "hparams", {}).get("output_bias_from_prior"))
+    from_prior = starts_at_prior(ctx, model)
     start = float(ctx.task.loss(ctx.constant_output(from_prior, len(y)), y))  # the constant it starts at
     prior = float(ctx.task.loss(ctx.constant_output(True, len(y)), y))  # the best constant: the prior
     prior_full = ctx.task.prior_loss(ctx.targets("train"))
@@ -113,9 +138,7 @@ def initial_loss(ctx, opts) -> Result:
             shown=shown,
             details={"losses": losses},
         )
-    # With a remedy for imbalance on, the classes weigh (or come) evenly: uniform is the right start.
-    balanced = (ctx.cfg.get("imbalance") or "none") != "none"
-    if not from_prior and not balanced and start > prior * (1 + tol) + 1e-8:
+    if not from_prior and not balanced(ctx) and start > prior * (1 + tol) + 1e-8:
         return Result(
             "warn",
             value,
@@ -134,6 +157,17 @@ def initial_loss(ctx, opts) -> Result:
         shown=shown,
         details={"losses": losses},
     )
+
+
+def balanced(ctx) -> bool:
+    """With a remedy for imbalance on, the classes weigh (or come) evenly: uniform is the right start."""
+    return (ctx.cfg.get("imbalance") or "none") != "none"
+
+
+def starts_at_prior(ctx, model) -> bool:
+    """Whether the untrained model's output bias sits at the prior (TaskModule.prepare's rule)."""
+    hparams = getattr(model, "hparams", {})
+    return bool(hparams.get("output_bias_from_prior")) and (hparams.get("imbalance") or "none") == "none"
 
 
 def _loss_fn(ctx, net, x, y):

@@ -13,14 +13,16 @@ from .core import Result, check
 @check("data.near_duplicates")
 def near_duplicates(ctx, opts) -> Result:
     """No train_dev / dev example lies much closer to a train example than train examples
-    lie to each other (a re-encoded image, a row with one field reformatted)."""
-    ratio = float(opts.get("ratio", 0.1))
-    max_train = int(opts.get("max_train", 20000))
-    reference = quality.bounded_sample(ctx.dm, "train", max_train, ctx.seed)
+    lie to each other (a re-encoded image, a row with one field reformatted), beyond what
+    chance gives in data of this intrinsic dimension (quality.Neighbours.chance)."""
+    ratio, alpha = float(opts.get("ratio", 0.1)), float(opts.get("alpha", 1e-3))
+    reference = quality.bounded_sample(ctx.dm, "train", int(opts.get("max_train", 20000)), ctx.seed)
     queries = {name: quality.bounded_sample(ctx.dm, name, ctx.max_examples, ctx.seed) for name in quality.QUERY_SPLITS}
+    floor = quality.spread_floor(ctx.dm, float(opts.get("min_spread", 0.05)))
+    scaled = (lambda x: x) if floor is None else (lambda x: quality.flat(x) * floor)
     found = quality.near_duplicates(
-        reference[0],
-        {n: q[0] for n, q in queries.items()},
+        scaled(reference[0]),
+        {n: scaled(q[0]) for n, q in queries.items()},
         ratio=ratio,
         max_dims=int(opts.get("max_dims", 256)),
         seed=ctx.seed,
@@ -28,7 +30,7 @@ def near_duplicates(ctx, opts) -> Result:
     typical = found["dev"].typical
     threshold = f"<= {ratio:g} x typical train NN distance ({typical:.3g})"
     counts = {n: int(f.flagged.sum()) for n, f in found.items()}
-    shares = {n: counts[n] / max(len(f.distance), 1) for n, f in found.items()}
+    judged = {n: judge(f, alpha) for n, f in found.items()}
     closest = min((float(f.ratio.min()) for f in found.values() if len(f.distance)), default=float("inf"))
     seen = "".join(ctx.sampled(n) for n in quality.QUERY_SPLITS)
     if len(reference[2]) < ctx.dm.size("train"):
@@ -47,24 +49,54 @@ def near_duplicates(ctx, opts) -> Result:
             shown=f"0 (closest {closest:.2f}x)",
         )
     rows = quality.pair_rows(ctx.dm, reference, queries, found)
-    details = {"counts": counts, "shares": shares, "typical_distance": typical, "ratio": ratio}
+    shares = {n: counts[n] / max(len(f.distance), 1) for n, f in found.items()}
+    details = {"counts": counts, "shares": shares, "typical_distance": typical, "ratio": ratio, "judged": judged}
+    details["dimension"] = round(found["dev"].dimension, 2)
     where = write_pairs(ctx, rows) if getattr(ctx, "out_dir", None) else {}
     details.update(where)
     exact = sum(r["ratio"] == 0 for r in rows)
     conflicting = sum(r["label"] != r["train_label"] for r in rows)
     look = f" Look at them: {where.get('png', where.get('csv'))}." if where else ""
+    listing = (
+        f"{counts['dev']} dev ({shares['dev']:.1%}) and {counts['train_dev']} train_dev ({shares['train_dev']:.1%}) "
+        f"examples lie within {ratio:g}x the typical distance of a train example ({exact} exact copies, judged by "
+        f"data.disjoint_splits; {conflicting} with another label)"
+    )
+    if not any(j["above_chance"] for j in judged.values()):
+        expected = ", ".join(f"{n} {j['near']} (expected {j['expected']:.2g})" for n, j in judged.items())
+        return Result(
+            "pass",
+            value,
+            threshold,
+            f"{listing}: as many near ties as chance gives in data that fills about {found['dev'].dimension:.2g} "
+            f"dimensions ({expected}): the nature of the data, not copies{seen}.{look}",
+            shown=f"{counts['dev']} dev, {counts['train_dev']} train_dev (chance)",
+            details=details,
+        )
     return Result(
         "warn",
         value,
         threshold,
-        f"{counts['dev']} dev ({shares['dev']:.1%}) and {counts['train_dev']} train_dev ({shares['train_dev']:.1%}) examples "
-        f"lie within {ratio:g}x the typical distance of a train example ({exact} exact copies, {conflicting} with another "
-        f"label): near copies of what the model trains on make those splits look better than new data would{seen}.{look}",
+        f"{listing}, more than chance gives ("
+        + ", ".join(f"{n} {j['near']} not exact, expected {j['expected']:.2g}" for n, j in judged.items())
+        + f"): near copies of what the model trains on make those splits look better than new data would{seen}.{look}",
         "if they are the same example (re-encoded, re-saved, a reformatted field), deduplicate the source before it is "
         "split, or keep every copy of one item in one split; if they are genuinely distinct, lower checks.near_duplicates.ratio",
         shown=f"{counts['dev']} dev ({shares['dev']:.1%}), {counts['train_dev']} train_dev",
         details=details,
     )
+
+
+def judge(found, alpha: float) -> dict:
+    """Near copies that are not exact (exact ones are data.disjoint_splits') against the number
+    chance puts within the threshold (quality.Neighbours.chance): Poisson p of at least as many."""
+    from scipy.stats import poisson
+
+    near = found.flagged & (found.distance > 0)
+    expected = float(found.chance[found.distance > 0].sum())
+    k = int(near.sum())
+    p = float(poisson.sf(k - 1, expected)) if k else 1.0
+    return {"near": k, "expected": round(expected, 3), "p_value": p, "above_chance": p < alpha}
 
 
 def write_pairs(ctx, rows: list[dict], pairs: int = 8) -> dict:
