@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -429,3 +430,27 @@ def test_shards_prepared_with_another_spec_than_the_config_are_refused(prepared,
     )
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr[-2000:]
     assert "data.task=regression but the shards" in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["missing", "cut short"])
+def test_a_missing_or_cut_short_shard_is_one_line_naming_it_with_or_without_the_checks(prepared, tmp_path, damage):
+    import shutil
+
+    copy = tmp_path / "prepared"
+    shutil.copytree(prepared, copy)
+    chunk = sorted((copy / "dev").glob("chunk-*.bin"))[1]
+    if damage == "missing":
+        chunk.unlink()
+    else:
+        chunk.write_bytes(chunk.read_bytes()[:100])
+    says = f"data.dir={copy}: the dev shard dev/{chunk.name} " + (
+        "is missing" if damage == "missing" else "is 100 bytes"
+    )
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        build_datamodule(streamed(copy))
+    for script in ("check.py", "train.py"):  # the checks read samples first; training the loaders
+        done = run_cli(str(PROJECT / script), "data=streaming", f"data.dir={copy}", "logger=none",
+                       f"hydra.run.dir={tmp_path / script}", cwd=tmp_path, timeout=300)  # fmt: skip
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and says in lines[0], done.stderr[-2000:]
+        assert "prepare_data.py" in lines[0] and "overwrite=true" in lines[0]

@@ -288,12 +288,31 @@ class StreamingDataModule(L.LightningDataModule):
                 f"data.dir={self.dir} is incomplete: {missing[0]}/index.json is missing; prepare it again "
                 "(python prepare_data.py ... overwrite=true)"
             )
+        if not self.url:  # a URL's chunks are fetched as they are needed; LitData names a missing one then
+            self._check_chunks()
         self._saved = saved
         if not self._state:
             self._restore(dict(saved["state"], id=saved["id"], source_config=saved.get("source_config")))
         elif self._state.get("id") != saved["id"]:
             self._mismatch(self._state)
         self._check_declared()
+
+    def _check_chunks(self) -> None:
+        """Every chunk each split's index.json lists is there, whole. Else LitData waits for it and
+        ends in a timeout traceback about a hung download, and the checks would blame the net."""
+        for split in SPLITS:
+            index = json.loads((Path(self.dir) / split / "index.json").read_text())
+            for chunk in index.get("chunks", []):
+                path = Path(self.dir) / split / chunk["filename"]
+                size = path.stat().st_size if path.is_file() else None
+                if size != chunk.get("chunk_bytes", size):
+                    what = (
+                        "is missing" if size is None else f"is {size} bytes where its index says {chunk['chunk_bytes']}"
+                    )
+                    raise ConfigError(
+                        f"data.dir={self.dir}: the {split} shard {split}/{chunk['filename']} {what}; prepare the data "
+                        f"again (python prepare_data.py <the same data overrides> out={self.dir} overwrite=true)"
+                    )
 
     def _read_spec(self) -> dict:
         hint = f"prepare it with python prepare_data.py data=<source> out={self.dir}"
