@@ -10,7 +10,8 @@ would, then each split is written as its own LitData optimized dataset (DIR/trai
 DIR/train_dev, DIR/dev, DIR/test: the test split apart, in the vault) with DIR/spec.json
 (the data spec, the fitted preprocessing, the counts). A non-empty DIR is refused unless
 overwrite=true (which replaces only a dataset prepared here). To stream from the cloud,
-upload DIR (e.g. aws s3 sync DIR s3://bucket/big) and pass data.dir=s3://bucket/big.
+prepare straight into a bucket (out=s3://bucket/big; the AWS_* variables say where and as whom)
+and pass data.dir=s3://bucket/big.
 """
 
 import hydra

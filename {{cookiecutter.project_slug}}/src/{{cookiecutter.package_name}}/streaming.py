@@ -60,6 +60,7 @@ def require_litdata() -> None:
 
 
 def quiet_litdata() -> None:
+    allow_plain_http_endpoint()
     # LitData gives each loader worker its own chunks, so the length Lightning warns about is
     # exact; and its tensors view read-only chunk buffers that nothing here writes to.
     warnings.filterwarnings("ignore", message=".*Your `IterableDataset` has `__len__` defined.*")
@@ -77,13 +78,28 @@ def prepare(cfg, out: str, overwrite: bool = False) -> dict:
     processes: optimize() would need the whole data module in each worker, and the split's
     indices from outside the data interface, to produce what the loader already yields."""
     require_litdata()
+    if str(out or "").startswith("s3://"):  # written here, then uploaded, spec.json last
+        bucket = _s3_writable(str(out), overwrite)
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = _prepare_into(cfg, Path(tmp) / "prepared", shown=str(out).rstrip("/"))
+            _upload(Path(tmp) / "prepared", bucket)
+    else:
+        local = _writable(out, overwrite)
+        spec = _prepare_into(cfg, local, shown=str(local))
+    print(
+        f"prepared {sum(s['count'] for s in spec['splits'].values())} examples in {out}; "
+        f"train on them: python train.py data=streaming data.dir={out}"
+    )
+    return spec
+
+
+def _prepare_into(cfg, out: Path, shown: str) -> dict:
     from litdata.streaming import Cache
     from omegaconf import OmegaConf
     from tqdm import tqdm
 
     from .build import build_datamodule
 
-    out = _writable(out, overwrite)
     if str(cfg.data.get("_target_", "")).endswith(StreamingDataModule.__name__):
         raise ConfigError(
             "data=streaming is prepared already; prepare from a source, e.g. data=table data.path=FILE ..."
@@ -130,7 +146,7 @@ def prepare(cfg, out: str, overwrite: bool = False) -> dict:
             splits[split] = {"count": len(index), "hashes": hashlib.sha256(b"".join(hashes)).hexdigest()[:16]}
             chunks = len(json.loads((where / "index.json").read_text())["chunks"])
             size = sum(f.stat().st_size for f in where.iterdir()) / 2**20
-            tqdm.write(f"{split:<9} {len(index)} examples -> {out / split} ({chunks} chunks, {size:.1f} MB)")
+            tqdm.write(f"{split:<9} {len(index)} examples -> {shown}/{split} ({chunks} chunks, {size:.1f} MB)")
         data = OmegaConf.to_container(cfg.data, resolve=True)
         state = _plain(dm.state_dict())
         spec = {
@@ -146,21 +162,81 @@ def prepare(cfg, out: str, overwrite: bool = False) -> dict:
         _replace(partial, out)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    print(
-        f"prepared {sum(s['count'] for s in splits.values())} examples in {out}; "
-        f"train on them: python train.py data=streaming data.dir={out}"
-    )
     return spec
+
+
+# --------------------------------------------------------------------------- object storage (S3 and compatibles)
+def _s3(url: str):
+    """(boto3 client, bucket, prefix) of s3://bucket/prefix. boto3 reads the standard AWS variables
+    (AWS_ENDPOINT_URL for a compatible server, the keys, the region); nothing here stores them."""
+    import boto3
+
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    return boto3.client("s3"), bucket, prefix.strip("/")
+
+
+def _s3_writable(url: str, overwrite: bool) -> tuple:
+    """Like _writable, for out=s3://bucket/prefix: a one-line error before anything is read."""
+    client, bucket, prefix = _s3(url)
+    try:
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/" if prefix else "")
+    except Exception as e:  # noqa: BLE001 - botocore raises a class per service error
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(
+            f"out={url}: cannot list the bucket ({reason}); check the bucket name, AWS_ENDPOINT_URL and the "
+            "AWS credentials in the environment"
+        ) from None
+    keys = [o["Key"] for o in listed.get("Contents", [])]
+    spec_key = f"{prefix}/{SPEC_FILE}" if prefix else SPEC_FILE
+    if keys and not overwrite:
+        raise ConfigError(
+            f"out={url} is not empty; choose a new prefix, or pass overwrite=true to replace the dataset there"
+        )
+    if keys and spec_key not in keys:
+        raise ConfigError(
+            f"out={url} holds objects but no prepared dataset ({SPEC_FILE}); overwrite=true only replaces a "
+            "dataset prepare_data.py wrote: choose a new prefix"
+        )
+    return client, bucket, prefix, keys
+
+
+def _upload(folder: Path, target: tuple) -> None:
+    """The prepared folder to the bucket. The old spec.json goes first and the new one last, so a
+    reader never takes a half-uploaded dataset for a complete one; stale objects are removed."""
+    client, bucket, prefix, old = target
+    key = lambda path: f"{prefix}/{path}" if prefix else str(path)  # noqa: E731
+    files = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and p.name != SPEC_FILE)
+    if key(SPEC_FILE) in old:
+        client.delete_object(Bucket=bucket, Key=key(SPEC_FILE))
+    for path in files:
+        client.upload_file(str(folder / path), bucket, key(path.as_posix()))
+    for stale in set(old) - {key(p.as_posix()) for p in files} - {key(SPEC_FILE)}:
+        client.delete_object(Bucket=bucket, Key=stale)
+    client.upload_file(str(folder / SPEC_FILE), bucket, key(SPEC_FILE))
+
+
+def allow_plain_http_endpoint() -> None:
+    """AWS_ENDPOINT_URL=http://... (a MinIO or moto on the local network): LitData 0.2.76 builds its
+    obstore S3 client without allow_http, so every chunk read fails with "URL scheme is not
+    allowed" (boto3, LitData's other client, takes the endpoint as it is). Turn it on then."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    if not endpoint.startswith("http://"):
+        return
+    from litdata.streaming import downloader
+
+    options = getattr(downloader, "_OBSTORE_CLIENT_OPTIONS", None)
+    if isinstance(options, dict) and "allow_http" not in options:
+        downloader._OBSTORE_CLIENT_OPTIONS = {**options, "allow_http": True}
 
 
 def _writable(out, overwrite: bool) -> Path:
     """The output folder, or a one-line error before anything is read or written."""
     if not out:
         raise ConfigError("out is missing; python prepare_data.py data=<source> out=DIR")
-    if str(out).startswith(URL_PREFIXES):
+    if str(out).startswith(URL_PREFIXES):  # s3:// is written by prepare(); the other stores are read-only here
         raise ConfigError(
-            f"out={out}: prepare into a local folder, then upload it (e.g. aws s3 sync DIR {out}) "
-            f"and train with data.dir={out}"
+            f"out={out}: prepare_data.py writes to s3:// or a local folder; prepare locally, then upload it "
+            f"with your store's tool and train with data.dir={out}"
         )
     out = Path(str(out)).expanduser().resolve()
     if out.is_file():
@@ -373,6 +449,7 @@ class StreamingDataModule(L.LightningDataModule):
             return str(Path(self.dir) / name)
         from litdata.streaming.downloader import get_downloader
 
+        allow_plain_http_endpoint()
         base = Path(self.cache_dir or Path(tempfile.gettempdir()) / "streamed-splits")
         root = base / hashlib.sha1(self.dir.encode()).hexdigest()[:12]
         local = root / name if fresh else root / (prepared or self._saved["id"]) / name
