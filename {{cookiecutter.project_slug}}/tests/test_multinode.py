@@ -53,6 +53,19 @@ def test_two_nodes_train_one_run_each_example_once_per_epoch_same_weights(tmp_pa
     assert len(list(run.glob(".hydra/config.yaml"))) == 1 and (run / "checks.json").is_file()
     assert "summary" in outputs[0] and "Diagnosis" not in outputs[1], "rank 0 alone reports"
 
+    # Resumed on both nodes with the checkpoint alone (its run's overrides, its folder), one epoch more
+    config = (run / ".hydra" / "config.yaml").read_text()
+    resume = [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=3"]
+    port = free_port()
+    nodes = [subprocess.Popen(torchrun(r, port, *resume), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for r in (0, 1)]  # fmt: skip
+    outputs = [n.communicate(timeout=600)[0] for n in nodes]
+    assert [n.returncode for n in nodes] == [0, 0], outputs[0][-3000:] + "\n----\n" + outputs[1][-3000:]
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 3
+    assert (probe / "rank0_epoch2.txt").is_file() and (probe / "rank1_epoch2.txt").is_file()
+    assert (run / ".hydra" / "config.yaml").read_text() == config, "the run's own config stays as it was"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["probe", "run"], "no other run folder was made"
+
 
 def test_several_nodes_without_one_shared_run_folder_is_one_line(tmp_path):
     done = subprocess.run([sys.executable, str(PROJECT / "train.py"), "trainer=ddp_cpu", "trainer.num_nodes=2"],

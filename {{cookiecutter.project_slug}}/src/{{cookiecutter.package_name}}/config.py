@@ -116,6 +116,12 @@ def one_run_folder_for_all_nodes(argv: list[str]) -> list[str]:
     given = {a.partition("=")[0].lstrip("+~"): a.partition("=")[2] for a in argv if "=" in a}
     nodes = given.get("trainer.num_nodes", "1")
     multirun = any(a in ("-m", "--multirun") for a in argv)
+    ckpt = Path(given.get("ckpt_path") or "")
+    if nodes.isdigit() and int(nodes) > 1 and "hydra.run.dir" not in given and ckpt.parent.name == "checkpoints":
+        # A resume on every node: the run's own folder, where Hydra writes nothing anew (its
+        # .hydra/config.yaml is what the resume is checked against).
+        argv = [*argv, f"hydra.run.dir={ckpt.parent.parent}", "hydra.output_subdir=null"]
+        given.update({"hydra.run.dir": str(ckpt.parent.parent), "hydra.output_subdir": "null"})
     if not multirun and nodes.isdigit() and int(nodes) > 1 and "hydra.run.dir" not in given:
         print(
             f"error: trainer.num_nodes={nodes} needs one run folder that every node writes into: pass "

@@ -280,6 +280,8 @@ def continue_logs(loggers, global_step: int, run_id: str | None = None, mlflow_r
                     ]
             kept = [r for r in rows if r.get("step", 0) < global_step]
             experiment = logger.experiment  # (Lightning removes the old metrics.csv here)
+            if not isinstance(getattr(experiment, "metrics", None), list):
+                continue  # an extra DDP rank's stand-in: rank 0 alone writes metrics.csv
             experiment.metrics = kept + experiment.metrics
             if kept:
                 logger.save()
