@@ -23,6 +23,9 @@ from .tasks import KINDS as TASKS
 
 SPLITS = ("train", "train_dev", "dev", "test")
 MAX_CLASSES_INFERRED = 50  # integer targets with more distinct values than this are taken as regression
+FEW_CODES = 10  # up to this many distinct whole numbers are classes whatever their counts
+MIN_CLASS_EXAMPLES = 10  # a whole-number value seen fewer times than this is too rare to learn as a class
+RARE_SHARE = 0.01  # ... and when such values hold more than this share of the rows, the target is a quantity
 
 
 # --------------------------------------------------------------------------- arrays
@@ -123,22 +126,39 @@ def as_source(source) -> Source:
 
 # --------------------------------------------------------------------------- targets
 def infer_task(targets: np.ndarray) -> str:
-    """Several targets per example: multilabel. Strings or few distinct whole numbers:
-    classification (2 values: binary); else regression."""
+    """multilabel, binary, multiclass or regression, read off the targets (task_and_reason)."""
+    return task_and_reason(targets)[0]
+
+
+def task_and_reason(targets: np.ndarray) -> tuple[str, str]:
+    """(task, why) for data.task=auto. Several targets per example: multilabel. Strings and
+    booleans are classes. Numbers with fractions are a quantity: regression. Whole numbers
+    are classes when they are few (<= FEW_CODES), or up to MAX_CLASSES_INFERRED when nearly
+    every example has a value seen often enough to learn it; otherwise they are a count or a measure (27 values
+    of miles per gallon are not 27 classes). Missing targets are left out of the judgement."""
     if targets.ndim == 2:
-        return "multilabel"
-    values = np.unique(targets[~_missing(targets)]) if len(targets) else targets
-    numeric = np.issubdtype(targets.dtype, np.number) or targets.dtype == bool
-    if not numeric:
-        return "binary" if len(values) == 2 else "multiclass"
-    whole = (
-        np.issubdtype(targets.dtype, np.integer)
-        or targets.dtype == bool
-        or bool(np.all(np.mod(values.astype(float), 1) == 0))
-    )
-    if whole and len(values) <= MAX_CLASSES_INFERRED:
-        return "binary" if len(values) == 2 else "multiclass"
-    return "regression"
+        return "multilabel", f"{targets.shape[1]} target columns per example"
+    present = targets[~_missing(targets)] if len(targets) else targets
+    values, counts = np.unique(present, return_counts=True) if len(present) else (present, present)
+    k = len(values)
+    if not (np.issubdtype(targets.dtype, np.number) or targets.dtype == bool):
+        return ("binary" if k == 2 else "multiclass"), f"{k} distinct values that are not numbers"
+    if targets.dtype == bool or k <= 2:
+        return "binary", f"{k} distinct values" if k == 2 else f"{k} distinct value"
+    if not np.issubdtype(targets.dtype, np.integer) and np.any(np.mod(values.astype(float), 1) != 0):
+        return "regression", "numbers with fractions"
+    if k > MAX_CLASSES_INFERRED:
+        return "regression", f"{k} distinct whole numbers (more than {MAX_CLASSES_INFERRED}: a count or a measure)"
+    rare = counts < MIN_CLASS_EXAMPLES
+    share = counts[rare].sum() / max(len(present), 1)
+    # A handful of codes (cylinders, a 1-5 rating) stays classes even with a rare one (the checks
+    # ask "are these classes?" of a regression target that few); so does a table too small to judge.
+    if k > FEW_CODES and len(present) >= 100 and share > RARE_SHARE:
+        return "regression", (
+            f"{k} distinct whole numbers, {int(rare.sum())} of them with fewer than {MIN_CLASS_EXAMPLES} "
+            f"examples ({share:.0%} of the rows): too rare to learn as classes"
+        )
+    return "multiclass", f"{k} distinct whole numbers, each frequent enough to be a class"
 
 
 def _missing(targets: np.ndarray) -> np.ndarray:
@@ -209,10 +229,7 @@ def encode_targets(targets: np.ndarray, task: str, declared: list | None, train:
         for split, index in splits.items():
             unseen = np.unique(keys[index][~known[index]])
             if len(unseen):
-                raise ConfigError(
-                    f"class(es) {unseen[:5].tolist()} occur in {split} but never in train: the model cannot learn "
-                    "them; collect train examples of them or drop those rows (or change data.split_seed)"
-                )
+                raise ConfigError(unseen_class_message(keys, unseen, split))
         ids = ids.astype(np.int64)
         names = [str(c) for c in classes.tolist()]
     if len(names) < 2:
@@ -222,6 +239,24 @@ def encode_targets(targets: np.ndarray, task: str, declared: list | None, train:
             f"data.task=binary but the target has {len(names)} classes; use data.task=multiclass (or auto)"
         )
     return torch.from_numpy(ids), names
+
+
+def unseen_class_message(keys: np.ndarray, unseen: np.ndarray, split: str) -> str:
+    """Why a class of `split` never reached train. A class with a handful of examples in all the
+    data needs more of them (another split_seed only moves the problem to another class)."""
+    counts = {c: int((keys == c).sum()) for c in unseen[:5].tolist()}
+    rare = {c: n for c, n in counts.items() if n < MIN_CLASS_EXAMPLES}
+    if rare:
+        shown = ", ".join(f"{c!r} has {n} example{'s' * (n != 1)}" for c, n in rare.items())
+        return (
+            f"class {shown} in all the data, so {split} holds one that train never has: a class needs at "
+            f"least {MIN_CLASS_EXAMPLES} examples to be learned and scored (train, train_dev, dev and test each "
+            "take some); collect more examples of it, or drop its rows"
+        )
+    return (
+        f"class(es) {list(counts)} occur in {split} but never in train: the model cannot learn "
+        "them; collect train examples of them or drop those rows (or change data.split_seed)"
+    )
 
 
 def encode_labels(targets: np.ndarray, declared: list | None):
@@ -302,7 +337,12 @@ def make_splits(n: int, fractions: dict, seed: int, domain: np.ndarray | None = 
     }
     empty = [k for k, v in idx.items() if len(v) == 0]
     if empty:
-        raise ConfigError(f"split(s) {empty} would be empty with {n} examples; raise their fraction in data.splits")
+        needed = next(m for m in range(n + 1, 10**7) if all(round(fractions[k] * m) for k in fractions))
+        enough = "" if domain is not None else f": these fractions need at least {needed} examples (dozens to mean much)"
+        raise ConfigError(
+            f"split(s) {empty} would be empty with {n} examples{enough}; collect more examples, "
+            "or raise their fraction in data.splits"
+        )
     return {k: v.sort().values for k, v in idx.items()}
 
 
@@ -647,7 +687,7 @@ class FourSplitDataModule(L.LightningDataModule):
             return
         examples = self.source.load()
         targets = np.asarray(examples.targets)
-        task = infer_task(targets) if self.task_cfg == "auto" else self.task_cfg
+        task = self._task(targets)
         fractions = resolve_fractions(self.splits_cfg, len(targets))
         if self.fold is None:
             indices = make_splits(len(targets), fractions, self.split_seed, examples.domain)
@@ -687,6 +727,17 @@ class FourSplitDataModule(L.LightningDataModule):
             self.source.kind,
         )
         self._check_declared()
+
+    def _task(self, targets: np.ndarray) -> str:
+        """data.task, or read off the targets and said in one line with the key that overrides it."""
+        if self.task_cfg != "auto":
+            return self.task_cfg
+        task, why = task_and_reason(targets)
+        column = getattr(self.source, "target", None)
+        others = "|".join(k for k in ("binary", "multiclass", "regression") if k != task)
+        if task != "multilabel":
+            print(f"task: {task} ({f'data.target={column!r}: ' if column else ''}{why}); data.task={others} overrides it")
+        return task
 
     def _fit(self, train: np.ndarray) -> None:
         """The source's preprocessing, then standardization: both on the train rows alone."""
