@@ -152,13 +152,15 @@ def task_and_reason(targets: np.ndarray) -> tuple[str, str]:
     rare = counts < MIN_CLASS_EXAMPLES
     share = counts[rare].sum() / max(len(present), 1)
     # A handful of codes (cylinders, a 1-5 rating) stays classes even with a rare one (the checks
-    # ask "are these classes?" of a regression target that few); so does a table too small to judge.
-    if k > FEW_CODES and len(present) >= 100 and share > RARE_SHARE:
+    # ask "are these classes?" of a regression target that few).
+    if k > FEW_CODES and share > RARE_SHARE:
         return "regression", (
             f"{k} distinct whole numbers, {int(rare.sum())} of them with fewer than {MIN_CLASS_EXAMPLES} "
             f"examples ({share:.0%} of the rows): too rare to learn as classes"
         )
-    return "multiclass", f"{k} distinct whole numbers, each frequent enough to be a class"
+    if k <= FEW_CODES:
+        return "multiclass", f"{k} distinct whole numbers: few enough to be class codes"
+    return "multiclass", f"{k} distinct whole numbers, nearly every row's frequent enough to be a class"
 
 
 def _missing(targets: np.ndarray) -> np.ndarray:
@@ -249,9 +251,9 @@ def unseen_class_message(keys: np.ndarray, unseen: np.ndarray, split: str) -> st
     if rare:
         shown = ", ".join(f"{c!r} has {n} example{'s' * (n != 1)}" for c, n in rare.items())
         return (
-            f"class {shown} in all the data, so {split} holds one that train never has: a class needs at "
-            f"least {MIN_CLASS_EXAMPLES} examples to be learned and scored (train, train_dev, dev and test each "
-            "take some); collect more examples of it, or drop its rows"
+            f"class(es) {list(counts)} occur in {split} but never in train, and {shown} in all the data: a class "
+            f"needs at least {MIN_CLASS_EXAMPLES} examples to be learned and scored (train, train_dev, dev and "
+            "test each take some); collect more examples of it, or drop its rows"
         )
     return (
         f"class(es) {list(counts)} occur in {split} but never in train: the model cannot learn "
