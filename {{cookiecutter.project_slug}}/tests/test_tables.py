@@ -296,7 +296,9 @@ def test_seattle_weather_dates_become_one_number_not_a_category_per_day(tmp_path
     new, _ = fresh.read_new(str(write(tmp_path, frame.tail(5).drop(columns=["weather"]), "new.csv")))
     assert torch.equal(new, source.features()[-5:])  # predict reads dates the way training did
     bad = write(tmp_path, frame.tail(2).drop(columns=["weather"]).assign(date=["2015-12-30", "soon"]), "bad.csv")
-    with pytest.raises(ConfigError, match=r"column 'date' is days since 1970-01-01 in training but has the value 'soon'"):
+    with pytest.raises(
+        ConfigError, match=r"column 'date' is days since 1970-01-01 in training but has the value 'soon'"
+    ):
         fresh.read_new(str(bad))
 
 
@@ -319,7 +321,10 @@ def test_cars_rows_without_a_target_are_left_out_and_named_by_file_row(tmp_path,
 def test_question_marks_in_a_numeric_column_are_gaps_not_categories(tmp_path, capsys):
     frame = vega("cars")  # Horsepower has 6 gaps; exported the way UCI's auto-mpg file has them: '?'
     marked = frame.assign(Horsepower=frame["Horsepower"].astype(object).where(frame["Horsepower"].notna(), "?"))
-    plain, marks = TableSource(write(tmp_path, frame), "Origin"), TableSource(write(tmp_path, marked, "q.csv"), "Origin")
+    plain, marks = (
+        TableSource(write(tmp_path, frame), "Origin"),
+        TableSource(write(tmp_path, marked, "q.csv"), "Origin"),
+    )
     plain.load(), marks.load()
     assert "column 'Horsepower' is numbers with '?' in 6 rows read as missing" in capsys.readouterr().out
     plain.fit(np.arange(300)), marks.fit(np.arange(300))

@@ -340,7 +340,9 @@ def make_splits(n: int, fractions: dict, seed: int, domain: np.ndarray | None = 
     empty = [k for k, v in idx.items() if len(v) == 0]
     if empty:
         needed = next(m for m in range(n + 1, 10**7) if all(round(fractions[k] * m) for k in fractions))
-        enough = "" if domain is not None else f": these fractions need at least {needed} examples (dozens to mean much)"
+        enough = (
+            "" if domain is not None else f": these fractions need at least {needed} examples (dozens to mean much)"
+        )
         raise ConfigError(
             f"split(s) {empty} would be empty with {n} examples{enough}; collect more examples, "
             "or raise their fraction in data.splits"
@@ -738,7 +740,9 @@ class FourSplitDataModule(L.LightningDataModule):
         column = getattr(self.source, "target", None)
         others = "|".join(k for k in ("binary", "multiclass", "regression") if k != task)
         if task != "multilabel":
-            print(f"task: {task} ({f'data.target={column!r}: ' if column else ''}{why}); data.task={others} overrides it")
+            print(
+                f"task: {task} ({f'data.target={column!r}: ' if column else ''}{why}); data.task={others} overrides it"
+            )
         return task
 
     def _fit(self, train: np.ndarray) -> None:

@@ -140,7 +140,10 @@ class TableSource(Source):
                 )
 
         return Examples(
-            targets=self._targets(frame), names=_row_names(len(frame), rows), domain=self._domain(frame), class_names=None
+            targets=self._targets(frame),
+            names=_row_names(len(frame), rows),
+            domain=self._domain(frame),
+            class_names=None,
         )
 
     def _column_kinds(self, frame: pd.DataFrame, columns: list[str]) -> tuple[dict, dict]:
@@ -540,7 +543,9 @@ def _text_head(path: Path, encoding, label: str, say: bool) -> tuple[str, str]:
             if e.start >= len(raw) - 3:  # the 64 kB cut a character in two
                 text = raw[: e.start].decode(candidate)
             elif encoding:
-                raise ConfigError(f"{label} is not {encoding} text ({e.reason} at byte {e.start}); set data.encoding") from None
+                raise ConfigError(
+                    f"{label} is not {encoding} text ({e.reason} at byte {e.start}); set data.encoding"
+                ) from None
             else:
                 continue
         if say and candidate != (encoding or "utf-8"):
@@ -589,7 +594,11 @@ def _refuse_nested(column: pd.Series, name: str, path) -> None:
         return
     present = column.dropna()
     first = present.iloc[0] if len(present) else None
-    if isinstance(first, (list, tuple, dict, np.ndarray)) or "list" in str(column.dtype) or "struct" in str(column.dtype):
+    if (
+        isinstance(first, (list, tuple, dict, np.ndarray))
+        or "list" in str(column.dtype)
+        or "struct" in str(column.dtype)
+    ):
         what = "dicts" if isinstance(first, dict) or "struct" in str(column.dtype) else "lists"
         raise ConfigError(
             f"column {name!r} of {path} holds {what} (e.g. {_short(first)}), not one value per row; "
