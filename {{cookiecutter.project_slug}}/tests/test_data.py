@@ -285,3 +285,15 @@ def trainer_monitor(cfg) -> str:
     from hydra.utils import instantiate
 
     return instantiate(cfg.callbacks.model_checkpoint).monitor
+
+
+def test_the_objective_is_known_before_a_run_for_a_sweep_to_read(make_cfg):
+    """A sweep creates its study (maximize or minimize) before any trial reads the data."""
+    from {{cookiecutter.package_name}}.tasks import resolved_objective
+
+    assert resolved_objective(make_cfg("data=diabetes")) == ("mae", "min")
+    assert resolved_objective(make_cfg("data=breast_cancer")) == ("accuracy", "max")
+    assert resolved_objective(make_cfg("data=diabetes", "objective.metric=mse")) == ("mse", "min")
+    cfg = make_cfg("data=diabetes")
+    resolved_objective(cfg)
+    assert cfg.objective.metric == "auto"  # the config itself stays as the user wrote it

@@ -35,6 +35,7 @@ _TILE_ROWS = 4096  # rows per tile of the encoded matrix: ~1.6 MB at 100 columns
 class TableSource(Source):
     in_memory = True
     kind = "table"
+    fresh_features = True  # features() builds a new tensor each call: the data module may standardize it in place
 
     def __init__(
         self,
@@ -279,6 +280,7 @@ class TableSource(Source):
         if not train.any():
             raise ValueError("fit() needs at least one train row")
         self.notes, self._columns, names = [], [], []
+        self._stats: list[tuple[float, float, float, float]] = []  # per output column, over train
         for name, kind in self._kinds.items():
             if kind == "numeric":
                 how = self._read.get(name)
@@ -292,6 +294,19 @@ class TableSource(Source):
             self._columns.append(entry)
         self.feature_names = names
         self.input_shape = (len(names),)
+        self._train_rows = int(train.sum())
+
+    def train_statistics(self) -> dict:
+        """Per encoded column over the train rows: sum, sum of squares, min, max, and the row count,
+        as the data module's Standardizer would sum features()[train] (float32 values, float64
+        sums). Read off what fit() already holds (a one-hot column's sum is its count), so a
+        million-row table is not summed a second time."""
+        total, squares, lo, hi = (torch.tensor(column, dtype=torch.float64) for column in zip(*self._stats))
+        return {"total": total, "squares": squares, "n": self._train_rows, "lo": lo, "hi": hi}
+
+    def _count_stats(self, count: int, n: int) -> None:
+        """A 0/1 column that is 1 in `count` of the n train rows."""
+        self._stats.append((float(count), float(count), float(count == n), float(count > 0)))
 
     def _fit_numeric(self, name: str, values: np.ndarray, train: np.ndarray) -> dict:
         train_values = values[train]
@@ -302,6 +317,12 @@ class TableSource(Source):
         else:
             median = _median_of_present(train_values, present)
         indicator = present < len(train_values)
+        filled = train_values.astype(np.float32)  # as features() fills the train rows
+        filled[np.isnan(filled)] = np.float32(median)
+        wide = filled.astype(np.float64)
+        self._stats.append((float(wide.sum()), float(wide @ wide), float(filled.min()), float(filled.max())))
+        if indicator:
+            self._count_stats(len(train_values) - present, len(train_values))
         if not indicator:
             elsewhere = int(np.isnan(values).sum())
             if elsewhere:
@@ -328,6 +349,11 @@ class TableSource(Source):
                 f"{name}: {len(rare)} categories beyond the {self.max_categories} most frequent in train "
                 f"({rare_rows} train rows) go to {name}={OTHER}; raise data.max_categories to keep them"
             )
+        n, missing = len(train_codes), int((train_codes < 0).sum())
+        for category in sorted(kept):  # the one-hot slots in order: categories, <missing>, <other>
+            self._count_stats(counts[category], n)
+        self._count_stats(missing, n)
+        self._count_stats(n - missing - sum(counts[c] for c in kept), n)
         return {"name": name, "kind": "categorical", "categories": sorted(kept)}
 
     # -- transform with the fitted state only ------------------------------------------
