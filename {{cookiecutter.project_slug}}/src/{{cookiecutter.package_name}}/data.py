@@ -518,7 +518,9 @@ class Standardizer:
             wide = block.astype(np.float64)
             total += wide.sum(0)
             squares += np.multiply(wide, wide, out=wide).sum(0)
-        return self._set(torch.from_numpy(total), torch.from_numpy(squares), n, torch.from_numpy(lo), torch.from_numpy(hi))
+        return self._set(
+            torch.from_numpy(total), torch.from_numpy(squares), n, torch.from_numpy(lo), torch.from_numpy(hi)
+        )
 
     def fit_batches(self, batches) -> Standardizer:
         """One pass over raw train batches: sums for mean and std, per-position min and max."""
