@@ -186,8 +186,8 @@ class TableSource(Source):
     def _is_constant(self, name: str, kind: str, column: pd.Series, how: dict | None) -> bool:
         if kind == "numeric" and how is None and is_numeric_dtype(column.dtype):
             values = _as_numbers(column)
-            finite = values[~np.isnan(values)]
-            return len(finite) == 0 or (finite.min() == finite.max() and len(finite) == len(values))
+            lo, hi = np.fmin.reduce(values), np.fmax.reduce(values)  # NaN-skipping, and no copy
+            return bool(np.isnan(lo) or (lo == hi and not np.isnan(values).any()))
         if kind == "categorical":
             codes, texts = self._factorized(self._frame, name)
             return len(texts) <= 1 and not (len(texts) == 1 and (codes < 0).any())

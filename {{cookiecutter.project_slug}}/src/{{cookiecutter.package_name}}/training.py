@@ -70,7 +70,7 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     quality_options(cfg)  # the analysis keys, checked before training rather than after it
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, trainer = build(cfg)
-    write_skipped_rows(out_dir, datamodule.source)
+    write_skipped_rows(out_dir, getattr(datamodule, "source", None))  # a streamed module has no source
     if cfg.get("ckpt_path"):
         # Everything a resume needs is checked before any file of the run is touched.
         checkpoint = check_resume(cfg, model, datamodule)
@@ -196,7 +196,11 @@ def check_resume(cfg: DictConfig, model, datamodule) -> dict:
         )
     run_config = Path(cfg.paths.output_dir) / ".hydra" / "config.yaml"
     if run_config.is_file():
-        before, now = _flat(OmegaConf.to_container(OmegaConf.load(run_config))), _flat(OmegaConf.to_container(cfg))
+        from .tasks import resolve_objective
+
+        saved = OmegaConf.load(run_config)
+        resolve_objective(saved, datamodule.spec, say=False)  # it says auto where cfg holds what auto became
+        before, now = _flat(OmegaConf.to_container(saved)), _flat(OmegaConf.to_container(cfg))
         changed = sorted(
             k
             for k in set(before) | set(now)

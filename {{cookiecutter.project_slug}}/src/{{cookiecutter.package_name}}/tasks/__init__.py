@@ -41,7 +41,7 @@ def make_task(kind: str, num_classes: int | None = None, **options) -> Task:
 AUTO = "auto"
 
 
-def resolve_objective(cfg, spec) -> None:
+def resolve_objective(cfg, spec, say: bool = True) -> None:
     """objective.metric=auto / objective.mode=auto (the defaults) become the task's own in cfg
     itself, so everything that reads them afterwards (checkpointing, early stopping, reports,
     the summary) sees a real metric: accuracy for classes, mae for regression. Said in one line."""
@@ -57,7 +57,7 @@ def resolve_objective(cfg, spec) -> None:
             objective.metric = cls.default_objective[0]
         if mode == AUTO:
             objective.mode = "max" if HIGHER_IS_BETTER.get(objective.metric, True) else "min"
-    if metric == AUTO:
+    if metric == AUTO and say:
         print(
             f"objective: {objective.metric} ({objective.mode}), the default for task {spec.task}; "
             f"objective.metric=... picks another (one of {', '.join((*cls.metric_names, 'loss'))})"
@@ -75,7 +75,7 @@ def resolved_objective(cfg) -> tuple[str, str]:
     from ..build import build_datamodule
 
     cfg = copy.deepcopy(cfg)
-    resolve_objective(cfg, build_datamodule(cfg).spec)
+    resolve_objective(cfg, build_datamodule(cfg).spec, say=False)
     return cfg.objective.metric, cfg.objective.mode
 
 
