@@ -63,7 +63,8 @@ def load_run(ckpt_path, setup_data: bool = True):
     datamodule.load_state_dict(state)
     from .tasks import resolve_objective
 
-    resolve_objective(cfg, datamodule.spec, say=False)  # a run's config keeps objective.metric=auto; its spec says which
+    # A run's saved config keeps objective.metric=auto; its spec says what that became.
+    resolve_objective(cfg, datamodule.spec, say=False)
     model = build_model(cfg, datamodule.spec, optimizer=False, scheduler=False)
     try:
         model.load_state_dict(checkpoint["state_dict"])
