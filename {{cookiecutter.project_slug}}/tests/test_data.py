@@ -210,3 +210,90 @@ def test_a_loader_stopped_mid_epoch_goes_on_with_the_next_batch():
     resumed = InMemoryLoader(x, y, batch_size=3, shuffle=True, seed=1)
     resumed.load_state_dict(stopped.state_dict())  # what a checkpoint carries
     assert [b[2].tolist() for b in resumed] == straight[2:]
+
+
+# --------------------------------------------------------------------------- a table as it comes (issue 22)
+def real_targets():
+    """(name, targets as the CSV holds them, the task a person would pick) on real public tables."""
+    from sklearn.datasets import load_diabetes, load_wine
+
+    cases = [
+        ("sklearn diabetes progression (214 whole numbers)", load_diabetes()["target"], "regression"),
+        ("sklearn wine cultivar 0/1/2", load_wine()["target"], "multiclass"),
+    ]
+    vega = pytest.importorskip("vega_datasets").data
+    cars = vega.cars()
+    mpg = cars["Miles_per_Gallon"].dropna().to_numpy()
+    cases += [
+        ("cars miles per gallon", mpg, "regression"),
+        ("cars miles per gallon, rounded: 37 whole numbers, many rare", np.round(mpg), "regression"),
+        ("cars cylinders 3/4/5/6/8 (two rare)", cars["Cylinders"].to_numpy(), "multiclass"),
+        ("la_riots age, 62 rows, 30 whole numbers", vega.la_riots()["age"].dropna().to_numpy(), "regression"),
+        ("seattle weather", vega.seattle_weather()["weather"].to_numpy(dtype=object), "multiclass"),
+    ]
+    return cases
+
+
+def test_the_task_of_real_targets_is_the_one_a_person_would_pick():
+    for name, targets, task in real_targets():
+        assert infer_task(np.asarray(targets)) == task, name
+
+
+def test_a_class_with_one_example_says_how_many_are_needed(make_cfg, tmp_path):
+    vega = pytest.importorskip("vega_datasets").data
+    frame = vega.seattle_weather()
+    dev = make_splits(len(frame), resolve_fractions("auto", len(frame)), seed=0)["dev"]
+    frame.loc[int(dev[0]), "weather"] = "hail"  # the one hail day of four years falls in dev
+    frame.to_csv(tmp_path / "w.csv", index=False)
+    with pytest.raises(
+        ConfigError, match=r"\['hail'\] occur in dev .* 'hail' has 1 example .* needs at least 10 examples"
+    ):
+        datamodule(make_cfg, "data=table", f"data.path={tmp_path / 'w.csv'}", "data.target=weather")
+
+
+def test_a_two_row_table_says_how_many_examples_the_splits_need(make_cfg, tmp_path):
+    (tmp_path / "t.csv").write_text("a,y\n1,x\n2,z\n")
+    with pytest.raises(ConfigError, match=r"empty with 2 examples: these fractions need at least 6 examples"):
+        datamodule(make_cfg, "data=table", f"data.path={tmp_path / 't.csv'}", "data.target=y")
+
+
+@pytest.mark.slow
+def test_a_regression_table_trains_with_every_default(make_cfg, tmp_path, capsys):
+    """sklearn's diabetes table as a CSV, nothing but data.path and data.target: the task and the
+    objective follow the data, and every place that reads the objective sees mae."""
+    from sklearn.datasets import load_diabetes
+
+    from {{cookiecutter.package_name}}.training import train
+
+    load_diabetes(as_frame=True).frame.to_csv(tmp_path / "diabetes.csv", index=False)
+    cfg = make_cfg(
+        "data=table",
+        f"data.path={tmp_path / 'diabetes.csv'}",
+        "data.target=target",
+        "trainer.max_epochs=3",
+        output_dir=tmp_path / "run",
+    )
+    summary = train(cfg)
+    out = capsys.readouterr().out
+    assert "task: regression (data.target='target': 214 distinct whole numbers" in out
+    assert "objective: mae (min), the default for task regression" in out
+    assert summary["objective"] == "mae" and summary["scores"]["dev"] < 60  # predicting the mean: 65
+    assert cfg.objective.mode == "min" and trainer_monitor(cfg) == "dev/mae"
+
+
+def trainer_monitor(cfg) -> str:
+    from hydra.utils import instantiate
+
+    return instantiate(cfg.callbacks.model_checkpoint).monitor
+
+
+def test_the_objective_is_known_before_a_run_for_a_sweep_to_read(make_cfg):
+    """A sweep creates its study (maximize or minimize) before any trial reads the data."""
+    from {{cookiecutter.package_name}}.tasks import resolved_objective
+
+    assert resolved_objective(make_cfg("data=diabetes")) == ("mae", "min")
+    assert resolved_objective(make_cfg("data=breast_cancer")) == ("accuracy", "max")
+    assert resolved_objective(make_cfg("data=diabetes", "objective.metric=mse")) == ("mse", "min")
+    cfg = make_cfg("data=diabetes")
+    resolved_objective(cfg)
+    assert cfg.objective.metric == "auto"  # the config itself stays as the user wrote it

@@ -163,7 +163,7 @@ def test_bad_image_folders_are_one_line_errors_and_write_nothing(make, message, 
     assert done.returncode == 2, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and re.search(message, lines[0]), done.stderr
-    assert not (out / "checkpoints").exists() and not (out / "summary.json").exists()
+    assert not out.exists()  # a run refused for its config or data leaves no folder behind
 
 
 def _one_class(root: Path):
@@ -256,6 +256,13 @@ BAD_TABLES = {
         ["data.target=y", "data.numeric=[a]"],
         "data.numeric",
     ),
+    "an Excel workbook named .csv": ("PK\x03\x04xl/workbook.xml", ["data.target=y"], "is an Excel workbook"),
+    "two rows": ("a,y\n1,x\n2,z\n", ["data.target=y"], "need at least 6 examples"),
+    "missing targets, made an error": (
+        "a,y\n" + "1,x\n2,\n" * 20,
+        ["data.target=y", "data.missing_target=error"],
+        "missing in",
+    ),
 }
 
 
@@ -275,7 +282,7 @@ def test_bad_tables_are_one_line_errors_and_write_nothing(case, tmp_path):
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], (
         done.stderr[-1500:]
     )
-    assert not (out / "checkpoints").exists() and not (out / "summary.json").exists()
+    assert not out.exists()  # a run refused for its config or data leaves no folder behind
 
 
 def test_a_class_only_dev_has_is_refused(tmp_path, make_cfg):

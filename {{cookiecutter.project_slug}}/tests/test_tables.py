@@ -220,7 +220,7 @@ BAD_INPUTS = {
         r"data\.numeric lists column 'color' .* non-numeric value 'red'",
     ),
     "target with gaps": lambda d, t: (
-        {"path": write(d, t.assign(label=[None, "a"] * 4))},
+        {"path": write(d, t.assign(label=[None, "a"] * 4)), "missing_target": "error"},
         r"data\.target='label' is missing in 4 of 8 rows",
     ),
     "single target value": lambda d, t: (
@@ -235,7 +235,33 @@ BAD_INPUTS = {
         {"path": write(d, t), "drop": ["age", "height", "color"]},
         r"no feature columns left",
     ),
+    "an Excel workbook named .csv": lambda d, t: (
+        {"path": workbook(d / "export.csv")},
+        r"data\.path=.*export\.csv is an Excel workbook \(\.xlsx\), not CSV text.*Save As > CSV",
+    ),
+    "a Parquet column of lists": lambda d, t: (
+        {"path": write(d, t.assign(tags=[[1, 2]] * 8), "table.parquet")},
+        r"column 'tags' .* holds lists \(e\.g\. \[1, 2\]\).*data\.drop=\[tags\]",
+    ),
+    "every feature constant": lambda d, t: (
+        {"path": write(d, t.assign(age=1.0, height=2.0, color="red"))},
+        r"every feature column .* is constant",
+    ),
+    "unknown missing_target": lambda d, t: (
+        {"path": write(d, t), "missing_target": "drop"},
+        r"data\.missing_target='drop' is not known; use skip .* or error",
+    ),
 }
+
+
+def workbook(path):
+    """What Excel writes (a zip of XML parts), under a .csv name: the magic bytes are what count."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    return path
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
@@ -244,3 +270,122 @@ def test_bad_inputs_are_one_line_config_errors(tmp_path, table, case):
     with pytest.raises(ConfigError, match=message) as error:
         TableSource(**{"target": "label", **arguments}).load()
     assert "\n" not in str(error.value)
+
+
+# --------------------------------------------------------------------------- tables as they come (issue 22)
+# Real public tables written to CSV as they come (vega_datasets' bundled copies: no network).
+
+
+def vega(name: str) -> pd.DataFrame:
+    data = pytest.importorskip("vega_datasets").data
+    return getattr(data, name)()
+
+
+def test_seattle_weather_dates_become_one_number_not_a_category_per_day(tmp_path, capsys):
+    frame = vega("seattle_weather")
+    path = write(tmp_path, frame)
+    source = TableSource(path, "weather")
+    source.load()
+    assert "column 'date' holds dates and is read as a number" in capsys.readouterr().out
+    source.fit(np.arange(1000))
+    assert source.feature_names[0] == "date" and not any(n.startswith("date=") for n in source.feature_names)
+    days = source.features()[:, 0].numpy()
+    expected = (pd.to_datetime(frame["date"]) - pd.Timestamp("1970-01-01")).dt.days.to_numpy()
+    assert np.array_equal(days, expected.astype(np.float32))  # 2012-01-01 is day 15340
+    fresh = TableSource.from_state_dict(json.loads(json.dumps(source.state_dict())))
+    new, _ = fresh.read_new(str(write(tmp_path, frame.tail(5).drop(columns=["weather"]), "new.csv")))
+    assert torch.equal(new, source.features()[-5:])  # predict reads dates the way training did
+    bad = write(tmp_path, frame.tail(2).drop(columns=["weather"]).assign(date=["2015-12-30", "soon"]), "bad.csv")
+    with pytest.raises(
+        ConfigError, match=r"column 'date' is days since 1970-01-01 in training but has the value 'soon'"
+    ):
+        fresh.read_new(str(bad))
+
+
+def test_cars_rows_without_a_target_are_left_out_and_named_by_file_row(tmp_path, capsys):
+    frame = vega("cars")
+    path = write(tmp_path, frame)
+    source = TableSource(path, "Miles_per_Gallon")
+    examples = source.load()
+    gaps = np.flatnonzero(frame["Miles_per_Gallon"].isna().to_numpy())
+    assert len(gaps) == 8 and len(examples.targets) == 406 - 8 and not np.isnan(examples.targets).any()
+    assert "8 of 406 rows have no 'Miles_per_Gallon' and are left out" in capsys.readouterr().out
+    assert source.skipped_rows.tolist() == gaps.tolist()
+    kept = np.setdiff1d(np.arange(406), gaps)
+    assert examples.names[int(gaps[0])] == f"row {kept[gaps[0]]}"  # names lead back to the file's rows
+    assert source.describe(int(gaps[0]))["Name"] == frame["Name"].iloc[kept[gaps[0]]]
+    with pytest.raises(ConfigError, match=r"missing in 8 of 406 rows; drop those rows or fill them"):
+        TableSource(path, "Miles_per_Gallon", missing_target="error").load()
+
+
+def test_question_marks_in_a_numeric_column_are_gaps_not_categories(tmp_path, capsys):
+    frame = vega("cars")  # Horsepower has 6 gaps; exported the way UCI's auto-mpg file has them: '?'
+    marked = frame.assign(Horsepower=frame["Horsepower"].astype(object).where(frame["Horsepower"].notna(), "?"))
+    plain, marks = (
+        TableSource(write(tmp_path, frame), "Origin"),
+        TableSource(write(tmp_path, marked, "q.csv"), "Origin"),
+    )
+    plain.load(), marks.load()
+    assert "column 'Horsepower' is numbers with '?' in 6 rows read as missing" in capsys.readouterr().out
+    plain.fit(np.arange(300)), marks.fit(np.arange(300))
+    assert marks.feature_names == plain.feature_names and "Horsepower_missing" in marks.feature_names
+    assert torch.equal(marks.features(), plain.features())
+    fresh = TableSource.from_state_dict(marks.state_dict())
+    new, _ = fresh.read_new(str(write(tmp_path, marked.drop(columns=["Origin"]), "new.csv")))
+    assert torch.equal(new, plain.features())
+
+
+def test_constant_columns_are_left_out_and_id_columns_named(tmp_path, capsys):
+    frame = vega("airports")  # iata: a different code in every row
+    frame = frame.assign(row_id=np.arange(1, len(frame) + 1), source="faa")  # a running number, one constant
+    source = TableSource(write(tmp_path, frame), "country")
+    source.load()
+    out = capsys.readouterr().out
+    assert "constant column(s) 'source' left out" in out
+    assert "'iata', 'row_id' look like row IDs" in out and "data.drop=[iata,row_id] leaves them out" in out
+    source.fit(np.arange(3000))
+    assert not any(n.startswith("source") for n in source.feature_names) and "row_id" in source.feature_names
+    TableSource(write(tmp_path, vega("seattle_weather")), "weather").load()  # real columns, no IDs: silent
+    assert "row IDs" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_other_separators_are_detected_and_said(tmp_path, capsys, sep):
+    frame = vega("cars")
+    path = tmp_path / "cars.csv"
+    frame.to_csv(path, sep=sep, index=False)
+    source = TableSource(path, "Origin")
+    source.load()
+    assert f"is read with the separator {sep!r} (data.sep=" in capsys.readouterr().out
+    plain = TableSource(write(tmp_path, frame, "plain.csv"), "Origin")
+    plain.load()
+    assert source.describe(5) == plain.describe(5)
+
+
+def test_a_windows_encoded_file_is_read_and_said(tmp_path, capsys):
+    frame = vega("barley").replace({"site": {"Morris": "Morrís"}})  # one accented name, as a Spanish export has
+    path = tmp_path / "barley.csv"
+    frame.to_csv(path, index=False, encoding="cp1252")
+    source = TableSource(path, "yield")
+    source.load()
+    assert "is not UTF-8; read as cp1252 (data.encoding=cp1252 sets it)" in capsys.readouterr().out
+    assert "Morrís" in {source.describe(i)["site"] for i in range(len(frame))}
+
+
+def test_repeated_column_names_are_said(tmp_path, capsys):
+    path = tmp_path / "dupe.csv"
+    path.write_text("size,size,label\n" + "".join(f"{i},{i * 2},{'ab'[i % 2]}\n" for i in range(30)))
+    TableSource(path, "label").load()
+    assert "repeats column names: 'size' 2 times, read as size, size.1" in capsys.readouterr().out
+
+
+def test_predict_names_a_category_training_never_saw(tmp_path, table):
+    source, _ = fitted(write(tmp_path, table))
+    fresh = TableSource.from_state_dict(source.state_dict())
+    new = table.drop(columns=["label"]).assign(color=["red", "green", "green", None, "red", "blue", "red", "red"])
+    x, _ = fresh.read_new(str(write(tmp_path, new, "new.csv")))
+    assert fresh.read_notes == [
+        "column 'color' has value(s) the model has no input for (unseen or rare in train): 'green' (2 rows); "
+        "they are read as color=<other>"
+    ]
+    assert x[1, source.feature_names.index("color=<other>")] == 1

@@ -23,6 +23,9 @@ from .tasks import KINDS as TASKS
 
 SPLITS = ("train", "train_dev", "dev", "test")
 MAX_CLASSES_INFERRED = 50  # integer targets with more distinct values than this are taken as regression
+FEW_CODES = 10  # up to this many distinct whole numbers are classes whatever their counts
+MIN_CLASS_EXAMPLES = 10  # a whole-number value seen fewer times than this is too rare to learn as a class
+RARE_SHARE = 0.01  # ... and when such values hold more than this share of the rows, the target is a quantity
 
 
 # --------------------------------------------------------------------------- arrays
@@ -123,30 +126,62 @@ def as_source(source) -> Source:
 
 # --------------------------------------------------------------------------- targets
 def infer_task(targets: np.ndarray) -> str:
-    """Several targets per example: multilabel. Strings or few distinct whole numbers:
-    classification (2 values: binary); else regression."""
+    """multilabel, binary, multiclass or regression, read off the targets (task_and_reason)."""
+    return task_and_reason(targets)[0]
+
+
+def task_and_reason(targets: np.ndarray) -> tuple[str, str]:
+    """(task, why) for data.task=auto. Several targets per example: multilabel. Strings and
+    booleans are classes. Numbers with fractions are a quantity: regression. Whole numbers
+    are classes when they are few (<= FEW_CODES), or up to MAX_CLASSES_INFERRED when nearly
+    every example has a value seen often enough to learn it; otherwise they are a count or a measure (27 values
+    of miles per gallon are not 27 classes). Missing targets are left out of the judgement."""
     if targets.ndim == 2:
-        return "multilabel"
-    values = np.unique(targets[~_missing(targets)]) if len(targets) else targets
-    numeric = np.issubdtype(targets.dtype, np.number) or targets.dtype == bool
-    if not numeric:
-        return "binary" if len(values) == 2 else "multiclass"
-    whole = (
-        np.issubdtype(targets.dtype, np.integer)
-        or targets.dtype == bool
-        or bool(np.all(np.mod(values.astype(float), 1) == 0))
-    )
-    if whole and len(values) <= MAX_CLASSES_INFERRED:
-        return "binary" if len(values) == 2 else "multiclass"
-    return "regression"
+        return "multilabel", f"{targets.shape[1]} target columns per example"
+    present = targets[~_missing(targets)] if len(targets) else targets
+    values, counts = _distinct(present) if len(present) else (present, present)
+    k = len(values)
+    if not (np.issubdtype(targets.dtype, np.number) or targets.dtype == bool):
+        return ("binary" if k == 2 else "multiclass"), f"{k} distinct values that are not numbers"
+    if targets.dtype == bool or k <= 2:
+        return "binary", f"{k} distinct values" if k == 2 else f"{k} distinct value"
+    if not np.issubdtype(targets.dtype, np.integer) and np.any(np.mod(values.astype(float), 1) != 0):
+        return "regression", "numbers with fractions"
+    if k > MAX_CLASSES_INFERRED:
+        return "regression", f"{k} distinct whole numbers (more than {MAX_CLASSES_INFERRED}: a count or a measure)"
+    rare = counts < MIN_CLASS_EXAMPLES
+    share = counts[rare].sum() / max(len(present), 1)
+    # A handful of codes (cylinders, a 1-5 rating) stays classes even with a rare one (the checks
+    # ask "are these classes?" of a regression target that few).
+    if k > FEW_CODES and share > RARE_SHARE:
+        return "regression", (
+            f"{k} distinct whole numbers, {int(rare.sum())} of them with fewer than {MIN_CLASS_EXAMPLES} "
+            f"examples ({share:.0%} of the rows): too rare to learn as classes"
+        )
+    if k <= FEW_CODES:
+        return "multiclass", f"{k} distinct whole numbers: few enough to be class codes"
+    return "multiclass", f"{k} distinct whole numbers, nearly every row's frequent enough to be a class"
 
 
 def _missing(targets: np.ndarray) -> np.ndarray:
     if np.issubdtype(targets.dtype, np.floating):
         return np.isnan(targets)
-    if targets.dtype == object:
-        return np.array([t is None or (isinstance(t, float) and math.isnan(t)) for t in targets], dtype=bool)
+    if targets.dtype == object:  # None or NaN; pandas' check is vectorized (a million labels, no loop)
+        import pandas as pd
+
+        return pd.isna(targets)
     return np.zeros(len(targets), dtype=bool)
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(values, return_counts=True), by hashing: sorting a million str objects costs
+    seconds, hashing them a tenth of that, and only the few distinct values are sorted."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values)
+    counts = np.bincount(codes, minlength=len(uniques))
+    order = np.argsort(np.asarray(uniques), kind="stable")
+    return np.asarray(uniques)[order], counts[order]
 
 
 def encode_targets(targets: np.ndarray, task: str, declared: list | None, train: np.ndarray, splits: dict):
@@ -201,19 +236,12 @@ def encode_targets(targets: np.ndarray, task: str, declared: list | None, train:
                 f"data.task={task} but the targets have fractions (e.g. {targets[np.mod(targets, 1) != 0][0]}); "
                 "use data.task=regression, or give class ids or names"
             )
-        # vectorized: a million string labels must not cost a million Python lookups
-        keys = targets.astype(np.int64) if np.issubdtype(targets.dtype, np.number) else targets.astype(str)
-        classes = np.unique(keys[train])
-        ids = np.searchsorted(classes, keys).clip(0, len(classes) - 1)
-        known = classes[ids] == keys
+        ids, classes, keys = _class_ids(targets, train)
+        known = ids >= 0
         for split, index in splits.items():
-            unseen = np.unique(keys[index][~known[index]])
+            unseen = np.unique(keys()[index][~known[index]])
             if len(unseen):
-                raise ConfigError(
-                    f"class(es) {unseen[:5].tolist()} occur in {split} but never in train: the model cannot learn "
-                    "them; collect train examples of them or drop those rows (or change data.split_seed)"
-                )
-        ids = ids.astype(np.int64)
+                raise ConfigError(unseen_class_message(keys(), unseen, split))
         names = [str(c) for c in classes.tolist()]
     if len(names) < 2:
         raise ConfigError(f"the target has a single class ({names}); a classifier needs at least two")
@@ -222,6 +250,43 @@ def encode_targets(targets: np.ndarray, task: str, declared: list | None, train:
             f"data.task=binary but the target has {len(names)} classes; use data.task=multiclass (or auto)"
         )
     return torch.from_numpy(ids), names
+
+
+def _class_ids(targets: np.ndarray, train: np.ndarray):
+    """(class id per example, -1 for a class train lacks; the sorted train classes; keys()).
+    Classes are whole numbers or texts; one hash pass over the targets (pandas.factorize), then
+    only the few distinct values are converted and sorted: a million string labels cost
+    neither a million Python lookups nor a sort of a million strings."""
+    import pandas as pd
+
+    numeric = np.issubdtype(targets.dtype, np.number)
+    codes, uniques = pd.factorize(targets.astype(np.int64) if numeric else targets)
+    uniques = np.asarray(uniques).astype(np.int64) if numeric else np.array([str(u) for u in uniques])
+    merge, uniques = pd.factorize(uniques)  # 7 and "7" are one class, as their text is
+    codes, uniques = merge[codes], np.asarray(uniques)
+    in_train = np.bincount(codes[train], minlength=len(uniques)) > 0
+    classes = np.sort(uniques[in_train])
+    lookup = np.full(len(uniques), -1, dtype=np.int64)
+    lookup[in_train] = np.searchsorted(classes, uniques[in_train])
+    return lookup[codes], classes, lambda: uniques[codes]  # keys(): only for the error message
+
+
+def unseen_class_message(keys: np.ndarray, unseen: np.ndarray, split: str) -> str:
+    """Why a class of `split` never reached train. A class with a handful of examples in all the
+    data needs more of them (another split_seed only moves the problem to another class)."""
+    counts = {c: int((keys == c).sum()) for c in unseen[:5].tolist()}
+    rare = {c: n for c, n in counts.items() if n < MIN_CLASS_EXAMPLES}
+    if rare:
+        shown = ", ".join(f"{c!r} has {n} example{'s' * (n != 1)}" for c, n in rare.items())
+        return (
+            f"class(es) {list(counts)} occur in {split} but never in train, and {shown} in all the data: a class "
+            f"needs at least {MIN_CLASS_EXAMPLES} examples to be learned and scored (train, train_dev, dev and "
+            "test each take some); collect more examples of it, or drop its rows"
+        )
+    return (
+        f"class(es) {list(counts)} occur in {split} but never in train: the model cannot learn "
+        "them; collect train examples of them or drop those rows (or change data.split_seed)"
+    )
 
 
 def encode_labels(targets: np.ndarray, declared: list | None):
@@ -302,8 +367,15 @@ def make_splits(n: int, fractions: dict, seed: int, domain: np.ndarray | None = 
     }
     empty = [k for k, v in idx.items() if len(v) == 0]
     if empty:
-        raise ConfigError(f"split(s) {empty} would be empty with {n} examples; raise their fraction in data.splits")
-    return {k: v.sort().values for k, v in idx.items()}
+        needed = next(m for m in range(n + 1, 10**7) if all(round(fractions[k] * m) for k in fractions))
+        enough = (
+            "" if domain is not None else f": these fractions need at least {needed} examples (dozens to mean much)"
+        )
+        raise ConfigError(
+            f"split(s) {empty} would be empty with {n} examples{enough}; collect more examples, "
+            "or raise their fraction in data.splits"
+        )
+    return {k: torch.from_numpy(np.sort(v.numpy())) for k, v in idx.items()}  # numpy's sort: 3-5x torch's here
 
 
 def check_folds(splits, folds, fold) -> tuple[int, int | None]:
@@ -403,6 +475,9 @@ def make_fold_splits(
 
 
 # --------------------------------------------------------------------------- standardization
+_BLOCK_ROWS = 8192  # rows per block of a table's train statistics: ~6 MB of float64 at 100 columns
+
+
 class Standardizer:
     """(x - mean) / std with statistics fitted on the train split only (M7).
 
@@ -422,8 +497,30 @@ class Standardizer:
     def _dims(self, ndim: int) -> tuple:
         return (0,) if self.mode == "per_feature" or ndim < 3 else (0, *range(2, ndim))
 
-    def fit(self, x: torch.Tensor) -> Standardizer:
-        return self.fit_batches([x])
+    def fit(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> Standardizer:
+        """Statistics of x[rows] (all rows: None)."""
+        if x.ndim != 2 or self.mode != "per_feature" or x.dtype != torch.float32:
+            return self.fit_batches([x if rows is None else x[rows]])
+        return self._fit_table(x.numpy(), None if rows is None else rows.numpy())
+
+    def _fit_table(self, x: np.ndarray, rows: np.ndarray | None) -> Standardizer:
+        """fit_batches' statistics for a [N, F] float32 table, in numpy, a block of rows at a time.
+        Copying 98% of a million-row matrix, widening it all to float64, then reducing it over
+        rows with torch cost 5-10x the read of the file; cache-sized float64 blocks and numpy's
+        row reductions cost a fraction of it, with the same float64 sums."""
+        n = len(x) if rows is None else len(rows)
+        total, squares = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+        lo, hi = np.full(x.shape[1], np.inf, dtype=np.float32), np.full(x.shape[1], -np.inf, dtype=np.float32)
+        for start in range(0, n, _BLOCK_ROWS):
+            block = x[start : start + _BLOCK_ROWS] if rows is None else x[rows[start : start + _BLOCK_ROWS]]
+            np.minimum(lo, block.min(0), out=lo)
+            np.maximum(hi, block.max(0), out=hi)
+            wide = block.astype(np.float64)
+            total += wide.sum(0)
+            squares += np.multiply(wide, wide, out=wide).sum(0)
+        return self._set(
+            torch.from_numpy(total), torch.from_numpy(squares), n, torch.from_numpy(lo), torch.from_numpy(hi)
+        )
 
     def fit_batches(self, batches) -> Standardizer:
         """One pass over raw train batches: sums for mean and std, per-position min and max."""
@@ -437,6 +534,14 @@ class Standardizer:
             n += count
             lo = x.amin(0) if lo is None else torch.minimum(lo, x.amin(0))
             hi = x.amax(0) if hi is None else torch.maximum(hi, x.amax(0))
+        return self._set(total, squares, n, lo, hi)
+
+    def fit_sums(self, total, squares, n: int, lo, hi) -> Standardizer:
+        """Fitted from sums a source already has: per feature sum and sum of squares (float64),
+        min and max, over n train examples."""
+        return self._set(total, squares, n, lo, hi)
+
+    def _set(self, total, squares, n: int, lo, hi) -> Standardizer:
         mean = total / n
         std = ((squares / n - mean * mean).clamp_min(0) * n / max(n - 1, 1)).sqrt()
         self.mean = mean.float()
@@ -445,7 +550,10 @@ class Standardizer:
         return self
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.mode == "none" or self.mean is None else (x - self.mean) / self.std
+        if self.mode == "none" or self.mean is None:
+            return x
+        z = torch.sub(x, self.mean)  # one new tensor, divided in place: (x - mean) / std makes two
+        return z.div_(self.std)
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
         return z if self.mode == "none" or self.mean is None else z * self.std + self.mean
@@ -647,7 +755,7 @@ class FourSplitDataModule(L.LightningDataModule):
             return
         examples = self.source.load()
         targets = np.asarray(examples.targets)
-        task = infer_task(targets) if self.task_cfg == "auto" else self.task_cfg
+        task = self._task(targets)
         fractions = resolve_fractions(self.splits_cfg, len(targets))
         if self.fold is None:
             indices = make_splits(len(targets), fractions, self.split_seed, examples.domain)
@@ -688,17 +796,44 @@ class FourSplitDataModule(L.LightningDataModule):
         )
         self._check_declared()
 
+    def _task(self, targets: np.ndarray) -> str:
+        """data.task, or read off the targets and said in one line with the key that overrides it."""
+        if self.task_cfg != "auto":
+            return self.task_cfg
+        task, why = task_and_reason(targets)
+        column = getattr(self.source, "target", None)
+        others = "|".join(k for k in ("binary", "multiclass", "regression") if k != task)
+        if task != "multilabel":
+            print(
+                f"task: {task} ({f'data.target={column!r}: ' if column else ''}{why}); data.task={others} overrides it"
+            )
+        return task
+
     def _fit(self, train: np.ndarray) -> None:
         """The source's preprocessing, then standardization: both on the train rows alone."""
         self.source.fit(train)
         if self.source.in_memory:
-            self._raw = self.source.features()
-            self.standardizer.fit(self._raw[torch.from_numpy(train)])
-            self._z = self.standardizer.transform(self._raw)
+            raw = self.source.features()
+            if hasattr(self.source, "train_statistics") and self.standardizer.mode == "per_feature":
+                self.standardizer.fit_sums(**self.source.train_statistics())  # a table's: read off its fit
+            else:
+                self.standardizer.fit(raw, torch.from_numpy(train))
+            self._serve(raw)
         else:
             plain = FileSplit(self.source, torch.from_numpy(train), self._y[train], None)
             loader = torch.utils.data.DataLoader(plain, batch_size=256, num_workers=self.num_workers)
             self.standardizer.fit_batches(x for x, _, _ in loader)
+
+    def _serve(self, raw: torch.Tensor) -> None:
+        """The standardized inputs every loader slices. A source that builds its features anew
+        (a table) is standardized in place: a second [N, F] copy costs as much memory and, at a
+        million rows, more time than the statistics. Its fingerprints then hash the standardized
+        rows, which are equal exactly where the raw ones are."""
+        fresh = getattr(self.source, "fresh_features", False) and self.standardizer.mode != "none"
+        if fresh and self.standardizer.mean is not None and raw.dtype == self.standardizer.mean.dtype:
+            self._raw, self._z = None, raw.sub_(self.standardizer.mean).div_(self.standardizer.std)
+        else:
+            self._raw, self._z = raw, self.standardizer.transform(raw)
 
     def _check_declared(self) -> None:
         spec, d = self.spec, self.declared
@@ -787,7 +922,7 @@ class FourSplitDataModule(L.LightningDataModule):
     def fingerprints(self, split: str) -> list[bytes]:
         idx = self._index(split)
         if self.source.in_memory:
-            rows = self._raw[idx].contiguous().reshape(len(idx), -1).numpy()
+            rows = (self._z if self._raw is None else self._raw)[idx].contiguous().reshape(len(idx), -1).numpy()
             return [hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows]
         return [self.source.fingerprint(int(i)) for i in idx]
 
@@ -833,6 +968,5 @@ class FourSplitDataModule(L.LightningDataModule):
             self.source.load_state_dict(state["source"])
         if state.get("spec") is not None and self.spec is None:
             self.spec = DataSpec.from_dict(state["spec"])
-        if self._raw is not None:  # set up already: serve what the checkpoint's state makes of the data
-            self._raw = self.source.features()
-            self._z = self.standardizer.transform(self._raw)
+        if self._z is not None:  # set up already: serve what the checkpoint's state makes of the data
+            self._serve(self.source.features())

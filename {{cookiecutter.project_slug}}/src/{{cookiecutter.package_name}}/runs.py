@@ -61,6 +61,10 @@ def load_run(ckpt_path, setup_data: bool = True):
             f"{ckpt_path} holds no data spec (written by an older version of this project); retrain to use it here"
         )
     datamodule.load_state_dict(state)
+    from .tasks import resolve_objective
+
+    # A run's saved config keeps objective.metric=auto; its spec says what that became.
+    resolve_objective(cfg, datamodule.spec, say=False)
     model = build_model(cfg, datamodule.spec, optimizer=False, scheduler=False)
     try:
         model.load_state_dict(checkpoint["state_dict"])

@@ -35,6 +35,7 @@ _TILE_ROWS = 4096  # rows per tile of the encoded matrix: ~1.6 MB at 100 columns
 class TableSource(Source):
     in_memory = True
     kind = "table"
+    fresh_features = True  # features() builds a new tensor each call: the data module may standardize it in place
 
     def __init__(
         self,
@@ -47,6 +48,9 @@ class TableSource(Source):
         numeric=None,
         categorical=None,
         max_categories=32,
+        missing_target="skip",
+        sep=None,
+        encoding=None,
     ):
         self.path = None if path is None else str(path)
         self.target = None if target is None else str(target)
@@ -61,6 +65,16 @@ class TableSource(Source):
                 f"data.max_categories={max_categories} must be >= 1 (how many categories per column get their own input)"
             )
         self.max_categories = int(max_categories)
+        if missing_target not in ("skip", "error"):
+            raise ConfigError(
+                f"data.missing_target={missing_target!r} is not known; use skip (rows without a target are "
+                "left out) or error"
+            )
+        self.missing_target = missing_target
+        self.sep, self.encoding = sep, encoding  # None: detected (said when not "," / UTF-8)
+        self._read: dict[str, dict] = {}  # numeric column -> how its text becomes numbers (dates, '?' tokens)
+        self.skipped_rows: np.ndarray = np.empty(0, dtype=np.int64)  # file rows left out: no target
+        self.read_notes: list[str] = []
         self.notes: list[str] = []  # what fit() decided that a person should know (rare categories, ...)
         self._frame: pd.DataFrame | None = None
         self._factorize_cache: dict[str, tuple[np.ndarray, list[str]]] = {}
@@ -79,7 +93,7 @@ class TableSource(Source):
     def load(self) -> Examples:
         if self.path is None:
             raise ConfigError("data.path is not set; python train.py data=table data.path=FILE data.target=COLUMN")
-        frame = _read_table(self.path, f"data.path={self.path}")
+        frame = _read_table(self.path, f"data.path={self.path}", self.sep, self.encoding, say=True)
         columns = list(frame.columns)
         listed = ", ".join(columns[:30]) + (f", ... ({len(columns)} columns)" if len(columns) > 30 else "")
         if self.target not in columns:
@@ -116,7 +130,8 @@ class TableSource(Source):
                 f"data.numeric and data.categorical both list {', '.join(map(repr, sorted(both)))}; keep each column in one"
             )
 
-        self._kinds = {c: _kind(frame[c], c in self.numeric, c in self.categorical) for c in feature_columns}
+        frame, rows = self._without_missing_targets(frame)
+        self._kinds, self._read = self._column_kinds(frame, feature_columns)
         for name in self.numeric:
             if name in self._kinds:
                 _as_numbers(
@@ -125,19 +140,97 @@ class TableSource(Source):
                     f"fix the file or move {name} to data.categorical",
                 )
 
-        self._frame, self._factorize_cache = frame, {}
         return Examples(
-            targets=self._targets(frame), names=_row_names(len(frame)), domain=self._domain(frame), class_names=None
+            targets=self._targets(frame),
+            names=_row_names(len(frame), rows),
+            domain=self._domain(frame),
+            class_names=None,
         )
+
+    def _column_kinds(self, frame: pd.DataFrame, columns: list[str]) -> tuple[dict, dict]:
+        """Each input column's kind, read as a person would: dates and times become numbers,
+        a numeric column with '?' or '-' for gaps stays numeric; constant columns are left out
+        and ID-like ones named (each said in one line: the run's first lines)."""
+        self._frame, self._factorize_cache = frame, {}
+        kinds, read, constant, ids = {}, {}, [], []
+        for name in columns:
+            column = frame[name]
+            _refuse_nested(column, name, self.path)
+            declared = name in self.numeric or name in self.categorical
+            how = None if declared else _reading_of(column, lambda n=name: self._factorized(self._frame, n))
+            kind = "numeric" if how else _kind(column, name in self.numeric, name in self.categorical)
+            if not declared and self._is_constant(name, kind, column, how):
+                constant.append(name)
+                continue
+            if not declared and how is None and self._is_id_like(name, kind, column):
+                ids.append(name)
+            kinds[name] = kind
+            if how:
+                read[name] = how
+                if how.get("missing"):
+                    print(f"data: column {name!r} is numbers with {_token_counts(how, column)} read as missing")
+                else:
+                    print(f"data: column {name!r} holds {how['as']} and is read as a number ({_UNITS[how['as']]})")
+        if constant:
+            print(f"data: constant column(s) {', '.join(map(repr, constant))} left out (one value in every row)")
+        if ids:
+            fix = f"data.drop=[{','.join(self.drop + ids)}]"
+            print(
+                f"data: column(s) {', '.join(map(repr, ids))} look like row IDs (a different value in every row or "
+                f"a running number), probably not inputs; {fix} leaves them out"
+            )
+        if not kinds:
+            raise ConfigError(f"every feature column of {self.path} is constant; there is nothing to learn from")
+        return kinds, read
+
+    def _is_constant(self, name: str, kind: str, column: pd.Series, how: dict | None) -> bool:
+        if kind == "numeric" and how is None and is_numeric_dtype(column.dtype):
+            values = _as_numbers(column)
+            lo, hi = np.fmin.reduce(values), np.fmax.reduce(values)  # NaN-skipping, and no copy
+            return bool(np.isnan(lo) or (lo == hi and not np.isnan(values).any()))
+        if kind == "categorical":
+            codes, texts = self._factorized(self._frame, name)
+            return len(texts) <= 1 and not (len(texts) == 1 and (codes < 0).any())
+        return False
+
+    def _is_id_like(self, name: str, kind: str, column: pd.Series) -> bool:
+        """Text unique per row, or whole numbers that run through 0..n-1 / 1..n (in any order).
+        Measures (floats) are unique per row by nature and never named."""
+        n = len(column)
+        if n < 20:
+            return False
+        if kind == "categorical" and not is_bool_dtype(column.dtype):
+            codes, texts = self._factorized(self._frame, name)
+            return len(texts) == n
+        if kind == "numeric" and pd.api.types.is_integer_dtype(column.dtype):
+            values = column.to_numpy()
+            lo, hi = int(values.min()), int(values.max())
+            return hi - lo == n - 1 and lo in (0, 1) and bool((np.bincount(values - lo) == 1).all())
+        return False
+
+    def _without_missing_targets(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """The rows that have a target, and their row numbers in the file (None: all rows).
+        A row without a target can be neither trained on nor scored, so it is left out of
+        every split and said; data.missing_target=error stops instead."""
+        missing = frame[self.target].isna().to_numpy()
+        count = int(missing.sum())
+        self.skipped_rows = np.flatnonzero(missing)
+        if not count:
+            return frame, None
+        if self.missing_target == "error" or count == len(frame):
+            raise ConfigError(
+                f"data.target={self.target!r} is missing in {count} of {len(frame)} rows; drop those rows or fill "
+                f"them in {self.path}" + ("" if count == len(frame) else " (data.missing_target=skip leaves them out)")
+            )
+        print(
+            f"data: {count} of {len(frame)} rows have no {self.target!r} and are left out of training and scoring "
+            f"(missing_targets.csv in the run folder lists them); data.missing_target=error stops instead"
+        )
+        return frame[~missing].reset_index(drop=True), np.flatnonzero(~missing)
 
     def _targets(self, frame: pd.DataFrame) -> np.ndarray:
         column = frame[self.target]
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
-        missing = int((codes < 0).sum())
-        if missing:
-            raise ConfigError(
-                f"data.target={self.target!r} is missing in {missing} of {len(column)} rows; drop those rows or fill them in {self.path}"
-            )
         if len(uniques) < 2:
             raise ConfigError(
                 f"data.target={self.target!r} has the single value {_plain(uniques[0])!r} in all {len(column)} rows; "
@@ -187,9 +280,13 @@ class TableSource(Source):
         if not train.any():
             raise ValueError("fit() needs at least one train row")
         self.notes, self._columns, names = [], [], []
+        self._stats: list[tuple[float, float, float, float]] = []  # per output column, over train
         for name, kind in self._kinds.items():
             if kind == "numeric":
-                entry = self._fit_numeric(name, _as_numbers(frame[name]), train)
+                how = self._read.get(name)
+                entry = self._fit_numeric(name, _read_numbers(frame[name], how), train)
+                if how:
+                    entry["read"] = dict(how)
                 names += [name] + ([f"{name}_missing"] if entry["indicator"] else [])
             else:
                 entry = self._fit_categorical(name, train)
@@ -197,6 +294,19 @@ class TableSource(Source):
             self._columns.append(entry)
         self.feature_names = names
         self.input_shape = (len(names),)
+        self._train_rows = int(train.sum())
+
+    def train_statistics(self) -> dict:
+        """Per encoded column over the train rows: sum, sum of squares, min, max, and the row count,
+        as the data module's Standardizer would sum features()[train] (float32 values, float64
+        sums). Read off what fit() already holds (a one-hot column's sum is its count), so a
+        million-row table is not summed a second time."""
+        total, squares, lo, hi = (torch.tensor(column, dtype=torch.float64) for column in zip(*self._stats))
+        return {"total": total, "squares": squares, "n": self._train_rows, "lo": lo, "hi": hi}
+
+    def _count_stats(self, count: int, n: int) -> None:
+        """A 0/1 column that is 1 in `count` of the n train rows."""
+        self._stats.append((float(count), float(count), float(count == n), float(count > 0)))
 
     def _fit_numeric(self, name: str, values: np.ndarray, train: np.ndarray) -> dict:
         train_values = values[train]
@@ -207,6 +317,12 @@ class TableSource(Source):
         else:
             median = _median_of_present(train_values, present)
         indicator = present < len(train_values)
+        filled = train_values.astype(np.float32)  # as features() fills the train rows
+        filled[np.isnan(filled)] = np.float32(median)
+        wide = filled.astype(np.float64)
+        self._stats.append((float(wide.sum()), float(wide @ wide), float(filled.min()), float(filled.max())))
+        if indicator:
+            self._count_stats(len(train_values) - present, len(train_values))
         if not indicator:
             elsewhere = int(np.isnan(values).sum())
             if elsewhere:
@@ -233,6 +349,11 @@ class TableSource(Source):
                 f"{name}: {len(rare)} categories beyond the {self.max_categories} most frequent in train "
                 f"({rare_rows} train rows) go to {name}={OTHER}; raise data.max_categories to keep them"
             )
+        n, missing = len(train_codes), int((train_codes < 0).sum())
+        for category in sorted(kept):  # the one-hot slots in order: categories, <missing>, <other>
+            self._count_stats(counts[category], n)
+        self._count_stats(missing, n)
+        self._count_stats(n - missing - sum(counts[c] for c in kept), n)
         return {"name": name, "kind": "categorical", "categories": sorted(kept)}
 
     # -- transform with the fitted state only ------------------------------------------
@@ -242,7 +363,8 @@ class TableSource(Source):
 
     def read_new(self, path: str) -> tuple[torch.Tensor, list[str]]:
         self._fitted()
-        frame = _read_table(path, f"input={path}")
+        self.read_notes = []  # what predict should say about these rows (unseen categories)
+        frame = _read_table(path, f"input={path}", self.sep, self.encoding)
         absent = [e["name"] for e in self._columns if e["name"] not in frame.columns]
         if absent:
             raise ConfigError(
@@ -256,9 +378,12 @@ class TableSource(Source):
         for entry in self._fitted():
             name = entry["name"]
             if entry["kind"] == "numeric":
-                values = _as_numbers(
+                how = entry.get("read")
+                values = _read_numbers(
                     frame[name],
-                    f"{where}: column {name!r} is numeric in training but has the value",
+                    how,
+                    f"{where}: column {name!r} is {_UNITS[how['as']].split(',')[0] if how and how.get('as') else 'numeric'} "
+                    "in training but has the value",
                     "fix it or leave it empty (missing values are imputed)",
                 )
                 missing = np.isnan(values)
@@ -278,6 +403,8 @@ class TableSource(Source):
                     [slot_of_category.get(t, other_slot) for t in texts] + [missing_slot], dtype=np.int64
                 )
                 onehot.append((j, slot_of_code[codes]))
+                if frame is not self._frame:
+                    self._say_unseen(name, codes, texts, slot_of_code, other_slot)
                 j += len(categories) + 2
         # Filled in tiles of rows: writing whole columns into a large row-major matrix would
         # sweep all of its memory once per column (3-5x slower at 1M rows x 100 columns), and
@@ -295,6 +422,19 @@ class TableSource(Source):
             for first, slots in onehot:
                 tile[rows, first + slots[start:stop]] = 1.0
         return result
+
+    def _say_unseen(self, name: str, codes, texts, slot_of_code, other_slot: int) -> None:
+        """New data (predict): categories the model has no input for, named with their row counts."""
+        unseen = np.flatnonzero(slot_of_code[: len(texts)] == other_slot)
+        if not len(unseen):
+            return
+        counts = np.bincount(codes[codes >= 0], minlength=len(texts))[unseen]
+        shown = ", ".join(f"{texts[u]!r} ({c} row{'s' * (c != 1)})" for u, c in list(zip(unseen, counts.tolist()))[:5])
+        more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
+        self.read_notes.append(
+            f"column {name!r} has value(s) the model has no input for (unseen or rare in train): {shown}{more}; "
+            f"they are read as {name}={OTHER}"
+        )
 
     def _factorized(self, frame: pd.DataFrame, name: str) -> tuple[np.ndarray, list[str]]:
         """_factorize, remembered for the training frame: fit() and features() share it."""
@@ -322,6 +462,8 @@ class TableSource(Source):
             "domain": self.domain,
             "target_domain": self.target_domain,
             "max_categories": self.max_categories,
+            "sep": self.sep,
+            "encoding": self.encoding,
             "columns": [dict(e) for e in self._columns],
             "feature_names": list(self.feature_names),
             "input_shape": list(self.input_shape),
@@ -335,6 +477,7 @@ class TableSource(Source):
             raise ValueError(f"table state of format {state.get('format')!r}; this version reads {_FORMAT!r}")
         self.target, self.domain, self.target_domain = state["target"], state["domain"], state["target_domain"]
         self.max_categories = state["max_categories"]
+        self.sep, self.encoding = state.get("sep"), state.get("encoding")
         self._columns = [dict(e) for e in state["columns"]]
         self._kinds = {e["name"]: e["kind"] for e in self._columns}
         self.feature_names = list(state["feature_names"])
@@ -352,37 +495,210 @@ class TableSource(Source):
         return self._columns
 
 
-def _read_table(path, label: str) -> pd.DataFrame:
-    """The file as a DataFrame, or a one-line ConfigError; `label` says which setting named it."""
+def _read_table(path, label: str, sep=None, encoding=None, say: bool = False) -> pd.DataFrame:
+    """The file as a DataFrame, or a one-line ConfigError; `label` says which setting named it.
+    sep / encoding None: detected, and said (when say) if not "," / UTF-8."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
             f"{label} does not exist; pass the path of a .csv, .tsv or .parquet file (relative to where you run)"
         )
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in _COMPRESSED:  # pandas decompresses by extension
+    compressed = bool(suffixes) and suffixes[-1] in _COMPRESSED
+    if compressed:  # pandas decompresses by extension
         suffixes = suffixes[:-1]
     suffix = suffixes[-1] if suffixes else ""
     if suffix not in (".csv", ".tsv", ".parquet", ".pq"):
         raise ConfigError(
             f"{label}: unknown file type {suffix or path.name!r}; use a .csv, .tsv or .parquet file (export spreadsheets as CSV)"
         )
+    if suffix in (".parquet", ".pq"):
+        return _named_columns(_parse(lambda: pd.read_parquet(path, engine="pyarrow"), label, suffix))
+    if not compressed:
+        _refuse_a_workbook(path, label)
+    head, encoding = _text_head(path, encoding, label, say and not compressed)
+    if sep is None:
+        sep = "\t" if suffix == ".tsv" else _separator(head)
+        if say and sep != ",":
+            print(f"data: {label} is read with the separator {sep!r} (data.sep={sep!r} sets it)")
+    frame = _parse(lambda: pd.read_csv(path, sep=sep, encoding=encoding), label, suffix)
+    _say_duplicate_names(head, sep, label, say)
+    return _named_columns(frame)
+
+
+def _parse(read, label: str, suffix: str) -> pd.DataFrame:
     try:
-        if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path, engine="pyarrow")
-        else:
-            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+        frame = read()
     except pd.errors.EmptyDataError:
         frame = pd.DataFrame()
     except Exception as e:  # noqa: BLE001 - parser, decoding and Arrow errors all mean "cannot read"
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ConfigError(
-            f"{label} cannot be read as {suffix[1:].upper()} ({reason}); check the file's format"
-        ) from None
+        hint = "set data.encoding (e.g. cp1252)" if isinstance(e, UnicodeDecodeError) else "check the file's format"
+        raise ConfigError(f"{label} cannot be read as {suffix[1:].upper()} ({reason}); {hint}") from None
     if len(frame) == 0:
         raise ConfigError(f"{label} has no rows; it needs a header line and at least one data row")
+    return frame
+
+
+def _named_columns(frame: pd.DataFrame) -> pd.DataFrame:
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+_WORKBOOKS = {b"PK\x03\x04": "an Excel workbook (.xlsx)", b"\xd0\xcf\x11\xe0": "an Excel workbook (.xls)"}
+
+
+def _refuse_a_workbook(path: Path, label: str) -> None:
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic in _WORKBOOKS:
+        raise ConfigError(
+            f"{label} is {_WORKBOOKS[magic]}, not CSV text, whatever its name says; save it as CSV "
+            "(Excel: File > Save As > CSV UTF-8) and pass that file"
+        )
+
+
+def _text_head(path: Path, encoding, label: str, say: bool) -> tuple[str, str]:
+    """(the file's first 64 kB as text, its encoding): UTF-8 unless that cannot decode it, then
+    cp1252 (Windows' Western default, what Excel writes) and latin-1 (which decodes any byte)."""
+    raw = path.read_bytes()[: 1 << 16] if path.stat().st_size <= 1 << 16 else _first_bytes(path, 1 << 16)
+    for candidate in [encoding] if encoding else ["utf-8", "cp1252", "latin-1"]:
+        try:
+            text = raw.decode(candidate)
+        except UnicodeDecodeError as e:
+            if e.start >= len(raw) - 3:  # the 64 kB cut a character in two
+                text = raw[: e.start].decode(candidate)
+            elif encoding:
+                raise ConfigError(
+                    f"{label} is not {encoding} text ({e.reason} at byte {e.start}); set data.encoding"
+                ) from None
+            else:
+                continue
+        if say and candidate != (encoding or "utf-8"):
+            print(f"data: {label} is not UTF-8; read as {candidate} (data.encoding={candidate} sets it)")
+        return text, candidate
+    return raw.decode("latin-1"), "latin-1"
+
+
+def _first_bytes(path: Path, n: int) -> bytes:
+    with path.open("rb") as f:
+        return f.read(n)
+
+
+def _separator(head: str) -> str:
+    """',' unless another of ; tab | splits the first lines into more, equal numbers of fields."""
+    lines = [line for line in head.splitlines()[:20] if line.strip()][:-1] or head.splitlines()[:1]
+    best, best_fields = ",", 0
+    for sep in (",", ";", "\t", "|"):
+        counts = {line.count(sep) for line in lines}
+        if len(counts) == 1 and (fields := counts.pop()) > best_fields:
+            best, best_fields = sep, fields
+    return best
+
+
+def _say_duplicate_names(head: str, sep: str, label: str, say: bool) -> None:
+    """pandas renames a repeated header x to x.1, x.2: said, so the names a user types match."""
+    import csv
+    from collections import Counter
+
+    try:
+        header = next(csv.reader([head.splitlines()[0]], delimiter=sep))
+    except (StopIteration, csv.Error, IndexError):
+        return
+    repeated = {name: n for name, n in Counter(h.strip() for h in header).items() if n > 1}
+    if say and repeated:
+        shown = "; ".join(
+            f"{name!r} {n} times, read as {', '.join([name] + [f'{name}.{i}' for i in range(1, n)])}"
+            for name, n in repeated.items()
+        )
+        print(f"data: {label} repeats column names: {shown}; rename them in the file to choose the names")
+
+
+def _refuse_nested(column: pd.Series, name: str, path) -> None:
+    """A Parquet column of lists or dicts has no one value per row to encode."""
+    if column.dtype != object and "list" not in str(column.dtype) and "struct" not in str(column.dtype):
+        return
+    present = column.dropna()
+    first = present.iloc[0] if len(present) else None
+    if (
+        isinstance(first, (list, tuple, dict, np.ndarray))
+        or "list" in str(column.dtype)
+        or "struct" in str(column.dtype)
+    ):
+        what = "dicts" if isinstance(first, dict) or "struct" in str(column.dtype) else "lists"
+        raise ConfigError(
+            f"column {name!r} of {path} holds {what} (e.g. {_short(first)}), not one value per row; "
+            f"data.drop=[{name}] leaves it out (or spread it into columns of its own)"
+        )
+
+
+def _short(value) -> str:
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# Cells that mean "no value" in a column of numbers; pandas already reads '', NA, N/A, null as missing.
+MISSING_TOKENS = {"?", "-", "--", ".", "n/a", "na", "nan", "none", "null", "missing", "unknown", "#n/a", ""}
+_UNITS = {"dates": "days since 1970-01-01, fractions for the time of day", "times": "hours since midnight"}
+_DATE = r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?"
+_TIME = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"
+
+
+def _reading_of(column: pd.Series, factorized) -> dict | None:
+    """How a column of text is read as numbers, or None (it is not numbers): ISO dates and
+    times of day; numbers with missing-value tokens such as '?' (they become gaps)."""
+    if is_numeric_dtype(column.dtype) or is_bool_dtype(column.dtype):
+        return None
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return {"as": "dates"}
+    codes, texts = factorized()  # the distinct values: judged once each, not once per row
+    if not texts:
+        return None
+    values = pd.Series(texts, dtype=object).str.strip()
+    for kind, pattern in (("dates", _DATE), ("times", _TIME)):
+        if values.str.fullmatch(pattern).all():
+            return {"as": kind}
+    numbers = pd.to_numeric(values, errors="coerce")
+    tokens = sorted(set(values[numbers.isna()]))
+    if numbers.notna().any() and tokens and all(t.lower() in MISSING_TOKENS for t in tokens):
+        return {"missing": tokens}
+    return None
+
+
+def _token_counts(how: dict, column: pd.Series) -> str:
+    stripped = column.astype(object).where(column.notna(), None).map(lambda v: v.strip() if isinstance(v, str) else v)
+    counts = stripped.value_counts()
+    return ", ".join(f"{t!r} in {int(counts.get(t, 0))} rows" for t in how["missing"])
+
+
+def _read_numbers(column: pd.Series, how: dict | None, problem: str = "", fix: str = "") -> np.ndarray:
+    """float64 values, NaN where missing, for a numeric column read as `how` says (None: plain numbers)."""
+    if not how:
+        return _as_numbers(column, problem, fix)
+    if how.get("missing"):
+        text = column.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+        return _as_numbers(text.where(~text.isin(how["missing"]), None), problem, fix)
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        stamps = column
+    else:
+        text = column.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+        stamps = _parse_stamps(text, how["as"], problem, fix)
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    nanoseconds = stamps.astype("datetime64[ns]").to_numpy().astype(np.int64).astype(np.float64)
+    nanoseconds[stamps.isna().to_numpy()] = np.nan
+    return nanoseconds / (86_400e9 if how["as"] == "dates" else 3_600e9)
+
+
+def _parse_stamps(text: pd.Series, kind: str, problem: str, fix: str) -> pd.Series:
+    if kind == "times":
+        stamps = pd.to_datetime("1970-01-01 " + text.where(text.notna(), ""), format="ISO8601", errors="coerce")
+    else:
+        stamps = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+    bad = np.flatnonzero(stamps.isna().to_numpy() & text.notna().to_numpy() & (text != "").to_numpy())
+    if bad.size:
+        raise ConfigError(f"{problem} {text.iloc[bad[0]]!r} (row {bad[0]}, {bad.size} such rows); {fix}")
+    return stamps
 
 
 def _kind(column: pd.Series, numeric: bool, categorical: bool) -> str:
@@ -455,24 +771,28 @@ def _column_list(value) -> list[str] | None:
 
 
 class _RowNames(Sequence):
-    """ "row 0", "row 1", ... made when asked for: a million rows need no million strings."""
+    """ "row 0", "row 1", ... made when asked for: a million rows need no million strings.
+    `rows`: the file's row number of each example, where some rows were left out."""
 
-    def __init__(self, n: int):
-        self.n = n
+    def __init__(self, n: int, rows: np.ndarray | None = None):
+        self.n, self.rows = n, rows
 
     def __len__(self) -> int:
         return self.n
 
+    def _name(self, i: int) -> str:
+        return f"row {i if self.rows is None else int(self.rows[i])}"
+
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return [f"row {j}" for j in range(*i.indices(self.n))]
+            return [self._name(j) for j in range(*i.indices(self.n))]
         if not -self.n <= i < self.n:
             raise IndexError(i)
-        return f"row {i % self.n}"
+        return self._name(i % self.n)
 
 
-def _row_names(n: int) -> Sequence[str]:
-    return _RowNames(n)
+def _row_names(n: int, rows: np.ndarray | None = None) -> Sequence[str]:
+    return _RowNames(n, rows)
 
 
 def _some(texts: list[str], k: int = 8) -> str:

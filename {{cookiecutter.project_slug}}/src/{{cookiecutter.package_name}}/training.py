@@ -71,6 +71,7 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     quality_options(cfg)  # the analysis keys, checked before training rather than after it
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, trainer = build(cfg)
+    write_skipped_rows(out_dir, getattr(datamodule, "source", None))  # a streamed module has no source
     if cfg.get("ckpt_path"):
         # Everything a resume needs is checked before any file of the run is touched.
         checkpoint = check_resume(cfg, model, datamodule)
@@ -196,6 +197,16 @@ RESUME_MAY_CHANGE = (
 )
 
 
+def write_skipped_rows(out_dir: Path, source) -> None:
+    """missing_targets.csv: the file rows a table source left out for having no target (tables.py)."""
+    rows = getattr(source, "skipped_rows", None)
+    if rows is None or not len(rows):
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["row,line"] + [f"{r},{r + 2}" for r in rows.tolist()]  # line: in the file, counting the header
+    (out_dir / "missing_targets.csv").write_text("\n".join(lines) + "\n")
+
+
 def check_resume(cfg: DictConfig, model, datamodule) -> dict:
     """The checkpoint is readable and holds a training state, of this model, on this data,
     and the config is the interrupted run's own: else a one-line ConfigError. Returns it."""
@@ -223,7 +234,11 @@ def check_resume(cfg: DictConfig, model, datamodule) -> dict:
         )
     run_config = Path(cfg.paths.output_dir) / ".hydra" / "config.yaml"
     if run_config.is_file():
-        before, now = _flat(OmegaConf.to_container(OmegaConf.load(run_config))), _flat(OmegaConf.to_container(cfg))
+        from .tasks import resolve_objective
+
+        saved = OmegaConf.load(run_config)
+        resolve_objective(saved, datamodule.spec, say=False)  # it says auto where cfg holds what auto became
+        before, now = _flat(OmegaConf.to_container(saved)), _flat(OmegaConf.to_container(cfg))
         changed = sorted(
             k
             for k in set(before) | set(now)

@@ -112,6 +112,11 @@ class OptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         objective = self.config.get("objective") or {}
+        if "auto" in (objective.get("metric"), objective.get("mode")):  # the default: what the data's task asks
+            from ..tasks import resolved_objective
+
+            metric, mode = resolved_objective(self.config)
+            objective = {**OmegaConf.to_container(objective), "metric": metric, "mode": mode}
         direction = "minimize" if objective.get("mode", "max") == "min" else "maximize"
         satisficing = _plain(objective.get("satisficing"))
         from .report import parse_constraints

@@ -38,8 +38,51 @@ def make_task(kind: str, num_classes: int | None = None, **options) -> Task:
     return task_class(kind)(num_classes, **options)
 
 
+AUTO = "auto"
+
+
+def resolve_objective(cfg, spec, say: bool = True) -> None:
+    """objective.metric=auto / objective.mode=auto (the defaults) become the task's own in cfg
+    itself, so everything that reads them afterwards (checkpointing, early stopping, reports,
+    the summary) sees a real metric: accuracy for classes, mae for regression. Said in one line."""
+    from omegaconf import open_dict
+
+    objective = cfg.objective
+    metric, mode = objective.get("metric", AUTO), objective.get("mode", AUTO)
+    if metric != AUTO and mode != AUTO:
+        return
+    cls = task_class(spec.task)
+    with open_dict(cfg):
+        if metric == AUTO:
+            objective.metric = cls.default_objective[0]
+        if mode == AUTO:
+            objective.mode = "max" if HIGHER_IS_BETTER.get(objective.metric, True) else "min"
+    if metric == AUTO and say:
+        print(
+            f"objective: {objective.metric} ({objective.mode}), the default for task {spec.task}; "
+            f"objective.metric=... picks another (one of {', '.join((*cls.metric_names, 'loss'))})"
+        )
+
+
+def resolved_objective(cfg) -> tuple[str, str]:
+    """(metric, mode) of cfg with auto resolved, cfg untouched. For what must know the direction
+    before any run builds its data (a sweep creating its study): with auto it reads the data once."""
+    metric, mode = cfg.objective.get("metric", AUTO), cfg.objective.get("mode", AUTO)
+    if AUTO not in (metric, mode):
+        return metric, mode
+    import copy
+
+    from ..build import build_datamodule
+
+    cfg = copy.deepcopy(cfg)
+    resolve_objective(cfg, build_datamodule(cfg).spec, say=False)
+    return cfg.objective.metric, cfg.objective.mode
+
+
 def validate_objective(cfg, spec) -> None:
-    """The objective against the task the data turned out to be (data.task may be auto)."""
+    """The objective against the task the data turned out to be (data.task may be auto);
+    objective.metric/mode=auto are resolved first (resolve_objective)."""
+    resolve_objective(cfg, spec)
     cls = task_class(spec.task)
     metric, mode = cfg.objective.metric, cfg.objective.mode
     names = (*cls.metric_names, "loss")
@@ -82,4 +125,14 @@ def validate_objective(cfg, spec) -> None:
             )
 
 
-__all__ = ["HIGHER_IS_BETTER", "IMBALANCE", "KINDS", "Task", "make_task", "task_class", "validate_objective"]
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "IMBALANCE",
+    "KINDS",
+    "Task",
+    "make_task",
+    "resolve_objective",
+    "resolved_objective",
+    "task_class",
+    "validate_objective",
+]
