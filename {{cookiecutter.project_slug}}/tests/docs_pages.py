@@ -275,6 +275,21 @@ def copy_project(to: Path) -> Path:
     return to
 
 
+def project_fixture():
+    """The module fixture every docs test file shares: a copy of the baked project with the
+    stand-in files, the working directory while its pages run."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def project(tmp_path_factory):
+        copy = copy_project(tmp_path_factory.mktemp("docs") / "project")
+        with in_copy(copy):  # the commands' relative paths (outputs/, my.csv) are the copy's
+            make_stand_ins(copy)
+            yield copy
+
+    return project
+
+
 def make_stand_ins(project: Path) -> None:
     """The files a page assumes the reader has: my.csv (a target `price`), my.parquet (`label`,
     an `id` column), big.parquet (`label`), new.npy (digits), new_rows.csv (animals.csv rows

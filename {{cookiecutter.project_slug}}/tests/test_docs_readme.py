@@ -4,17 +4,12 @@
 from __future__ import annotations
 
 import pytest
-from docs_pages import check_pages, copy_project, in_copy, make_stand_ins, newest_run, printed
+from docs_pages import check_pages, newest_run, printed, project_fixture
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    copy = copy_project(tmp_path_factory.mktemp("docs") / "project")
-    with in_copy(copy):  # the commands' relative paths (outputs/, my.csv) are the copy's
-        make_stand_ins(copy)
-        yield copy
+project = project_fixture()
 
 
 RUN_FOLDER = r"outputs/\d{4}-\d{2}-\d{2}/\d{2}-\d{2}-\d{2}-\d{6}"  # the time with microseconds
