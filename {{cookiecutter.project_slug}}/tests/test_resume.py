@@ -60,3 +60,21 @@ def test_the_checkpoint_path_alone_resumes_the_run_with_its_own_config(interrupt
     assert summary["epochs"] == 3, "the resumed run went on to the raised budget"
     history = json.loads((interrupted / "history.json").read_text())
     assert [row["epoch"] for row in history] == [0, 1, 2], "one history: the two epochs before and the one after"
+
+
+@pytest.mark.slow
+def test_a_sweep_trial_resumes_with_its_checkpoint_alone(tmp_path):
+    """The trial's own overrides (its sampled values) come back; its sweep_trial.* bookkeeping
+    does not, so the resumed run reports to no study (whose trial is finished)."""
+    sweep = tmp_path / "sweep"
+    done = run_cli(str(PROJECT / "train.py"), "-m", "sweep=random", "hydra.sweeper.n_trials=1", "trainer.max_epochs=1",
+                   "callbacks.last_checkpoint.every_s=0", "logger=none", f"hydra.sweep.dir={sweep}",
+                   f"hydra.sweeper.storage=sqlite:///{tmp_path / 'sweeps.db'}", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    trial = sweep / "trial_0"
+    lr = next(o for o in (trial / ".hydra" / "overrides.yaml").read_text().splitlines() if "optimizer.lr=" in o)
+    resumed = run_cli(str(PROJECT / "train.py"), f"ckpt_path={trial / 'checkpoints' / 'last.ckpt'}",
+                      "trainer.max_epochs=2", cwd=tmp_path)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert lr.lstrip("- ") in resumed.stdout and "sweep_trial" not in resumed.stdout.split("\n")[0]
+    assert json.loads((trial / "summary.json").read_text())["epochs"] == 2

@@ -175,7 +175,10 @@ def resume_with_the_runs_overrides(argv: list[str]) -> list[str]:
     if ckpt.parent.name != "checkpoints" or not saved.is_file():
         return argv
     theirs = [str(o) for o in OmegaConf.load(saved)]
+    # A sweep trial's sweep_trial.* overrides bind it to its study, whose trial is finished: the
+    # resumed run goes on as a run of its own and reports to no study.
     added = [o for o in theirs if o.partition("=")[0].lstrip("+~") not in given]
+    added = [o for o in added if not o.partition("=")[0].lstrip("+~").startswith("sweep_trial.")]
     if added:
         print(f"resuming with the run's own overrides (.hydra/overrides.yaml): {' '.join(added)}", flush=True)
     return added + argv

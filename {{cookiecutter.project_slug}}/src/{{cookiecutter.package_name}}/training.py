@@ -194,6 +194,7 @@ RESUME_MAY_CHANGE = (
     "trainer.enable_progress_bar",
     "checks",
     "logger",
+    "sweep_trial",  # a sweep trial resumed on its own reports to no study
 )
 
 
