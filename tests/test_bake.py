@@ -113,9 +113,7 @@ def test_every_combination_bakes(bake, tmp_path, logger, license, github_actions
         assert "${{ matrix.python-version }}" in text and "${{ github.ref }}" in text
         steps = [s.get("run", "") for s in yaml.safe_load(text)["jobs"]["test"]["steps"]]
         install = next(s for s in steps if "pip install" in s)
-        assert install.index("download.pytorch.org/whl/cpu") < install.index('pip install -e ".[dev'), (
-            "CPU torch first"
-        )
+        assert install.index("download.pytorch.org/whl/cpu") < install.index('pip install -e ".[dev'), "CPU torch first"
         assert any("pytest" in s for s in steps)
     else:
         assert not (project / ".github").exists()
