@@ -289,7 +289,7 @@ def trainer_monitor(cfg) -> str:
 
 def test_the_objective_is_known_before_a_run_for_a_sweep_to_read(make_cfg):
     """A sweep creates its study (maximize or minimize) before any trial reads the data."""
-    from {{cookiecutter.package_name}}.tasks import resolved_objective
+    from {{cookiecutter.package_name}}.build import resolved_objective
 
     assert resolved_objective(make_cfg("data=diabetes")) == ("mae", "min")
     assert resolved_objective(make_cfg("data=breast_cancer")) == ("accuracy", "max")

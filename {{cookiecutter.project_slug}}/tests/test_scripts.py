@@ -128,8 +128,9 @@ def test_an_unreachable_study_server_is_one_line_naming_it_without_its_password(
 def test_a_sweep_on_an_unreachable_study_server_is_one_line_and_exit_2(tmp_path):
     pytest.importorskip("psycopg")
     sweep_dir = tmp_path / "mr"
-    done = run_cli(str(PROJECT / "train.py"), "-m", "sweep=random", f"hydra.sweeper.storage={UNREACHABLE}",
-                   f"hydra.sweep.dir={sweep_dir}", "logger=none", cwd=tmp_path, timeout=120)  # fmt: skip
+    done = run_cli(str(PROJECT / "train.py"), "-m", "sweep=random", "hydra.sweeper.storage=${oc.env:SWEEP_STORAGE}",
+                   f"hydra.sweep.dir={sweep_dir}", "logger=none", cwd=tmp_path, timeout=120,
+                   env={"SWEEP_STORAGE": UNREACHABLE})  # fmt: skip  # a password comes from the environment
     assert done.returncode == 2, done.stderr[-2000:]
     assert "cannot reach the study storage" in one_line_error(done) and "secret" not in done.stderr
 

@@ -133,3 +133,19 @@ def build(cfg: DictConfig):
     validate_objective(cfg, datamodule.spec)
     model = build_model(cfg, datamodule.spec)
     return datamodule, model, build_trainer(cfg)
+
+
+def resolved_objective(cfg) -> tuple[str, str]:
+    """(metric, mode) of cfg with auto resolved, cfg untouched. For what must know the direction
+    before any run builds its data (a sweep creating its study): with auto it reads the data once."""
+    from .tasks import AUTO as TASK_AUTO
+    from .tasks import resolve_objective
+
+    metric, mode = cfg.objective.get("metric", TASK_AUTO), cfg.objective.get("mode", TASK_AUTO)
+    if TASK_AUTO not in (metric, mode):
+        return metric, mode
+    import copy
+
+    cfg = copy.deepcopy(cfg)
+    resolve_objective(cfg, build_datamodule(cfg).spec, say=False)
+    return cfg.objective.metric, cfg.objective.mode

@@ -113,7 +113,7 @@ class OptunaSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         objective = self.config.get("objective") or {}
         if "auto" in (objective.get("metric"), objective.get("mode")):  # the default: what the data's task asks
-            from ..tasks import resolved_objective
+            from ..build import resolved_objective
 
             metric, mode = resolved_objective(self.config)
             objective = {**OmegaConf.to_container(objective), "metric": metric, "mode": mode}

@@ -64,21 +64,6 @@ def resolve_objective(cfg, spec, say: bool = True) -> None:
         )
 
 
-def resolved_objective(cfg) -> tuple[str, str]:
-    """(metric, mode) of cfg with auto resolved, cfg untouched. For what must know the direction
-    before any run builds its data (a sweep creating its study): with auto it reads the data once."""
-    metric, mode = cfg.objective.get("metric", AUTO), cfg.objective.get("mode", AUTO)
-    if AUTO not in (metric, mode):
-        return metric, mode
-    import copy
-
-    from ..build import build_datamodule
-
-    cfg = copy.deepcopy(cfg)
-    resolve_objective(cfg, build_datamodule(cfg).spec, say=False)
-    return cfg.objective.metric, cfg.objective.mode
-
-
 def validate_objective(cfg, spec) -> None:
     """The objective against the task the data turned out to be (data.task may be auto);
     objective.metric/mode=auto are resolved first (resolve_objective)."""
@@ -132,7 +117,6 @@ __all__ = [
     "Task",
     "make_task",
     "resolve_objective",
-    "resolved_objective",
     "task_class",
     "validate_objective",
 ]
