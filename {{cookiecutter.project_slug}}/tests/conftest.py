@@ -60,8 +60,11 @@ def compose_train(out: Path, *overrides: str):
 def run_cli(
     *args: str, cwd: Path = PROJECT, timeout: int = 300, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """Run a project script the way a user does, e.g. run_cli("train.py", "-m", ...)."""
-    env = {**os.environ, "PYTHONPATH": str(PROJECT / "src"), **(env or {})}
+    """Run a project script the way a user does, e.g. run_cli("train.py", "-m", ...). Without the
+    W&B service an in-process test of this worker may have started (wandb puts its address in
+    WANDB_SERVICE): attached to it, a resumed run would find its own run id still "in use"."""
+    inherited = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env = {**inherited, "PYTHONPATH": str(PROJECT / "src"), **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
