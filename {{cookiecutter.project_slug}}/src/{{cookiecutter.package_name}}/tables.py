@@ -5,7 +5,8 @@
 Every column but the target (and the optional domain column and data.drop) is a feature.
 Numeric columns stay numbers; anything else (strings, booleans, categories) is one-hot
 encoded. All preprocessing is fitted on the train rows alone, so dev and test never shape it:
-  numeric      missing values -> the train median, plus a `<name>_missing` 0/1 column for
+  numeric      missing values -> the train median (beyond 131,072 train rows, the median of
+               an even spread of that many), plus a `<name>_missing` 0/1 column for
                every numeric column that has a missing value in the train rows (a column
                complete in train gets no indicator: its rare later gaps get the median alone)
   categorical  one column per category seen in train (the max_categories most frequent),
@@ -15,7 +16,9 @@ The data module standardizes the encoded columns afterwards; this file never doe
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +33,17 @@ MISSING, OTHER = "<missing>", "<other>"
 _COMPRESSED = {".gz", ".bz2", ".zip", ".xz", ".zst"}
 _FORMAT = "table/1"  # bump when the state's layout changes
 _TILE_ROWS = 4096  # rows per tile of the encoded matrix: ~1.6 MB at 100 columns, cache-sized
+# Column statistics and tiles of the matrix are numpy work that releases the GIL: threads over
+# columns (fit) and over row tiles (features) use the cores pandas' reader also uses.
+_THREADS = max(1, min(8, os.cpu_count() or 1))
+_MEDIAN_SAMPLE = 1 << 17  # train values an imputation median is read from, at most (_TrainRows)
 
 
 class TableSource(Source):
     in_memory = True
     kind = "table"
     fresh_features = True  # features() builds a new tensor each call: the data module may standardize it in place
+    standardizes_features = True  # features(mean, std) standardizes as it builds the matrix
 
     def __init__(
         self,
@@ -78,6 +86,7 @@ class TableSource(Source):
         self.notes: list[str] = []  # what fit() decided that a person should know (rare categories, ...)
         self._frame: pd.DataFrame | None = None
         self._factorize_cache: dict[str, tuple[np.ndarray, list[str]]] = {}
+        self._encoded_cache: dict[str, list[np.ndarray]] = {}
         self._kinds: dict[str, str] = {}  # feature column -> numeric | categorical, in feature order
         self._columns: list[dict] | None = None  # the fitted state, one entry per feature column
 
@@ -153,22 +162,19 @@ class TableSource(Source):
         and ID-like ones named (each said in one line: the run's first lines)."""
         self._frame, self._factorize_cache = frame, {}
         kinds, read, constant, ids = {}, {}, [], []
-        for name in columns:
-            column = frame[name]
-            _refuse_nested(column, name, self.path)
-            declared = name in self.numeric or name in self.categorical
-            how = None if declared else _reading_of(column, lambda n=name: self._factorized(self._frame, n))
-            kind = "numeric" if how else _kind(column, name in self.numeric, name in self.categorical)
-            if not declared and self._is_constant(name, kind, column, how):
+        with ThreadPoolExecutor(_THREADS) as pool:  # hashing text columns releases the GIL
+            judged = list(pool.map(lambda name: self._judge_column(frame[name], name), columns))
+        for name, (kind, how, role) in zip(columns, judged):
+            if role == "constant":
                 constant.append(name)
                 continue
-            if not declared and how is None and self._is_id_like(name, kind, column):
+            if role == "id":
                 ids.append(name)
             kinds[name] = kind
             if how:
                 read[name] = how
                 if how.get("missing"):
-                    print(f"data: column {name!r} is numbers with {_token_counts(how, column)} read as missing")
+                    print(f"data: column {name!r} is numbers with {_token_counts(how, frame[name])} read as missing")
                 else:
                     print(f"data: column {name!r} holds {how['as']} and is read as a number ({_UNITS[how['as']]})")
         if constant:
@@ -182,6 +188,18 @@ class TableSource(Source):
         if not kinds:
             raise ConfigError(f"every feature column of {self.path} is constant; there is nothing to learn from")
         return kinds, read
+
+    def _judge_column(self, column: pd.Series, name: str) -> tuple[str, dict | None, str | None]:
+        """(kind, how its text reads as numbers or None, "constant" / "id" / None)."""
+        _refuse_nested(column, name, self.path)
+        declared = name in self.numeric or name in self.categorical
+        how = None if declared else _reading_of(column, lambda: self._factorized(self._frame, name))
+        kind = "numeric" if how else _kind(column, name in self.numeric, name in self.categorical)
+        if not declared and self._is_constant(name, kind, column, how):
+            return kind, how, "constant"
+        if not declared and how is None and self._is_id_like(name, kind, column):
+            return kind, how, "id"
+        return kind, how, None
 
     def _is_constant(self, name: str, kind: str, column: pd.Series, how: dict | None) -> bool:
         if kind == "numeric" and how is None and is_numeric_dtype(column.dtype):
@@ -274,27 +292,33 @@ class TableSource(Source):
 
     def fit(self, train_index: np.ndarray) -> None:
         frame = self._loaded()
-        # A mask of the train rows: selecting by it reads each column in order, faster than by index.
-        train = np.zeros(len(frame), dtype=bool)
-        train[np.asarray(train_index, dtype=np.int64)] = True
-        if not train.any():
+        if len(train_index) == 0:
             raise ValueError("fit() needs at least one train row")
-        self.notes, self._columns, names = [], [], []
-        self._stats: list[tuple[float, float, float, float]] = []  # per output column, over train
-        for name, kind in self._kinds.items():
+        rows = _TrainRows(train_index, len(frame))
+
+        def fit_column(item):  # -> (entry, its output names, its stats rows, its notes)
+            name, kind = item
+            stats, notes = [], []
             if kind == "numeric":
                 how = self._read.get(name)
-                entry = self._fit_numeric(name, _read_numbers(frame[name], how), train)
+                entry, encoded = _fit_numeric(name, _read_numbers(frame[name], how), rows, stats, notes)
+                self._encoded_cache[name] = encoded
                 if how:
                     entry["read"] = dict(how)
-                names += [name] + ([f"{name}_missing"] if entry["indicator"] else [])
-            else:
-                entry = self._fit_categorical(name, train)
-                names += [f"{name}={c}" for c in entry["categories"]] + [f"{name}={MISSING}", f"{name}={OTHER}"]
-            self._columns.append(entry)
-        self.feature_names = names
-        self.input_shape = (len(names),)
-        self._train_rows = int(train.sum())
+                return entry, [name] + ([f"{name}_missing"] if entry["indicator"] else []), stats, notes
+            entry = self._fit_categorical(name, rows.mask, stats, notes)
+            names = [f"{name}={c}" for c in entry["categories"]] + [f"{name}={MISSING}", f"{name}={OTHER}"]
+            return entry, names, stats, notes
+
+        self._encoded_cache = {}  # numeric columns as fit() encoded them, for the first features()
+        with ThreadPoolExecutor(_THREADS) as pool:
+            fitted = list(pool.map(fit_column, self._kinds.items()))
+        self._columns = [entry for entry, _, _, _ in fitted]
+        self.feature_names = [n for _, names, _, _ in fitted for n in names]
+        self._stats: list[tuple[float, float, float, float]] = [r for _, _, stats, _ in fitted for r in stats]
+        self.notes = [n for _, _, _, notes in fitted for n in notes]
+        self.input_shape = (len(self.feature_names),)
+        self._train_rows = rows.n
 
     def train_statistics(self) -> dict:
         """Per encoded column over the train rows: sum, sum of squares, min, max, and the row count,
@@ -304,35 +328,7 @@ class TableSource(Source):
         total, squares, lo, hi = (torch.tensor(column, dtype=torch.float64) for column in zip(*self._stats))
         return {"total": total, "squares": squares, "n": self._train_rows, "lo": lo, "hi": hi}
 
-    def _count_stats(self, count: int, n: int) -> None:
-        """A 0/1 column that is 1 in `count` of the n train rows."""
-        self._stats.append((float(count), float(count), float(count == n), float(count > 0)))
-
-    def _fit_numeric(self, name: str, values: np.ndarray, train: np.ndarray) -> dict:
-        train_values = values[train]
-        present = len(train_values) - int(np.isnan(train_values).sum())
-        if present == 0:
-            median = 0.0
-            self.notes.append(f"{name}: no value in the train rows; its missing values become 0")
-        else:
-            median = _median_of_present(train_values, present)
-        indicator = present < len(train_values)
-        filled = train_values.astype(np.float32)  # as features() fills the train rows
-        filled[np.isnan(filled)] = np.float32(median)
-        wide = filled.astype(np.float64)
-        self._stats.append((float(wide.sum()), float(wide @ wide), float(filled.min()), float(filled.max())))
-        if indicator:
-            self._count_stats(len(train_values) - present, len(train_values))
-        if not indicator:
-            elsewhere = int(np.isnan(values).sum())
-            if elsewhere:
-                self.notes.append(
-                    f"{name}: complete in train, so no {name}_missing column; "
-                    f"its {elsewhere} missing values outside train get the train median"
-                )
-        return {"name": name, "kind": "numeric", "median": median, "indicator": indicator}
-
-    def _fit_categorical(self, name: str, train: np.ndarray) -> dict:
+    def _fit_categorical(self, name: str, train: np.ndarray, stats: list, notes: list) -> dict:
         codes, texts = self._factorized(self._frame, name)
         train_codes = codes[train]
         counts_by_code = np.bincount(train_codes[train_codes >= 0], minlength=len(texts))
@@ -345,21 +341,23 @@ class TableSource(Source):
         kept, rare = ranked[: self.max_categories], ranked[self.max_categories :]
         if rare:
             rare_rows = sum(counts[t] for t in rare)
-            self.notes.append(
+            notes.append(
                 f"{name}: {len(rare)} categories beyond the {self.max_categories} most frequent in train "
                 f"({rare_rows} train rows) go to {name}={OTHER}; raise data.max_categories to keep them"
             )
         n, missing = len(train_codes), int((train_codes < 0).sum())
         for category in sorted(kept):  # the one-hot slots in order: categories, <missing>, <other>
-            self._count_stats(counts[category], n)
-        self._count_stats(missing, n)
-        self._count_stats(n - missing - sum(counts[c] for c in kept), n)
+            stats.append(_count_stats(counts[category], n))
+        stats.append(_count_stats(missing, n))
+        stats.append(_count_stats(n - missing - sum(counts[c] for c in kept), n))
         return {"name": name, "kind": "categorical", "categories": sorted(kept)}
 
     # -- transform with the fitted state only ------------------------------------------
 
-    def features(self) -> torch.Tensor:
-        return self._transform(self._loaded(), where=f"data.path={self.path}")
+    def features(self, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> torch.Tensor:
+        """Every row encoded; with mean and std (per encoded column) also standardized, (x - mean)
+        / std in float32 as the data module's Standardizer computes it, to the bit."""
+        return self._transform(self._loaded(), where=f"data.path={self.path}", mean=mean, std=std)
 
     def read_new(self, path: str) -> tuple[torch.Tensor, list[str]]:
         self._fitted()
@@ -373,55 +371,78 @@ class TableSource(Source):
             )
         return self._transform(frame, where=f"input={path}"), [f"row {i}" for i in range(len(frame))]
 
-    def _transform(self, frame: pd.DataFrame, where: str) -> torch.Tensor:
-        dense, onehot, j = [], [], 0  # (first output column, [N] values / [N] slot per row)
-        for entry in self._fitted():
-            name = entry["name"]
-            if entry["kind"] == "numeric":
-                how = entry.get("read")
-                values = _read_numbers(
-                    frame[name],
-                    how,
-                    f"{where}: column {name!r} is {_UNITS[how['as']].split(',')[0] if how and how.get('as') else 'numeric'} "
-                    "in training but has the value",
-                    "fix it or leave it empty (missing values are imputed)",
-                )
-                missing = np.isnan(values)
-                filled = values.astype(np.float32)
-                filled[missing] = entry["median"]
-                dense.append((j, filled))
-                if entry["indicator"]:
-                    dense.append((j + 1, missing.astype(np.float32)))
-                j += 1 + entry["indicator"]
-            else:
-                categories = entry["categories"]
-                missing_slot, other_slot = len(categories), len(categories) + 1
-                codes, texts = self._factorized(frame, name)
-                slot_of_category = {c: s for s, c in enumerate(categories)}
-                # One lookup per distinct value, then one gather for all rows; code -1 (missing) reads the last entry.
-                slot_of_code = np.array(
-                    [slot_of_category.get(t, other_slot) for t in texts] + [missing_slot], dtype=np.int64
-                )
-                onehot.append((j, slot_of_code[codes]))
-                if frame is not self._frame:
-                    self._say_unseen(name, codes, texts, slot_of_code, other_slot)
-                j += len(categories) + 2
+    def _transform(self, frame: pd.DataFrame, where: str, mean=None, std=None) -> torch.Tensor:
+        entries, firsts, j = self._fitted(), [], 0
+        for entry in entries:  # each column's first output column
+            firsts.append(j)
+            j += 1 + entry["indicator"] if entry["kind"] == "numeric" else len(entry["categories"]) + 2
+        zero, one = np.zeros(j, dtype=np.float32), np.ones(j, dtype=np.float32)
+        if mean is not None:  # what a 0 and a 1 become in each column
+            m, s = mean.numpy().astype(np.float32), std.numpy().astype(np.float32)
+            zero, one = (zero - m) / s, (one - m) / s
+
+        def encode(item):
+            entry, first = item
+            kind, parts = self._encode_column(frame, entry, where)
+            if kind == "onehot":
+                return [], [(first, parts)]
+            if mean is None:
+                return list(enumerate(parts, first)), []
+            return [(c, (v - m[c]) / s[c]) for c, v in enumerate(parts, first)], []
+
+        with ThreadPoolExecutor(_THREADS) as pool:
+            encoded = list(pool.map(encode, zip(entries, firsts)))
+        dense = [d for ds, _ in encoded for d in ds]
+        onehot = [o for _, os_ in encoded for o in os_]
         # Filled in tiles of rows: writing whole columns into a large row-major matrix would
         # sweep all of its memory once per column (3-5x slower at 1M rows x 100 columns), and
         # zeroing it all up front would sweep it once more. torch.empty, not numpy: numpy asks
         # for huge pages, whose first touch can cost 2-4x.
         result = torch.empty((len(frame), j), dtype=torch.float32)
         out = result.numpy()
-        for start in range(0, len(frame), _TILE_ROWS):
+
+        def fill(start: int) -> None:
             stop = min(start + _TILE_ROWS, len(frame))
             tile = out[start:stop]
-            tile[:] = 0
+            tile[:] = zero
             for column, values in dense:
                 tile[:, column] = values[start:stop]
             rows = np.arange(stop - start)
             for first, slots in onehot:
-                tile[rows, first + slots[start:stop]] = 1.0
+                hot = first + slots[start:stop]
+                tile[rows, hot] = one[hot]
+
+        with ThreadPoolExecutor(_THREADS) as pool:
+            list(pool.map(fill, range(0, len(frame), _TILE_ROWS)))
         return result
+
+    def _encode_column(self, frame: pd.DataFrame, entry: dict, where: str) -> tuple[str, list | np.ndarray]:
+        """("dense", [float32 values, its missing indicator]) or ("onehot", the slot of each row)."""
+        name = entry["name"]
+        if entry["kind"] == "numeric" and frame is self._frame and name in self._encoded_cache:
+            return "dense", self._encoded_cache.pop(name)  # fit() built them; only the first call reuses them
+        if entry["kind"] == "numeric":
+            how = entry.get("read")
+            values = _read_numbers(
+                frame[name],
+                how,
+                f"{where}: column {name!r} is {_UNITS[how['as']].split(',')[0] if how and how.get('as') else 'numeric'} "
+                "in training but has the value",
+                "fix it or leave it empty (missing values are imputed)",
+            )
+            missing = np.isnan(values)
+            filled = values.astype(np.float32)
+            filled[missing] = entry["median"]
+            return "dense", [filled] + ([missing.astype(np.float32)] if entry["indicator"] else [])
+        categories = entry["categories"]
+        missing_slot, other_slot = len(categories), len(categories) + 1
+        codes, texts = self._factorized(frame, name)
+        slot_of_category = {c: s for s, c in enumerate(categories)}
+        # One lookup per distinct value, then one gather for all rows; code -1 (missing) reads the last entry.
+        slot_of_code = np.array([slot_of_category.get(t, other_slot) for t in texts] + [missing_slot], dtype=np.int64)
+        if frame is not self._frame:
+            self._say_unseen(name, codes, texts, slot_of_code, other_slot)
+        return "onehot", slot_of_code[codes]
 
     def _say_unseen(self, name: str, codes, texts, slot_of_code, other_slot: int) -> None:
         """New data (predict): categories the model has no input for, named with their row counts."""
@@ -721,6 +742,65 @@ def _as_numbers(column: pd.Series, problem: str = "", fix: str = "") -> np.ndarr
     if bad.size:
         raise ConfigError(f"{problem} {_plain(column.iloc[bad[0]])!r} (row {bad[0]}, {bad.size} such rows); {fix}")
     return values
+
+
+def _count_stats(count: int, n: int) -> tuple[float, float, float, float]:
+    """(sum, sum of squares, min, max) of a 0/1 column that is 1 in `count` of the n train rows."""
+    return (float(count), float(count), float(count == n), float(count > 0))
+
+
+def _fit_numeric(name: str, values: np.ndarray, rows: _TrainRows, stats: list, notes: list) -> tuple[dict, list]:
+    """The column's entry and its encoded columns over every row (float32 values with the gaps
+    filled, and the missing indicator when it has one), which features() reuses. Sums over
+    train are the sums over all rows less those of the few other rows: one pass, no copy of
+    the train rows."""
+    missing = np.isnan(values)
+    missing_in_train = int(missing.sum()) - int(missing[rows.others].sum())
+    present = rows.n - missing_in_train
+    if present == 0:
+        median = 0.0
+        notes.append(f"{name}: no value in the train rows; its missing values become 0")
+    else:
+        sample = values[rows.median_sample]
+        sample = sample[~np.isnan(sample)]
+        median = _median_of_present(sample, len(sample)) if len(sample) else float(np.nanmedian(values[rows.mask]))
+    indicator = missing_in_train > 0
+    filled = values.astype(np.float32)  # as features() fills every row
+    filled[missing] = np.float32(median)
+    wide, other = filled.astype(np.float64), filled[rows.others].astype(np.float64)
+    stats.append((float(wide.sum() - other.sum()), float(wide @ wide - other @ other), *rows.extremes(filled)))
+    encoded = [filled]
+    if indicator:
+        stats.append(_count_stats(missing_in_train, rows.n))
+        encoded.append(missing.astype(np.float32))
+    elif missing.any():
+        notes.append(
+            f"{name}: complete in train, so no {name}_missing column; "
+            f"its {int(missing.sum())} missing values outside train get the train median"
+        )
+    return {"name": name, "kind": "numeric", "median": median, "indicator": indicator}, encoded
+
+
+class _TrainRows:
+    """The train rows of a table, in the forms fit() reads them: a mask, the other rows'
+    positions, and the positions an imputation median is read from (all train rows, or every
+    k-th of them, at most _MEDIAN_SAMPLE: a fill value does not need the exact median of a
+    million values, and finding it costs more than the rest of fit)."""
+
+    def __init__(self, train_index: np.ndarray, n_rows: int):
+        self.mask = np.zeros(n_rows, dtype=bool)
+        self.mask[np.asarray(train_index, dtype=np.int64)] = True
+        self.others = np.flatnonzero(~self.mask)
+        self.n = n_rows - len(self.others)
+        positions = np.flatnonzero(self.mask)  # every k-th train row: spread over the whole file, no RNG
+        self.median_sample = positions[:: -(-len(positions) // _MEDIAN_SAMPLE)]
+
+    def extremes(self, values: np.ndarray) -> tuple[float, float]:
+        """(min, max) over the train rows: over all rows when they fall on a train row (nearly always)."""
+        lo, hi = int(values.argmin()), int(values.argmax())
+        low = values[lo] if self.mask[lo] else values[self.mask].min()
+        high = values[hi] if self.mask[hi] else values[self.mask].max()
+        return float(low), float(high)
 
 
 def _median_of_present(values: np.ndarray, present: int) -> float:
