@@ -768,7 +768,8 @@ def _fit_numeric(name: str, values: np.ndarray, rows: _TrainRows, stats: list, n
     filled = values.astype(np.float32)  # as features() fills every row
     filled[missing] = np.float32(median)
     wide, other = filled.astype(np.float64), filled[rows.others].astype(np.float64)
-    stats.append((float(wide.sum() - other.sum()), float(wide @ wide - other @ other), *rows.extremes(filled)))
+    squares = np.einsum("i,i->", wide, wide) - np.einsum("i,i->", other, other)  # not BLAS: its threads stall here
+    stats.append((float(wide.sum() - other.sum()), float(squares), *rows.extremes(filled)))
     encoded = [filled]
     if indicator:
         stats.append(_count_stats(missing_in_train, rows.n))
