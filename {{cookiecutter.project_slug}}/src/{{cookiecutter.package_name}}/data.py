@@ -782,7 +782,7 @@ class FourSplitDataModule(L.LightningDataModule):
             return
         examples = self.source.load()
         targets = np.asarray(examples.targets)
-        label_codes = factorized_labels(targets)
+        label_codes = examples.label_codes if examples.label_codes is not None else factorized_labels(targets)
         task = self._task(targets, label_codes)
         fractions = resolve_fractions(self.splits_cfg, len(targets))
         if self.fold is None:

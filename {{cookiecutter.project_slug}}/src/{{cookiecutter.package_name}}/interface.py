@@ -49,12 +49,16 @@ class Examples:
     domain       optional [N] of 0/1: 1 = the target distribution dev/test are drawn from.
     class_names  optional names for integer class ids 0..C-1 (digits: "0".."9"); string
                  targets name their classes themselves. Multilabel: one name per label.
+    label_codes  optional (codes [N], distinct values) of text targets, as pandas.factorize
+                 gives them, when the source hashed them already (a table): the data module
+                 then does not hash a million labels again.
     """
 
     targets: np.ndarray
     names: Sequence[str]  # a list, or any sequence that makes names on demand
     domain: np.ndarray | None = None
     class_names: list[str] | None = None
+    label_codes: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self):
         if len(self.names) != len(self.targets):

@@ -149,11 +149,13 @@ class TableSource(Source):
                     f"fix the file or move {name} to data.categorical",
                 )
 
+        targets, label_codes = self._targets(frame)
         return Examples(
-            targets=self._targets(frame),
+            targets=targets,
             names=_row_names(len(frame), rows),
             domain=self._domain(frame),
             class_names=None,
+            label_codes=label_codes,
         )
 
     def _column_kinds(self, frame: pd.DataFrame, columns: list[str]) -> tuple[dict, dict]:
@@ -246,7 +248,7 @@ class TableSource(Source):
         )
         return frame[~missing].reset_index(drop=True), np.flatnonzero(~missing)
 
-    def _targets(self, frame: pd.DataFrame) -> np.ndarray:
+    def _targets(self, frame: pd.DataFrame) -> tuple[np.ndarray, tuple | None]:
         column = frame[self.target]
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
         if len(uniques) < 2:
@@ -257,8 +259,9 @@ class TableSource(Source):
         # Numbers stay numbers; class names become str objects, which the data module maps to ids
         # (built from the distinct values: one str object per class, not one per row).
         if is_numeric_dtype(column.dtype):
-            return column.to_numpy()
-        return np.asarray(uniques, dtype=object)[codes]
+            return column.to_numpy(), None
+        uniques = np.asarray(uniques, dtype=object)
+        return uniques[codes], (codes, uniques)
 
     def _domain(self, frame: pd.DataFrame) -> np.ndarray | None:
         if self.domain is None:
@@ -388,7 +391,9 @@ class TableSource(Source):
                 return [], [(first, parts)]
             if mean is None:
                 return list(enumerate(parts, first)), []
-            return [(c, (v - m[c]) / s[c]) for c, v in enumerate(parts, first)], []
+            for c, v in enumerate(parts, first):  # in place: the arrays are this call's own
+                np.divide(np.subtract(v, m[c], out=v), s[c], out=v)
+            return list(enumerate(parts, first)), []
 
         with ThreadPoolExecutor(_THREADS) as pool:
             encoded = list(pool.map(encode, zip(entries, firsts)))
@@ -767,9 +772,11 @@ def _fit_numeric(name: str, values: np.ndarray, rows: _TrainRows, stats: list, n
     indicator = missing_in_train > 0
     filled = values.astype(np.float32)  # as features() fills every row
     filled[missing] = np.float32(median)
-    wide, other = filled.astype(np.float64), filled[rows.others].astype(np.float64)
-    squares = np.einsum("i,i->", wide, wide) - np.einsum("i,i->", other, other)  # not BLAS: its threads stall here
-    stats.append((float(wide.sum() - other.sum()), float(squares), *rows.extremes(filled)))
+    other = filled[rows.others]
+    total = filled.sum(dtype=np.float64) - other.sum(dtype=np.float64)
+    # einsum, not a BLAS dot: OpenBLAS's own threads stall beside fit()'s
+    squares = np.einsum("i,i->", filled, filled, dtype=np.float64) - np.einsum("i,i->", other, other, dtype=np.float64)
+    stats.append((float(total), float(squares), *rows.extremes(filled)))
     encoded = [filled]
     if indicator:
         stats.append(_count_stats(missing_in_train, rows.n))
