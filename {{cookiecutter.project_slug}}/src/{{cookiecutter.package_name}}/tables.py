@@ -386,19 +386,19 @@ class TableSource(Source):
 
         def encode(item):
             entry, first = item
-            kind, parts = self._encode_column(frame, entry, where)
+            kind, parts, note = self._encode_column(frame, entry, where)
             if kind == "onehot":
-                return [], [(first, parts)]
-            if mean is None:
-                return list(enumerate(parts, first)), []
-            for c, v in enumerate(parts, first):  # in place: the arrays are this call's own
-                np.divide(np.subtract(v, m[c], out=v), s[c], out=v)
-            return list(enumerate(parts, first)), []
+                return [], [(first, parts)], note
+            if mean is not None:
+                for c, v in enumerate(parts, first):  # in place: the arrays are this call's own
+                    np.divide(np.subtract(v, m[c], out=v), s[c], out=v)
+            return list(enumerate(parts, first)), [], note
 
         with ThreadPoolExecutor(_THREADS) as pool:
             encoded = list(pool.map(encode, zip(entries, firsts)))
-        dense = [d for ds, _ in encoded for d in ds]
-        onehot = [o for _, os_ in encoded for o in os_]
+        self.read_notes += [note for _, _, note in encoded if note]  # in column order, whichever thread ran first
+        dense = [d for ds, _, _ in encoded for d in ds]
+        onehot = [o for _, os_, _ in encoded for o in os_]
         # Filled in tiles of rows: writing whole columns into a large row-major matrix would
         # sweep all of its memory once per column (3-5x slower at 1M rows x 100 columns), and
         # zeroing it all up front would sweep it once more. torch.empty, not numpy: numpy asks
@@ -421,11 +421,12 @@ class TableSource(Source):
             list(pool.map(fill, range(0, len(frame), _TILE_ROWS)))
         return result
 
-    def _encode_column(self, frame: pd.DataFrame, entry: dict, where: str) -> tuple[str, list | np.ndarray]:
-        """("dense", [float32 values, its missing indicator]) or ("onehot", the slot of each row)."""
+    def _encode_column(self, frame: pd.DataFrame, entry: dict, where: str) -> tuple[str, list | np.ndarray, str | None]:
+        """("dense", [float32 values, its missing indicator], None) or ("onehot", the slot of each
+        row, what predict should say about its unseen values or None)."""
         name = entry["name"]
         if entry["kind"] == "numeric" and frame is self._frame and name in self._encoded_cache:
-            return "dense", self._encoded_cache.pop(name)  # fit() built them; only the first call reuses them
+            return "dense", self._encoded_cache.pop(name), None  # fit() built them; only the first call reuses them
         if entry["kind"] == "numeric":
             how = entry.get("read")
             values = _read_numbers(
@@ -438,26 +439,26 @@ class TableSource(Source):
             missing = np.isnan(values)
             filled = values.astype(np.float32)
             filled[missing] = entry["median"]
-            return "dense", [filled] + ([missing.astype(np.float32)] if entry["indicator"] else [])
+            return "dense", [filled] + ([missing.astype(np.float32)] if entry["indicator"] else []), None
         categories = entry["categories"]
         missing_slot, other_slot = len(categories), len(categories) + 1
         codes, texts = self._factorized(frame, name)
         slot_of_category = {c: s for s, c in enumerate(categories)}
         # One lookup per distinct value, then one gather for all rows; code -1 (missing) reads the last entry.
         slot_of_code = np.array([slot_of_category.get(t, other_slot) for t in texts] + [missing_slot], dtype=np.int64)
-        if frame is not self._frame:
-            self._say_unseen(name, codes, texts, slot_of_code, other_slot)
-        return "onehot", slot_of_code[codes]
+        note = None if frame is self._frame else self._unseen_note(name, codes, texts, slot_of_code, other_slot)
+        return "onehot", slot_of_code[codes], note
 
-    def _say_unseen(self, name: str, codes, texts, slot_of_code, other_slot: int) -> None:
+    @staticmethod
+    def _unseen_note(name: str, codes, texts, slot_of_code, other_slot: int) -> str | None:
         """New data (predict): categories the model has no input for, named with their row counts."""
         unseen = np.flatnonzero(slot_of_code[: len(texts)] == other_slot)
         if not len(unseen):
-            return
+            return None
         counts = np.bincount(codes[codes >= 0], minlength=len(texts))[unseen]
         shown = ", ".join(f"{texts[u]!r} ({c} row{'s' * (c != 1)})" for u, c in list(zip(unseen, counts.tolist()))[:5])
         more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
-        self.read_notes.append(
+        return (
             f"column {name!r} has value(s) the model has no input for (unseen or rare in train): {shown}{more}; "
             f"they are read as {name}={OTHER}"
         )
