@@ -34,8 +34,9 @@ _COMPRESSED = {".gz", ".bz2", ".zip", ".xz", ".zst"}
 _FORMAT = "table/1"  # bump when the state's layout changes
 _TILE_ROWS = 4096  # rows per tile of the encoded matrix: ~1.6 MB at 100 columns, cache-sized
 # Column statistics and tiles of the matrix are numpy work that releases the GIL: threads over
-# columns (fit) and over row tiles (features) use the cores pandas' reader also uses.
-_THREADS = max(1, min(8, os.cpu_count() or 1))
+# columns (fit) and over row tiles (features) use the cores pandas' reader also uses (those
+# this process may run on: SLURM and taskset bind fewer than the machine has).
+_THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 _MEDIAN_SAMPLE = 1 << 17  # train values an imputation median is read from, at most (_TrainRows)
 
 
