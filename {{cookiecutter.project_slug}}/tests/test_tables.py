@@ -428,3 +428,65 @@ def test_a_median_of_many_rows_is_read_from_an_even_spread_of_them(tmp_path, mon
     source.fit(train)
     for entry in source._columns:
         assert abs(entry["median"] - exact[entry["name"]]) <= 0.15 * frame[entry["name"]].std(), entry
+
+
+# --------------------------------------------------------------------------- data.group
+def grouped_module(path, target, splits="auto", fold=None, **source):
+    from {{cookiecutter.package_name}}.data import FourSplitDataModule
+
+    dm = FourSplitDataModule(TableSource(path, target, **source), splits=splits, fold=fold)
+    dm.setup("fit")
+    return dm
+
+
+def split_of_rows(dm) -> np.ndarray:
+    where = np.empty(sum(len(v) for v in dm._indices.values()), dtype=object)
+    for name, index in dm._indices.items():
+        where[index.numpy()] = name
+    return where
+
+
+def test_a_group_column_keeps_each_group_in_one_split(tmp_path):
+    """statsmodels' Grunfeld panel: 11 firms x 20 years. data.group=firm puts every year of a firm
+    in one split (a new firm is what dev measures), the group column is not an input, and the
+    splits hold their shares to within one group."""
+    import statsmodels.datasets.grunfeld
+
+    path = write(tmp_path, statsmodels.datasets.grunfeld.load_pandas().data)
+    dm = grouped_module(path, "invest", splits={"train_dev": 0.1, "dev": 0.1, "test": 0.1}, group="firm")
+    frame, where = pd.read_csv(path), split_of_rows(dm)
+    assert all(len(set(where[frame["firm"] == firm])) == 1 for firm in frame["firm"].unique())
+    assert all(len(dm._indices[s]) > 0 for s in ("train", "train_dev", "dev", "test"))
+    assert not any(name.startswith("firm") for name in dm.source.feature_names)
+    assert again_the_same(path)
+
+
+def again_the_same(path) -> bool:
+    a = grouped_module(path, "invest", splits={"train_dev": 0.1, "dev": 0.1, "test": 0.1}, group="firm")
+    b = grouped_module(path, "invest", splits={"train_dev": 0.1, "dev": 0.1, "test": 0.1}, group="firm")
+    return all(torch.equal(a._indices[k], b._indices[k]) for k in a._indices)
+
+
+def test_group_inputs_keeps_equal_inputs_together_and_k_fold_rotates_whole_groups(tmp_path):
+    """fair's survey rows repeat by the hundred: with data.group=inputs no input lands in two
+    splits, and under k-fold each group is dev in exactly one fold while test stays put."""
+    import statsmodels.datasets.fair
+
+    frame = statsmodels.datasets.fair.load_pandas().data
+    path = write(tmp_path, frame)
+    inputs = frame.drop(columns="affairs").astype(str).agg("|".join, axis=1)
+    dm = grouped_module(path, "affairs", group="inputs")
+    where = split_of_rows(dm)
+    assert pd.Series(where).groupby(inputs.to_numpy()).nunique().max() == 1
+    folds = [grouped_module(path, "affairs", splits="kfold", fold=k, group="inputs") for k in range(5)]
+    assert all(torch.equal(f._indices["test"], dm._indices["test"]) for f in folds)
+    dev = np.concatenate([f._indices["dev"].numpy() for f in folds])
+    assert len(dev) == len(set(dev)) == len(frame) - len(dm._indices["test"])
+    for f in folds:
+        assert pd.Series(split_of_rows(f)).groupby(inputs.to_numpy()).nunique().max() == 1
+
+
+def test_a_group_across_both_domains_is_one_line(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(40.0), "who": np.arange(40) // 4, "site": [0, 1] * 20, "y": list("ab") * 20})
+    with pytest.raises(ConfigError, match="hold rows of both data.domain values"):
+        grouped_module(write(tmp_path, frame), "y", group="who", domain="site")

@@ -363,13 +363,18 @@ def resolve_fractions(splits, n: int) -> dict:
     return fractions
 
 
-def make_splits(n: int, fractions: dict, seed: int, domain: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+def make_splits(
+    n: int, fractions: dict, seed: int, domain: np.ndarray | None = None, groups: np.ndarray | None = None
+) -> dict[str, torch.Tensor]:
     """Disjoint index sets, the same for the same seed and n.
 
     dev and test are drawn from the target distribution (domain 1) when there is one,
     and train_dev from the training distribution, so that the four splits mean what the
-    methodology says they mean.
+    methodology says they mean. With `groups` ([N] group ids, data.group) whole groups are
+    drawn: every example of a group lands in one split.
     """
+    if groups is not None:
+        return _grouped_splits(np.asarray(groups), fractions, seed, domain)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=g)
     if domain is None or not (domain == 1).any():
@@ -387,7 +392,17 @@ def make_splits(n: int, fractions: dict, seed: int, domain: np.ndarray | None = 
         "train_dev": source[:n_tdev],
         "train": source[n_tdev:],
     }
+    return _sorted_splits(idx, n, fractions, domain)
+
+
+def _sorted_splits(idx: dict, n: int, fractions: dict, domain, unit: str = "examples") -> dict[str, torch.Tensor]:
+    """The index sets in ascending order, or a one-line ConfigError naming the empty ones."""
     empty = [k for k, v in idx.items() if len(v) == 0]
+    if empty and unit != "examples":
+        raise ConfigError(
+            f"split(s) {empty} would be empty with {n} {unit} (data.group keeps each in one split); use a finer "
+            "data.group, collect more, or raise their fraction in data.splits"
+        )
     if empty:
         needed = next(m for m in range(n + 1, 10**7) if all(round(fractions[k] * m) for k in fractions))
         enough = (
@@ -399,10 +414,55 @@ def make_splits(n: int, fractions: dict, seed: int, domain: np.ndarray | None = 
         )
     # Each index set in ascending order: one pass that labels every example with its split, not
     # four sorts (a million examples: a tenth of the time).
-    label = np.empty(n, dtype=np.int8)
+    label = np.empty(sum(len(v) for v in idx.values()), dtype=np.int8)
     for k, v in enumerate(idx.values()):
-        label[v.numpy()] = k
+        label[np.asarray(v)] = k
     return {name: torch.from_numpy(np.flatnonzero(label == k)) for k, name in enumerate(idx)}
+
+
+def _grouped_splits(groups: np.ndarray, fractions: dict, seed: int, domain) -> dict[str, torch.Tensor]:
+    """make_splits over whole groups: the groups in a seeded order, each split taking groups
+    while it holds fewer examples than its share (so it ends within one group of it)."""
+    codes, sizes = group_codes(groups)
+    n = len(codes)
+    order = torch.randperm(len(sizes), generator=torch.Generator().manual_seed(seed)).numpy()
+    shares = {k: fractions[k] for k in ("test", "dev", "train_dev")}
+    if domain is None or not (np.asarray(domain) == 1).any():
+        bounds = np.cumsum([round(shares[k] * n) for k in shares])
+        pieces = _take_groups(order, sizes, bounds)
+    else:
+        in_target = np.bincount(codes, weights=(np.asarray(domain) == 1).astype(float), minlength=len(sizes))
+        mixed = np.flatnonzero((in_target > 0) & (in_target < sizes))
+        if len(mixed):
+            raise ConfigError(
+                f"data.group: {len(mixed)} group(s) hold rows of both data.domain values (e.g. the rows of example "
+                f"{int(np.flatnonzero(codes == mixed[0])[0])}); a group must lie in one domain: fix the domain or the group"
+            )
+        target, source = order[in_target[order] > 0], order[in_target[order] == 0]
+        n_target = int(sizes[target].sum())
+        n_dev = round(n_target * shares["dev"] / (shares["dev"] + shares["test"]))
+        pieces = _take_groups(target, sizes, [n_target - n_dev])
+        pieces += _take_groups(source, sizes, [round(shares["train_dev"] * n)])
+    split_of_group = np.empty(len(sizes), dtype=np.int8)
+    for k, chosen in enumerate(pieces):
+        split_of_group[chosen] = k
+    rows = split_of_group[codes]
+    idx = {name: np.flatnonzero(rows == k) for k, name in enumerate(("test", "dev", "train_dev", "train"))}
+    return _sorted_splits(idx, len(sizes), fractions, domain, unit="groups")
+
+
+def _take_groups(order: np.ndarray, sizes: np.ndarray, bounds) -> list[np.ndarray]:
+    """`order` cut into len(bounds) + 1 runs: a group joins the first run whose bound lies beyond
+    the examples the groups before it hold."""
+    start = np.cumsum(sizes[order]) - sizes[order]
+    run = np.searchsorted(np.asarray(bounds), start, side="right")
+    return [order[run == k] for k in range(len(bounds) + 1)]
+
+
+def group_codes(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a code 0..G-1 per example, each group's size)."""
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
+    return codes, np.bincount(codes)
 
 
 def check_folds(splits, folds, fold) -> tuple[int, int | None]:
@@ -441,6 +501,7 @@ def make_fold_splits(
     domain: np.ndarray | None = None,
     labels: np.ndarray | None = None,
     batch_size: int | None = None,
+    groups: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
     """k-fold cross-validation (M6): the splits of fold `fold` of `folds`.
 
@@ -457,10 +518,12 @@ def make_fold_splits(
     train_dev -> dev gap is the mismatch left after training on some target examples.
     Folds differ in size by one, so train does too: where it would end in a training batch
     of a single example (BatchNorm cannot train on one), train_dev takes that example.
+    With `groups` (data.group) every split takes whole groups: test as make_splits draws
+    them, dev by (Stratified)GroupKFold, train_dev by groups drawn in a seeded order.
     """
-    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+    from sklearn.model_selection import train_test_split
 
-    test = make_splits(n, fractions, seed, domain)["test"].numpy()
+    test = make_splits(n, fractions, seed, domain, groups)["test"].numpy()
     rest = np.setdiff1d(np.arange(n), test)
     in_target = (
         np.zeros(n, dtype=bool) if domain is None or not (np.asarray(domain) == 1).any() else np.asarray(domain) == 1
@@ -476,16 +539,31 @@ def make_fold_splits(
                 f"data.folds={folds} needs {folds} examples of every class outside the test split{where} (one per "
                 f"fold), but class {names[small].item()!r} has {counts[small]}; {fix} collect more examples of it"
             )
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed).split(pool, ids)
+        splitter = _fold_splitter(folds, seed, groups, stratified=True).split(
+            pool, ids, *_pool_groups(groups, pool, folds)
+        )
     else:
         if len(pool) < folds:
             raise ConfigError(
                 f"data.folds={folds} but only {len(pool)} examples{where} lie outside the test split; use fewer folds"
             )
-        splitter = KFold(folds, shuffle=True, random_state=seed).split(pool)
+        splitter = _fold_splitter(folds, seed, groups, stratified=False).split(
+            pool, None, *_pool_groups(groups, pool, folds)
+        )
     dev = pool[list(splitter)[fold][1]]
     trainable = np.setdiff1d(rest, dev)
     n_tdev = round(fractions["train_dev"] * n)
+    if groups is not None:  # whole groups, in a seeded order, until train_dev holds its share
+        codes, sizes = group_codes(np.asarray(groups)[trainable])
+        order = torch.randperm(len(sizes), generator=torch.Generator().manual_seed(seed)).numpy()
+        tdev_groups, train_groups = _take_groups(order, sizes, [n_tdev])
+        if not len(tdev_groups) or not len(train_groups):
+            raise ConfigError(
+                f"train or train_dev would be empty with data.folds={folds} and data.group; use fewer folds"
+            )
+        in_tdev = np.isin(codes, tdev_groups)
+        idx = {"test": test, "dev": dev, "train_dev": trainable[in_tdev], "train": trainable[~in_tdev]}
+        return {k: torch.from_numpy(np.sort(v)) for k, v in idx.items()}
     n_tdev += bool(batch_size) and (len(trainable) - n_tdev) % batch_size == 1
     if not 0 < n_tdev < len(trainable):
         raise ConfigError(
@@ -499,6 +577,27 @@ def make_fold_splits(
     train, train_dev = train_test_split(trainable, test_size=n_tdev, random_state=seed, stratify=stratify)
     idx = {"test": test, "dev": dev, "train_dev": train_dev, "train": train}
     return {k: torch.from_numpy(np.sort(v)) for k, v in idx.items()}
+
+
+def _fold_splitter(folds: int, seed: int, groups, stratified: bool):
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+    if groups is None:
+        return (StratifiedKFold if stratified else KFold)(folds, shuffle=True, random_state=seed)
+    return (StratifiedGroupKFold if stratified else GroupKFold)(folds, shuffle=True, random_state=seed)
+
+
+def _pool_groups(groups, pool: np.ndarray, folds: int) -> tuple:
+    """() without groups; (the pool's groups,) with them, or a ConfigError: fewer groups than folds."""
+    if groups is None:
+        return ()
+    pooled = np.asarray(groups)[pool]
+    if len(np.unique(pooled)) < folds:
+        raise ConfigError(
+            f"data.folds={folds} but only {len(np.unique(pooled))} groups (data.group) lie outside the test split; "
+            "use fewer folds"
+        )
+    return (pooled,)
 
 
 # --------------------------------------------------------------------------- standardization
@@ -786,7 +885,7 @@ class FourSplitDataModule(L.LightningDataModule):
         task = self._task(targets, label_codes)
         fractions = resolve_fractions(self.splits_cfg, len(targets))
         if self.fold is None:
-            indices = make_splits(len(targets), fractions, self.split_seed, examples.domain)
+            indices = make_splits(len(targets), fractions, self.split_seed, examples.domain, examples.groups)
         else:  # stratified on the raw targets; with a missing one encode_targets below says which
             labels = (
                 None
@@ -802,6 +901,7 @@ class FourSplitDataModule(L.LightningDataModule):
                 examples.domain,
                 labels,
                 self.batch_size,
+                examples.groups,
             )
         train = indices["train"].numpy()
         others = {k: v.numpy() for k, v in indices.items() if k != "train"}

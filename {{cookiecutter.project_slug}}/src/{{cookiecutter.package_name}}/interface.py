@@ -49,6 +49,8 @@ class Examples:
     domain       optional [N] of 0/1: 1 = the target distribution dev/test are drawn from.
     class_names  optional names for integer class ids 0..C-1 (digits: "0".."9"); string
                  targets name their classes themselves. Multilabel: one name per label.
+    groups       optional [N] group ids (data.group): examples that belong together (one
+                 person's rows, copies of one record) go to one split, whole.
     label_codes  optional (codes [N], distinct values) of text targets, as pandas.factorize
                  gives them, when the source hashed them already (a table): the data module
                  then does not hash a million labels again.
@@ -58,6 +60,7 @@ class Examples:
     names: Sequence[str]  # a list, or any sequence that makes names on demand
     domain: np.ndarray | None = None
     class_names: list[str] | None = None
+    groups: np.ndarray | None = None
     label_codes: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self):

@@ -60,12 +60,14 @@ class TableSource(Source):
         missing_target="skip",
         sep=None,
         encoding=None,
+        group=None,
     ):
         self.path = None if path is None else str(path)
         self.target = None if target is None else str(target)
         self.requested_features = _column_list(features)
         self.drop = _column_list(drop) or []
         self.domain = None if domain is None else str(domain)
+        self.group = None if group is None else str(group)  # a column, or "inputs" (rows of equal inputs)
         self.target_domain = _plain(target_domain)
         self.numeric = _column_list(numeric) or []
         self.categorical = _column_list(categorical) or []
@@ -112,6 +114,7 @@ class TableSource(Source):
             ("data.features", self.requested_features or []),
             ("data.drop", self.drop),
             ("data.domain", [self.domain] if self.domain else []),
+            ("data.group", [self.group] if self.group and (self.group != "inputs" or "inputs" in columns) else []),
             ("data.numeric", self.numeric),
             ("data.categorical", self.categorical),
         ):
@@ -122,14 +125,19 @@ class TableSource(Source):
                 )
 
         if self.requested_features is not None:
-            for role, name in (("target", self.target), ("domain", self.domain)):
+            for role, name in (
+                ("target", self.target),
+                ("domain", self.domain),
+                ("group", self._group_column(columns)),
+            ):
                 if name in self.requested_features:
                     raise ConfigError(
                         f"data.features includes the {role} column {name!r}; remove it from data.features"
                     )
             feature_columns = [c for c in self.requested_features if c not in self.drop]
         else:
-            feature_columns = [c for c in columns if c not in (self.target, self.domain) and c not in self.drop]
+            roles = (self.target, self.domain, self._group_column(columns))
+            feature_columns = [c for c in columns if c not in roles and c not in self.drop]
         if not feature_columns:
             raise ConfigError(
                 f"no feature columns left in {self.path} (data.features, data.drop); keep at least one column besides data.target"
@@ -156,8 +164,34 @@ class TableSource(Source):
             names=_row_names(len(frame), rows),
             domain=self._domain(frame),
             class_names=None,
+            groups=self._groups(frame),
             label_codes=label_codes,
         )
+
+    def _group_column(self, columns) -> str | None:
+        """data.group's column: itself, unless it is "inputs" and no column has that name."""
+        return None if self.group is None or (self.group == "inputs" and "inputs" not in columns) else self.group
+
+    def _groups(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """A group id per row (data.group), said in one line: a column's values (a row without one
+        is a group of its own), or `inputs`: rows with equal input values are one group."""
+        if self.group is None:
+            return None
+        column = self._group_column(frame.columns)
+        if column is None:
+            keys = pd.util.hash_pandas_object(frame[list(self._kinds)], index=False).to_numpy()
+            codes = pd.factorize(keys)[0]
+            what = "rows with equal inputs"
+        else:
+            codes = pd.factorize(frame[column], use_na_sentinel=True)[0].astype(np.int64)
+            alone = codes < 0
+            codes[alone] = codes.max() + 1 + np.arange(int(alone.sum()))  # no id: a group of its own
+            what = f"data.group={column!r}"
+        sizes = np.bincount(codes)
+        print(
+            f"data: {len(sizes)} groups ({what}; {sizes.min()}-{sizes.max()} rows each): each group stays in one split"
+        )
+        return codes
 
     def _column_kinds(self, frame: pd.DataFrame, columns: list[str]) -> tuple[dict, dict]:
         """Each input column's kind, read as a person would: dates and times become numbers,
@@ -488,6 +522,7 @@ class TableSource(Source):
             "path": self.path,
             "target": self.target,
             "domain": self.domain,
+            "group": self.group,
             "target_domain": self.target_domain,
             "max_categories": self.max_categories,
             "sep": self.sep,
