@@ -152,9 +152,14 @@ def refuse_an_existing_run_dir(argv: list[str]) -> None:
         if sep and key.lstrip("+~") == "hydra.run.dir" and "${" not in value:
             folder = Path(value)
             if folder.is_dir() and any(folder.iterdir()):
+                resume = (  # only training resumes; check.py and evaluate.py just need a new folder
+                    ", or resume that run with ckpt_path=<its dir>/checkpoints/last.ckpt"
+                    if Path(sys.argv[0]).name == "train.py"
+                    else ""
+                )
                 print(
                     f"error: hydra.run.dir={value} holds an earlier run (or other files) and would be overwritten; "
-                    "pass a new folder, or resume that run with ckpt_path=<its dir>/checkpoints/last.ckpt",
+                    f"pass a new folder{resume}",
                     file=sys.stderr,
                 )
                 sys.exit(2)
