@@ -1,0 +1,105 @@
+"""The reference level (M31 without a human figure): the best performance a strong classical
+model reaches on this data, the proxy for Bayes error, and the data's own floor.
+
+  fit_reference(datamodule, task, objective)   gradient-boosted trees (scikit-learn's
+                                               HistGradientBoosting) for tables, a regularized
+                                               linear model on the standardized inputs (PCA-reduced
+                                               when wide) for images and other tensors; fitted on
+                                               train, scored on train, train_dev and dev with the
+                                               run's objective (scoring.split_scores), bounded in rows
+  error_floor(datamodule, task)                exact copies of an input with different labels:
+                                               the share of train no model can get right
+
+Nothing here reads the test split.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from .objective import Objective
+from .scoring import split_scores
+from .tasks import Task
+
+SPLITS = ("train", "train_dev", "dev")
+TREES = "gradient-boosted trees"
+LINEAR = "a regularized linear model"
+
+
+def is_table(datamodule) -> bool:
+    return len(tuple(datamodule.spec.input_shape)) == 1 and bool(datamodule.spec.feature_names)
+
+
+def _model(task: Task, table: bool, seed: int):
+    if table:
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        # early stopping on an inner 10% of the train sample: never on train_dev or dev
+        kind = HistGradientBoostingClassifier if task.classes else HistGradientBoostingRegressor
+        return kind(max_iter=200, early_stopping=True, validation_fraction=0.1, random_state=seed)
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    return LogisticRegression(C=0.1, max_iter=500) if task.classes else Ridge(alpha=10.0)
+
+
+def _outputs(model, task: Task, x: np.ndarray, num_classes: int) -> torch.Tensor:
+    """The reference's predictions as the net's outputs (logits, or standardized values), so the
+    one scoring function scores both."""
+    if not task.classes:
+        return task.standardized(torch.as_tensor(model.predict(x), dtype=torch.float64), torch.float32).reshape(-1, 1)
+    probs = np.full((len(x), num_classes), 1e-7)
+    probs[:, model.classes_.astype(np.int64)] = model.predict_proba(x).clip(1e-7, 1)
+    if task.kind == "binary":
+        return torch.logit(torch.as_tensor(probs[:, 1], dtype=torch.float32), eps=1e-7).reshape(-1, 1)
+    return torch.as_tensor(np.log(probs), dtype=torch.float32)
+
+
+def fit_reference(datamodule, task: Task, objective: Objective, max_examples: int = 20000, seed: int = 0) -> dict:
+    """{model, scores (split -> split_scores), n_fit, sampled, seconds} or {skipped: why}."""
+    from .quality import bounded_sample, flat, reduce_dims
+
+    if task.kind == "multilabel":
+        return {"skipped": "multilabel: no single classical reference is fitted for several labels"}
+    start = time.perf_counter()
+    table = is_table(datamodule)
+    data = {s: bounded_sample(datamodule, s, max_examples, seed) for s in SPLITS}
+    x = {s: flat(d[0]) for s, d in data.items()}
+    y = {s: d[1] for s, d in data.items()}
+    if len(x["train"]) < 10 or (task.classes and len(np.unique(y["train"].numpy())) < 2):
+        return {"skipped": f"{len(x['train'])} train examples of one class or too few: no reference to fit"}
+    if not table:  # a linear model on pixels: PCA first keeps it within seconds
+        x["train"], rest, _ = reduce_dims(x["train"], [x["train_dev"], x["dev"]], 256, seed)
+        x["train_dev"], x["dev"] = rest
+    model = _model(task, table, seed)
+    target = y["train"].numpy().astype(np.int64 if task.classes else np.float64).reshape(-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lbfgs convergence notes: the fit stays usable
+        model.fit(x["train"], target)
+    c = task.num_classes_or_two if task.classes else 1
+    scores = {
+        s: split_scores(task, _outputs(model, task, x[s], c), y[s], objective) for s in SPLITS if len(x[s])
+    }
+    sizes = {s: datamodule.size(s) for s in SPLITS}
+    sampled = {s: len(x[s]) for s in SPLITS if len(x[s]) < sizes[s]}
+    return {
+        "model": TREES if table else LINEAR + " on the standardized inputs",
+        "scores": scores,
+        "sampled": sampled,  # split -> rows used, where the split is larger (a seeded sample)
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def error_floor(datamodule, task: Task) -> dict | None:
+    """Exact copies of a train input with different labels (quality.conflicting_copies): the
+    share of train wrong even when each copy group gets its most common label. A lower bound on
+    the Bayes error of accuracy. None for targets without classes or several labels."""
+    from .quality import conflicting_copies
+
+    if not task.single_label:
+        return None
+    labels = [int(v) for v in datamodule.targets("train").reshape(-1).tolist()]
+    return conflicting_copies(datamodule.fingerprints("train"), labels)
