@@ -268,12 +268,27 @@ def label_issues_section(opts, datamodule, task, predictions, result, out_dir, l
         print(f"\nLabel issues: not looked for ({why})")
         return None
     files = write_label_issues(found, datamodule, out_dir, loggers, worst_k)
-    counts = {s: {"suspects": len(f["index"]), "of": f["n"], "from": f["method"]} for s, f in found.items()}
+    counts = {
+        s: {
+            "suspects": len(f["index"]),
+            "of": f["n"],
+            "from": f["method"],
+            "expected_from_uncertainty": f["expected"],
+            "model_error_elsewhere": f["residual_error"],
+            "verdict": "likely mislabeled" if f["judged"] else "hard or possibly mislabeled",
+        }
+        for s, f in found.items()
+    }
     result["label_issues"] = {"counts": counts, **files, **({"skipped_splits": skipped} if skipped else {})}
-    listed = ", ".join(f"{s} {c['suspects']} of {c['of']}" for s, c in counts.items())
-    print(
-        f"\nLabel issues (cleanlab on out-of-sample probabilities): {listed} look mislabeled -> {files.get('png', files['csv'])}"
-    )
+    print(f"\nLabel issues (cleanlab on out-of-sample probabilities) -> {files.get('png', files['csv'])}")
+    for s, c in counts.items():
+        judged = c["verdict"] == "likely mislabeled"
+        print(
+            f"  {s:<9} {c['suspects']} of {c['of']} {'look mislabeled' if judged else 'are hard or possibly mislabeled'}"
+            f" (its uncertainty alone would flag ~{c['expected_from_uncertainty']:g}; the model errs on "
+            f"{c['model_error_elsewhere']:.1%} elsewhere)"
+            + ("" if judged else ": the model behind the flags is not good enough to call them label errors")
+        )
     if why:
         print(f"  Not looked for in {why}")
     if any(c["suspects"] for c in counts.values()):
