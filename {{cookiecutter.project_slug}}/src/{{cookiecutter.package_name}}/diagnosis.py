@@ -54,10 +54,10 @@ AT_REFERENCE = (
     "The train error is at the best level a strong classical model reaches on held-out data ({model}): little "
     "avoidable bias is left to remove; look at the other gaps, and at more informative inputs."
 )
-BOTTLENECK = "{model} reaches {ref:.4f} {metric} on dev; yours {net:.4f}: the net is the bottleneck, not the data. "
+BOTTLENECK = "The reference, {model}, reaches {ref:.4f} {metric} on dev; yours {net:.4f}: the net is the bottleneck, not the data."
 NET_REMEDY = (
-    "Train longer, tune the learning rate and optimizer (a sweep), lower the regularization, then a bigger or "
-    "different net; for a table, the reference itself may be the better model."
+    "Reduce avoidable bias in the net: train longer, tune the learning rate and optimizer (a sweep), lower the "
+    "regularization, then a bigger or different net; for a table, the reference itself may be the better model."
 )
 
 
@@ -149,14 +149,14 @@ def _reference_advice(result: dict, errors: dict, n: dict, bounded: bool, floor:
     elif beats:
         scores = ref.get("scores") or {}
         line = BOTTLENECK.format(
-            model=ref["model"][0].upper() + ref["model"][1:],
+            model=ref["model"],
             ref=scores.get("dev", ref_dev),
             net=(ref.get("net_scores") or {}).get("dev", dev),
             metric=ref.get("metric", "error"),
         )
         rest = NET_REMEDY if largest == "avoidable_bias" else result["recommendation"]
-        result["recommendation"] = line + rest
-        result["bottleneck"] = line.strip()
+        result["recommendation"] = f"{rest} {line}"
+        result["bottleneck"] = line
 
 
 def format_table(diagnosis: dict, metric_name: str, target_line: str | None = None) -> str:

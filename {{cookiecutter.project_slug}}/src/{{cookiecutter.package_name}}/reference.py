@@ -26,8 +26,8 @@ from .scoring import split_scores
 from .tasks import Task
 
 SPLITS = ("train", "train_dev", "dev")
-TREES = "gradient-boosted trees"
-LINEAR = "a regularized linear model"
+TREES = "gradient-boosted trees (HistGradientBoosting)"
+LINEAR = "an L2-regularized linear model"
 
 
 def is_table(datamodule) -> bool:

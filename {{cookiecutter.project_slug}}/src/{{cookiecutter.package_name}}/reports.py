@@ -275,6 +275,7 @@ def label_issues_section(opts, datamodule, task, predictions, result, out_dir, l
             "from": f["method"],
             "expected_from_uncertainty": f["expected"],
             "model_error_elsewhere": f["residual_error"],
+            "median_label_probability": f["median_label_probability"],
             "verdict": "likely mislabeled" if f["judged"] else "hard or possibly mislabeled",
         }
         for s, f in found.items()
@@ -286,7 +287,8 @@ def label_issues_section(opts, datamodule, task, predictions, result, out_dir, l
         print(
             f"  {s:<9} {c['suspects']} of {c['of']} {'look mislabeled' if judged else 'are hard or possibly mislabeled'}"
             f" (its uncertainty alone would flag ~{c['expected_from_uncertainty']:g}; the model errs on "
-            f"{c['model_error_elsewhere']:.1%} elsewhere)"
+            f"{c['model_error_elsewhere']:.1%} of the others and gives the flagged labels a median probability of "
+            f"{c['median_label_probability']:.2f})"
             + ("" if judged else ": the model behind the flags is not good enough to call them label errors")
         )
     if why:
