@@ -51,6 +51,11 @@ def test_shipped_experiment_gets_its_diagnosis(make_cfg, tmp_path, experiment, e
         assert errors[split] == pytest.approx(1 - summary["scores"][split], abs=1e-5)
     assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
     assert summary["test_split_reads"] == 0
+    # digits are images: the reference beside the net is a linear model on the standardized pixels
+    reference = report["reference"]
+    assert reference["model"].startswith("an L2-regularized linear model")
+    assert set(reference["errors"]) == {"train", "train_dev", "dev"}
+    assert summary["diagnosis"]["reference"]["dev"] == pytest.approx(reference["scores"]["dev"])
 
 
 # ------------------------------------------------------------------ the diagnosis itself

@@ -378,7 +378,8 @@ def target_leak(ctx, opts) -> Result:
 
     task = ctx.task
     if len(ctx.spec.input_shape) != 1 or task.kind == "multilabel":
-        return Result("skip", None, None, "tables with one target per example only")
+        why = "several labels per example" if task.kind == "multilabel" else f"inputs of shape {list(ctx.spec.input_shape)}"
+        return Result("skip", None, None, f"{why}: the check looks at a table's columns, one target per example")
     x, y = (t.numpy() for t in ctx.split("train"))
     held = [ctx.split(s) for s in ("train_dev", "dev")]
     hx, hy = np.concatenate([h[0].numpy() for h in held]), np.concatenate([h[1].numpy() for h in held])
