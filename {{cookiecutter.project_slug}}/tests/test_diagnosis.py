@@ -235,3 +235,19 @@ def test_a_net_no_better_than_the_baseline_hears_it_first():
     assert format_table(d, "1 - accuracy").strip().startswith("The net is no better than the dumb baseline")
     better = diagnose({"train": 0.10, "train_dev": 0.11, "dev": 0.09}, None, baseline={"errors": {"dev": 0.107}, "line": line})
     assert "below_baseline" not in better
+
+
+def test_below_the_baseline_on_imbalanced_classes_suggests_a_metric_an_imbalance_cannot_fool():
+    """The mortgage case of issue #24: 89% 'no'; the net's dev accuracy under always answering it."""
+    from types import SimpleNamespace
+
+    from {{cookiecutter.package_name}}.reports import _baseline_line
+    from {{cookiecutter.package_name}}.tasks import make_task
+
+    task = make_task("binary", None)
+    y = torch.tensor([0] * 893 + [1] * 107)
+    data = SimpleNamespace(targets=lambda split: y)
+    objective = Objective(metric="accuracy", mode="max")
+    line = _baseline_line(task, data, objective, {"dev": {"accuracy": 0.882}}, {"accuracy": 0.893})
+    assert line.startswith("The net is no better than the dumb baseline on dev: accuracy 0.8820")
+    assert "89% of train" in line and "objective.metric=balanced_accuracy" in line

@@ -26,7 +26,7 @@ from .scoring import split_scores
 from .tasks import Task
 
 SPLITS = ("train", "train_dev", "dev")
-TREES = "gradient-boosted trees (HistGradientBoosting)"
+TREES = "gradient-boosted trees"
 LINEAR = "an L2-regularized linear model"
 
 
@@ -89,6 +89,7 @@ def fit_reference(datamodule, task: Task, objective: Objective, max_examples: in
     sampled = {s: len(x[s]) for s in SPLITS if len(x[s]) < sizes[s]}
     return {
         "model": TREES if table else LINEAR + " on the standardized inputs",
+        "estimator": type(model).__name__,  # scikit-learn's
         "scores": scores,
         "sampled": sampled,  # split -> rows used, where the split is larger (a seeded sample)
         "seconds": round(time.perf_counter() - start, 2),

@@ -103,7 +103,7 @@ def report(
         ref = result["reference"]
         sampled = "; ".join(f"{s} sampled to {k} rows" for s, k in ref["sampled"].items())
         print(
-            f"  reference: {ref['model']} fitted on train in {ref['seconds']:.1f} s"
+            f"  reference: {ref['model']} (scikit-learn's {ref['estimator']}) fitted on train in {ref['seconds']:.1f} s"
             + (f" ({sampled}: analysis.reference_examples)" if sampled else "")
         )
     for row in result.get("constraints", []):
