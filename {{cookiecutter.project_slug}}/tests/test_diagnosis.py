@@ -230,10 +230,14 @@ def test_a_net_no_better_than_the_baseline_hears_it_first():
     from {{cookiecutter.package_name}}.diagnosis import format_table
 
     line = "The net is no better than the dumb baseline on dev: accuracy 0.8820, and the class prior scores 0.8930."
-    d = diagnose({"train": 0.10, "train_dev": 0.11, "dev": 0.118}, None, baseline={"errors": {"dev": 0.107}, "line": line})
+    d = diagnose(
+        {"train": 0.10, "train_dev": 0.11, "dev": 0.118}, None, baseline={"errors": {"dev": 0.107}, "line": line}
+    )
     assert d["below_baseline"] == line
     assert format_table(d, "1 - accuracy").strip().startswith("The net is no better than the dumb baseline")
-    better = diagnose({"train": 0.10, "train_dev": 0.11, "dev": 0.09}, None, baseline={"errors": {"dev": 0.107}, "line": line})
+    better = diagnose(
+        {"train": 0.10, "train_dev": 0.11, "dev": 0.09}, None, baseline={"errors": {"dev": 0.107}, "line": line}
+    )
     assert "below_baseline" not in better
 
 

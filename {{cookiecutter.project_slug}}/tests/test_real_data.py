@@ -64,7 +64,11 @@ def test_a_table_whose_identical_rows_conflict_gets_its_floor_and_no_bigger_mode
     assert report["errors"]["train"] < report["error_floor"] + 0.05  # the net is at the floor already
     assert "bigger model" not in report["recommendation"]
     reference = report["reference"]
-    assert reference["model"].startswith("gradient-boosted trees") and set(reference["errors"]) == {"train", "train_dev", "dev"}
+    assert reference["model"].startswith("gradient-boosted trees") and set(reference["errors"]) == {
+        "train",
+        "train_dev",
+        "dev",
+    }
     assert "reference (gradient-boosted trees" in out and "  error floor       0." in out
     assert summary["diagnosis"]["reference"]["seconds"] < 10
     labels = report["label_issues"]["counts"]["train"]

@@ -170,7 +170,9 @@ def scores_section(diagnosis: dict, summary: dict | None) -> dict:
 def gaps_section(diagnosis: dict) -> list[dict]:
     errors = diagnosis.get("errors") or {}
     noise = diagnosis.get("gap_noise") or {}
-    proxy = (diagnosis.get("bayes_proxy") or {}).get("error", errors.get("human") or 0.0)  # the level avoidable bias is from
+    proxy = (diagnosis.get("bayes_proxy") or {}).get(
+        "error", errors.get("human") or 0.0
+    )  # the level avoidable bias is from
     rows = []
     for name, value in (diagnosis.get("gaps") or {}).items():
         low, high = GAP_SPLITS.get(name, ("", ""))

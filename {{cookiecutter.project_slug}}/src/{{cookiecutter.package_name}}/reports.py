@@ -160,7 +160,10 @@ def reference_levels(opts, datamodule, task: Task, objective: Objective, scores:
     if floor is not None and error_name == "1 - accuracy":  # the floor counts wrong examples: accuracy's error
         levels["floor"] = floor["error_floor"]
     baseline = baseline_scores(task, datamodule, objective, ("dev",))["dev"]
-    levels["baseline"] = {"errors": {"dev": baseline["error"]}, "line": _baseline_line(task, datamodule, objective, scores, baseline)}
+    levels["baseline"] = {
+        "errors": {"dev": baseline["error"]},
+        "line": _baseline_line(task, datamodule, objective, scores, baseline),
+    }
     return levels
 
 

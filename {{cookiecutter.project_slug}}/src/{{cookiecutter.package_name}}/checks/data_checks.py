@@ -356,12 +356,15 @@ def _one_feature_skill(x, y, held_x, held_y, classes: bool, seed: int) -> tuple[
     if classes:
         tree = DecisionTreeClassifier(max_depth=4, min_samples_leaf=2, random_state=seed).fit(x, y)
         major = np.bincount(y).argmax()
-        skill = [1 - np.mean(tree.predict(a) != b) / max(np.mean(b != major), 1e-12) for a, b in ((x, y), (held_x, held_y))]
+        skill = [
+            1 - np.mean(tree.predict(a) != b) / max(np.mean(b != major), 1e-12) for a, b in ((x, y), (held_x, held_y))
+        ]
     else:
         tree = DecisionTreeRegressor(max_depth=8, min_samples_leaf=3, random_state=seed).fit(x, y)
         mean = y.mean()
         skill = [
-            1 - np.mean((tree.predict(a) - b) ** 2) / max(np.mean((b - mean) ** 2), 1e-12) for a, b in ((x, y), (held_x, held_y))
+            1 - np.mean((tree.predict(a) - b) ** 2) / max(np.mean((b - mean) ** 2), 1e-12)
+            for a, b in ((x, y), (held_x, held_y))
         ]
     return float(skill[0]), float(skill[1])
 
@@ -372,34 +375,26 @@ def target_leak(ctx, opts) -> Result:
     data (train_dev + dev): a shallow tree per source column, bounded in time. A column that does
     is usually known only after the target (hours worked for "worked"), a leak the model learns
     in place of the task."""
-    import time
-
-    import numpy as np
-
     task = ctx.task
     if len(ctx.spec.input_shape) != 1 or task.kind == "multilabel":
-        why = "several labels per example" if task.kind == "multilabel" else f"inputs of shape {list(ctx.spec.input_shape)}"
+        why = (
+            "several labels per example"
+            if task.kind == "multilabel"
+            else f"inputs of shape {list(ctx.spec.input_shape)}"
+        )
         return Result("skip", None, None, f"{why}: the check looks at a table's columns, one target per example")
-    x, y = (t.numpy() for t in ctx.split("train"))
-    held = [ctx.split(s) for s in ("train_dev", "dev")]
-    hx, hy = np.concatenate([h[0].numpy() for h in held]), np.concatenate([h[1].numpy() for h in held])
-    y, hy = (y.astype(np.int64), hy.astype(np.int64)) if task.classes else (y.astype(float), hy.astype(float))
-    warn_at, fail_at = float(opts.get("warn_skill", 0.98)), float(opts.get("fail_skill") or (1.0 if task.classes else 0.995))
+    warn_at = float(opts.get("warn_skill", 0.98))
+    fail_at = float(opts.get("fail_skill") or (1.0 if task.classes else 0.995))
     threshold = f"one column's skill < {warn_at:g} on train and held-out (1 = perfect, 0 = the constant's)"
-    if len(y) < 20 or len(hy) < 10 or (task.classes and len(np.unique(y)) < 2) or np.std(y) == 0:
-        return Result("skip", None, threshold, f"{len(y)} train, {len(hy)} held-out examples: too few to judge one column")
-    groups = source_columns(ctx.spec.feature_names, x.shape[1])
-    start, budget, found = time.perf_counter(), float(opts.get("max_seconds", 10)), {}
-    for name, cols in groups.items():
-        if time.perf_counter() - start > budget:
-            break
-        found[name] = _one_feature_skill(x[:, cols], y, hx[:, cols], hy, task.classes, ctx.seed)
+    found, looked = _column_skills(ctx, float(opts.get("max_seconds", 10)))
+    if found is None:
+        return Result("skip", None, threshold, looked)
     best = max(found, key=lambda k: min(found[k]))
     low = min(found[best])
     value = {"column": best, "train_skill": round(found[best][0], 4), "held_out_skill": round(found[best][1], 4)}
-    looked = f"{len(found)} of {len(groups)} columns (checks.target_leak.max_seconds)" if len(found) < len(groups) else f"{len(found)} columns"
     if low < warn_at:
-        return Result("pass", value, threshold, f"no column alone predicts the target ({looked}; the best, {best!r}, skill {low:.2f})", shown=f"best {best}: {low:.2f}")
+        message = f"no column alone predicts the target ({looked}; the best, {best!r}, skill {low:.2f})"
+        return Result("pass", value, threshold, message, shown=f"best {best}: {low:.2f}")
     drop = f"data.drop=[{','.join(k for k in found if min(found[k]) >= warn_at)}]"
     status = "fail" if low >= fail_at - 1e-9 else "warn"
     return Result(
@@ -413,6 +408,30 @@ def target_leak(ctx, opts) -> Result:
         shown=f"{best}: {low:.3f}",
         details={"skill": {k: [round(a, 4), round(b, 4)] for k, (a, b) in found.items()}},
     )
+
+
+def _column_skills(ctx, budget: float) -> tuple[dict | None, str]:
+    """(source column -> (train skill, held-out skill), what was looked at), or (None, why not)."""
+    import time
+
+    import numpy as np
+
+    classes = ctx.task.classes
+    x, y = (t.numpy() for t in ctx.split("train"))
+    held = [ctx.split(s) for s in ("train_dev", "dev")]
+    hx, hy = np.concatenate([h[0].numpy() for h in held]), np.concatenate([h[1].numpy() for h in held])
+    y, hy = (y.astype(np.int64), hy.astype(np.int64)) if classes else (y.astype(float), hy.astype(float))
+    if len(y) < 20 or len(hy) < 10 or (classes and len(np.unique(y)) < 2) or np.std(y) == 0:
+        return None, f"{len(y)} train, {len(hy)} held-out examples (or one target value): too few to judge one column"
+    groups = source_columns(ctx.spec.feature_names, x.shape[1])
+    start, found = time.perf_counter(), {}
+    for name, cols in groups.items():
+        if time.perf_counter() - start > budget:
+            break
+        found[name] = _one_feature_skill(x[:, cols], y, hx[:, cols], hy, classes, ctx.seed)
+    if len(found) < len(groups):
+        return found, f"{len(found)} of {len(groups)} columns within checks.target_leak.max_seconds"
+    return found, f"{len(found)} columns"
 
 
 @check("data.standardized", needs=("data.finite",))
