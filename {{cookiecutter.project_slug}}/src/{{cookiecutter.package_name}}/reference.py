@@ -96,13 +96,14 @@ def fit_reference(datamodule, task: Task, objective: Objective, max_examples: in
     }
 
 
-def error_floor(datamodule, task: Task) -> dict | None:
+def error_floor(datamodule, task: Task, max_rows: int = 200_000) -> dict | None:
     """Exact copies of a train input with different labels (quality.conflicting_copies): the
     share of train wrong even when each copy group gets its most common label. A lower bound on
-    the Bayes error of accuracy. None for targets without classes or several labels."""
+    the Bayes error of accuracy. None for targets without classes or several labels, and for a
+    train split beyond `max_rows` (hashing every file of a large folder costs minutes)."""
     from .quality import conflicting_copies
 
-    if not task.single_label:
+    if not task.single_label or datamodule.size("train") > max_rows:
         return None
     labels = [int(v) for v in datamodule.targets("train").reshape(-1).tolist()]
     return conflicting_copies(datamodule.fingerprints("train"), labels)

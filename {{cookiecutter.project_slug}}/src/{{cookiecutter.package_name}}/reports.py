@@ -156,7 +156,7 @@ def reference_levels(opts, datamodule, task: Task, objective: Objective, scores:
             }
         else:
             print(f"\nReference level: not measured ({fitted['skipped']})")
-    floor = error_floor(datamodule, task) if task.single_label else None
+    floor = error_floor(datamodule, task, 10 * opts.get("reference_examples", 20000)) if task.single_label else None
     if floor is not None and error_name == "1 - accuracy":  # the floor counts wrong examples: accuracy's error
         levels["floor"] = floor["error_floor"]
     baseline = baseline_scores(task, datamodule, objective, ("dev",))["dev"]
