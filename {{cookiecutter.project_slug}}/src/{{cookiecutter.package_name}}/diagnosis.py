@@ -139,7 +139,9 @@ def _reference_advice(result: dict, errors: dict, n: dict, bounded: bool, floor:
     margin = _noise(dev, ref_dev, n.get("dev"), n.get("dev")) if bounded and None not in (dev, ref_dev) else 0.0
     beats = None not in (dev, ref_dev) and ref_dev < dev - max(margin, 0.05 * abs(dev) if not bounded else 0.0)
     noise = _noise if bounded else (lambda *_: 0.0)  # error rates only: an MAE has no binomial noise
-    at_floor = bool(floor) and train is not None and train <= floor + noise(floor, train, n.get("train"), n.get("train"))
+    at_floor = (
+        bool(floor) and train is not None and train <= floor + noise(floor, train, n.get("train"), n.get("train"))
+    )
     level = result["bayes_proxy"]["error"]
     at_level = train is not None and train <= level + noise(level, train, n.get("train_dev"), n.get("train"))
     result["reference_beats_net"] = bool(beats)
