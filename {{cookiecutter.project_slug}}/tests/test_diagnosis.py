@@ -235,6 +235,13 @@ def test_a_net_no_better_than_the_baseline_hears_it_first():
     )
     assert d["below_baseline"] == line
     assert format_table(d, "1 - accuracy").strip().startswith("The net is no better than the dumb baseline")
+    nothing = diagnose(
+        {"train": 0.63, "train_dev": 0.68, "dev": 0.674},
+        None,
+        reference={**REFERENCE, "errors": {"dev": 0.683}},
+        baseline={"errors": {"dev": 0.672}, "line": line},
+    )
+    assert "Nor does the reference" in nothing["below_baseline"]  # fair's four coarse columns: nothing to learn
     better = diagnose(
         {"train": 0.10, "train_dev": 0.11, "dev": 0.09}, None, baseline={"errors": {"dev": 0.107}, "line": line}
     )

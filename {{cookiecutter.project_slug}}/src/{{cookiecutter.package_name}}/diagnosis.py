@@ -124,6 +124,12 @@ def diagnose(
     if baseline and errors.get("dev") is not None and baseline["errors"].get("dev") is not None:
         if errors["dev"] >= baseline["errors"]["dev"]:
             result["below_baseline"] = baseline["line"]
+            ref_dev = ((reference or {}).get("errors") or {}).get("dev")
+            if ref_dev is not None and ref_dev >= baseline["errors"]["dev"]:  # no model finds anything either
+                result["below_baseline"] += (
+                    f" Nor does the reference ({reference['model']}, dev error {ref_dev:.4f}): these inputs say little "
+                    "about this target; more informative inputs help, a different model does not."
+                )
     if noise:
         result["gap_noise"] = noise
         result["conclusive"] = largest is None or gaps[largest] > noise.get(largest, 0.0)
