@@ -105,6 +105,7 @@ def report(
         print(
             f"  reference: {ref['model']} (scikit-learn's {ref['estimator']}) fitted on train in {ref['seconds']:.1f} s"
             + (f" ({sampled}: analysis.reference_examples)" if sampled else "")
+            + ("; stopped at analysis.reference_seconds, so it may reach lower" if ref.get("cut_short") else "")
         )
     for row in result.get("constraints", []):
         shown = "not measured" if row["value"] is None else f"{row['value']:.4g}"
@@ -145,7 +146,14 @@ def reference_levels(opts, datamodule, task: Task, objective: Objective, scores:
         return {}
     levels: dict = {}
     if opts.get("reference", True):
-        fitted = fit_reference(datamodule, task, objective, opts.get("reference_examples", 20000), opts.get("seed", 0))
+        fitted = fit_reference(
+            datamodule,
+            task,
+            objective,
+            opts.get("reference_examples", 20000),
+            opts.get("seed", 0),
+            opts.get("reference_seconds", 20.0),
+        )
         if "scores" in fitted:
             levels["reference"] = {
                 **{k: v for k, v in fitted.items() if k != "scores"},
@@ -214,9 +222,13 @@ def quality_options(cfg) -> dict:
         raise ConfigError(
             f"analysis.reference_examples={ref_n!r} must be a whole number >= 50 (train rows the reference fits on)"
         )
+    seconds = a.get("reference_seconds", 20)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        raise ConfigError(f"analysis.reference_seconds={seconds!r} must be a positive number of seconds")
     return {
         "reference": a.get("reference", True),
         "reference_examples": ref_n,
+        "reference_seconds": float(seconds),
         "label_issues": a.get("label_issues", True),
         "mismatch_evidence": mismatch,
         "near_duplicates": a.get("near_duplicates", True),
