@@ -470,6 +470,9 @@ def test_checks_never_read_test(watch_test_split, tmp_path):
         ("analysis.mismatch_evidence=maybe", "analysis.mismatch_evidence='maybe' is not known"),
         ("analysis.label_issues=sometimes", "analysis.label_issues='sometimes' must be true or false"),
         ("analysis.quality_examples=5", "analysis.quality_examples=5 must be a whole number >= 50"),
+        ("analysis.reference=maybe", "analysis.reference='maybe' must be true or false"),
+        ("analysis.reference_examples=5", "analysis.reference_examples=5 must be a whole number >= 50"),
+        ("analysis.reference_seconds=0", "analysis.reference_seconds=0 must be a positive number of seconds"),
     ],
 )
 def test_bad_analysis_values_are_one_line_errors(override, message, tmp_path):
