@@ -146,14 +146,17 @@ def reference_levels(opts, datamodule, task: Task, objective: Objective, scores:
         return {}
     levels: dict = {}
     if opts.get("reference", True):
-        fitted = fit_reference(
-            datamodule,
-            task,
-            objective,
-            opts.get("reference_examples", 20000),
-            opts.get("seed", 0),
-            opts.get("reference_seconds", 20.0),
-        )
+        try:
+            fitted = fit_reference(
+                datamodule,
+                task,
+                objective,
+                opts.get("reference_examples", 20000),
+                opts.get("seed", 0),
+                opts.get("reference_seconds", 20.0),
+            )
+        except (ValueError, MemoryError) as e:  # scikit-learn refusing this data: the run's report still comes
+            fitted = {"skipped": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
         if "scores" in fitted:
             levels["reference"] = {
                 **{k: v for k, v in fitted.items() if k != "scores"},
@@ -178,10 +181,13 @@ def reference_levels(opts, datamodule, task: Task, objective: Objective, scores:
 def _baseline_line(task: Task, datamodule, objective: Objective, scores: dict, baseline: dict) -> str:
     """What a net no better than a constant is told first: in plain words, with a metric an imbalance
     cannot fool where one class dominates (M1, M25)."""
-    net, dumb = scores["dev"].get(objective.metric), baseline.get(objective.metric)
+    net, dumb = (
+        f"{v:.4f}" if v is not None else "n/a"
+        for v in (scores["dev"].get(objective.metric), baseline.get(objective.metric))
+    )
     line = (
-        f"The net is no better than the dumb baseline on dev: {objective.metric} {net:.4f}, and "
-        f"{task.describe_constant(True)} (ignoring the input) scores {dumb:.4f}. It has learned nothing from the "
+        f"The net is no better than the dumb baseline on dev: {objective.metric} {net}, and "
+        f"{task.describe_constant(True)} (ignoring the input) scores {dumb}. It has learned nothing from the "
         "inputs that a constant answer does not give; the gaps below explain little until it does."
     )
     counts = task.class_counts(datamodule.targets("train")) if task.single_label else None
