@@ -262,3 +262,18 @@ def test_below_the_baseline_on_imbalanced_classes_suggests_a_metric_an_imbalance
     line = _baseline_line(task, data, objective, {"dev": {"accuracy": 0.882}}, {"accuracy": 0.893})
     assert line.startswith("The net is no better than the dumb baseline on dev: accuracy 0.8820")
     assert "89% of train" in line and "objective.metric=balanced_accuracy" in line
+
+
+def test_the_reference_stops_growing_at_its_time_budget():
+    """Boosting rounds come 10 at a time while within analysis.reference_seconds: a wide table
+    gets a shorter reference, and the report says the budget cut it short."""
+    from sklearn.datasets import load_breast_cancer
+
+    from {{cookiecutter.package_name}}.reference import CHUNK, _fit, _model
+    from {{cookiecutter.package_name}}.tasks import make_task
+
+    x, y = load_breast_cancer(return_X_y=True)
+    unbounded, bounded = (_model(make_task("binary", None), True, 0) for _ in range(2))
+    assert _fit(unbounded, x, y, budget=60.0) is False
+    assert _fit(bounded, x, y, budget=0.0) is (unbounded.n_iter_ > CHUNK)
+    assert bounded.n_iter_ == min(CHUNK, unbounded.n_iter_)
