@@ -5,7 +5,8 @@
 Trains each table of the battery once with every default (trainer.max_epochs=20, the shipped
 value, unless --epochs says otherwise) and prints, per table: rows, the task read off the data,
 the objective, the net's dev score, the dumb baseline's dev score (the class shares or mean
-target, ignoring the input), what the checks said, and the wall time. A run the recipe
+target, ignoring the input), the reference's (gradient-boosted trees fitted on train, the
+diagnosis' Bayes proxy) and its cost in seconds, what the checks said, and the wall time. A run the recipe
 refuses prints its one-line reason instead. Figures only; nothing is asserted (the battery,
 tests/test_real_data.py, asserts).
 """
@@ -74,6 +75,8 @@ def run(table, folder: Path, epochs: int) -> dict:
         dev=summary["scores"]["dev"],
         baseline=summary["baseline"]["scores"]["dev"],
     )
+    reference = summary.get("diagnosis", {}).get("reference") or {}
+    row.update(reference=reference.get("dev"), reference_s=reference.get("seconds"))
     return row
 
 
@@ -90,16 +93,21 @@ def main() -> None:
     args = parser.parse_args()
     only = {n for n in args.only.split(",") if n}
     tables = [t for t in TABLES if not only or t.name in only]
-    print(f"{'table':<16} {'rows':>6} {'task':<11} {'objective':<16} {'dev':>8} {'baseline':>9} {'wall s':>7}  checks")
+    print(
+        f"{'table':<16} {'rows':>6} {'task':<11} {'objective':<16} {'dev':>8} {'baseline':>9} {'reference':>9} "
+        f"{'wall s':>7} {'ref s':>6}  checks"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for table in tables:
             r = run(table, Path(tmp), args.epochs)
             if "refused" in r:
                 print(f"{r['table']:<16} {r['rows']:>6} refused: {r['refused']}  ({r['seconds']:.1f} s)")
                 continue
+            ref = "n/a" if r["reference"] is None else f"{r['reference']:.4f}"
+            ref_s = "" if r["reference_s"] is None else f"{r['reference_s']:.1f}"
             print(
                 f"{r['table']:<16} {r['rows']:>6} {r['task'] or '?':<11} {r['objective']:<16} {r['dev']:>8.4f} {r['baseline']:>9.4f} "
-                f"{r['seconds']:>7.1f}  {r['checks']}"
+                f"{ref:>9} {r['seconds']:>7.1f} {ref_s:>6}  {r['checks']}"
             )
 
 

@@ -249,6 +249,39 @@ def test_a_missing_code_in_a_regression_target_is_reported(tables, tmp_path):
     assert r["data.label_values"].status == "warn" and "-999" in r["data.label_values"].value
 
 
+# --------------------------------------------------------------------------- target leaks
+@pytest.mark.parametrize(
+    "name, column, make, status",
+    [
+        ("breast_cancer", "score", lambda f: 3 * f["target"] + 7, "fail"),  # a monotone copy of the target
+        ("iris", "kind", lambda f: f["target"].map({0: "a", 1: "b", 2: "c"}), "fail"),  # one-hot encoded
+        ("fair", "affairs_log", lambda f: np.log1p(f["affairs"]), "warn"),  # regression: a tree is near, not exact
+    ],
+)
+def test_a_column_copied_from_the_target_is_named_with_its_drop_line(tables, tmp_path, name, column, make, status):
+    path, target, extra = tables[name]
+    frame = pd.read_csv(path)
+    frame[column] = make(frame)
+    planted = tmp_path / f"{name}_leak.csv"
+    frame.to_csv(planted, index=False)
+    r = run(table_cfg({name: (planted, target, extra)}, tmp_path, name), "data.target_leak")["data.target_leak"]
+    assert r.status == status and r.value["column"] == column, r.message  # the source column, not "kind=a"
+    assert f"data.drop=[{column}]" in r.remedy and r.value["held_out_skill"] > 0.98
+    clean = run(table_cfg(tables, tmp_path, name), "data.target_leak")["data.target_leak"]
+    assert clean.status == "pass" and clean.value["column"] != column, clean.message
+
+
+def test_a_column_that_decides_the_target_outright_fails(tables, tmp_path):
+    """The labour-table case of issue #24: worked = hours > 0, hours an input."""
+    path, target, extra = tables["fair"]
+    frame = pd.read_csv(path)
+    frame["had_affair"] = (frame["affairs"] > 0).astype(int)  # the target; affairs (the hours) stays an input
+    planted = tmp_path / "fair_worked.csv"
+    frame.to_csv(planted, index=False)
+    r = run(table_cfg({"fair": (planted, "had_affair", [])}, tmp_path, "fair"), "data.target_leak")["data.target_leak"]
+    assert r.status == "fail" and r.value["column"] == "affairs" and "perfectly" in r.message, r.message
+
+
 # --------------------------------------------------------------------------- end of run
 @pytest.mark.slow
 def test_a_32_row_table_trains_and_analyses_without_a_traceback(tables, tmp_path, capsys):

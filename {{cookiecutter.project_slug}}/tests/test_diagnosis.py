@@ -51,6 +51,11 @@ def test_shipped_experiment_gets_its_diagnosis(make_cfg, tmp_path, experiment, e
         assert errors[split] == pytest.approx(1 - summary["scores"][split], abs=1e-5)
     assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
     assert summary["test_split_reads"] == 0
+    # digits are images: the reference beside the net is a linear model on the standardized pixels
+    reference = report["reference"]
+    assert reference["model"].startswith("an L2-regularized linear model")
+    assert set(reference["errors"]) == {"train", "train_dev", "dev"}
+    assert summary["diagnosis"]["reference"]["dev"] == pytest.approx(reference["scores"]["dev"])
 
 
 # ------------------------------------------------------------------ the diagnosis itself
@@ -186,3 +191,89 @@ def test_metric_constraint_filters_epochs(make_cfg, tmp_path):
     chosen = max(feasible, key=lambda h: h["dev/accuracy"])
     assert best["epoch"] == chosen["epoch"]
     assert summary["feasible"] is True
+
+
+# ------------------------------------------------------------------ the reference level and the floor
+REFERENCE = {"model": "gradient-boosted trees (HistGradientBoosting)", "metric": "accuracy"}
+
+
+def test_without_human_error_the_reference_sets_the_level_and_is_named_where_it_beats_the_net():
+    """The mortgage case of issue #24: the net's dev accuracy 0.882, the trees' 0.918."""
+    from {{cookiecutter.package_name}}.diagnosis import format_table
+
+    errors, n = {"train": 0.10, "train_dev": 0.11, "dev": 0.118}, {"train": 5000, "train_dev": 1000, "dev": 1000}
+    ref = {**REFERENCE, "errors": {"train": 0.05, "train_dev": 0.08, "dev": 0.082}, "scores": {"dev": 0.918}}
+    d = diagnose(errors, None, n, reference={**ref, "net_scores": {"dev": 0.882}})
+    assert d["bayes_proxy"] == {"error": 0.08, "source": "reference"}
+    assert d["gaps"]["avoidable_bias"] == pytest.approx(0.02)  # against the trees' held-out error, not 0
+    assert "reaches 0.9180 accuracy on dev; yours 0.8820: the net is the bottleneck" in d["recommendation"]
+    table = format_table(d, "1 - accuracy")
+    assert "reference (gradient-boosted trees" in table and "  dev error         0.1180  0.0820" in table
+    assert "taken as 0" not in table
+
+
+def test_a_net_at_the_floor_is_not_told_to_grow():
+    """Identical inputs with conflicting labels (a floor of 0.21): the train error is there already."""
+    errors, n = {"train": 0.215, "train_dev": 0.212, "dev": 0.214}, {"train": 660, "train_dev": 94, "dev": 94}
+    ref = {**REFERENCE, "errors": {"train": 0.214, "train_dev": 0.19, "dev": 0.24}, "scores": {"dev": 0.76}}
+    d = diagnose(errors, None, n, reference={**ref, "net_scores": {"dev": 0.786}}, floor=0.21)
+    assert d["bayes_proxy"] == {"error": 0.21, "source": "floor"}  # the reference below the floor is chance
+    assert d["error_floor"] == 0.21
+    if d["largest_gap"] == "avoidable_bias":
+        assert "bigger model" not in d["recommendation"] and "floor" in d["recommendation"]
+    forced = diagnose({"train": 0.215, "train_dev": 0.2, "dev": 0.19}, None, n, floor=0.21, reference=ref)
+    assert forced["largest_gap"] == "avoidable_bias" and "bigger model" not in forced["recommendation"]
+    assert "floor" in forced["recommendation"]
+
+
+def test_a_net_no_better_than_the_baseline_hears_it_first():
+    from {{cookiecutter.package_name}}.diagnosis import format_table
+
+    line = "The net is no better than the dumb baseline on dev: accuracy 0.8820, and the class prior scores 0.8930."
+    d = diagnose(
+        {"train": 0.10, "train_dev": 0.11, "dev": 0.118}, None, baseline={"errors": {"dev": 0.107}, "line": line}
+    )
+    assert d["below_baseline"] == line
+    assert format_table(d, "1 - accuracy").strip().startswith("The net is no better than the dumb baseline")
+    nothing = diagnose(
+        {"train": 0.63, "train_dev": 0.68, "dev": 0.674},
+        None,
+        reference={**REFERENCE, "errors": {"dev": 0.683}},
+        baseline={"errors": {"dev": 0.672}, "line": line},
+    )
+    assert "Nor does the reference" in nothing["below_baseline"]  # fair's four coarse columns: nothing to learn
+    better = diagnose(
+        {"train": 0.10, "train_dev": 0.11, "dev": 0.09}, None, baseline={"errors": {"dev": 0.107}, "line": line}
+    )
+    assert "below_baseline" not in better
+
+
+def test_below_the_baseline_on_imbalanced_classes_suggests_a_metric_an_imbalance_cannot_fool():
+    """The mortgage case of issue #24: 89% 'no'; the net's dev accuracy under always answering it."""
+    from types import SimpleNamespace
+
+    from {{cookiecutter.package_name}}.reports import _baseline_line
+    from {{cookiecutter.package_name}}.tasks import make_task
+
+    task = make_task("binary", None)
+    y = torch.tensor([0] * 893 + [1] * 107)
+    data = SimpleNamespace(targets=lambda split: y)
+    objective = Objective(metric="accuracy", mode="max")
+    line = _baseline_line(task, data, objective, {"dev": {"accuracy": 0.882}}, {"accuracy": 0.893})
+    assert line.startswith("The net is no better than the dumb baseline on dev: accuracy 0.8820")
+    assert "89% of train" in line and "objective.metric=balanced_accuracy" in line
+
+
+def test_the_reference_stops_growing_at_its_time_budget():
+    """Boosting rounds come 10 at a time while within analysis.reference_seconds: a wide table
+    gets a shorter reference, and the report says the budget cut it short."""
+    from sklearn.datasets import load_breast_cancer
+
+    from {{cookiecutter.package_name}}.reference import CHUNK, _fit, _model
+    from {{cookiecutter.package_name}}.tasks import make_task
+
+    x, y = load_breast_cancer(return_X_y=True)
+    unbounded, bounded = (_model(make_task("binary", None), True, 0) for _ in range(2))
+    assert _fit(unbounded, x, y, budget=60.0) is False
+    assert _fit(bounded, x, y, budget=0.0) is (unbounded.n_iter_ > CHUNK)
+    assert bounded.n_iter_ == min(CHUNK, unbounded.n_iter_)

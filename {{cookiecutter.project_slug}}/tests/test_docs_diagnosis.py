@@ -32,7 +32,7 @@ def diagnose_writes(results, project):
 
 
 def plain_human_error(results, project):
-    return printed(results[-1].out, ["human error       unknown (objective.human_error), taken as 0"])
+    return printed(results[-1].out, ["human error       unknown (objective.human_error); proxy "])
 
 
 def extrapolation_warning(results, project):

@@ -485,13 +485,17 @@ def nearly_blank(path: Path) -> bool:
 
 
 @pytest.mark.slow
-def test_real_photo_folder_trains_with_every_default_and_beats_the_baseline(photos, tmp_path):
+def test_real_photo_folder_trains_with_every_default_and_beats_the_baseline(photos, tmp_path, capsys):
     """data=image_folder data.root=DIR and nothing else: the fast checks before training pass
-    (their one warning is judged below), and dev beats predicting the majority class."""
+    (their one warning is judged below), and dev beats predicting the majority class. The
+    diagnosis has its reference beside the net: a linear model on the standardized pixels."""
     from {{cookiecutter.package_name}}.training import train
 
     out = tmp_path / "run"
     summary = train(compose_train(out, "data=image_folder", f"data.root={photos}", "trainer.max_epochs=8"))
+    reference = json.loads((out / "diagnosis.json").read_text())["reference"]
+    assert reference["model"].startswith("an L2-regularized linear model") and 0 < reference["scores"]["dev"] <= 1
+    assert "reference (an L2-regularized linear model" in capsys.readouterr().out
     checks = json.loads((out / "checks.json").read_text())
     assert not [c["id"] for c in checks if c["status"] == "fail"]
     for warned in (c for c in checks if c["status"] == "warn"):

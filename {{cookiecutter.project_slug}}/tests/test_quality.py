@@ -221,6 +221,25 @@ def test_cross_validated_label_issues_find_flipped_train_labels():
     assert (np.diff(issues["quality"]) >= 0).all()  # most likely wrong first
 
 
+def test_flags_are_called_label_errors_only_where_the_model_can_judge():
+    """Planted flips on digits: the cross-validated model is right elsewhere and sure where it
+    contests a label: label errors. anes96's vote from two coarse answers (identical inputs,
+    different votes, an error floor of 0.21): many flags the model is unsure of, about as many as
+    its uncertainty alone gives: hard examples, not a claim that a sixth of the labels are wrong."""
+    import statsmodels.datasets.anes96
+
+    data = flipped_digits()
+    x = (data["x"] - data["x"].mean()) / data["x"].std()
+    flips = quality._issues(data["y"], quality.cross_validated_probs(x, data["y"]), np.arange(len(x)), "cv")
+    assert flips["judged"] and flips["median_label_probability"] < 0.05, flips["median_label_probability"]
+    frame = statsmodels.datasets.anes96.load_pandas().data
+    x = frame[["selfLR", "educ"]].to_numpy(float)
+    x, y = (x - x.mean(0)) / x.std(0), frame["vote"].to_numpy().astype(np.int64)
+    noisy = quality._issues(y, quality.cross_validated_probs(x, y), np.arange(len(y)), "cv")
+    assert len(noisy["index"]) > 0.1 * len(y) and not noisy["judged"]
+    assert noisy["expected"] > 0.5 * len(noisy["index"])  # the count its own uncertainty gives, beside it
+
+
 @pytest.fixture(scope="module")
 def flipped_run(tmp_path_factory, watch_test_split):
     """A short run on digits with 10% of the labels flipped, with the test split watched."""
@@ -264,6 +283,7 @@ def test_label_issues_after_training_rank_the_flipped_labels(flipped_run, capsys
     print(f"train_dev + dev: precision {p:.2f} recall {r:.2f}")
     assert p >= 0.75 and r >= 0.4  # measured 0.94 / 0.63
     assert summary["diagnosis"]["label_issues"] == {s: c["suspects"] for s, c in counts.items()}
+    assert counts["train"]["verdict"] == "likely mislabeled"  # a model good enough to judge: called label errors
     assert (out / "label_issues.png").stat().st_size > 10_000  # digits are images: the top suspects
     # the worst-mistakes CSV says which of its rows are suspects, and what the label would be
     wrong = read_csv(out / "worst_mistakes.csv")
@@ -450,6 +470,9 @@ def test_checks_never_read_test(watch_test_split, tmp_path):
         ("analysis.mismatch_evidence=maybe", "analysis.mismatch_evidence='maybe' is not known"),
         ("analysis.label_issues=sometimes", "analysis.label_issues='sometimes' must be true or false"),
         ("analysis.quality_examples=5", "analysis.quality_examples=5 must be a whole number >= 50"),
+        ("analysis.reference=maybe", "analysis.reference='maybe' must be true or false"),
+        ("analysis.reference_examples=5", "analysis.reference_examples=5 must be a whole number >= 50"),
+        ("analysis.reference_seconds=0", "analysis.reference_seconds=0 must be a positive number of seconds"),
     ],
 )
 def test_bad_analysis_values_are_one_line_errors(override, message, tmp_path):

@@ -42,3 +42,35 @@ def test_a_real_table_trains_with_every_default_and_no_false_alarm(table, csv_fo
     assert better, (
         f"{table.name}: dev {summary['objective']} {dev:.4f} does not beat the dumb baseline's {baseline:.4f}"
     )
+
+
+@pytest.mark.slow
+def test_a_table_whose_identical_rows_conflict_gets_its_floor_and_no_bigger_model(tmp_path, capsys):
+    """anes96's vote from two coarse survey answers (self-placement left-right, education): 944
+    people, 45 distinct inputs, each shared by ~20 people who voted both ways. The conflicting
+    copies put the error floor near 0.21; the net reaches it; "train a bigger model" would be a
+    wrong turn, and a third of the rows "mislabeled" a false claim."""
+    import statsmodels.datasets.anes96
+
+    from {{cookiecutter.package_name}}.training import train
+
+    path = tmp_path / "anes96.csv"
+    statsmodels.datasets.anes96.load_pandas().data.to_csv(path, index=False)
+    cfg = compose_train(tmp_path, "data=table", f"data.path={path}", "data.target=vote", "data.features=[selfLR,educ]")
+    summary = train(cfg)
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "diagnosis.json").read_text())
+    assert 0.15 < report["error_floor"] < 0.3 and report["bayes_proxy"]["error"] >= report["error_floor"]
+    assert report["errors"]["train"] < report["error_floor"] + 0.05  # the net is at the floor already
+    assert "bigger model" not in report["recommendation"]
+    reference = report["reference"]
+    assert reference["model"].startswith("gradient-boosted trees") and set(reference["errors"]) == {
+        "train",
+        "train_dev",
+        "dev",
+    }
+    assert "reference (gradient-boosted trees" in out and "  error floor       0." in out
+    assert summary["diagnosis"]["reference"]["seconds"] < 10
+    labels = report["label_issues"]["counts"]["train"]
+    assert labels["verdict"] == "hard or possibly mislabeled" and "look mislabeled" not in out
+    assert labels["expected_from_uncertainty"] > 0.5 * labels["suspects"]  # the model's uncertainty explains them

@@ -92,7 +92,8 @@ def summarize(runs: list[dict], directory: Path) -> dict:
     # train_dev overlap between folds: summing their sizes (as diagnose's n) understates their noise.
     n = {s: sum(r["diagnosis"]["scores"][s]["n"] for r in runs) for s in SPLITS}
     bounded = "gap_noise" in first["diagnosis"]  # what each fold's own diagnosis used (error rates in [0, 1])
-    diagnosis = diagnose(errors, first["diagnosis"]["errors"].get("human"), n, bounded)
+    levels = _mean_levels([r["diagnosis"] for r in runs], metric, scores)
+    diagnosis = diagnose(errors, first["diagnosis"]["errors"].get("human"), n, bounded, **levels)
     return {
         "metric": metric,
         "error_measure": first["diagnosis"].get("error_measure"),
@@ -167,6 +168,24 @@ def _flat(node, prefix: str = "") -> dict:
     return {
         k: v for key, child in node.items() for k, v in _flat(child, f"{prefix}.{key}" if prefix else str(key)).items()
     }
+
+
+def _mean_levels(diagnoses: list[dict], metric: str, scores: dict) -> dict:
+    """The folds' reference and floor, averaged like their errors (when every fold has them)."""
+    levels: dict = {}
+    refs = [d.get("reference") for d in diagnoses]
+    if all(refs):
+        levels["reference"] = {
+            "model": refs[0]["model"],
+            "metric": metric,
+            "errors": {s: _mean([r["errors"].get(s) for r in refs]) for s in SPLITS},
+            "scores": {s: _mean([r["scores"].get(s) for r in refs]) for s in SPLITS},
+            "net_scores": {s: _mean(scores[s]) for s in SPLITS},
+        }
+    floors = [d.get("error_floor") for d in diagnoses]
+    if all(f is not None for f in floors):
+        levels["floor"] = _mean(floors)
+    return levels
 
 
 def _mean(values: list) -> float | None:

@@ -99,7 +99,17 @@ def after_training(cfg, summary: dict, model, datamodule, trainer, scored=None) 
         scored=scored,
         data_quality=data_quality,
     )
-    summary["diagnosis"] = {k: result[k] for k in ("largest_gap", "gaps", "recommendation")}
+    summary["diagnosis"] = {
+        k: result[k] for k in ("below_baseline", "largest_gap", "gaps", "recommendation") if k in result
+    }
+    summary["diagnosis"]["bayes_proxy"] = result["bayes_proxy"]
+    if "reference" in result:  # the classical model beside the net: its dev score and what it cost
+        ref = result["reference"]
+        summary["diagnosis"]["reference"] = {
+            "model": ref["model"],
+            "dev": ref["scores"].get("dev"),
+            "seconds": ref["seconds"],
+        }
     if "counts" in result.get("label_issues", {}):
         summary["diagnosis"]["label_issues"] = {s: c["suspects"] for s, c in result["label_issues"]["counts"].items()}
     if "verdict" in result.get("mismatch_evidence", {}):

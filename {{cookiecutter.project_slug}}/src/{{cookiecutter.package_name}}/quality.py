@@ -399,6 +399,47 @@ def _issues(labels: np.ndarray, probs: np.ndarray, index: np.ndarray, method: st
         "quality": issues["quality"],
         "n": issues["n"],
         "method": method,
+        **judge_flags(labels, probs, pos),
+    }
+
+
+def expected_flags(probs: np.ndarray, draws: int = 3, seed: int = 0) -> float:
+    """How many examples confident learning flags when every label is drawn from the model's own
+    probabilities: what its uncertainty alone produces, with no label wrong beyond it."""
+    rng = np.random.default_rng(seed)
+    probs = np.asarray(probs, dtype=np.float64)
+    probs = probs / probs.sum(1, keepdims=True).clip(1e-12)
+    counts = []
+    for _ in range(draws):
+        drawn = (probs.cumsum(1) < rng.random((len(probs), 1))).sum(1).clip(0, probs.shape[1] - 1)
+        if len(np.unique(drawn)) < 2:
+            counts.append(0)
+            continue
+        counts.append(len(label_issues(drawn, probs)["position"]))
+    return float(np.mean(counts))
+
+
+def judge_flags(labels: np.ndarray, probs: np.ndarray, flagged: np.ndarray) -> dict:
+    """Whether the model behind the flags is good enough to call them label errors: it is mostly
+    right where it does not contest a label (its error on the other examples below the flagged
+    share), and where it contests one it is sure (the flagged labels' median probability
+    at most 0.1). Noisy-by-nature data (identical inputs, different labels) gives many flags the
+    model is unsure of: those are hard examples, not proven label errors. `expected`: the flags
+    its uncertainty alone gives (labels drawn from its own probabilities), beside the count."""
+    probs = np.asarray(probs, dtype=np.float64)
+    expected = expected_flags(probs)
+    wrong = probs.argmax(1) != labels
+    outside = np.ones(len(labels), bool)
+    outside[flagged] = False
+    residual = float(wrong[outside].mean()) if outside.any() else 0.0
+    share = len(flagged) / max(len(labels), 1)
+    given = probs[flagged, labels[flagged]] / probs[flagged].sum(1).clip(1e-12) if len(flagged) else np.ones(1)
+    judged = bool(len(flagged)) and residual <= share and float(np.median(given)) <= 0.1
+    return {
+        "expected": round(expected, 1),
+        "residual_error": round(residual, 4),
+        "median_label_probability": round(float(np.median(given)), 4),
+        "judged": judged,
     }
 
 

@@ -148,6 +148,7 @@ def scores_section(diagnosis: dict, summary: dict | None) -> dict:
             "error": values.get("error"),
             "n": values.get("n"),
             "baseline": baseline.get(split),
+            "reference": ((diagnosis.get("reference") or {}).get("scores") or {}).get(split),
             "others": [values.get(k) for k in others],
         }
         for split, values in scores.items()
@@ -160,12 +161,18 @@ def scores_section(diagnosis: dict, summary: dict | None) -> dict:
         "baseline_prediction": ((summary or {}).get("baseline") or {}).get("prediction"),
         "human": (diagnosis.get("errors") or {}).get("human"),
         "human_known": diagnosis.get("human_error_known", False),
+        "proxy": diagnosis.get("bayes_proxy") or {"error": 0.0, "source": None},
+        "reference_model": (diagnosis.get("reference") or {}).get("model"),
+        "floor": diagnosis.get("error_floor"),
     }
 
 
 def gaps_section(diagnosis: dict) -> list[dict]:
     errors = diagnosis.get("errors") or {}
     noise = diagnosis.get("gap_noise") or {}
+    proxy = (diagnosis.get("bayes_proxy") or {}).get(
+        "error", errors.get("human") or 0.0
+    )  # the level avoidable bias is from
     rows = []
     for name, value in (diagnosis.get("gaps") or {}).items():
         low, high = GAP_SPLITS.get(name, ("", ""))
@@ -174,7 +181,7 @@ def gaps_section(diagnosis: dict) -> list[dict]:
             {
                 "key": name,
                 "name": GAP_NAMES.get(name, name),
-                "between": f"{low} {num(errors.get(low) or 0.0) if low == 'human' else num(errors.get(low))} -> "
+                "between": f"{low} {num(proxy) if low == 'human' else num(errors.get(low))} -> "
                 f"{high} {num(errors.get(high))}",
                 "value": value,
                 "noise": band,
@@ -383,6 +390,7 @@ def run_context(out_dir: Path, run_dir: Path, diagnosis: dict | None, summary: d
         "diagnosis": {
             "largest": GAP_NAMES.get(largest, largest) if largest else None,
             "recommendation": diagnosis.get("recommendation"),
+            "below_baseline": diagnosis.get("below_baseline"),
             "conclusive": diagnosis.get("conclusive", True),
             "target": diagnosis.get("target") or (summary or {}).get("target"),
             "constraints": diagnosis.get("constraints") or [],

@@ -75,13 +75,18 @@ def report(
     # `scored`: (scores, predictions) already computed for these splits (the final scoring of train.py)
     scores, predictions = scored if scored is not None else evaluate_splits(models, datamodule, task, objective, splits)
     bounded = objective.class_costs is not None or objective.higher_is_better
-    result = diagnose(
-        {s: scores[s]["error"] for s in splits}, objective.human_error, {s: scores[s]["n"] for s in splits}, bounded
-    )
     error_name = (
         "weighted error"
         if objective.class_costs is not None and task.takes_class_costs
         else (f"1 - {objective.metric}" if objective.higher_is_better else objective.metric)
+    )
+    levels = reference_levels(data_quality, datamodule, task, objective, scores, error_name)
+    result = diagnose(
+        {s: scores[s]["error"] for s in splits},
+        objective.human_error,
+        {s: scores[s]["n"] for s in splits},
+        bounded,
+        **levels,
     )
     result["error_measure"] = error_name
     result["scores"] = scores
@@ -94,6 +99,14 @@ def report(
         result["constraints"] = check_constraints(objective.constraints, values)
         result["feasible"] = all(r["ok"] for r in result["constraints"])
     print(format_table(result, error_name, target_line))
+    if "reference" in result:
+        ref = result["reference"]
+        sampled = "; ".join(f"{s} sampled to {k} rows" for s, k in ref["sampled"].items())
+        print(
+            f"  reference: {ref['model']} (scikit-learn's {ref['estimator']}) fitted on train in {ref['seconds']:.1f} s"
+            + (f" ({sampled}: analysis.reference_examples)" if sampled else "")
+            + ("; stopped at analysis.reference_seconds, so it may reach lower" if ref.get("cut_short") else "")
+        )
     for row in result.get("constraints", []):
         shown = "not measured" if row["value"] is None else f"{row['value']:.4g}"
         print(f"  constraint {row['constraint']:<22} {shown:>12}  {'ok' if row['ok'] else 'VIOLATED'}")
@@ -122,6 +135,71 @@ def report(
     return result
 
 
+def reference_levels(opts, datamodule, task: Task, objective: Objective, scores: dict, error_name: str) -> dict:
+    """diagnose()'s reference, floor and baseline: a classical model fitted on train and scored like
+    the net (reference.py), the share of train no model can get right, the input-ignoring prediction.
+    Only with `opts` (quality_options: a training run or diagnose.py), never on test."""
+    from .reference import error_floor, fit_reference
+    from .scoring import baseline_scores
+
+    if not opts or "dev" not in scores:
+        return {}
+    levels: dict = {}
+    if opts.get("reference", True):
+        try:
+            fitted = fit_reference(
+                datamodule,
+                task,
+                objective,
+                opts.get("reference_examples", 20000),
+                opts.get("seed", 0),
+                opts.get("reference_seconds", 20.0),
+            )
+        except (ValueError, MemoryError) as e:  # scikit-learn refusing this data: the run's report still comes
+            fitted = {"skipped": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+        if "scores" in fitted:
+            levels["reference"] = {
+                **{k: v for k, v in fitted.items() if k != "scores"},
+                "errors": {s: sc["error"] for s, sc in fitted["scores"].items()},
+                "scores": {s: sc.get(objective.metric) for s, sc in fitted["scores"].items()},
+                "net_scores": {s: sc.get(objective.metric) for s, sc in scores.items()},
+                "metric": objective.metric,
+            }
+        else:
+            print(f"\nReference level: not measured ({fitted['skipped']})")
+    floor = error_floor(datamodule, task, 10 * opts.get("reference_examples", 20000)) if task.single_label else None
+    if floor is not None and error_name == "1 - accuracy":  # the floor counts wrong examples: accuracy's error
+        levels["floor"] = floor["error_floor"]
+    baseline = baseline_scores(task, datamodule, objective, ("dev",))["dev"]
+    levels["baseline"] = {
+        "errors": {"dev": baseline["error"]},
+        "line": _baseline_line(task, datamodule, objective, scores, baseline),
+    }
+    return levels
+
+
+def _baseline_line(task: Task, datamodule, objective: Objective, scores: dict, baseline: dict) -> str:
+    """What a net no better than a constant is told first: in plain words, with a metric an imbalance
+    cannot fool where one class dominates (M1, M25)."""
+    net, dumb = (
+        f"{v:.4f}" if v is not None else "n/a"
+        for v in (scores["dev"].get(objective.metric), baseline.get(objective.metric))
+    )
+    line = (
+        f"The net is no better than the dumb baseline on dev: {objective.metric} {net}, and "
+        f"{task.describe_constant(True)} (ignoring the input) scores {dumb}. It has learned nothing from the "
+        "inputs that a constant answer does not give; the gaps below explain little until it does."
+    )
+    counts = task.class_counts(datamodule.targets("train")) if task.single_label else None
+    if counts is not None and float(counts.max()) >= 0.7 * float(counts.sum()) and objective.metric == "accuracy":
+        line += (
+            f" One class holds {float(counts.max()) / float(counts.sum()):.0%} of train: accuracy rewards always "
+            "answering it. Optimize a metric an imbalance cannot fool: objective.metric=balanced_accuracy (or f1), "
+            "with imbalance=class_weights."
+        )
+    return line
+
+
 def quality_options(cfg) -> dict:
     """The analysis block's data-quality keys, checked: a bad value is a one-line ConfigError."""
     from omegaconf import OmegaConf
@@ -143,7 +221,20 @@ def quality_options(cfg) -> dict:
         raise ConfigError(
             f"analysis.quality_examples={n!r} must be a whole number >= 50 (examples per split; a sample beyond)"
         )
+    if not isinstance(a.get("reference", True), bool):
+        raise ConfigError(f"analysis.reference={a.get('reference')!r} must be true or false")
+    ref_n = a.get("reference_examples", 20000)
+    if not isinstance(ref_n, int) or ref_n < 50:
+        raise ConfigError(
+            f"analysis.reference_examples={ref_n!r} must be a whole number >= 50 (train rows the reference fits on)"
+        )
+    seconds = a.get("reference_seconds", 20)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        raise ConfigError(f"analysis.reference_seconds={seconds!r} must be a positive number of seconds")
     return {
+        "reference": a.get("reference", True),
+        "reference_examples": ref_n,
+        "reference_seconds": float(seconds),
         "label_issues": a.get("label_issues", True),
         "mismatch_evidence": mismatch,
         "near_duplicates": a.get("near_duplicates", True),
@@ -198,12 +289,29 @@ def label_issues_section(opts, datamodule, task, predictions, result, out_dir, l
         print(f"\nLabel issues: not looked for ({why})")
         return None
     files = write_label_issues(found, datamodule, out_dir, loggers, worst_k)
-    counts = {s: {"suspects": len(f["index"]), "of": f["n"], "from": f["method"]} for s, f in found.items()}
+    counts = {
+        s: {
+            "suspects": len(f["index"]),
+            "of": f["n"],
+            "from": f["method"],
+            "expected_from_uncertainty": f["expected"],
+            "model_error_elsewhere": f["residual_error"],
+            "median_label_probability": f["median_label_probability"],
+            "verdict": "likely mislabeled" if f["judged"] else "hard or possibly mislabeled",
+        }
+        for s, f in found.items()
+    }
     result["label_issues"] = {"counts": counts, **files, **({"skipped_splits": skipped} if skipped else {})}
-    listed = ", ".join(f"{s} {c['suspects']} of {c['of']}" for s, c in counts.items())
-    print(
-        f"\nLabel issues (cleanlab on out-of-sample probabilities): {listed} look mislabeled -> {files.get('png', files['csv'])}"
-    )
+    print(f"\nLabel issues (cleanlab on out-of-sample probabilities) -> {files.get('png', files['csv'])}")
+    for s, c in counts.items():
+        judged = c["verdict"] == "likely mislabeled"
+        print(
+            f"  {s:<9} {c['suspects']} of {c['of']} {'look mislabeled' if judged else 'are hard or possibly mislabeled'}"
+            f" (its uncertainty alone would flag ~{c['expected_from_uncertainty']:g}; the model errs on "
+            f"{c['model_error_elsewhere']:.1%} of the others and gives the flagged labels a median probability of "
+            f"{c['median_label_probability']:.2f})"
+            + ("" if judged else ": the model behind the flags is not good enough to call them label errors")
+        )
     if why:
         print(f"  Not looked for in {why}")
     if any(c["suspects"] for c in counts.values()):

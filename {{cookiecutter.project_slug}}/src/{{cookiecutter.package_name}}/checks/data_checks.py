@@ -353,6 +353,108 @@ def _conflict_note(c: dict) -> str:
     )
 
 
+def source_columns(names: list[str] | None, width: int) -> dict[str, list[int]]:
+    """Encoded feature positions per source column: a one-hot category (name=value) and a
+    missing-value indicator (name_missing) belong to the column they came from."""
+    names = names or [f"x{j}" for j in range(width)]
+    plain = set(names)
+    groups: dict[str, list[int]] = {}
+    for j, name in enumerate(names):
+        source = name.split("=", 1)[0]
+        if source == name and name.endswith("_missing") and name[: -len("_missing")] in plain:
+            source = name[: -len("_missing")]
+        groups.setdefault(source, []).append(j)
+    return groups
+
+
+def _one_feature_skill(x, y, held_x, held_y, classes: bool, seed: int) -> tuple[float, float]:
+    """(train, held-out) skill of a shallow tree on the given columns alone: 1 - error / the
+    constant prediction's error (accuracy's error for classes, squared error for values)."""
+    import numpy as np
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    if classes:
+        tree = DecisionTreeClassifier(max_depth=4, min_samples_leaf=2, random_state=seed).fit(x, y)
+        major = np.bincount(y).argmax()
+        skill = [
+            1 - np.mean(tree.predict(a) != b) / max(np.mean(b != major), 1e-12) for a, b in ((x, y), (held_x, held_y))
+        ]
+    else:
+        tree = DecisionTreeRegressor(max_depth=8, min_samples_leaf=3, random_state=seed).fit(x, y)
+        mean = y.mean()
+        skill = [
+            1 - np.mean((tree.predict(a) - b) ** 2) / max(np.mean((b - mean) ** 2), 1e-12)
+            for a, b in ((x, y), (held_x, held_y))
+        ]
+    return float(skill[0]), float(skill[1])
+
+
+@check("data.target_leak", needs=("data.finite",))
+def target_leak(ctx, opts) -> Result:
+    """No input column predicts the target on its own almost perfectly, on train and on held-out
+    data (train_dev + dev): a shallow tree per source column, bounded in time. A column that does
+    is usually known only after the target (hours worked for "worked"), a leak the model learns
+    in place of the task."""
+    task = ctx.task
+    if len(ctx.spec.input_shape) != 1 or task.kind == "multilabel":
+        why = (
+            "several labels per example"
+            if task.kind == "multilabel"
+            else f"inputs of shape {list(ctx.spec.input_shape)}"
+        )
+        # a pass, not a skip: there is no input column that could carry the target on its own
+        return Result("pass", None, None, f"{why}: no table columns to look at one by one", shown="not a table")
+    warn_at = float(opts.get("warn_skill", 0.98))
+    fail_at = float(opts.get("fail_skill") or (1.0 if task.classes else 0.995))
+    threshold = f"one column's skill < {warn_at:g} on train and held-out (1 = perfect, 0 = the constant's)"
+    found, looked = _column_skills(ctx, float(opts.get("max_seconds", 10)))
+    if found is None:
+        return Result("skip", None, threshold, looked)
+    best = max(found, key=lambda k: min(found[k]))
+    low = min(found[best])
+    value = {"column": best, "train_skill": round(found[best][0], 4), "held_out_skill": round(found[best][1], 4)}
+    if low < warn_at:
+        message = f"no column alone predicts the target ({looked}; the best, {best!r}, skill {low:.2f})"
+        return Result("pass", value, threshold, message, shown=f"best {best}: {low:.2f}")
+    drop = f"data.drop=[{','.join(k for k in found if min(found[k]) >= warn_at)}]"
+    status = "fail" if low >= fail_at - 1e-9 else "warn"
+    return Result(
+        status,
+        value,
+        threshold,
+        f"column {best!r} alone predicts the target {'perfectly' if status == 'fail' else 'almost perfectly'} (skill "
+        f"{found[best][0]:.3f} on train, {found[best][1]:.3f} on train_dev+dev; 1 = no error, 0 = the constant's): a "
+        "target leak when it is known only after the target (or computed from it)",
+        f"if it is not available when predicting, drop it: {drop}; if it is, a one-column rule already solves the task",
+        shown=f"{best}: {low:.3f}",
+        details={"skill": {k: [round(a, 4), round(b, 4)] for k, (a, b) in found.items()}},
+    )
+
+
+def _column_skills(ctx, budget: float) -> tuple[dict | None, str]:
+    """(source column -> (train skill, held-out skill), what was looked at), or (None, why not)."""
+    import time
+
+    import numpy as np
+
+    classes = ctx.task.classes
+    x, y = (t.numpy() for t in ctx.split("train"))
+    held = [ctx.split(s) for s in ("train_dev", "dev")]
+    hx, hy = np.concatenate([h[0].numpy() for h in held]), np.concatenate([h[1].numpy() for h in held])
+    y, hy = (y.astype(np.int64), hy.astype(np.int64)) if classes else (y.astype(float), hy.astype(float))
+    if len(y) < 20 or len(hy) < 10 or (classes and len(np.unique(y)) < 2) or np.std(y) == 0:
+        return None, f"{len(y)} train, {len(hy)} held-out examples (or one target value): too few to judge one column"
+    groups = source_columns(ctx.spec.feature_names, x.shape[1])
+    start, found = time.perf_counter(), {}
+    for name, cols in groups.items():
+        if time.perf_counter() - start > budget:
+            break
+        found[name] = _one_feature_skill(x[:, cols], y, hx[:, cols], hy, classes, ctx.seed)
+    if len(found) < len(groups):
+        return found, f"{len(found)} of {len(groups)} columns within checks.target_leak.max_seconds"
+    return found, f"{len(found)} columns"
+
+
 @check("data.standardized", needs=("data.finite",))
 def standardized(ctx, opts) -> Result:
     """Train inputs have mean ~0 and std ~1 per feature (tables) or per channel (images)."""
