@@ -16,7 +16,7 @@ The rule, for whoever edits the docs:
     `run2` the two newest runs, `<table run>` / `<image run>` the newest run on a table / an image
     folder, `multirun/<date>/<time>` the newest multirun folder, `study=random-1a2b3c4d` the newest
     study of that sweep; `my.csv`, `my.parquet`, `big.parquet`, `new.npy`, `new_rows.csv`,
-    `photo.jpg` and `data.root=DIR` are files the tests make (make_stand_ins); any other `DIR`,
+    `photo.jpg` and `data.path=DIR` are files the tests make (make_stand_ins); any other `DIR`,
     `FILE` or `PATH` is a fresh name under docs-out/. Pages that need runs of their own show the
     commands that make them.
   * `<!-- test_docs: append to PATH -->` / `<!-- test_docs: write PATH -->` before a block puts
@@ -376,7 +376,7 @@ def fill(text: str, project: Path, counter: list[int]) -> str:
         found = sorted((project / "multirun").glob("*-*-*/*"), key=lambda p: p.stat().st_mtime)
         text = text.replace("multirun/<date>/<time>", rel(found[-1]))
     text = re.sub(r"\bstudy=(\w+)-[0-9a-f]{8}\b", lambda m: f"study={newest_study(project, m.group(1))}", text)
-    text = text.replace("data.root=DIR", "data.root=docs-in/images")
+    text = text.replace("data.path=DIR", "data.path=docs-in/images")
     text = re.sub(r"\bDIR\b", lambda m: fresh("dir"), text)
     text = re.sub(r"\bFILE\b", lambda m: fresh("file") + ".csv", text)
     text = re.sub(r"\bPATH\b", lambda m: fresh("ledger") + ".jsonl", text)

@@ -473,7 +473,7 @@ def test_a_broken_photo_stops_train_py_in_one_line_exit_2(photos, tmp_path):
     shutil.copytree(photos, planted)
     (planted / photo_folder.OTHERS / "IMG_9999.jpg").write_bytes(b"")
     done = run_cli(
-        "train.py", "data=image_folder", f"data.root={planted}", "logger=none", f"hydra.run.dir={tmp_path / 'run'}"
+        "train.py", "data=image_folder", f"data.path={planted}", "logger=none", f"hydra.run.dir={tmp_path / 'run'}"
     )
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1].startswith("error: ") and "IMG_9999.jpg" in done.stderr
@@ -486,13 +486,13 @@ def nearly_blank(path: Path) -> bool:
 
 @pytest.mark.slow
 def test_real_photo_folder_trains_with_every_default_and_beats_the_baseline(photos, tmp_path, capsys):
-    """data=image_folder data.root=DIR and nothing else: the fast checks before training pass
+    """data=image_folder data.path=DIR and nothing else: the fast checks before training pass
     (their one warning is judged below), and dev beats predicting the majority class. The
     diagnosis has its reference beside the net: a linear model on the standardized pixels."""
     from {{cookiecutter.package_name}}.training import train
 
     out = tmp_path / "run"
-    summary = train(compose_train(out, "data=image_folder", f"data.root={photos}", "trainer.max_epochs=8"))
+    summary = train(compose_train(out, "data=image_folder", f"data.path={photos}", "trainer.max_epochs=8"))
     reference = json.loads((out / "diagnosis.json").read_text())["reference"]
     assert reference["model"].startswith("an L2-regularized linear model") and 0 < reference["scores"]["dev"] <= 1
     assert "reference (an L2-regularized linear model" in capsys.readouterr().out

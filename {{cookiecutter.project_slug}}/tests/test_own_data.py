@@ -49,7 +49,7 @@ def image_run(examples, tmp_path_factory):
     cfg = compose_run(
         out,
         "+experiment=image_folder_example",
-        f"data.root={examples['images']}",
+        f"data.path={examples['images']}",
         "data.image_size=[8,8]",
         "data.num_workers=0",
         "trainer.max_epochs=3",
@@ -99,7 +99,7 @@ def test_image_folder_checks_diagnose_evaluate_and_predict(image_run, examples, 
 
 def test_image_standardization_is_fitted_on_train_images_alone(examples, make_cfg):
     dm = build_datamodule(
-        make_cfg("data=image_folder", f"data.root={examples['images']}", "data.image_size=[8,8]", "data.num_workers=0")
+        make_cfg("data=image_folder", f"data.path={examples['images']}", "data.image_size=[8,8]", "data.num_workers=0")
     )
     source = ImageFolderSource(examples["images"], channels=1, image_size=[8, 8])
     source.load()
@@ -159,7 +159,7 @@ def test_bad_image_folders_are_one_line_errors_and_write_nothing(make, message, 
     root = tmp_path / "images"
     make(root)
     out = tmp_path / "run"
-    done = run_cli("train.py", "data=image_folder", f"data.root={root}", "logger=none", f"hydra.run.dir={out}")
+    done = run_cli("train.py", "data=image_folder", f"data.path={root}", "logger=none", f"hydra.run.dir={out}")
     assert done.returncode == 2, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and re.search(message, lines[0]), done.stderr

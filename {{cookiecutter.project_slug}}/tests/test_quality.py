@@ -73,7 +73,7 @@ SHIPPED = {
 
 def shipped_cfg(name, out, examples):
     table, images = examples
-    where = {"table_example": [f"data.path={table}"], "image_folder_example": [f"data.root={images}"]}.get(name, [])
+    where = {"table_example": [f"data.path={table}"], "image_folder_example": [f"data.path={images}"]}.get(name, [])
     return compose_cfg(out, *SHIPPED[name], *where)
 
 
@@ -150,7 +150,7 @@ def test_reencoded_images_in_a_folder_are_caught(examples, tmp_path):
     originals = sorted(root.rglob("*.png"))[::30]
     for png in originals:
         Image.open(png).save(png.with_name(png.stem + "_copy.jpg"), quality=95)
-    cfg = compose_cfg(tmp_path, "+experiment=image_folder_example", f"data.root={root}", "data.num_workers=0")
+    cfg = compose_cfg(tmp_path, "+experiment=image_folder_example", f"data.path={root}", "data.num_workers=0")
     dm = build_datamodule(cfg)
     dm.setup("fit")
     where = split_of(dm)

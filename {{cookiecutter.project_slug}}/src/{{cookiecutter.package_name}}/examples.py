@@ -114,13 +114,13 @@ def write_examples(out="examples", overwrite: bool = False) -> tuple[Path, Path]
 # example: <kind> in an experiment config -> (the data key, the path the experiment ships, writer)
 SHIPPED = {
     "table": ("path", "examples/animals.csv", write_example_table),
-    "images": ("root", "examples/digit_images", write_example_images),
+    "images": ("path", "examples/digit_images", write_example_images),
 }
 
 
 def ensure_example(cfg) -> Path | None:
     """A shipped experiment runs as shipped on a fresh project: when its data is missing at the
-    path it ships (data.path / data.root), it is written first, in one line. A path of your own
+    path it ships (data.path), it is written first, in one line. A path of your own
     that is missing is not filled with example data: it stays the data source's error."""
     from omegaconf import OmegaConf
 

@@ -99,7 +99,7 @@ class ImageFolderSource(Source):
     def load(self) -> Examples:
         root = self.root
         if root is None or not root.is_dir():
-            raise ConfigError(f"data.root={root}: no such folder; point it at DIR with DIR/<class name>/<image files>")
+            raise ConfigError(f"data.path={root}: no such folder; point it at DIR with DIR/<class name>/<image files>")
         passed: list[tuple[str, str]] = []  # (relative name, why) of what is not an image
         class_dirs = []
         for entry in sorted(root.iterdir()):
@@ -109,7 +109,7 @@ class ImageFolderSource(Source):
             else:  # a leftover, a hidden folder (.ipynb_checkpoints), a file beside the class folders
                 passed.append((entry.name + ("/" if entry.is_dir() else ""), why or "beside the class folders"))
         if not class_dirs:
-            raise ConfigError(f"data.root={root} has no class subfolders; expected {root}/<class name>/<image files>")
+            raise ConfigError(f"data.path={root} has no class subfolders; expected {root}/<class name>/<image files>")
 
         candidates = []  # (path, class name) of files with an image extension
         for class_dir in class_dirs:
@@ -147,10 +147,10 @@ class ImageFolderSource(Source):
             inside = [name for name, _ in not_read if name.startswith(f"{empty[0]}/")]
             held = f" (only {len(inside)} file(s) that are not images: {_some(inside)})" if inside else ""
             raise ConfigError(
-                f"data.root: class folder {root / empty[0]} has no images{held}; add some or remove the folder"
+                f"data.path: class folder {root / empty[0]} has no images{held}; add some or remove the folder"
             )
         if len(present) < 2:
-            raise ConfigError(f"data.root={root} has one class folder ({targets[0]}); a classifier needs at least two")
+            raise ConfigError(f"data.path={root} has one class folder ({targets[0]}); a classifier needs at least two")
 
     def _decide_channels(self, colour: list[bool]) -> None:
         """data.channels=auto: 3 when any image has colour, 1 when all are gray; said in one line."""
