@@ -277,3 +277,26 @@ def test_the_reference_stops_growing_at_its_time_budget():
     assert _fit(unbounded, x, y, budget=60.0) is False
     assert _fit(bounded, x, y, budget=0.0) is (unbounded.n_iter_ > CHUNK)
     assert bounded.n_iter_ == min(CHUNK, unbounded.n_iter_)
+
+
+def test_a_net_better_than_the_reference_is_its_own_proxy_and_no_negative_gap_leads():
+    """statsmodels' grunfeld: the net's train_dev MAE 34.7, the trees' 75.0. The best level a system
+    reaches is the net's own, so avoidable bias is measured from it, not from the worse trees (which
+    made it -38 and crowned a variance of -2 the largest gap)."""
+    errors = {"train": 36.8, "train_dev": 34.7, "dev": 19.5}
+    ref = {**REFERENCE, "errors": {"train": 57.7, "train_dev": 75.0, "dev": 41.9}, "scores": {"dev": 41.9}}
+    d = diagnose(errors, None, bounded=False, reference=ref)
+    assert d["bayes_proxy"] == {"error": 34.7, "source": "net"}
+    assert d["largest_gap"] == "avoidable_bias" and d["gaps"]["avoidable_bias"] == pytest.approx(2.1)
+    none = diagnose({"train": 30.0, "train_dev": 34.7, "dev": 19.5}, None, bounded=False, reference=ref)
+    assert none["gaps"]["avoidable_bias"] < 0 and none["largest_gap"] == "variance"  # an overfit net's gap
+    flat = diagnose({"train": 34.7, "train_dev": 34.7, "dev": 30.0}, None, bounded=False, reference=ref)
+    assert flat["largest_gap"] is None and flat["recommendation"].startswith("No gap is positive")
+
+
+def test_a_baseline_right_on_all_of_dev_is_no_bar_the_net_failed_to_clear():
+    """vega's la_riots, gender: a dev split of six men. Always answering 'Male' is right on all of
+    them, and so is the net: that is no sign it learnt nothing."""
+    line = "The net is no better than the dumb baseline on dev: accuracy 1.0000, and the class prior scores 1.0000."
+    d = diagnose({"train": 0.11, "train_dev": 0.33, "dev": 0.0}, None, baseline={"errors": {"dev": 0.0}, "line": line})
+    assert "below_baseline" not in d

@@ -55,23 +55,34 @@ AT_REFERENCE = (
     "avoidable bias is left to remove; look at the other gaps, and at more informative inputs."
 )
 BOTTLENECK = "The reference, {model}, reaches {ref:.4f} {metric} on dev; yours {net:.4f}: the net is the bottleneck, not the data."
+NO_GAP = (
+    "No gap is positive: on every split the net is at the best level known here (the line above). What is left "
+    "is information the inputs lack (more informative features), more data, or a human-level figure "
+    "(objective.human_error) that shows how far there is to go."
+)
 NET_REMEDY = (
     "Reduce avoidable bias in the net: train longer, tune the learning rate and optimizer (a sweep), lower the "
     "regularization, then a bigger or different net; for a table, the reference itself may be the better model."
 )
 
 
-def bayes_proxy(human_error: float | None, reference: dict | None, floor: float | None) -> tuple[float, str | None]:
+def bayes_proxy(
+    human_error: float | None, reference: dict | None, floor: float | None, net: dict | None = None
+) -> tuple[float, str | None]:
     """(level, source): the best achievable error known, the human level's stand-in. objective.human_error
-    when set; else the reference's held-out error (train_dev: the training distribution, out of sample),
-    never below the data's floor (copies with conflicting labels bound the Bayes error from below)."""
+    when set; else the best held-out error (train_dev: the training distribution, out of sample) any
+    system here reaches, the reference's or the net's own, never below the data's floor (copies with
+    conflicting labels bound the Bayes error from below)."""
     if human_error is not None:
         return human_error, "objective.human_error"
     errors = (reference or {}).get("errors") or {}
-    ref = errors.get("train_dev", errors.get("dev"))
+    reached = {"reference": errors.get("train_dev", errors.get("dev")), "net": (net or {}).get("train_dev")}
+    reached = {k: v for k, v in reached.items() if v is not None}
     floor = floor or 0.0
-    if ref is not None and ref >= floor:
-        return ref, "reference"
+    if reached:
+        source = min(reached, key=reached.get)
+        if reached[source] >= floor:
+            return reached[source], source
     return (floor, "floor") if floor > 0 else (0.0, None)
 
 
@@ -98,7 +109,7 @@ def diagnose(
     the Bayes proxy when human_error is unknown; `floor`: the share of train no model can get
     right (conflicting copies); `baseline` ({errors, line}): the input-ignoring prediction's.
     """
-    level, source = bayes_proxy(human_error, reference, floor)
+    level, source = bayes_proxy(human_error, reference, floor, errors if reference else None)
     levels = {"human": level, **errors}
     gaps, noise = {}, {}
     for gap, (a, b) in GAPS.items():
@@ -107,14 +118,15 @@ def diagnose(
             if n and bounded:
                 var = sum(levels[s] * (1 - levels[s]) / n[s] for s in (a, b) if s in n and n[s])
                 noise[gap] = 2 * math.sqrt(max(var, 0.0))
-    largest = max(gaps, key=gaps.get) if gaps else None
+    positive = {g: v for g, v in gaps.items() if v > 0}  # a negative gap is no problem to work on
+    largest = max(positive, key=positive.get) if positive else None
     result = {
         "errors": {"human": human_error, **errors},
         "human_error_known": human_error is not None,
         "bayes_proxy": {"error": level, "source": source},
         "gaps": gaps,
         "largest_gap": largest,
-        "recommendation": RECOMMENDATIONS[largest] if largest else None,
+        "recommendation": RECOMMENDATIONS[largest] if largest else (NO_GAP if gaps else None),
     }
     if floor is not None:
         result["error_floor"] = floor
@@ -122,7 +134,8 @@ def diagnose(
         result["reference"] = reference
         _reference_advice(result, errors, n or {}, bounded, floor)
     if baseline and errors.get("dev") is not None and baseline["errors"].get("dev") is not None:
-        if errors["dev"] >= baseline["errors"]["dev"]:
+        # a baseline already right on every dev example (dev of one class) leaves nothing to beat
+        if errors["dev"] >= baseline["errors"]["dev"] > 0:
             result["below_baseline"] = baseline["line"]
             ref_dev = ((reference or {}).get("errors") or {}).get("dev")
             if ref_dev is not None and ref_dev >= baseline["errors"]["dev"]:  # no model finds anything either
@@ -209,9 +222,10 @@ def _human_text(diagnosis: dict, value: float | None) -> str:
     if value is not None:
         return f"{value:.4f}"
     proxy = diagnosis.get("bayes_proxy") or {}
-    if proxy.get("source") == "reference":
+    if proxy.get("source") in ("reference", "net"):
+        whose = "the reference's" if proxy["source"] == "reference" else "the net's own"
         return (
-            f"unknown (objective.human_error); proxy {proxy['error']:.4f}, the reference's train_dev error "
+            f"unknown (objective.human_error); proxy {proxy['error']:.4f}, {whose} train_dev error "
             "(the best level a system reaches here)"
         )
     if proxy.get("source") == "floor":
