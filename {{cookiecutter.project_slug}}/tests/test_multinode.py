@@ -5,13 +5,19 @@ run_info.json records the world. The torchrun lines are the ones docs/scale.md s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
+import torch
 from conftest import PROJECT
 
 
@@ -73,3 +79,105 @@ def test_several_nodes_without_one_shared_run_folder_is_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2 and done.stderr.strip().startswith("error: trainer.num_nodes=2 needs one run folder")
     assert len(done.stderr.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
+
+
+# Preemption across nodes: whichever rank is signalled, every rank stops after the same batch (they
+# agree at each batch end, preemption.py), rank 0 writes one complete last.ckpt, and the same two-node
+# launch with ckpt_path= goes on from there to the result of an uninterrupted run.
+PREEMPT = ["trainer=ddp_cpu", "trainer.num_nodes=2", "trainer.devices=1", "trainer.max_epochs=2", "logger=csv",
+           "checks.before_train=false", "analysis.error_analysis=false", "callbacks.last_checkpoint.every_s=0",
+           "trainer.enable_progress_bar=false"]  # fmt: skip
+STOP_STEP = 14  # digits: 10 steps per epoch on each of 2 ranks, so inside the second epoch
+
+
+def two_nodes(cwd, *args: str) -> list[subprocess.Popen]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT / "tests")]),
+           "OMP_NUM_THREADS": "1"}  # fmt: skip
+    port = free_port()
+    return [subprocess.Popen(torchrun(r, port, *args), cwd=cwd, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True) for r in (0, 1)]  # fmt: skip
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (torchrun's workers run in sessions of their own)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def finish(nodes: list[subprocess.Popen], timeout: float = 240) -> list[str]:
+    """Both nodes' output; a hang (a rank waiting for one that has gone) fails the test, after killing them."""
+    try:
+        return [n.communicate(timeout=timeout)[0] for n in nodes]
+    except subprocess.TimeoutExpired:
+        for n in nodes:
+            for pid in [*children(n.pid), n.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"the nodes did not stop within {timeout} s: a rank waits for another")
+
+
+def worker_exit_codes(output: str) -> list[int]:
+    return [int(code) for code in re.findall(r"failed \(exitcode: (-?\d+)\)", output)]
+
+
+def weights(run: Path) -> dict:
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("straight")
+    outputs = finish(two_nodes(folder, *PREEMPT, f"hydra.run.dir={folder / 'run'}"))
+    assert "summary" in outputs[0], outputs[0][-3000:]
+    return weights(folder / "run"), json.loads((folder / "run" / "history.json").read_text())
+
+
+def resumed_to_the_end(tmp_path, run: Path, uninterrupted, folders=("run",)) -> None:
+    outputs = finish(two_nodes(tmp_path, f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"))
+    assert "summary" in outputs[0] and worker_exit_codes(outputs[0] + outputs[1]) == [], outputs[0][-3000:]
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 2
+    result = weights(run)
+    assert all(torch.equal(t, result[k]) for k, t in uninterrupted[0].items()), "resumed weights differ"
+    assert json.loads((run / "history.json").read_text()) == uninterrupted[1]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == sorted(folders), "no other run folder was made"
+
+
+@pytest.mark.slow
+def test_one_node_signalled_stops_every_node_after_the_same_batch_and_resumes(uninterrupted, tmp_path):
+    run = tmp_path / "run"
+    fault = ["+callbacks.fault._target_=fault_points.SignalAtStep", f"+callbacks.fault.step={STOP_STEP}",
+             "+callbacks.fault.signal_name=SIGUSR1", "+callbacks.fault.rank=1",
+             f"+callbacks.fault.marker={tmp_path / 'fired'}"]  # fmt: skip
+    outputs = finish(two_nodes(tmp_path, *PREEMPT, *fault, f"hydra.run.dir={run}"))
+    assert worker_exit_codes(outputs[0]) == worker_exit_codes(outputs[1]) == [138], "128 + SIGUSR1 on each node"
+    at = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]  # complete: it loads
+    assert at in (STOP_STEP, STOP_STEP + 1)  # the signal lands in batch STOP_STEP's end hooks
+    for output in outputs:  # rank 0 was not signalled: it stops on rank 1's signal, after the same batch
+        assert f"stopped by SIGUSR1 after step {at} (epoch 1); wrote {run / 'checkpoints' / 'last.ckpt'}" in output
+    assert [p.name for p in (run / "checkpoints").glob("last*")] == ["last.ckpt"]
+    resumed_to_the_end(tmp_path, run, uninterrupted)
+
+
+@pytest.mark.slow
+def test_a_scheduler_signalling_every_node_stops_them_together_and_they_resume(uninterrupted, tmp_path):
+    """As Kubernetes or SLURM stop a job: SIGTERM to every node's launcher; torchrun passes it on to its workers."""
+    run, probe = tmp_path / "run", tmp_path / "probe"
+    nodes = two_nodes(tmp_path, *PREEMPT, f"hydra.run.dir={run}", "+callbacks.probe._target_=ddp_probe.RecordExamples",
+                      f"+callbacks.probe.out={probe}")  # fmt: skip
+    deadline = time.monotonic() + 180
+    while not (probe / "rank0_epoch1.txt").is_file() and time.monotonic() < deadline and nodes[0].poll() is None:
+        time.sleep(0.05)
+    for n in nodes:
+        n.send_signal(signal.SIGTERM)
+    outputs = finish(nodes)
+    # torchrun passed SIGTERM on to its worker and waited for it (30 s at most), then exits 1 itself
+    assert [n.returncode for n in nodes] == [1, 1] and all("got signal: 15" in o for o in outputs), outputs[0][-3000:]
+    at = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    assert 10 <= at < 20, "stopped inside the second epoch"
+    for output in outputs:
+        assert f"stopped by SIGTERM after step {at} (epoch 1)" in output
+    resumed_to_the_end(tmp_path, run, uninterrupted, folders=("probe", "run"))

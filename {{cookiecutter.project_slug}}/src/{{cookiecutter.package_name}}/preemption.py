@@ -10,6 +10,12 @@ A second Ctrl-C stops at once, without a checkpoint.
 On SLURM (`requeue: auto` and SLURM_JOB_ID set), SIGUSR1 and SIGTERM also put the job back in
 the queue (`scontrol requeue`); when it starts again (SLURM_RESTART_COUNT > 0) in the same run
 folder, train.py resumes from that last.ckpt by itself. The sbatch script is in docs/scale.md.
+
+Under DDP (several processes or nodes) the ranks agree on the stop: at every batch end they
+share the signal each has received (one all-reduce of one number), so all of them stop after
+the same batch, whichever rank was signalled, and none waits forever in a collective for one
+that has gone. That is why the handler takes over SIGTERM as well during training: Lightning's
+own SIGTERM handler broadcasts from inside the signal handler and follows rank 0's flag alone.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -47,8 +54,8 @@ class Preemption(Callback):
         self._previous: dict = {}
 
     def on_train_start(self, trainer, pl_module) -> None:
-        # SIGTERM stays Lightning's: it stops at the same point and raises SIGTERMException.
-        for signum in (signal.SIGUSR1, signal.SIGINT):
+        # SIGTERM too: Lightning's handler would stop the signalled rank alone (see the docstring).
+        for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
             try:
                 self._previous[signum] = signal.signal(signum, self._request)
             except ValueError:  # not the main thread: signals are not ours to take
@@ -60,8 +67,12 @@ class Preemption(Callback):
         self.requested = signum
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        if self.requested is not None:
-            raise Preempted(self.requested)
+        requested = self.requested or 0
+        if trainer.world_size > 1:  # every rank stops after this batch if any rank was signalled
+            mine = torch.tensor(requested, device=trainer.strategy.root_device)
+            requested = int(trainer.strategy.reduce(mine, reduce_op="max").item())
+        if requested:
+            raise Preempted(requested)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         signum = signal_of(exception)
