@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -181,3 +182,72 @@ def test_a_scheduler_signalling_every_node_stops_them_together_and_they_resume(u
     for output in outputs:
         assert f"stopped by SIGTERM after step {at} (epoch 1)" in output
     resumed_to_the_end(tmp_path, run, uninterrupted, folders=("probe", "run"))
+
+
+# srun without SLURM: Lightning's SLURMEnvironment reads only variables, so two processes given the
+# ones srun sets in a 2-node job with one task per node are the job's two tasks. The node list is in
+# SLURM's range form; its first name (127.0.0.1) is the main address, with no scontrol needed.
+def srun_line() -> str:
+    """The srun line docs/scale.md shows for several machines, on the CPU: one task (device) per node."""
+    text = (PROJECT / "docs" / "scale.md").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("srun python train.py trainer=ddp trainer.num_nodes"))
+    line = line.removeprefix("srun ").replace("trainer=ddp ", "trainer=ddp_cpu ").replace("devices=4", "devices=1")
+    return line.replace("train.py", str(PROJECT / "train.py"), 1)
+
+
+def free_slurm_job_id() -> str:
+    """A job id whose port (Lightning: 15000 + its last 4 digits) is free here."""
+    for suffix in random.Random().sample(range(10000), 200):
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind(("127.0.0.1", 15000 + suffix))
+            return f"77{suffix:04d}"
+    raise RuntimeError("no free port in 15000-24999")
+
+
+def srun_tasks(cwd: Path, job: str, *extra: str, env: dict | None = None) -> list[subprocess.Popen]:
+    common = {"SLURM_JOB_ID": job, "SLURM_JOBID": job, "SLURM_JOB_NAME": "train.sbatch", "SLURM_NTASKS": "2",
+              "SLURM_NPROCS": "2", "SLURM_NNODES": "2", "SLURM_JOB_NUM_NODES": "2", "SLURM_NTASKS_PER_NODE": "1",
+              "SLURM_TASKS_PER_NODE": "1(x2)", "SLURM_NODELIST": "127.0.0.[1-2]", "SLURM_JOB_NODELIST": "127.0.0.[1-2]",
+              "SLURM_LOCALID": "0", "OMP_NUM_THREADS": "1",
+              "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT / "tests")])}  # fmt: skip
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "MASTER_", "RANK", "WORLD_"))}
+    line = " ".join([srun_line().replace("python ", f"{sys.executable} ", 1), *extra])
+    return [subprocess.Popen(["bash", "-c", line], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**base, **common, **(env or {}), "SLURM_PROCID": str(r), "SLURM_NODEID": str(r)})
+            for r in (0, 1)]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_srun_line_trains_one_run_on_two_nodes_and_a_preempted_job_requeues_and_resumes(uninterrupted, tmp_path):
+    bin_dir = tmp_path / "bin"  # a stand-in scontrol that records what it is asked
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    path = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    quick = ["checks.before_train=false", "analysis.error_analysis=false", "trainer.max_epochs=2", "logger=csv"]
+
+    job = free_slurm_job_id()
+    outputs = finish(srun_tasks(tmp_path, job, *quick, env=path))
+    run = tmp_path / "outputs" / f"slurm-{job}"
+    assert "summary" in outputs[0] and "Diagnosis" not in outputs[1], outputs[0][-3000:] + outputs[1][-3000:]
+    info = json.loads((run / "run_info.json").read_text())
+    assert (info["world_size"], info["num_nodes"], info["devices_per_node"]) == (2, 2, 1)
+    assert info["ranks"]["SLURM_PROCID"] == "0" and info["environment"] == "SLURMEnvironment"
+    assert [p.name for p in (tmp_path / "outputs").iterdir()] == [f"slurm-{job}"]
+    assert not (tmp_path / "scontrol.log").exists(), "a job that finished requeued itself"
+
+    # --signal=USR1@90 signals every task of the job; rank 0 alone requeues; the restarted job resumes by itself
+    job = free_slurm_job_id()
+    run = tmp_path / "outputs" / f"slurm-{job}"
+    fault = [*PREEMPT[4:], "+callbacks.fault._target_=fault_points.SignalAtStep", f"+callbacks.fault.step={STOP_STEP}",
+             "+callbacks.fault.signal_name=SIGUSR1", f"+callbacks.fault.marker={tmp_path / 'fired'}"]  # fmt: skip
+    outputs = finish(srun_tasks(tmp_path, job, "trainer.max_epochs=2", *fault, env=path))
+    assert f"SLURM job {job} requeued" in outputs[0] and "requeued" not in outputs[1], outputs[0][-3000:]
+    assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", job]
+    outputs = finish(
+        srun_tasks(tmp_path, job, "trainer.max_epochs=2", *fault, env={**path, "SLURM_RESTART_COUNT": "1"})
+    )
+    assert f"SLURM job {job} restarted (1): resuming" in outputs[0] and "summary" in outputs[0], outputs[0][-3000:]
+    result = weights(run)
+    assert all(torch.equal(t, result[k]) for k, t in uninterrupted[0].items()), "resumed weights differ"
+    assert json.loads((run / "history.json").read_text()) == uninterrupted[1]
