@@ -67,12 +67,19 @@ class Preemption(Callback):
         self.requested = signum
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        requested = self._agreed(trainer)
+        # Not at an epoch's last batch: a checkpoint taken there resumes past the epoch's end, its
+        # validation and history row lost; the epoch ends first and the stop comes one batch later.
+        if requested and batch_idx + 1 != trainer.num_training_batches:
+            raise Preempted(requested)
+
+    def _agreed(self, trainer) -> int:
+        """The signal any rank has received (0: none); under DDP every rank gets the same answer."""
         requested = self.requested or 0
-        if trainer.world_size > 1:  # every rank stops after this batch if any rank was signalled
+        if trainer.world_size > 1:
             mine = torch.tensor(requested, device=trainer.strategy.root_device)
             requested = int(trainer.strategy.reduce(mine, reduce_op="max").item())
-        if requested:
-            raise Preempted(requested)
+        return requested
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         signum = signal_of(exception)
@@ -100,7 +107,10 @@ class Preemption(Callback):
         self._restore()
 
     def on_train_end(self, trainer, pl_module) -> None:
+        requested = self._agreed(trainer)  # a signal at the last batch of all: trained, but stopped here
         self._restore()
+        if requested:
+            raise Preempted(requested)
 
     def _restore(self) -> None:
         for signum, handler in self._previous.items():
