@@ -153,7 +153,8 @@ def test_one_node_signalled_stops_every_node_after_the_same_batch_and_resumes(un
     fault = ["+callbacks.fault._target_=fault_points.SignalAtStep", f"+callbacks.fault.step={STOP_STEP}",
              "+callbacks.fault.signal_name=SIGUSR1", "+callbacks.fault.rank=1",
              f"+callbacks.fault.marker={tmp_path / 'fired'}"]  # fmt: skip
-    outputs = finish(two_nodes(tmp_path, *PREEMPT, *fault, f"hydra.run.dir={run}"))
+    every_batch = "callbacks.preemption.agree_every_s=0"  # the ranks agree at every batch end: an exact step
+    outputs = finish(two_nodes(tmp_path, *PREEMPT, *fault, every_batch, f"hydra.run.dir={run}"))
     assert worker_exit_codes(outputs[0]) == worker_exit_codes(outputs[1]) == [138], "128 + SIGUSR1 on each node"
     at = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]  # complete: it loads
     assert at in (STOP_STEP, STOP_STEP + 1)  # the signal lands in batch STOP_STEP's end hooks
@@ -178,9 +179,9 @@ def test_a_scheduler_signalling_every_node_stops_them_together_and_they_resume(u
     # torchrun passed SIGTERM on to its worker and waited for it (30 s at most), then exits 1 itself
     assert [n.returncode for n in nodes] == [1, 1] and all("got signal: 15" in o for o in outputs), outputs[0][-3000:]
     at = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
-    assert 10 <= at < 20, "stopped inside the second epoch"
-    for output in outputs:
-        assert f"stopped by SIGTERM after step {at} (epoch 1)" in output
+    assert at >= 10, "stopped after the signal"  # within about agree_every_s (0.5 s) of it
+    for output in outputs:  # both after the same batch
+        assert f"stopped by SIGTERM after step {at} (epoch " in output
     resumed_to_the_end(tmp_path, run, uninterrupted, folders=("probe", "run"))
 
 

@@ -411,10 +411,11 @@ class OptunaSweeper(Sweeper):
 
             for t, _ in batch:
                 _tell_safely(study, t, "FAIL", error=f"interrupted: {type(e).__name__}")
-                # queued again as a killed trial is: the same command later runs (or continues) it
-                optuna.storages.RetryFailedTrialCallback(max_retry=int(self.heartbeat.get("max_retry", 3)))(
-                    study, study._storage.get_trial(t._trial_id)
-                )
+                frozen = study._storage.get_trial(t._trial_id)
+                if str(frozen.user_attrs.get("error")).startswith("interrupted"):  # not already failed elsewhere
+                    # queued again as a killed trial is: the same command later runs (or continues) it
+                    retry = optuna.storages.RetryFailedTrialCallback(max_retry=int(self.heartbeat.get("max_retry", 3)))
+                    retry(study, frozen)
             raise
         finally:
             stop.set()
