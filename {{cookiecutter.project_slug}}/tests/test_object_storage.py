@@ -91,3 +91,29 @@ def test_shards_in_a_bucket_prepare_train_resume_and_predict_with_no_secret_on_d
         if p.is_file() and (KEY.encode() in p.read_bytes() or SECRET.encode() in p.read_bytes())
     ]
     assert not leaks, leaks
+
+
+@pytest.mark.slow
+def test_a_missing_or_cut_short_shard_in_the_bucket_is_one_line_naming_it(s3, tmp_path):
+    """As for a local folder (test_streaming.py): the bucket is listed once before training, so a
+    damaged dataset is named at once instead of ending in LitData's timeout of a hung download."""
+    import boto3
+
+    done = run_cli(str(PROJECT / "prepare_data.py"), "out=s3://recipe/damaged", cwd=tmp_path, env=s3)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = boto3.client("s3", endpoint_url=s3["AWS_ENDPOINT_URL"], aws_access_key_id=KEY,
+                          aws_secret_access_key=SECRET, region_name="us-east-1")  # fmt: skip
+    listed = client.list_objects_v2(Bucket="recipe", Prefix="damaged/dev/chunk-")["Contents"]
+    chunk = sorted(o["Key"] for o in listed)[-1]
+    body = client.get_object(Bucket="recipe", Key=chunk)["Body"].read()
+    for damage, says in (("missing", "is missing"), ("cut short", "is 100 bytes where its index says")):
+        if damage == "missing":
+            client.delete_object(Bucket="recipe", Key=chunk)
+        else:
+            client.put_object(Bucket="recipe", Key=chunk, Body=body[:100])
+        run = run_cli(str(PROJECT / "train.py"), "data=streaming", "data.dir=s3://recipe/damaged", "logger=none",
+                      f"hydra.run.dir={tmp_path / damage}", cwd=tmp_path, env=s3, timeout=300)  # fmt: skip
+        lines = run.stderr.strip().splitlines()
+        named = f"data.dir=s3://recipe/damaged: the dev shard dev/{chunk.rsplit('/', 1)[1]} {says}"
+        assert run.returncode == 2 and len(lines) == 1 and named in lines[0], run.stderr[-2000:]
+        assert "out=s3://recipe/damaged overwrite=true" in lines[0]

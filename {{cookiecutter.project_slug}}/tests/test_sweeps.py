@@ -8,6 +8,7 @@ import contextlib
 import csv
 import importlib.util
 import itertools
+import json
 import math
 import os
 import random
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+import torch
 from conftest import CONFIG_DIR, PROJECT, run_script
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -714,3 +716,48 @@ def test_a_refined_log_grid_is_denser_and_no_wider():
         logs = np.log10(new.choices)
         assert np.max(np.diff(logs)) < 1.0, f"no denser than the old decade steps: {new.choices}"
         assert logs[-1] - logs[0] <= 2.0 + 1e-9 and min(abs(logs - np.log10(best))) < 1e-9, new.choices
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGKILL"])
+def test_a_trial_killed_mid_training_continues_from_its_last_checkpoint_on_resume(tmp_path, signal_name):
+    """The sweep process is stopped inside its first trial's third epoch (SIGTERM: last.ckpt at that
+    batch; SIGKILL: the epoch-end last.ckpt before it); the same command again continues that trial
+    from its checkpoint, with its parameters, in its folder, rather than from epoch 0."""
+    db = tmp_path / "sweeps.db"
+    fault = ["+callbacks.fault._target_=fault_points.SignalAtStep", "+callbacks.fault.step=5",
+             f"+callbacks.fault.signal_name={signal_name}", f"+callbacks.fault.marker={tmp_path / 'fired'}"]  # fmt: skip
+    cmd = sweep_command(tmp_path, f"sqlite:///{db}", 2, f"hydra.sweep.dir={tmp_path}/mr", "trainer.max_epochs=4",
+                        "callbacks.last_checkpoint.every_s=0", *fault)  # fmt: skip
+    with_faults = {**env(), "PYTHONPATH": os.pathsep.join([str(PROJECT / "src"), str(PROJECT / "tests")])}
+    first = subprocess.run(cmd, cwd=PROJECT, env=with_faults, capture_output=True, text=True, timeout=300)
+    assert first.returncode == (143 if signal_name == "SIGTERM" else -9), first.stderr[-3000:]
+    trial_dir = tmp_path / "mr" / "trial_0"
+    saved = torch.load(trial_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    at_epoch = saved["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]  # the epoch it resumes in
+    # 2 steps an epoch (TINY). SIGTERM after step 5: it stops after the next batch but one (step 6 ends
+    # epoch 2, which ends first), inside epoch 3. SIGKILL: an epoch end's last.ckpt, that of epoch 1 or,
+    # when the kill came before the background writer had finished it, epoch 0's
+    if signal_name == "SIGTERM":
+        assert (at_epoch, saved["global_step"]) == (3, 7)
+    else:
+        assert at_epoch in (1, 2) and saved["global_step"] == 2 * at_epoch
+
+    again = subprocess.run(cmd, cwd=PROJECT, env=with_faults, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    (name,) = optuna.get_all_study_names(f"sqlite:///{db}")
+    trials = optuna.load_study(study_name=name, storage=f"sqlite:///{db}").trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]  # 2 trials asked, both finished
+    killed, resumed = trials[0], trials[1]
+    assert resumed.params == killed.params
+    assert f"trial 1 continues killed trial 0 at epoch {at_epoch} from {trial_dir / 'checkpoints'}" in again.stdout
+    summary = json.loads((trial_dir / "summary.json").read_text())
+    assert summary["epochs"] == 4 and resumed.value == pytest.approx(summary["scores"]["dev"])
+    history = json.loads((trial_dir / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1, 2, 3], "one history, continued from the saved epoch"
+    assert sorted(resumed.intermediate_values) == [0, 1, 2, 3]  # the killed epochs' reports carried over
+    assert all(resumed.intermediate_values[e] == v for e, v in killed.intermediate_values.items() if e < at_epoch)
+    rows = {int(r["trial"]): r for r in read_csv(tmp_path / "mr" / "trials.csv")}
+    assert rows[1]["resumed_from"] == f"trial 0 at epoch {at_epoch}: {trial_dir / 'checkpoints' / 'last.ckpt'}"
+    assert rows[1]["job_dir"] == str(trial_dir) and rows[1]["error"] == "" and rows[2]["resumed_from"] == ""
+    assert not (tmp_path / "mr" / "trial_1").exists(), "the continued trial ran in the killed trial's folder"

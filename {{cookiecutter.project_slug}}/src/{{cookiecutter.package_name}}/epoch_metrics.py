@@ -104,10 +104,25 @@ class EpochMetrics(Callback):
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
-        # A checkpoint written in the middle of an epoch (preemption) keeps its train predictions so far.
+        # A checkpoint written in the middle of an epoch (preemption) keeps its train predictions so far;
+        # under DDP every rank's (rank 0 writes the file; each rank takes its own back on resume).
         train = self.pending.get("train") or []
-        return {"pending_train": [list(part) for part in zip(*train)]} if train else {}
+        if not train:
+            return {}
+        mine = [list(part) for part in zip(*train)]
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return {"pending_train": mine}
+        ranks = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(ranks, [[t.cpu() for t in part] for part in mine])
+        return {"pending_train": mine, "pending_train_ranks": ranks}
 
     def load_state_dict(self, state_dict: dict) -> None:
         parts = state_dict.get("pending_train")
         self.pending = {"train": list(zip(*parts))} if parts else {}
+        self._ranks = state_dict.get("pending_train_ranks")
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        ranks, self._ranks = getattr(self, "_ranks", None), None
+        if ranks and len(ranks) == trainer.world_size:  # resumed under DDP: this rank's own predictions
+            device = pl_module.device
+            self.pending = {"train": list(zip(*[[t.to(device) for t in part] for part in ranks[trainer.global_rank]]))}

@@ -364,8 +364,8 @@ class StreamingDataModule(L.LightningDataModule):
                 f"data.dir={self.dir} is incomplete: {missing[0]}/index.json is missing; prepare it again "
                 "(python prepare_data.py ... overwrite=true)"
             )
-        if not self.url:  # a URL's chunks are fetched as they are needed; LitData names a missing one then
-            self._check_chunks()
+        if not self.url or self.dir.startswith("s3://"):  # other stores: LitData names a missing chunk when read
+            self._check_chunks(saved["id"])
         self._saved = saved
         if not self._state:
             self._restore(dict(saved["state"], id=saved["id"], source_config=saved.get("source_config")))
@@ -373,14 +373,21 @@ class StreamingDataModule(L.LightningDataModule):
             self._mismatch(self._state)
         self._check_declared()
 
-    def _check_chunks(self) -> None:
+    def _check_chunks(self, prepared: str) -> None:
         """Every chunk each split's index.json lists is there, whole. Else LitData waits for it and
-        ends in a timeout traceback about a hung download, and the checks would blame the net."""
+        ends in a timeout traceback about a hung download, and the checks would blame the net.
+        In s3:// the bucket is listed once (names and sizes); nothing is downloaded for it."""
+        sizes = self._s3_sizes() if self.url else None
+        if self.url and sizes is None:
+            return  # the bucket cannot be listed (no s3:ListBucket): LitData names a missing chunk when read
         for split in SPLITS:
-            index = json.loads((Path(self.dir) / split / "index.json").read_text())
+            index = json.loads(Path(self._local(f"{split}/index.json", prepared)).read_text())
             for chunk in index.get("chunks", []):
-                path = Path(self.dir) / split / chunk["filename"]
-                size = path.stat().st_size if path.is_file() else None
+                if sizes is not None:
+                    size = sizes.get(f"{split}/{chunk['filename']}")
+                else:
+                    path = Path(self.dir) / split / chunk["filename"]
+                    size = path.stat().st_size if path.is_file() else None
                 if size != chunk.get("chunk_bytes", size):
                     what = (
                         "is missing" if size is None else f"is {size} bytes where its index says {chunk['chunk_bytes']}"
@@ -389,6 +396,21 @@ class StreamingDataModule(L.LightningDataModule):
                         f"data.dir={self.dir}: the {split} shard {split}/{chunk['filename']} {what}; prepare the data "
                         f"again (python prepare_data.py <the same data overrides> out={self.dir} overwrite=true)"
                     )
+
+    def _s3_sizes(self) -> dict[str, int] | None:
+        """{key under data.dir: size} of every object there, in one listing (pages of 1000)."""
+        try:
+            client, bucket, prefix = _s3(self.dir)
+            pages = client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=f"{prefix}/" if prefix else ""
+            )
+            return {
+                o["Key"][len(prefix) + 1 if prefix else 0 :]: o["Size"]
+                for page in pages
+                for o in page.get("Contents", [])
+            }
+        except Exception:  # noqa: BLE001 - botocore raises a class per service error
+            return None
 
     def _read_spec(self) -> dict:
         hint = f"prepare it with python prepare_data.py data=<source> out={self.dir}"

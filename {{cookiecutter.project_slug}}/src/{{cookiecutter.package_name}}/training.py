@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .build import build
-from .config import ConfigError, validate_config
+from .config import RANK_VARIABLES, ConfigError, validate_config
 from .loggers import log_run_files, mlflow_run_id
 
 
@@ -386,7 +386,10 @@ def write_provenance(out_dir: Path, cfg: DictConfig, trainer) -> None:
         "world_size": trainer.world_size,  # processes in all
         "num_nodes": trainer.num_nodes,
         "devices_per_node": len(trainer.device_ids) if hasattr(trainer, "device_ids") else None,
-        "ranks": {v: os.environ[v] for v in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK") if v in os.environ},
+        "ranks": {v: os.environ[v] for v in (*RANK_VARIABLES, "SLURM_NODEID", "SLURM_JOB_ID") if v in os.environ},
+        "environment": type(trainer.strategy.cluster_environment).__name__
+        if hasattr(trainer.strategy, "cluster_environment")
+        else None,
         "precision": str(trainer.precision),
         "wandb_run_id": next((lg.experiment.id for lg in trainer.loggers if type(lg).__name__ == "WandbLogger"), None),
         "mlflow_run_id": mlflow_run_id(trainer.loggers),

@@ -121,6 +121,7 @@ def trial_rows(study, constraints: Iterable[Constraint] | None = None) -> list[d
         row["duration_s"] = round(t.duration.total_seconds(), 2) if t.duration else None
         row["worker"] = attrs.get("worker")
         row["job_dir"] = attrs.get("job_dir")
+        row["resumed_from"] = attrs.get("resumed_from")  # a killed trial's job continued from its last.ckpt
         row["error"] = attrs.get("error") or (
             "stopped without a result (killed, or its worker died)" if t.state == TrialState.FAIL else None
         )

@@ -2,7 +2,9 @@
 
 Selected by the sweep configs (configs/sweep/*.yaml -> hydra/sweeper=optuna). Each loop:
   1. fail trials whose worker stopped sending heartbeats (killed, crashed machine); their
-     parameters are queued again, so a killed trial is retried, never lost;
+     parameters are queued again, so a killed trial is retried, never lost (a trial stopped
+     by a signal, SIGTERM or Ctrl-C, is queued again too). A retried trial whose folder holds
+     a checkpoints/last.ckpt continues from it, in that folder (_continue_killed);
   2. count the study's trials: finished + running ones use the budget (n_trials), failed
      ones do not (in a grid a point whose job failed is tried: it counts, else the grid
      would run again); stop at the budget or the time limit (timeout);
@@ -338,6 +340,7 @@ class OptunaSweeper(Sweeper):
             trial.set_user_attr("values", {k: v for k, v in values.items()})
             overrides = overrides_for(values, self.base_lists)
             trial.set_user_attr("overrides", overrides)
+            resume = self._continue_killed(study, trial)
             context = [
                 f"++sweep_trial.number={trial.number}",
                 f"++sweep_trial.id={trial._trial_id}",
@@ -345,8 +348,35 @@ class OptunaSweeper(Sweeper):
             ]
             if "@" not in url:  # never copy a password into every job's config
                 context.append(f"++sweep_trial.storage='{url}'")
-            batch.append((trial, [*fixed, *overrides, *context]))
+            batch.append((trial, [*fixed, *overrides, *context, *resume]))
         return batch
+
+    def _continue_killed(self, study, trial) -> list[str]:
+        """A trial queued again after its job was killed or stopped (Optuna's retry: it has the
+        same parameters and the killed one's user attributes) goes on from the killed job's
+        checkpoints/last.ckpt, in that job's folder, instead of from epoch 0; the overrides
+        that say so. Without a readable last.ckpt (killed before one was written) it starts
+        from scratch. The folder each trial's job writes is kept in its `run_dir` attribute."""
+        retried = study._storage.get_trial_system_attrs(trial._trial_id).get("retry_history")
+        previous = trial.user_attrs.get("run_dir") if retried else None
+        if retried:
+            trial.set_user_attr("error", None)  # a retry inherits the stopped trial's "interrupted"
+        if self.folds:  # a k-fold trial's folds restart (each fold is a run of its own)
+            return []
+        ckpt = Path(previous) / "checkpoints" / "last.ckpt" if previous else None
+        epoch = _checkpoint_epoch(ckpt) if ckpt else None
+        if epoch is None:
+            trial.set_user_attr("run_dir", str(Path(self.config.hydra.sweep.dir).resolve() / f"trial_{trial.number}"))
+            return []
+        killed = retried[-1]
+        trial.set_user_attr("run_dir", previous)
+        trial.set_user_attr("resumed_from", f"trial {killed} at epoch {epoch}: {ckpt}")
+        reported = next(t for t in study.get_trials(deepcopy=False) if t.number == killed).intermediate_values
+        for step, value in reported.items():
+            if step < epoch:  # the pruner compares trials epoch by epoch: the epochs it had done
+                trial.report(value, step)
+        print(f"[sweep] trial {trial.number} continues killed trial {killed} at epoch {epoch} from {ckpt}", flush=True)
+        return [f"ckpt_path='{ckpt}'", f"hydra.sweep.subdir='{previous}'", "hydra.output_subdir=null"]
 
     def _suggest(self, trial, space: dict[str, Param], fixed: list[str]) -> dict[str, Any]:
         """Group choices first (optimizer=sgd), then the keys that exist in the config they
@@ -376,9 +406,16 @@ class OptunaSweeper(Sweeper):
                 rets = self._launch_folds(batch)
             else:
                 rets = self.launcher.launch([o for _, o in batch], initial_job_idx=batch[0][0].number)
-        except BaseException as e:  # Ctrl-C, a crashed launcher: leave no trial RUNNING
+        except BaseException as e:  # Ctrl-C, SIGTERM, a crashed launcher: leave no trial RUNNING
+            import optuna
+
             for t, _ in batch:
                 _tell_safely(study, t, "FAIL", error=f"interrupted: {type(e).__name__}")
+                frozen = study._storage.get_trial(t._trial_id)
+                if str(frozen.user_attrs.get("error")).startswith("interrupted"):  # not already failed elsewhere
+                    # queued again as a killed trial is: the same command later runs (or continues) it
+                    retry = optuna.storages.RetryFailedTrialCallback(max_retry=int(self.heartbeat.get("max_retry", 3)))
+                    retry(study, frozen)
             raise
         finally:
             stop.set()
@@ -668,6 +705,20 @@ def _existing(storage, name: str) -> list:
     except KeyError:
         return []
     return storage.get_all_trials(study_id, deepcopy=False)
+
+
+def _checkpoint_epoch(ckpt: Path) -> int | None:
+    """The epoch a last.ckpt resumes in (the epochs it has wholly trained: a checkpoint from inside an
+    epoch goes on in that epoch); None if there is none or it cannot be read (cut short)."""
+    if not ckpt.is_file():
+        return None
+    import torch
+
+    try:
+        loops = torch.load(ckpt, map_location="cpu", weights_only=True)["loops"]
+        return int(loops["fit_loop"]["epoch_progress"]["current"]["processed"])
+    except Exception:  # noqa: BLE001 - a checkpoint cut short by the kill: the trial starts afresh
+        return None
 
 
 def _fail_stale(study) -> None:
