@@ -284,8 +284,10 @@ def _class_ids(targets: np.ndarray, train: np.ndarray, factorized: tuple | None 
     else:
         codes, uniques = pd.factorize(targets.astype(np.int64) if numeric else targets)
     uniques = np.asarray(uniques).astype(np.int64) if numeric else np.array([str(u) for u in uniques])
-    merge, uniques = pd.factorize(uniques)  # 7 and "7" are one class, as their text is
-    codes, uniques = merge[codes], np.asarray(uniques)
+    merge, merged = pd.factorize(uniques)  # 7 and "7" are one class, as their text is
+    if len(merged) < len(uniques):  # (nearly always nothing merges: no pass over every example)
+        codes = merge[codes]
+    uniques = np.asarray(merged)
     in_train = np.bincount(codes[train], minlength=len(uniques)) > 0
     classes = np.sort(uniques[in_train])
     lookup = np.full(len(uniques), -1, dtype=np.int64)

@@ -5,7 +5,7 @@
 Every column but the target (and the optional domain column and data.drop) is a feature.
 Numeric columns stay numbers; anything else (strings, booleans, categories) is one-hot
 encoded. All preprocessing is fitted on the train rows alone, so dev and test never shape it:
-  numeric      missing values -> the train median (beyond 131,072 train rows, the median of
+  numeric      missing values -> the train median (beyond 32,768 train rows, the median of
                an even spread of that many), plus a `<name>_missing` 0/1 column for
                every numeric column that has a missing value in the train rows (a column
                complete in train gets no indicator: its rare later gaps get the median alone)
@@ -37,7 +37,7 @@ _TILE_ROWS = 4096  # rows per tile of the encoded matrix: ~1.6 MB at 100 columns
 # columns (fit) and over row tiles (features) use the cores pandas' reader also uses (those
 # this process may run on: SLURM and taskset bind fewer than the machine has).
 _THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-_MEDIAN_SAMPLE = 1 << 17  # train values an imputation median is read from, at most (_TrainRows)
+_MEDIAN_SAMPLE = 1 << 15  # train values an imputation median is read from, at most (_TrainRows)
 
 
 class TableSource(Source):
@@ -149,7 +149,10 @@ class TableSource(Source):
             )
 
         frame, rows = self._without_missing_targets(frame)
-        self._kinds, self._read = self._column_kinds(frame, feature_columns)
+        with ThreadPoolExecutor(1) as pool:  # the target's hashing beside the columns' (it releases the GIL)
+            target_read = pool.submit(self._targets, frame)
+            self._kinds, self._read = self._column_kinds(frame, feature_columns)
+            targets, label_codes = target_read.result()
         for name in self.numeric:
             if name in self._kinds:
                 _as_numbers(
@@ -158,7 +161,6 @@ class TableSource(Source):
                     f"fix the file or move {name} to data.categorical",
                 )
 
-        targets, label_codes = self._targets(frame)
         return Examples(
             targets=targets,
             names=_row_names(len(frame), rows),
@@ -241,6 +243,9 @@ class TableSource(Source):
     def _is_constant(self, name: str, kind: str, column: pd.Series, how: dict | None) -> bool:
         if kind == "numeric" and how is None and is_numeric_dtype(column.dtype):
             values = _as_numbers(column)
+            probe = values[:: max(1, len(values) // 64)]  # two different values among 64: not constant, at once
+            if np.fmin.reduce(probe) < np.fmax.reduce(probe):
+                return False
             lo, hi = np.fmin.reduce(values), np.fmax.reduce(values)  # NaN-skipping, and no copy
             return bool(np.isnan(lo) or (lo == hi and not np.isnan(values).any()))
         if kind == "categorical":
