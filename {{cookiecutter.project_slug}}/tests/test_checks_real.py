@@ -239,6 +239,25 @@ def test_sentinel_and_typo_labels_are_reported_with_their_rows(tables, tmp_path,
     assert allowed.status == "pass"
 
 
+def test_a_stray_class_is_reported_but_a_long_tail_of_small_classes_is_not(tables, tmp_path):
+    """Three days of 'hail' beside seattle's five weathers (the smallest, snow, 26 days) is a stray;
+    vega's airports per state has DC with 1, Delaware with 3 and the territories with 2-5 beside
+    Alaska's 263: a long tail, the nature of that target, and no warning."""
+    from vega_datasets import data
+
+    path, target, extra = tables["seattle_weather"]
+    frame = pd.read_csv(path)
+    frame.loc[[3, 400, 1000], target] = "hail"
+    planted = tmp_path / "seattle_hail.csv"
+    frame.to_csv(planted, index=False)
+    r = run(table_cfg({"seattle": (planted, target, extra)}, tmp_path, "seattle"), "data.label_values")
+    assert r["data.label_values"].status == "warn" and "hail" in r["data.label_values"].value, r
+    airports = tmp_path / "airports.csv"
+    data.airports().to_csv(airports, index=False)
+    r = run(table_cfg({"airports": (airports, "state", [])}, tmp_path, "airports"), "data.label_values")
+    assert r["data.label_values"].status == "pass", r["data.label_values"].message
+
+
 def test_a_missing_code_in_a_regression_target_is_reported(tables, tmp_path):
     path, target, extra = tables["diabetes"]
     frame = pd.read_csv(path)

@@ -187,7 +187,10 @@ def _suspect_label(c: int, names: list, counts: list, handful: int, beside: int)
     for i, other in enumerate(names):
         if i != c and counts[i] >= 10 * n and _alike(name, other):
             return f"a typo of {other!r} ({counts[i]} examples)?"
-    if n <= handful and largest >= max(beside, 20 * n):
+    # A handful alone at the bottom of the class sizes is a stray; one of a long tail of small classes
+    # (airports per state: DC, Delaware, the territories) is the nature of the target.
+    isolated = not any(i != c and n / 5 <= k <= 5 * n for i, k in enumerate(counts) if k)
+    if n <= handful and largest >= max(beside, 20 * n) and isolated:
         return f"a handful beside {largest} of the largest class"
     return ""
 
