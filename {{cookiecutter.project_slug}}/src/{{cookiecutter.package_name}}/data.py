@@ -959,21 +959,14 @@ class FourSplitDataModule(L.LightningDataModule):
         """The source's features, standardized. A table standardizes them as it builds the
         matrix (features(mean, std)): at a million rows a second pass costs a tenth of setup."""
         st = self.standardizer
-        if getattr(self.source, "standardizes_features", False) and st.mode == "per_feature" and st.mean is not None:
+        if self.source.standardizes_features and st.mode == "per_feature" and st.mean is not None:
             self._raw, self._z = None, self.source.features(st.mean, st.std)
         else:
             self._serve(self.source.features())
 
     def _serve(self, raw: torch.Tensor) -> None:
-        """The standardized inputs every loader slices. A source that builds its features anew
-        (a table) is standardized in place: a second [N, F] copy costs as much memory and, at a
-        million rows, more time than the statistics. Its fingerprints then hash the standardized
-        rows, which are equal exactly where the raw ones are."""
-        fresh = getattr(self.source, "fresh_features", False) and self.standardizer.mode != "none"
-        if fresh and self.standardizer.mean is not None and raw.dtype == self.standardizer.mean.dtype:
-            self._raw, self._z = None, raw.sub_(self.standardizer.mean).div_(self.standardizer.std)
-        else:
-            self._raw, self._z = raw, self.standardizer.transform(raw)
+        """The standardized inputs every loader slices, beside the raw ones."""
+        self._raw, self._z = raw, self.standardizer.transform(raw)
 
     def _check_declared(self) -> None:
         spec, d = self.spec, self.declared

@@ -76,6 +76,7 @@ class Source:
     kind: str = "arrays"  # what predict.py expects as input: arrays | table | image_folder
     input_shape: tuple = ()
     feature_names: list[str] | None = None
+    standardizes_features: bool = False  # True: features(mean, std) returns them standardized (a table)
 
     def load(self) -> Examples:
         raise NotImplementedError

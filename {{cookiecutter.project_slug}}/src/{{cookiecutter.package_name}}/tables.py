@@ -43,8 +43,7 @@ _MEDIAN_SAMPLE = 1 << 15  # train values an imputation median is read from, at m
 class TableSource(Source):
     in_memory = True
     kind = "table"
-    fresh_features = True  # features() builds a new tensor each call: the data module may standardize it in place
-    standardizes_features = True  # features(mean, std) standardizes as it builds the matrix
+    standardizes_features = True  # features(mean, std) standardizes as it builds the matrix: no second [N, F] copy
 
     def __init__(
         self,

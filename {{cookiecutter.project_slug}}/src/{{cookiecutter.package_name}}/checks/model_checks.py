@@ -190,12 +190,13 @@ def _judge_init(task, out: torch.Tensor, constant: torch.Tensor, y: torch.Tensor
     reach = math.sqrt(float(grad.reshape(n, -1).pow(2).sum(1).mean()) * size)
     allowed = tol * max(abs(start), 1e-8)
     loss = float(task.loss(out, y))
+    noise = {"confident": _noise(task, shuffled, constant, y), "good": _noise(task, out, constant, y)}
     return {
         "decorrelated": decorrelated,
-        "noise": {"confident": _noise(task, shuffled, constant, y), "good": _noise(task, out, constant, y)},
+        "noise": noise,
         "beyond": {
-            "confident": decorrelated - start - allowed - _noise(task, shuffled, constant, y),
-            "good": start - loss - allowed - reach - _noise(task, out, constant, y),
+            "confident": decorrelated - start - allowed - noise["confident"],
+            "good": start - loss - allowed - reach - noise["good"],
         },
     }
 
