@@ -10,9 +10,9 @@ from pathlib import Path
 
 from conftest import DEFAULT_PACKAGE, ROOT
 
-NETS = Path("src") / DEFAULT_PACKAGE / "nets.py"
-TEMPLATE_NETS = Path("{{cookiecutter.project_slug}}") / "src" / "{{cookiecutter.package_name}}" / "nets.py"
-TEMPLATE_TRAINING = Path("{{cookiecutter.project_slug}}") / "src" / "{{cookiecutter.package_name}}" / "training.py"
+NETS = Path("src") / DEFAULT_PACKAGE / "user/nets.py"
+TEMPLATE_NETS = Path("{{cookiecutter.project_slug}}") / "src" / "{{cookiecutter.package_name}}" / "user/nets.py"
+TEMPLATE_TRAINING = Path("{{cookiecutter.project_slug}}") / "src" / "{{cookiecutter.package_name}}" / "training/fit.py"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -42,18 +42,18 @@ def test_cruft_update_brings_a_template_change_and_keeps_the_users_edit(tmp_path
     assert record["template"] == str(template) and record["commit"] == v1
     assert record["context"]["cookiecutter"]["package_name"] == DEFAULT_PACKAGE
 
-    # The user adds their own net at the end of nets.py and commits.
+    # The user adds their own net at the end of user/nets.py and commits.
     user_net = "\n\nclass MyNet(nn.Module):  # the user's own\n    pass\n"
     with open(project / NETS, "a") as f:
         f.write(user_net)
     git(project, "commit", "-qam", "my net")
 
-    # Version 2 of the template: a recipe file changes, the top of nets.py changes, a file is added.
+    # Version 2 of the template: a recipe file changes, the top of user/nets.py changes, a file is added.
     training = (template / TEMPLATE_TRAINING).read_text()
     (template / TEMPLATE_TRAINING).write_text(training + "\n# template v2: a fix in the recipe\n")
     nets = (template / TEMPLATE_NETS).read_text()
     first, rest = nets.split("\n", 1)
-    (template / TEMPLATE_NETS).write_text(first + "\n# template v2: a note at the top of nets.py\n" + rest)
+    (template / TEMPLATE_NETS).write_text(first + "\n# template v2: a note at the top of user/nets.py\n" + rest)
     (template / "{{cookiecutter.project_slug}}" / "configs" / "experiment" / "v2_example.yaml").write_text(
         "# @package _global_\n# new in template v2 for {{ cookiecutter.project_name }}\n"
     )
@@ -68,10 +68,10 @@ def test_cruft_update_brings_a_template_change_and_keeps_the_users_edit(tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
 
     assert (
-        (project / "src" / DEFAULT_PACKAGE / "training.py").read_text().endswith("# template v2: a fix in the recipe\n")
+        (project / "src" / DEFAULT_PACKAGE / "training/fit.py").read_text().endswith("# template v2: a fix in the recipe\n")
     )
     nets_now = (project / NETS).read_text()
-    assert "# template v2: a note at the top of nets.py" in nets_now and nets_now.endswith(user_net)
+    assert "# template v2: a note at the top of user/nets.py" in nets_now and nets_now.endswith(user_net)
     added = project / "configs" / "experiment" / "v2_example.yaml"
     assert added.read_text() == "# @package _global_\n# new in template v2 for My Recipe Project\n"
     assert json.loads((project / ".cruft.json").read_text())["commit"] == v2

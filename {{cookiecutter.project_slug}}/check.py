@@ -23,14 +23,14 @@ _codes: list[int] = []  # one per run (several under -m)
 def main(cfg: DictConfig) -> None:
     # Imported here, not at the top, so that `python check.py --help` answers at once.
     from {{cookiecutter.package_name}}.checks import main as run_checks
-    from {{cookiecutter.package_name}}.config import exit_on_config_error
+    from {{cookiecutter.package_name}}.cli import exit_on_config_error
 
     with exit_on_config_error():
         _codes.append(run_checks(cfg))
 
 
 if __name__ == "__main__":
-    from {{cookiecutter.package_name}}.config import refuse_an_existing_run_dir, run_hydra_app
+    from {{cookiecutter.package_name}}.cli import refuse_an_existing_run_dir, run_hydra_app
 
     refuse_an_existing_run_dir(sys.argv[1:])  # before Hydra writes .hydra/ into it
     run_hydra_app(main, _codes)  # an override Hydra cannot compose: one line, exit 2, no run folder

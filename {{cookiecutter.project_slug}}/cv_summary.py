@@ -16,14 +16,14 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="cv_summary")
 def main(cfg: DictConfig) -> None:
     # Imported here, not at the top, so that `python cv_summary.py --help` answers at once.
-    from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
-    from {{cookiecutter.package_name}}.crossval import write_summary
+    from {{cookiecutter.package_name}}.cli import exit_on_config_error, tool_args
+    from {{cookiecutter.package_name}}.evaluation.crossval import write_summary
 
     with exit_on_config_error():
         write_summary(tool_args(cfg).dir)
 
 
 if __name__ == "__main__":
-    from {{cookiecutter.package_name}}.config import run_hydra_app
+    from {{cookiecutter.package_name}}.cli import run_hydra_app
 
     run_hydra_app(main)  # a key or value Hydra cannot take: one line, exit 2; nothing written

@@ -24,8 +24,8 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     # Imported here, not at the top, so that `python evaluate.py --help` answers at once.
-    from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
-    from {{cookiecutter.package_name}}.vault import evaluate
+    from {{cookiecutter.package_name}}.cli import exit_on_config_error, tool_args
+    from {{cookiecutter.package_name}}.vault.final_evaluation import evaluate
 
     with exit_on_config_error():
         args = tool_args(cfg, ckpt_path=list, retrain=bool)
@@ -33,6 +33,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from {{cookiecutter.package_name}}.config import run_hydra_app
+    from {{cookiecutter.package_name}}.cli import run_hydra_app
 
     run_hydra_app(main)  # a key or value Hydra cannot take: one line, exit 2; nothing written

@@ -18,8 +18,8 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="make_examples")
 def main(cfg: DictConfig) -> None:
     # Imported here, not at the top, so that `python make_examples.py --help` answers at once.
-    from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
-    from {{cookiecutter.package_name}}.examples import write_examples
+    from {{cookiecutter.package_name}}.cli import exit_on_config_error, tool_args
+    from {{cookiecutter.package_name}}.data.examples import write_examples
 
     with exit_on_config_error():
         args = tool_args(cfg, overwrite=bool)
@@ -27,6 +27,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from {{cookiecutter.package_name}}.config import run_hydra_app
+    from {{cookiecutter.package_name}}.cli import run_hydra_app
 
     run_hydra_app(main)  # a key or value Hydra cannot take: one line, exit 2; nothing written

@@ -20,8 +20,8 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="predict")
 def main(cfg: DictConfig) -> None:
     # Imported here, not at the top, so that `python predict.py --help` answers at once.
-    from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
-    from {{cookiecutter.package_name}}.predicting import predict_file
+    from {{cookiecutter.package_name}}.cli import exit_on_config_error, tool_args
+    from {{cookiecutter.package_name}}.evaluation.new_inputs import predict_file
 
     with exit_on_config_error():
         args = tool_args(cfg, overwrite=bool)
@@ -29,6 +29,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from {{cookiecutter.package_name}}.config import run_hydra_app
+    from {{cookiecutter.package_name}}.cli import run_hydra_app
 
     run_hydra_app(main)  # a key or value Hydra cannot take: one line, exit 2; nothing written

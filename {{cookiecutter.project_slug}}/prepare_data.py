@@ -21,14 +21,14 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="prepare")
 def main(cfg: DictConfig) -> None:
     # Imported here, not at the top, so that `python prepare_data.py --help` answers at once.
-    from {{cookiecutter.package_name}}.config import exit_on_config_error
-    from {{cookiecutter.package_name}}.streaming import prepare
+    from {{cookiecutter.package_name}}.cli import exit_on_config_error
+    from {{cookiecutter.package_name}}.data.streaming import prepare
 
     with exit_on_config_error():
         prepare(cfg, cfg.out, cfg.overwrite)
 
 
 if __name__ == "__main__":
-    from {{cookiecutter.package_name}}.config import run_hydra_app
+    from {{cookiecutter.package_name}}.cli import run_hydra_app
 
     run_hydra_app(main)  # an override Hydra cannot compose: one line, exit 2, no run folder

@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="refine_sweep")
 def main(cfg: DictConfig) -> None:
     # Imported here, not at the top, so that `python refine_sweep.py --help` answers at once.
-    from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
+    from {{cookiecutter.package_name}}.cli import exit_on_config_error, tool_args
     from {{cookiecutter.package_name}}.search.refine import refine_sweep
 
     with exit_on_config_error():
@@ -46,6 +46,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from {{cookiecutter.package_name}}.config import run_hydra_app
+    from {{cookiecutter.package_name}}.cli import run_hydra_app
 
     run_hydra_app(main)  # a key or value Hydra cannot take: one line, exit 2; nothing written

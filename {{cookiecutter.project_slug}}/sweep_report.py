@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="sweep_report")
 def main(cfg: DictConfig) -> None:
     # Imported here, not at the top, so that `python sweep_report.py --help` answers at once.
-    from {{cookiecutter.package_name}}.config import exit_on_config_error, tool_args
+    from {{cookiecutter.package_name}}.cli import exit_on_config_error, tool_args
     from {{cookiecutter.package_name}}.search.sweep_page import sweep_report
 
     with exit_on_config_error():
@@ -28,6 +28,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from {{cookiecutter.package_name}}.config import run_hydra_app
+    from {{cookiecutter.package_name}}.cli import run_hydra_app
 
     run_hydra_app(main)  # a key or value Hydra cannot take: one line, exit 2; nothing written

@@ -18,8 +18,8 @@ _started: list[bool] = []  # a job began: an exit after that is the run's own, n
 def main(cfg: DictConfig) -> float | None:
     _started.append(True)
     # Imported here, not at the top, so that `python train.py --help` answers at once.
-    from {{cookiecutter.package_name}}.config import exit_on_config_error
-    from {{cookiecutter.package_name}}.training import train
+    from {{cookiecutter.package_name}}.cli import exit_on_config_error
+    from {{cookiecutter.package_name}}.training.fit import train
 
     with exit_on_config_error():
         summary = train(cfg)
@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    from {{cookiecutter.package_name}}.config import (
+    from {{cookiecutter.package_name}}.cli import (
         list_parts_as_sweeps,
         one_run_folder_for_all_nodes,
         refuse_an_existing_run_dir,

@@ -31,8 +31,8 @@ from PIL import Image
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "src"))
 
-from {{cookiecutter.package_name}}.examples import write_example_images  # noqa: E402
-from {{cookiecutter.package_name}}.images import ImageFolderSource  # noqa: E402
+from {{cookiecutter.package_name}}.data.examples import write_example_images  # noqa: E402
+from {{cookiecutter.package_name}}.data.images import ImageFolderSource  # noqa: E402
 
 GOAL = 0.9
 

@@ -34,9 +34,9 @@ def run(remedy: str, seed: int, out: Path) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from {{cookiecutter.package_name}}.inference import predict
-    from {{cookiecutter.package_name}}.training import train
-    from {{cookiecutter.package_name}}.vault import load_run
+    from {{cookiecutter.package_name}}.evaluation.inference import predict
+    from {{cookiecutter.package_name}}.evaluation.runs import load_run
+    from {{cookiecutter.package_name}}.training.fit import train
 
     overrides = [
         "+experiment=imbalanced_digits",

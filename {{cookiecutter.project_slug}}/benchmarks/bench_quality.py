@@ -1,4 +1,4 @@
-"""How long the data-quality reports take (quality.py): near-duplicates across splits, label
+"""How long the data-quality reports take (evaluation/quality.py): near-duplicates across splits, label
 issues (cleanlab), the train-vs-dev classifier, and near-duplicates in a net's penultimate layer.
 
     python benchmarks/bench_quality.py [--runs 3] [--examples 100000]
@@ -56,8 +56,8 @@ def steps(dm, model, bounded: bool) -> dict:
     """name -> a function running that step on `dm` the way the recipe does (bounded) or on everything."""
     import torch
 
-    from {{cookiecutter.package_name}} import quality
-    from {{cookiecutter.package_name}}.inference import Predictions
+    from {{cookiecutter.package_name}}.evaluation import quality
+    from {{cookiecutter.package_name}}.evaluation.inference import Predictions
 
     everything = 10**9
     train_n = MAX_TRAIN if bounded else everything
@@ -94,8 +94,8 @@ def main(runs: int) -> None:
     import torch
 
     from {{cookiecutter.package_name}}.build import build_datamodule, build_model
-    from {{cookiecutter.package_name}}.data import FourSplitDataModule
-    from {{cookiecutter.package_name}}.inference import predict
+    from {{cookiecutter.package_name}}.data.datamodule import FourSplitDataModule
+    from {{cookiecutter.package_name}}.evaluation.inference import predict
 
     print(
         f"imports: {time.perf_counter() - start:.1f} s, not counted below; torch threads: {torch.get_num_threads()}\n"

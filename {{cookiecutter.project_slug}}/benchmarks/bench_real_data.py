@@ -31,7 +31,7 @@ def run(table, folder: Path, epochs: int) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from {{cookiecutter.package_name}}.training import train
+    from {{cookiecutter.package_name}}.training.fit import train
 
     out, path = folder / table.name, table.write_csv(folder)
     overrides = [

@@ -36,8 +36,8 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from {{cookiecutter.package_name}}.build import build, build_datamodule
-from {{cookiecutter.package_name}}.streaming import prepare
-from {{cookiecutter.package_name}}.training import quiet_lightning
+from {{cookiecutter.package_name}}.data.streaming import prepare
+from {{cookiecutter.package_name}}.training.fit import quiet_lightning
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 GOAL = 0.9

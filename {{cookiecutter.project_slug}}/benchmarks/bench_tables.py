@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from {{cookiecutter.package_name}}.data import FourSplitDataModule
-from {{cookiecutter.package_name}}.tables import TableSource
+from {{cookiecutter.package_name}}.data.datamodule import FourSplitDataModule
+from {{cookiecutter.package_name}}.data.tables import TableSource
 
 GOAL = 2.0
 

@@ -17,7 +17,7 @@ loop at 512x3, so compute only dominates at 1024x3.
         [--variant callbacks.last_checkpoint.every_s=0 ...]   (a fourth run: the project with these
         overrides, in the same rounds, to price one choice: variant / project)
 
---variant callbacks.epoch_metrics=null prices the project's speed trick (epoch_metrics.py: the
+--variant callbacks.epoch_metrics=null prices the project's speed trick (training/callbacks/epoch_metrics.py: the
 metrics computed once an epoch instead of a torchmetrics update and self.log in every step);
 measured here, 2 CPU cores, 10 epochs, 5 rounds: variant / project = 2.15 (default MLP), 1.39 (512x3).
 """
@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
 from {{cookiecutter.package_name}}.build import build
-from {{cookiecutter.package_name}}.training import compiled_for_fit, quiet_lightning
+from {{cookiecutter.package_name}}.training.fit import compiled_for_fit, quiet_lightning
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 MODELS = {  # name: hidden widths; how much compute a step has decides what a fixed cost per step weighs

@@ -48,7 +48,7 @@ def train_run(out: Path, overrides: list[str]) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from {{cookiecutter.package_name}}.training import train
+    from {{cookiecutter.package_name}}.training.fit import train
 
     with initialize_config_dir(str(PROJECT / "configs"), version_base="1.3"):
         cfg = compose("train", overrides=[*overrides, *QUIET, *EPOCHS, f"paths.output_dir={out}"])
@@ -61,8 +61,8 @@ def train_run(out: Path, overrides: list[str]) -> dict:
 def accuracy(checkpoint: str) -> tuple[float, int]:
     import torch
 
-    from {{cookiecutter.package_name}}.inference import predict
-    from {{cookiecutter.package_name}}.vault import load_run
+    from {{cookiecutter.package_name}}.evaluation.inference import predict
+    from {{cookiecutter.package_name}}.evaluation.runs import load_run
 
     _, model, dm, _ = load_run(checkpoint)
     scored = [predict(model, dm.loader(split)) for split in ("dev", "test")]

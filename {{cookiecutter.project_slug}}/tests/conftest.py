@@ -73,7 +73,7 @@ def run_script(script: str, *overrides: str) -> int:
     (config.run_hydra_app): its exit code. For the tool scripts, which write nothing of Hydra's."""
     from hydra.core.global_hydra import GlobalHydra
 
-    from {{cookiecutter.package_name}}.config import run_hydra_app
+    from {{cookiecutter.package_name}}.cli import run_hydra_app
 
     spec = importlib.util.spec_from_file_location(f"{Path(script).stem}_script", PROJECT / script)
     module = importlib.util.module_from_spec(spec)

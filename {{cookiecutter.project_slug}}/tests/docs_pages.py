@@ -250,7 +250,7 @@ def run(text: str, project: Path, full: bool = False) -> list[Result]:
 @contextlib.contextmanager
 def in_copy(project: Path):
     """Inside: the working directory is `project`, and the package is imported from its src/
-    (a snippet a page adds to sources.py is then seen), as `python X.py` there would do."""
+    (a snippet a page adds to user/sources.py is then seen), as `python X.py` there would do."""
     package = "{{cookiecutter.package_name}}"
     saved = {k: m for k, m in sys.modules.items() if k == package or k.startswith(package + ".")}
     for name in saved:
@@ -300,7 +300,7 @@ def make_stand_ins(project: Path) -> None:
     from PIL import Image
     from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 
-    from {{cookiecutter.package_name}}.examples import write_examples
+    from {{cookiecutter.package_name}}.data.examples import write_examples
 
     diabetes = load_diabetes(as_frame=True).frame.rename(columns={"target": "price"})
     diabetes.to_csv(project / "my.csv", index=False)

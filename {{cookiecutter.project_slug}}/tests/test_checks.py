@@ -17,10 +17,10 @@ from conftest import run_cli
 from torch import nn
 
 from {{cookiecutter.package_name}}.checks import CHECKS, before_training, run_checks, select
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.data import FourSplitDataModule
-from {{cookiecutter.package_name}}.nets import MLP
-from {{cookiecutter.package_name}}.sources import load_breast_cancer, load_digits
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.data.datamodule import FourSplitDataModule
+from {{cookiecutter.package_name}}.user.nets import MLP
+from {{cookiecutter.package_name}}.user.sources import load_breast_cancer, load_digits
 
 HERE = __name__  # how Hydra finds the classes below: f"{HERE}.Times20"
 
@@ -396,7 +396,7 @@ def test_checks_never_read_test_and_keep_the_rng(make_cfg):
 
 
 def test_train_runs_fast_checks_first_and_stops_on_failure(make_cfg, capsys):
-    from {{cookiecutter.package_name}}.training import train
+    from {{cookiecutter.package_name}}.training.fit import train
 
     with pytest.raises(SystemExit) as stop:
         train(make_cfg("optimizer.lr=0"))

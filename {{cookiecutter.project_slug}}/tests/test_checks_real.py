@@ -16,7 +16,7 @@ from conftest import CONFIG_DIR
 from hydra import compose, initialize_config_dir
 
 from {{cookiecutter.package_name}}.checks import run_checks
-from {{cookiecutter.package_name}}.data import FourSplitDataModule
+from {{cookiecutter.package_name}}.data.datamodule import FourSplitDataModule
 
 HERE = __name__
 
@@ -320,7 +320,7 @@ def test_a_column_that_decides_the_target_outright_fails(tables, tmp_path):
 def test_a_32_row_table_trains_and_analyses_without_a_traceback(tables, tmp_path, capsys):
     """spector: 23 train, 3 train_dev, 3 dev rows. cleanlab cannot judge 3 labels (and raises
     on one class): the label issues of those splits are skipped with the reason."""
-    from {{cookiecutter.package_name}}.training import train
+    from {{cookiecutter.package_name}}.training.fit import train
 
     cfg = table_cfg(tables, tmp_path, "spector", "trainer.max_epochs=2", "trainer.enable_progress_bar=false")
     summary = train(cfg)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from {{cookiecutter.package_name}}.build import build_datamodule
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.data import InMemoryLoader, infer_task, make_splits, resolve_fractions
-from {{cookiecutter.package_name}}.sources import load_digits
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.data.datamodule import InMemoryLoader, infer_task, make_splits, resolve_fractions
+from {{cookiecutter.package_name}}.user.sources import load_digits
 
 DATASETS = ["digits", "digits_shifted", "breast_cancer", "diabetes"]
 
@@ -263,7 +263,7 @@ def test_a_regression_table_trains_with_every_default(make_cfg, tmp_path, capsys
     objective follow the data, and every place that reads the objective sees mae."""
     from sklearn.datasets import load_diabetes
 
-    from {{cookiecutter.package_name}}.training import train
+    from {{cookiecutter.package_name}}.training.fit import train
 
     load_diabetes(as_frame=True).frame.to_csv(tmp_path / "diabetes.csv", index=False)
     cfg = make_cfg(

@@ -7,10 +7,12 @@ import json
 import pytest
 import torch
 
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.diagnosis import degradation_epoch, diagnose
-from {{cookiecutter.package_name}}.objective import Constraint, Objective, WeightedError, parse_constraints
-from {{cookiecutter.package_name}}.training import train
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.evaluation.constraints import Constraint, parse_constraints
+from {{cookiecutter.package_name}}.evaluation.diagnosis import degradation_epoch, diagnose
+from {{cookiecutter.package_name}}.evaluation.objective import Objective
+from {{cookiecutter.package_name}}.tasks.classes import WeightedError
+from {{cookiecutter.package_name}}.training.fit import train
 
 
 # ------------------------------------------------------------------ the three shipped experiments
@@ -140,8 +142,8 @@ def test_weighted_error_costs_one_class_more():
 
 
 def test_class_costs_must_match_the_classes(make_cfg):
-    from {{cookiecutter.package_name}}.config import exit_on_config_error
-    from {{cookiecutter.package_name}}.training import build
+    from {{cookiecutter.package_name}}.cli import exit_on_config_error
+    from {{cookiecutter.package_name}}.training.fit import build
 
     with pytest.raises(SystemExit) as exit_info, exit_on_config_error():  # before any training
         build(make_cfg("objective.class_costs=[1,10]"))
@@ -199,7 +201,7 @@ REFERENCE = {"model": "gradient-boosted trees (HistGradientBoosting)", "metric":
 
 def test_without_human_error_the_reference_sets_the_level_and_is_named_where_it_beats_the_net():
     """The mortgage case of issue #24: the net's dev accuracy 0.882, the trees' 0.918."""
-    from {{cookiecutter.package_name}}.diagnosis import format_table
+    from {{cookiecutter.package_name}}.evaluation.diagnosis import format_table
 
     errors, n = {"train": 0.10, "train_dev": 0.11, "dev": 0.118}, {"train": 5000, "train_dev": 1000, "dev": 1000}
     ref = {**REFERENCE, "errors": {"train": 0.05, "train_dev": 0.08, "dev": 0.082}, "scores": {"dev": 0.918}}
@@ -227,7 +229,7 @@ def test_a_net_at_the_floor_is_not_told_to_grow():
 
 
 def test_a_net_no_better_than_the_baseline_hears_it_first():
-    from {{cookiecutter.package_name}}.diagnosis import format_table
+    from {{cookiecutter.package_name}}.evaluation.diagnosis import format_table
 
     line = "The net is no better than the dumb baseline on dev: accuracy 0.8820, and the class prior scores 0.8930."
     d = diagnose(
@@ -252,7 +254,7 @@ def test_below_the_baseline_on_imbalanced_classes_suggests_a_metric_an_imbalance
     """The mortgage case of issue #24: 89% 'no'; the net's dev accuracy under always answering it."""
     from types import SimpleNamespace
 
-    from {{cookiecutter.package_name}}.reports import _baseline_line
+    from {{cookiecutter.package_name}}.evaluation.reports import _baseline_line
     from {{cookiecutter.package_name}}.tasks import make_task
 
     task = make_task("binary", None)
@@ -269,7 +271,7 @@ def test_the_reference_stops_growing_at_its_time_budget():
     gets a shorter reference, and the report says the budget cut it short."""
     from sklearn.datasets import load_breast_cancer
 
-    from {{cookiecutter.package_name}}.reference import CHUNK, _fit, _model
+    from {{cookiecutter.package_name}}.evaluation.reference import CHUNK, _fit, _model
     from {{cookiecutter.package_name}}.tasks import make_task
 
     x, y = load_breast_cancer(return_X_y=True)

@@ -10,13 +10,13 @@ import pytest
 import torch
 from conftest import compose_train, run_cli
 
-from {{cookiecutter.package_name}}.analysis import image_grid, save_figure
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
-from {{cookiecutter.package_name}}.monitoring import dead_fraction
-from {{cookiecutter.package_name}}.predicting import predict_file
-from {{cookiecutter.package_name}}.runs import load_run
-from {{cookiecutter.package_name}}.training import train
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.evaluation.analysis import image_grid, save_figure
+from {{cookiecutter.package_name}}.evaluation.end_of_run import diagnose_checkpoint
+from {{cookiecutter.package_name}}.evaluation.new_inputs import predict_file
+from {{cookiecutter.package_name}}.evaluation.runs import load_run
+from {{cookiecutter.package_name}}.training.callbacks.monitoring import dead_fraction
+from {{cookiecutter.package_name}}.training.fit import train
 
 
 def compose_run(out, *overrides):

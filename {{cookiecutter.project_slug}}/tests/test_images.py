@@ -1,4 +1,4 @@
-"""Image folders (ImageFolderSource) and training-time augmentation (augment.py), on small
+"""Image folders (ImageFolderSource) and training-time augmentation (data/augment.py), on small
 folders written here with Pillow, and on a photo folder as people have them, made of real
 images that ship with scikit-image and scikit-learn (photo_folder.py). The shipped example
 experiments, run as shipped on a fresh project."""
@@ -19,10 +19,10 @@ import torch
 from conftest import PROJECT, compose_train, run_cli
 from PIL import Image
 
-from {{cookiecutter.package_name}}.augment import Augment, build_augment, mixup
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.examples import ensure_example
-from {{cookiecutter.package_name}}.images import ImageFolderSource
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.data.augment import Augment, build_augment, mixup
+from {{cookiecutter.package_name}}.data.examples import ensure_example
+from {{cookiecutter.package_name}}.data.images import ImageFolderSource
 
 rng = np.random.default_rng(0)
 
@@ -298,10 +298,10 @@ def test_every_pillow_mode_reads_as_a_person_sees_it(mode, tmp_path):
     assert np.abs(x - expected).max() <= tolerance, (mode, np.abs(x - expected).max())
 
 
-@pytest.mark.slow  # importing data.py imports lightning: ~10 s in a fresh worker
+@pytest.mark.slow  # importing data/datamodule.py imports lightning: ~10 s in a fresh worker
 def test_the_few_images_rule_follows_the_data_modules_auto_splits():
-    from {{cookiecutter.package_name}}.data import resolve_fractions
-    from {{cookiecutter.package_name}}.images import held_out_share
+    from {{cookiecutter.package_name}}.data.datamodule import resolve_fractions
+    from {{cookiecutter.package_name}}.data.images import held_out_share
 
     for n in (214, 99_999, 100_000, 5_000_000):
         assert held_out_share(n) == min(resolve_fractions("auto", n).values())
@@ -489,7 +489,7 @@ def test_real_photo_folder_trains_with_every_default_and_beats_the_baseline(phot
     """data=image_folder data.path=DIR and nothing else: the fast checks before training pass
     (their one warning is judged below), and dev beats predicting the majority class. The
     diagnosis has its reference beside the net: a linear model on the standardized pixels."""
-    from {{cookiecutter.package_name}}.training import train
+    from {{cookiecutter.package_name}}.training.fit import train
 
     out = tmp_path / "run"
     summary = train(compose_train(out, "data=image_folder", f"data.path={photos}", "trainer.max_epochs=8"))

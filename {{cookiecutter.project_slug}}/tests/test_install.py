@@ -49,7 +49,7 @@ def test_a_torchvision_that_cannot_load_is_named_when_the_package_is_imported(br
     (through any module) raises the same one-line BrokenInstall, not the traceback inside it."""
     code = (
         "import {{cookiecutter.package_name}} as p\n"
-        "try:\n    import {{cookiecutter.package_name}}.training\n"
+        "try:\n    import {{cookiecutter.package_name}}.training.fit\n"
         "except p.BrokenInstall as e:\n    print('BrokenInstall:', e)\n"
     )
     done = subprocess.run(
@@ -64,8 +64,8 @@ def test_a_torchvision_that_cannot_load_is_named_when_the_package_is_imported(br
 
 
 def test_streaming_without_its_extra_says_how_to_install_it(monkeypatch, tmp_path):
-    from {{cookiecutter.package_name}}.config import ConfigError
-    from {{cookiecutter.package_name}}.streaming import StreamingDataModule, prepare
+    from {{cookiecutter.package_name}}.common import ConfigError
+    from {{cookiecutter.package_name}}.data.streaming import StreamingDataModule, prepare
 
     monkeypatch.setitem(sys.modules, "litdata", None)  # as if LitData were not installed
     for build in (lambda: StreamingDataModule(dir=str(tmp_path)), lambda: prepare(None, str(tmp_path / "out"))):

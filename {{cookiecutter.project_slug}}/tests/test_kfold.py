@@ -19,8 +19,8 @@ from conftest import PROJECT, run_cli, run_script
 from hydra.core.global_hydra import GlobalHydra
 
 from {{cookiecutter.package_name}}.build import build_datamodule
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.data import make_splits, resolve_fractions
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.data.datamodule import make_splits, resolve_fractions
 
 SPLITS = ("train", "train_dev", "dev", "test")
 # A fold of a few steps: one tiny epoch, no logger, no checks, no error-analysis pictures.

@@ -83,7 +83,7 @@ def test_several_nodes_without_one_shared_run_folder_is_one_line(tmp_path):
 
 
 # Preemption across nodes: whichever rank is signalled, every rank stops after the same batch (they
-# agree at each batch end, preemption.py), rank 0 writes one complete last.ckpt, and the same two-node
+# agree at each batch end, training/callbacks/preemption.py), rank 0 writes one complete last.ckpt, and the same two-node
 # launch with ckpt_path= goes on from there to the result of an uninterrupted run.
 PREEMPT = ["trainer=ddp_cpu", "trainer.num_nodes=2", "trainer.devices=1", "trainer.max_epochs=2", "logger=csv",
            "checks.before_train=false", "analysis.error_analysis=false", "callbacks.last_checkpoint.every_s=0",

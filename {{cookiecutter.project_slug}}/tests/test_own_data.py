@@ -16,13 +16,14 @@ from conftest import PROJECT, compose_train, run_cli
 
 from {{cookiecutter.package_name}}.build import build_datamodule
 from {{cookiecutter.package_name}}.checks import run_checks
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
-from {{cookiecutter.package_name}}.examples import DIGIT_NAMES, write_example_images, write_example_table
-from {{cookiecutter.package_name}}.images import ImageFolderSource
-from {{cookiecutter.package_name}}.predicting import predict_file
-from {{cookiecutter.package_name}}.training import train
-from {{cookiecutter.package_name}}.vault import evaluate, read_ledger
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.data.examples import DIGIT_NAMES, write_example_images, write_example_table
+from {{cookiecutter.package_name}}.data.images import ImageFolderSource
+from {{cookiecutter.package_name}}.evaluation.end_of_run import diagnose_checkpoint
+from {{cookiecutter.package_name}}.evaluation.new_inputs import predict_file
+from {{cookiecutter.package_name}}.training.fit import train
+from {{cookiecutter.package_name}}.vault.final_evaluation import evaluate
+from {{cookiecutter.package_name}}.vault.ledger import read_ledger
 
 SHORT = ["trainer.max_epochs=2", "logger=none", "trainer.enable_progress_bar=false", "checks.before_train=fast"]
 
@@ -114,7 +115,7 @@ def test_image_standardization_is_fitted_on_train_images_alone(examples, make_cf
 
 
 def test_augmentation_touches_training_batches_only(examples, tmp_path, monkeypatch):
-    from {{cookiecutter.package_name}}.augment import Augment
+    from {{cookiecutter.package_name}}.data.augment import Augment
 
     seen: list[str] = []
     original = Augment.forward
@@ -124,7 +125,7 @@ def test_augmentation_touches_training_batches_only(examples, tmp_path, monkeypa
         seen.append("train" if trainer.training else "other")
         return original(self, x)
 
-    from {{cookiecutter.package_name}}.model import TaskModule
+    from {{cookiecutter.package_name}}.model.task_module import TaskModule
 
     setup = TaskModule.setup
 
@@ -286,7 +287,7 @@ def test_bad_tables_are_one_line_errors_and_write_nothing(case, tmp_path):
 
 
 def test_a_class_only_dev_has_is_refused(tmp_path, make_cfg):
-    from {{cookiecutter.package_name}}.data import make_splits, resolve_fractions
+    from {{cookiecutter.package_name}}.data.datamodule import make_splits, resolve_fractions
 
     dev = set(make_splits(300, resolve_fractions("auto", 300), seed=0)["dev"].tolist())
     labels = ["only_in_dev" if i == min(dev) else ["a", "b"][i % 2] for i in range(300)]

@@ -17,15 +17,15 @@ from omegaconf import OmegaConf
 from PIL import Image
 from test_vault import WatchedIndices, watch_test_split  # noqa: F401 - the fixture that counts every test lookup
 
-from {{cookiecutter.package_name}} import quality
 from {{cookiecutter.package_name}}.build import build_datamodule
 from {{cookiecutter.package_name}}.checks import run_checks
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
-from {{cookiecutter.package_name}}.examples import write_example_images, write_example_table
-from {{cookiecutter.package_name}}.reports import quality_options
-from {{cookiecutter.package_name}}.sources import load_digits
-from {{cookiecutter.package_name}}.training import train
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.data.examples import write_example_images, write_example_table
+from {{cookiecutter.package_name}}.evaluation import quality
+from {{cookiecutter.package_name}}.evaluation.end_of_run import diagnose_checkpoint
+from {{cookiecutter.package_name}}.evaluation.reports import quality_options
+from {{cookiecutter.package_name}}.training.fit import train
+from {{cookiecutter.package_name}}.user.sources import load_digits
 
 FLIPPED_SHARE = 0.1  # of the digits' labels, each moved to another class at random
 
@@ -104,7 +104,7 @@ def digits_with_copies(n=200, noise=0.1, seed=0):
 def test_noisy_copies_across_splits_are_caught_in_memory(tmp_path):
     data, pairs = digits_with_copies()
     cfg = compose_cfg(tmp_path)
-    from {{cookiecutter.package_name}}.data import FourSplitDataModule
+    from {{cookiecutter.package_name}}.data.datamodule import FourSplitDataModule
 
     dm = FourSplitDataModule(lambda: data, standardize="per_channel")
     dm.setup("fit")
@@ -300,7 +300,7 @@ def test_label_issues_after_training_rank_the_flipped_labels(flipped_run, capsys
 
 def test_label_issue_tags_survive_a_rerun(tmp_path, make_cfg, capsys):
     """label_issues.csv has `mislabeled` / `note` columns: written again, it keeps what was tagged."""
-    from {{cookiecutter.package_name}}.analysis import write_label_issues
+    from {{cookiecutter.package_name}}.evaluation.analysis import write_label_issues
 
     dm = build_datamodule(make_cfg())
     dm.setup("fit")
@@ -340,7 +340,7 @@ def test_plain_inputs_show_no_shift_after_training(flipped_run):
 def test_label_issues_skip_one_class_and_tiny_splits_with_the_reason(tmp_path):
     """cleanlab raises on labels of one class: such a split (and one of a few examples) is left
     out with the reason; the other splits are still judged."""
-    from {{cookiecutter.package_name}}.inference import Predictions
+    from {{cookiecutter.package_name}}.evaluation.inference import Predictions
     from {{cookiecutter.package_name}}.tasks import make_task
 
     dm = build_datamodule(compose_cfg(tmp_path))

@@ -21,7 +21,7 @@ def csv_folder(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("table", TABLES, ids=[t.name for t in TABLES])
 def test_a_real_table_trains_with_every_default_and_no_false_alarm(table, csv_folder, tmp_path):
-    from {{cookiecutter.package_name}}.training import train
+    from {{cookiecutter.package_name}}.training.fit import train
 
     path = table.write_csv(csv_folder)
     cfg = compose_train(tmp_path, "data=table", f"data.path={path}", f"data.target={table.target}", *BUDGET)
@@ -52,7 +52,7 @@ def test_a_table_whose_identical_rows_conflict_gets_its_floor_and_no_bigger_mode
     wrong turn, and a third of the rows "mislabeled" a false claim."""
     import statsmodels.datasets.anes96
 
-    from {{cookiecutter.package_name}}.training import train
+    from {{cookiecutter.package_name}}.training.fit import train
 
     path = tmp_path / "anes96.csv"
     statsmodels.datasets.anes96.load_pandas().data.to_csv(path, index=False)

@@ -15,10 +15,10 @@ import pytest
 import torch
 from conftest import PROJECT, run_cli
 
-from {{cookiecutter.package_name}}.config import ConfigError, TrainingFailed
-from {{cookiecutter.package_name}}.objective import measure_latency_ms
-from {{cookiecutter.package_name}}.sources import load_digits
-from {{cookiecutter.package_name}}.training import train
+from {{cookiecutter.package_name}}.common import ConfigError, TrainingFailed
+from {{cookiecutter.package_name}}.evaluation.objective import measure_latency_ms
+from {{cookiecutter.package_name}}.training.fit import train
+from {{cookiecutter.package_name}}.user.sources import load_digits
 
 QUICK = [
     "trainer.max_epochs=2",
@@ -165,7 +165,7 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step(make_cfg, tmp_path, cap
     with pytest.raises(TrainingFailed, match=r"training loss became nan at step 0 \(epoch 0, batch 0\)"):
         train(cfg)
     assert not (tmp_path / "checkpoints" / "last.ckpt").exists() and not (tmp_path / "summary.json").exists()
-    from {{cookiecutter.package_name}}.config import exit_on_config_error
+    from {{cookiecutter.package_name}}.cli import exit_on_config_error
 
     with pytest.raises(SystemExit) as stopped, exit_on_config_error():  # what train.py wraps the run in
         train(make_cfg(*QUICK, f"data.source._target_={__name__}.digits_with_nan", output_dir=tmp_path / "again"))
@@ -245,7 +245,7 @@ def test_latency_is_measured_on_one_thread_with_its_spread():
 
 
 def test_debug_overfit_fits_the_same_batch_every_epoch(make_cfg, tmp_path, monkeypatch):
-    from {{cookiecutter.package_name}}.model import TaskModule
+    from {{cookiecutter.package_name}}.model.task_module import TaskModule
 
     seen: list[list[int]] = []
     step = TaskModule.training_step

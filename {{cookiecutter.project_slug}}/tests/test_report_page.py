@@ -20,8 +20,8 @@ import pytest
 from conftest import compose_train
 from PIL import Image
 
-from {{cookiecutter.package_name}}.report_page import write_run_page
-from {{cookiecutter.package_name}}.training import train
+from {{cookiecutter.package_name}}.evaluation.report_page import write_run_page
+from {{cookiecutter.package_name}}.training.fit import train
 
 TINY = ["checks.before_train=fast", "trainer.max_epochs=2", "analysis.worst_k=8"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -145,8 +145,8 @@ def test_its_numbers_are_those_of_summary_and_diagnosis_json(run):
 
 @pytest.mark.slow
 def test_diagnose_and_evaluate_write_their_own_pages(run, tmp_path):
-    from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
-    from {{cookiecutter.package_name}}.vault import evaluate
+    from {{cookiecutter.package_name}}.evaluation.end_of_run import diagnose_checkpoint
+    from {{cookiecutter.package_name}}.vault.final_evaluation import evaluate
 
     out, summary = run
     result = diagnose_checkpoint(summary["best_checkpoint"], str(tmp_path / "diag"), worst_k=8)
@@ -306,7 +306,7 @@ def test_a_real_sweep_writes_its_page_with_the_best_trials_diagnosis(tmp_path):
 
 
 def test_kfold_page_shows_mean_and_std_of_the_folds(tmp_path):
-    from {{cookiecutter.package_name}}.report_page import write_cv_page
+    from {{cookiecutter.package_name}}.evaluation.report_page import write_cv_page
 
     cv = {
         "metric": "accuracy",

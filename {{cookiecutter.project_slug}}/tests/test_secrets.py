@@ -50,7 +50,7 @@ def test_a_storage_url_whose_driver_is_missing_is_one_line(tmp_path, url):
 
 
 def test_a_command_line_url_keeps_its_password_out_of_run_info():
-    from {{cookiecutter.package_name}}.training import hide_passwords
+    from {{cookiecutter.package_name}}.training.fit import hide_passwords
 
     shown = hide_passwords(
         "train.py -m hydra.sweeper.storage=postgresql+psycopg://recipe:S3=cr@host:5432/db data.dir=s3://b/x"

@@ -22,13 +22,13 @@ from omegaconf import OmegaConf
 
 from {{cookiecutter.package_name}}.build import build_datamodule
 from {{cookiecutter.package_name}}.checks import run_checks
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
-from {{cookiecutter.package_name}}.examples import write_example_table
-from {{cookiecutter.package_name}}.predicting import predict_file
-from {{cookiecutter.package_name}}.streaming import StreamingDataModule, prepare
-from {{cookiecutter.package_name}}.training import train
-from {{cookiecutter.package_name}}.vault import evaluate
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.data.examples import write_example_table
+from {{cookiecutter.package_name}}.data.streaming import StreamingDataModule, prepare
+from {{cookiecutter.package_name}}.evaluation.end_of_run import diagnose_checkpoint
+from {{cookiecutter.package_name}}.evaluation.new_inputs import predict_file
+from {{cookiecutter.package_name}}.training.fit import train
+from {{cookiecutter.package_name}}.vault.final_evaluation import evaluate
 
 # train = 1797 - 180 - 180 - 157 = 1280 digits: 20 batches of 64, 10 per rank under DDP
 SPLITS = "data.splits={train_dev:0.0876,dev:0.1,test:0.1}"

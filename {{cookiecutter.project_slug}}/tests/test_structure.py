@@ -1,11 +1,15 @@
-"""The shape of the code a reader relies on: no import circles between modules, and no
-module but data.py reaching past the declared data interface (interface.py)."""
+"""The shape of the code a reader relies on: the package in stage folders, each importing only
+the stages its __init__ docstring names; no import circles between modules; the user folder
+imported by nothing of the recipe; no module but data/datamodule.py reaching past the declared
+data interface (data/interface.py)."""
 
 from __future__ import annotations
 
 import ast
 import re
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "{{cookiecutter.package_name}}"
 
@@ -50,7 +54,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_circles_between_modules():
     graph = imports_between_modules()
-    assert graph["training"] >= {"build", "checks"}, "the import graph must see relative imports"
+    assert graph["training.fit"] >= {"build", "checks"}, "the import graph must see relative imports"
     assert cycles(graph) == []
 
 
@@ -75,6 +79,92 @@ def test_only_data_py_reaches_into_the_data_modules_state():
     offenders = {
         p.relative_to(PACKAGE).as_posix(): m.group(0)
         for p in PACKAGE.rglob("*.py")
-        if p.name != "data.py" and (m := PRIVATE.search(p.read_text()))
+        if p.relative_to(PACKAGE).as_posix() != "data/datamodule.py" and (m := PRIVATE.search(p.read_text()))
     }
     assert offenders == {}, "go through interface.DataInterface (loader, sample, targets, ...) instead"
+
+
+# The package's top level: a folder per stage of the README's flow, the user's folder, and three
+# shared modules. Each stage may import the stages listed (its __init__ docstring says the same).
+TOP_LEVEL = {
+    "__init__.py", "common.py", "cli.py", "build.py",
+    "data", "tasks", "model", "checks", "training", "evaluation", "search", "vault", "user",
+}  # fmt: skip
+RECIPE = {"common", "cli", "build", "data", "tasks", "model", "checks", "training", "evaluation", "search", "vault"}
+MAY_IMPORT = {
+    "common": set(),
+    "cli": {"common"},
+    "tasks": {"common"},
+    "data": {"common", "tasks"},
+    "model": {"common", "tasks", "data"},
+    "build": RECIPE - {"build", "cli", "checks", "search", "vault"},  # builds every stage from the config
+    "evaluation": {"common", "tasks", "data", "model", "build"},
+    "checks": {"common", "cli", "tasks", "data", "model", "build", "evaluation"},
+    "training": {"common", "cli", "tasks", "data", "model", "build", "checks", "evaluation"},
+    "vault": {"common", "tasks", "data", "model", "build", "evaluation", "training"},
+    "search": {"common", "cli", "build", "evaluation", "training"},
+    "user": RECIPE,  # your code may use any part of the recipe
+}
+# Known exceptions, each with its reason; a new one needs a reason here.
+EXCEPTIONS = {
+    ("data.streaming", "build"): "prepare() builds the four splits it writes as shards (prepare_data.py)",
+    ("model.task_module", "training.callbacks.epoch_metrics"): (
+        "TaskModule logs in steps only without the EpochMetrics callback: two ways of epoch metrics (issue 23)"
+    ),
+}
+
+
+def stage(module: str) -> str:
+    return module.split(".")[0] if module else "__init__"
+
+
+def test_the_package_top_level_is_the_stage_folders():
+    entries = {p.name for p in PACKAGE.iterdir() if p.name != "__pycache__" and not p.name.endswith(".egg-info")}
+    assert entries == TOP_LEVEL
+    for folder in (p for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"):
+        doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
+        modules = {p.name for p in folder.glob("*.py") if p.name != "__init__.py"}
+        if folder.name != "user":
+            assert "May import: " in doc, f"{folder.name}/__init__.py: say what it may import"
+            assert [m for m in sorted(modules) if m not in doc] == [], (
+                f"{folder.name}/__init__.py: say what lives there"
+            )
+
+
+def test_each_stage_imports_only_the_stages_it_may():
+    offenders = []
+    for module, targets in imports_between_modules().items():
+        for target in targets:
+            a, b = stage(module), stage(target)
+            if a == b or b == "__init__" or (module, target) in EXCEPTIONS:
+                continue
+            if b not in MAY_IMPORT.get(a, set()):
+                offenders.append(f"{module} -> {target}")
+    assert offenders == [], f"a stage reaches one it may not (tests/test_structure.py MAY_IMPORT): {offenders}"
+
+
+def test_nothing_of_the_recipe_imports_the_user_folder():
+    offenders = [
+        f"{module} -> {target}"
+        for module, targets in imports_between_modules().items()
+        for target in targets
+        if stage(target) == "user" and stage(module) != "user"
+    ]
+    assert offenders == [], f"the recipe finds your code through the registries and configs, never by import: {offenders}"
+
+
+def test_the_stage_rules_catch_a_stage_reaching_up(tmp_path, monkeypatch):
+    """A planted import of training from data, and of the user folder from model, are caught."""
+    import shutil
+
+    copy = tmp_path / "pkg"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    tables = copy / "data" / "tables.py"
+    tables.write_text(tables.read_text() + "\nfrom ..training.fit import train  # planted\n")
+    (copy / "model" / "planted.py").write_text("from ..user.nets import MLP  # planted\n")
+    monkeypatch.setitem(globals(), "PACKAGE", copy)
+
+    with pytest.raises(AssertionError, match="data.tables -> training.fit"):
+        test_each_stage_imports_only_the_stages_it_may()
+    with pytest.raises(AssertionError, match="model.planted -> user.nets"):
+        test_nothing_of_the_recipe_imports_the_user_folder()

@@ -674,7 +674,7 @@ def test_a_list_part_fixed_on_the_command_line_composes_the_list():
 
 @pytest.mark.slow
 def test_a_random_sweep_with_a_fixed_depth_runs(tmp_path):
-    from {{cookiecutter.package_name}}.config import list_parts_as_sweeps
+    from {{cookiecutter.package_name}}.cli import list_parts_as_sweeps
 
     argv = list_parts_as_sweeps(["-m", "model.net.hidden.depth=2"])  # what train.py makes of the command line
     assert argv == ["-m", "model.net.hidden.depth=choice(2)"]

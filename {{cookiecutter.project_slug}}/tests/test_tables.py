@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.examples import write_example_table
-from {{cookiecutter.package_name}}.tables import TableSource
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.data.examples import write_example_table
+from {{cookiecutter.package_name}}.data.tables import TableSource
 
 TRAIN = np.arange(6)  # rows 0-5 are train; rows 6-7 stand for dev/test
 
@@ -397,7 +397,7 @@ def test_served_rows_equal_what_predict_makes_of_the_same_rows_to_the_bit(tmp_pa
     categories, a date column) the two agree exactly, or one row would score two ways."""
     from vega_datasets import local_data
 
-    from {{cookiecutter.package_name}}.data import FourSplitDataModule
+    from {{cookiecutter.package_name}}.data.datamodule import FourSplitDataModule
 
     path = tmp_path / "cars.csv"
     local_data.cars().to_csv(path, index=False)
@@ -415,7 +415,7 @@ def test_a_median_of_many_rows_is_read_from_an_even_spread_of_them(tmp_path, mon
     the median's standard error near 0.04 of it); below that many, exact."""
     import statsmodels.datasets.fair
 
-    import {{cookiecutter.package_name}}.tables as tables
+    import {{cookiecutter.package_name}}.data.tables as tables
 
     frame = statsmodels.datasets.fair.load_pandas().data  # 6,366 rows
     path = write(tmp_path, frame)
@@ -432,7 +432,7 @@ def test_a_median_of_many_rows_is_read_from_an_even_spread_of_them(tmp_path, mon
 
 # --------------------------------------------------------------------------- data.group
 def grouped_module(path, target, splits="auto", fold=None, **source):
-    from {{cookiecutter.package_name}}.data import FourSplitDataModule
+    from {{cookiecutter.package_name}}.data.datamodule import FourSplitDataModule
 
     dm = FourSplitDataModule(TableSource(path, target, **source), splits=splits, fold=fold)
     dm.setup("fit")

@@ -18,15 +18,15 @@ from torch import nn
 
 from {{cookiecutter.package_name}}.build import build_datamodule, build_model
 from {{cookiecutter.package_name}}.checks import run_checks
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.data import FourSplitDataModule
-from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
-from {{cookiecutter.package_name}}.initialization import output_layer
-from {{cookiecutter.package_name}}.predicting import predict_file
-from {{cookiecutter.package_name}}.sources import load_diabetes, load_digits
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.data.datamodule import FourSplitDataModule
+from {{cookiecutter.package_name}}.evaluation.end_of_run import diagnose_checkpoint
+from {{cookiecutter.package_name}}.evaluation.new_inputs import predict_file
+from {{cookiecutter.package_name}}.model.initialization import output_layer
 from {{cookiecutter.package_name}}.tasks import KINDS, make_task
-from {{cookiecutter.package_name}}.training import train
-from {{cookiecutter.package_name}}.vault import evaluate
+from {{cookiecutter.package_name}}.training.fit import train
+from {{cookiecutter.package_name}}.user.sources import load_diabetes, load_digits
+from {{cookiecutter.package_name}}.vault.final_evaluation import evaluate
 
 HERE = __name__
 SHORT = ["logger=none", "trainer.enable_progress_bar=false", "checks.before_train=fast"]

@@ -10,9 +10,9 @@ from conftest import CONFIG_DIR, run_cli
 from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.data import FourSplitDataModule
-from {{cookiecutter.package_name}}.training import build, train
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.data.datamodule import FourSplitDataModule
+from {{cookiecutter.package_name}}.training.fit import build, train
 
 # Short runs; the checks and error analysis have their own tests.
 FAST = [

@@ -10,8 +10,8 @@ from lightning.pytorch.callbacks import Callback
 
 from {{cookiecutter.package_name}}.build import build, build_trainer
 from {{cookiecutter.package_name}}.checks import run_checks
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.training import train
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.training.fit import train
 
 QUIET = [
     "logger=none",

@@ -11,15 +11,16 @@ import torch
 from conftest import PROJECT, run_cli
 from hydra import compose, initialize_config_dir
 
-import {{cookiecutter.package_name}}.data as data_module
+import {{cookiecutter.package_name}}.data.datamodule as data_module
 from {{cookiecutter.package_name}}.checks import main as run_check_command
-from {{cookiecutter.package_name}}.config import ConfigError
-from {{cookiecutter.package_name}}.data import FourSplitDataModule
-from {{cookiecutter.package_name}}.end_of_run import diagnose_checkpoint
-from {{cookiecutter.package_name}}.inference import predict
-from {{cookiecutter.package_name}}.runs import load_run
-from {{cookiecutter.package_name}}.training import train
-from {{cookiecutter.package_name}}.vault import evaluate, read_ledger
+from {{cookiecutter.package_name}}.common import ConfigError
+from {{cookiecutter.package_name}}.data.datamodule import FourSplitDataModule
+from {{cookiecutter.package_name}}.evaluation.end_of_run import diagnose_checkpoint
+from {{cookiecutter.package_name}}.evaluation.inference import predict
+from {{cookiecutter.package_name}}.evaluation.runs import load_run
+from {{cookiecutter.package_name}}.training.fit import train
+from {{cookiecutter.package_name}}.vault.final_evaluation import evaluate
+from {{cookiecutter.package_name}}.vault.ledger import read_ledger
 
 
 class WatchedIndices(dict):

@@ -15,10 +15,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from .config import ConfigError
-from .data import FourSplitDataModule
-from .interface import DataSpec
-from .tasks import validate_objective
+from .common import ConfigError
+from .data.datamodule import FourSplitDataModule
+from .data.interface import DataSpec
+from .evaluation.objective import validate_objective
 
 AUTO = "auto"  # a net config key with this value is filled in from the data spec
 
@@ -28,7 +28,7 @@ def build_datamodule(cfg: DictConfig, setup: bool = True) -> FourSplitDataModule
 
     Keys of cfg.data that the data module does not take (data.path, data.target, ...) are
     the source's own settings: configs/data/*.yaml forward them with ${data.<key>}."""
-    from .examples import ensure_example
+    from .data.examples import ensure_example
 
     ensure_example(cfg)  # +experiment=table_example on a fresh project: its data is written first
     data = cfg.data
@@ -98,7 +98,7 @@ def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, schedul
 
 def build_trainer(cfg: DictConfig, **overrides):
     """The Lightning Trainer with the configured callbacks and loggers (overrides win)."""
-    from .loggers import build_loggers
+    from .training.loggers import build_loggers
 
     callbacks = overrides.pop("callbacks", None)
     if callbacks is None:
@@ -138,8 +138,8 @@ def build(cfg: DictConfig):
 def resolved_objective(cfg) -> tuple[str, str]:
     """(metric, mode) of cfg with auto resolved, cfg untouched. For what must know the direction
     before any run builds its data (a sweep creating its study): with auto it reads the data once."""
+    from .evaluation.objective import resolve_objective
     from .tasks import AUTO as TASK_AUTO
-    from .tasks import resolve_objective
 
     metric, mode = cfg.objective.get("metric", TASK_AUTO), cfg.objective.get("mode", TASK_AUTO)
     if TASK_AUTO not in (metric, mode):

@@ -3,9 +3,17 @@
     from {{cookiecutter.package_name}}.checks import run_checks
     results = run_checks(cfg, ids=["model.gradient"])   # -> [Result(status="pass", ...)]
 
-Each check is a function in data_checks.py, model_checks.py or training_checks.py,
-registered under an id; configs/checks/default.yaml holds the selection and the
-thresholds. The checks read train, train_dev and dev only, never the test split.
+    core.py             the registry (@check), the runner, Result, the table
+    data_checks.py      data.*: splits, values, labels, leaks
+    quality_checks.py   data.* that need a model: label issues, near-duplicates across splits
+    model_checks.py     model.*: initial loss, gradients, batch independence, output vs task
+    training_checks.py  model.overfit_tiny, model.beats_baseline, train.learning_rate
+
+Each check is a function registered under an id; configs/checks/default.yaml holds the
+selection and the thresholds. Your own checks: a module in user/ (found when this loads).
+The checks read train, train_dev and dev only, never the test split.
+
+May import: common, cli, tasks, data, model, build, evaluation.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from ..config import ConfigError
+from ..common import ConfigError
 from . import data_checks, model_checks, quality_checks, training_checks  # noqa: F401 - registers the checks (in run order)
 from .core import CHECKS, CheckContext, Result, counts, exit_code, run_checks, select, table
 
@@ -27,8 +35,8 @@ OFF = ("false", "none", "off", "0")
 def main(cfg: DictConfig) -> int:
     """What check.py does: run the selected checks, print the table, write checks.json; the exit code."""
     from ..build import build_datamodule
-    from ..config import validate_config
-    from ..tasks import validate_objective
+    from ..cli import validate_config
+    from ..evaluation.objective import validate_objective
 
     validate_config(cfg)
     out_dir = Path(cfg.paths.output_dir)
@@ -60,7 +68,7 @@ def before_training(cfg: DictConfig, datamodule=None) -> None:
         return
     if mode not in ("fast", "all"):
         raise ConfigError(f"checks.before_train={mode!r} is not known; use fast, all or false")
-    from ..config import first_process
+    from ..common import first_process
 
     if not first_process():  # DDP's extra ranks, on any node: the first process has checked already
         return

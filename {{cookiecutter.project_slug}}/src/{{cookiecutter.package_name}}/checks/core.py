@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ..config import ConfigError
+from ..common import ConfigError
 from ..tasks import make_task
 
 DEV_SPLITS = ("train", "train_dev", "dev")  # what the checks may read; test is the vault

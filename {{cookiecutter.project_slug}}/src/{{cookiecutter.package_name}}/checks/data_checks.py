@@ -224,7 +224,7 @@ def _edits(a: str, b: str) -> int:
 
 def _holders(ctx, c: int, at_most: int = 20) -> list[str]:
     """Names of (up to `at_most`) examples of class c in train, train_dev and dev."""
-    from ..quality import bounded_sample
+    from ..evaluation.quality import bounded_sample
 
     out = []
     for name in DEV_SPLITS:
@@ -244,7 +244,7 @@ def disjoint_splits(ctx, opts) -> Result:
     """Exact copies across train, train_dev, dev, judged against what random splitting of this
     data gives: copies at the rate train's rows repeat among themselves are the nature of the
     data (new data repeats as much: they do not flatter dev); copies well above it are leakage."""
-    from .. import quality
+    from ..evaluation import quality
 
     hashes = {name: ctx.dm.fingerprints(name) for name in DEV_SPLITS}  # every example, by content hash
     sample = _rate_sample(ctx, int(opts.get("max_train", 20000)))
@@ -319,7 +319,7 @@ def _rate_sample(ctx, max_train: int):
     max_train. Where an item repeats a few times (a person a year), a copy among 4,096 rows is
     rarer than among 16,000, and a rate measured on the checks' usual sample made a real panel
     fail. Inputs wider than quality.WIDE (images) have a natural rate of 0 at any size."""
-    from .. import quality
+    from ..evaluation import quality
 
     if math.prod(ctx.dm.spec.input_shape) > quality.WIDE:
         return ctx.split("train")[0]

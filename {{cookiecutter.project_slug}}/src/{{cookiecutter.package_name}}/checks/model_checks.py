@@ -12,8 +12,9 @@ import math
 import torch
 from torch import nn
 
-from ..config import ConfigError
-from ..initialization import last_module, output_layer
+from ..common import ConfigError
+from ..model.initialization import last_module, output_layer
+from ..model.task_module import check_net
 from .core import Result, check
 
 NEEDS_DATA = ("data.finite", "data.labels_in_range")
@@ -30,7 +31,7 @@ def output_matches_task(ctx, opts) -> Result:
     task = ctx.task
     threshold, shown = task.expected_output, str(list(out.shape))
     try:
-        task.check_net(net, x)  # the shape, and no final softmax/sigmoid module
+        check_net(task, net, x)  # the shape, and no final softmax/sigmoid module
     except ConfigError as e:
         return Result(
             "fail",
@@ -405,7 +406,7 @@ def all_params_learn(ctx, opts) -> Result:
     freeze_epochs = int(getattr(model, "hparams", {}).get("freeze_epochs", 0) or 0)
     frozen_note = None
     if freeze_epochs > 0:
-        from ..finetune import FreezeBackbone, split_head
+        from ..model.finetune import FreezeBackbone, split_head
 
         head_name, head, backbone = split_head(net, x)
         head_ids = {id(p) for p in head.parameters()} if head is not None else set()

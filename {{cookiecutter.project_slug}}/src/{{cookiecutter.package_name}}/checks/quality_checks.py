@@ -1,12 +1,12 @@
 """Data-quality checks beyond exact equality (M4, M9): near-duplicates across splits.
-The maths is in quality.py; the label-error and train-vs-dev reports come after training
-(reports.py), since they need a model's out-of-sample probabilities."""
+The maths is in evaluation/quality.py; the label-error and train-vs-dev reports come after training
+(evaluation/reports.py), since they need a model's out-of-sample probabilities."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .. import quality
+from ..evaluation import quality
 from .core import Result, check
 
 
@@ -102,7 +102,7 @@ def judge(found, alpha: float) -> dict:
 def write_pairs(ctx, rows: list[dict], pairs: int = 8) -> dict:
     """near_duplicates.csv (every pair) and, for images, near_duplicates.png: each flagged
     example above the train example it nearly copies."""
-    from ..analysis import image_grid, is_image, save_figure, write_csv
+    from ..evaluation.analysis import image_grid, is_image, save_figure, write_csv
 
     out = Path(ctx.out_dir)
     out.mkdir(parents=True, exist_ok=True)

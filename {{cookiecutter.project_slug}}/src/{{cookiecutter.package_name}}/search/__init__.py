@@ -12,5 +12,9 @@ sweeper.py   the Hydra sweeper: ask/tell loop, budgets, storage, resume, paralle
 pruning.py   the Lightning callback that reports dev metrics and prunes bad trials
 report.py    the table (CSV) and plot (PNG) of all trials; best trial under constraints
 refine.py    coarse to fine (M28)
+studies.py   study names and storage (SQLite, PostgreSQL), resuming a study
+sweep_page.py  report.html of a sweep
 Nothing here imports torch except pruning.py, which runs inside a training job.
+
+May import: common, cli, build, evaluation, training.
 """

@@ -210,7 +210,7 @@ def refine_sweep(
     """refine_sweep.py: refine a study and write config_dir/<output>.yaml (default: <old sweep>_fine),
     printing what changed and the command of the next sweep. An existing config is a ConfigError
     (nothing replaced) unless `overwrite`."""
-    from ..config import ConfigError
+    from ..common import ConfigError
     from . import studies
 
     if sampler is not None and sampler not in SAMPLERS:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..constraints import _CONSTRAINT, Constraint, parse_constraints  # noqa: F401 - parse_constraints re-exported
+from ..evaluation.constraints import _CONSTRAINT, Constraint, parse_constraints  # noqa: F401 - parse_constraints re-exported
 from .space import Param
 
 

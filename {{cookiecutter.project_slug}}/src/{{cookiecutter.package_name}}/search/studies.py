@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import ConfigError
+from ..common import ConfigError
 
 DEFAULT_URL = "sqlite:///multirun/sweeps.db"
 

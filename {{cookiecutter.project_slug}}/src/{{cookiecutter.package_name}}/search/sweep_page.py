@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from ..report_page import (
+from ..evaluation.report_page import (
     PAGE,
     cv_table,
     embed_png,
@@ -62,7 +62,7 @@ def best_trial_diagnosis(job_dir: str | None) -> tuple[dict | None, dict | None]
         return {**diagnosis, "source": str(job / "diagnosis.json")}, None
     cv = read_json(job / "cv_summary.json")
     if cv is None:  # a k-fold trial: its folds are run folders below it
-        from ..crossval import fold_runs, summarize
+        from ..evaluation.crossval import fold_runs, summarize
 
         try:
             cv = summarize(fold_runs(job), job)

@@ -36,7 +36,7 @@ from typing import Any
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
-from ..config import ConfigError
+from ..common import ConfigError
 from .space import Param, SpaceError, list_keys, overrides_for, parse_space
 
 log = logging.getLogger(__name__)

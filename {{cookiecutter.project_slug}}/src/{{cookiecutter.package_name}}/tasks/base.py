@@ -7,7 +7,7 @@ import torch
 import torchmetrics
 from torch import nn
 
-from ..config import ConfigError
+from ..common import ConfigError
 
 IMBALANCE = ("none", "class_weights", "balanced_sampler")  # remedies for rare classes (M25)
 # Whether a larger value of a metric is better: checkpointing and early stopping need it.
@@ -76,28 +76,6 @@ class Task(nn.Module):
     def check_output(self, out: torch.Tensor, batch_size: int) -> str | None:
         """Why the net's output cannot be right for this task (a one-line fix), or None."""
         raise NotImplementedError
-
-    def check_net(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """The net's eval-mode output on x, or a one-line ConfigError when it cannot be right:
-        a final softmax/sigmoid module (found by data flow: the last module forward() runs),
-        or the wrong shape."""
-        from ..initialization import last_module
-
-        last = last_module(net, x)
-        if isinstance(last, (nn.Softmax, nn.LogSoftmax, nn.Sigmoid)):
-            raise ConfigError(
-                f"the net ends in {type(last).__name__}, but the {self.kind} loss applies it itself "
-                "and expects raw logits; remove that final layer"
-            )
-        was_training = net.training
-        net.eval()
-        with torch.no_grad():
-            out = net(x)
-        net.train(was_training)
-        problem = self.check_output(out, len(x))
-        if problem:
-            raise ConfigError(problem)
-        return out
 
     def activation_in_forward(self, out: torch.Tensor) -> str | None:
         """ "What was seen; the fix" when the net applies the loss's own activation (softmax, sigmoid) itself."""

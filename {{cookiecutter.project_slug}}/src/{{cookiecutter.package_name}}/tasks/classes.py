@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torchmetrics
 
-from ..config import ConfigError
+from ..common import ConfigError
 from .base import Task
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 import torchmetrics
 
-from ..config import ConfigError
+from ..common import ConfigError
 from .classes import ClassTask
 
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 import torchmetrics
 
-from ..config import ConfigError
+from ..common import ConfigError
 from .base import Task
 
 IGNORE = -1  # a missing label, as the metrics take it

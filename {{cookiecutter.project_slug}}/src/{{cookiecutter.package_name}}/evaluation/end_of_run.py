@@ -1,0 +1,143 @@
+"""The end of a run, and diagnose.py: why there may be no best checkpoint, and the report of the
+selected checkpoint after training or of any checkpoint later (the history it plots comes from
+training/callbacks/run_recorder.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .objective import Objective
+from .reports import quality_options, report
+
+
+def no_best_reason(cfg, summary: dict, trainer) -> str | None:
+    """Why there is no best checkpoint, when satisficing constraints ruled every epoch out; else None.
+
+    Meant to be printed before the scores it explains (they are the last epoch's), in place of
+    'checkpoint None'. Stored in summary.json as `no_best_reason`."""
+    if (
+        not Objective.from_cfg(cfg.objective).constraints
+        or trainer.checkpoint_callback is None
+        or summary.get("best_checkpoint")
+    ):
+        return None
+    return (
+        "no checkpoint satisfied every satisficing constraint (objective.satisficing), so none is 'best': "
+        "the scores and the diagnosis are those of the last epoch's weights"
+    )
+
+
+def after_training(cfg, summary: dict, model, datamodule, trainer, scored=None) -> dict:
+    """Called by training.train() with the selected checkpoint's weights loaded in `model`."""
+    objective = Objective.from_cfg(cfg.objective)
+    analysis_cfg = cfg.get("analysis") or {}
+    data_quality = quality_options(cfg)
+    checkpoint = trainer.checkpoint_callback
+    static = getattr(checkpoint, "static", None)
+    history_path = Path(cfg.paths.output_dir) / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.is_file() else None
+    selected = None
+    if summary.get("best_checkpoint"):
+        selected = int(torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)["epoch"])
+    reason = no_best_reason(cfg, summary, trainer)
+    if reason and summary.get("no_best_reason") != reason:  # not yet printed with the scores (training.print_summary)
+        print(f"\nNote: {reason}; the constraints table below shows which one failed.")
+    if reason:
+        summary["no_best_reason"] = reason
+    result = report(
+        model,
+        datamodule,
+        model.task,
+        objective,
+        Path(cfg.paths.output_dir),
+        trainer.loggers,
+        history,
+        selected,
+        error_analysis=analysis_cfg.get("error_analysis", True),
+        worst_k=analysis_cfg.get("worst_k", 24),
+        static=static,
+        scored=scored,
+        data_quality=data_quality,
+    )
+    summary["diagnosis"] = {
+        k: result[k] for k in ("below_baseline", "largest_gap", "gaps", "recommendation") if k in result
+    }
+    summary["diagnosis"]["bayes_proxy"] = result["bayes_proxy"]
+    if "reference" in result:  # the classical model beside the net: its dev score and what it cost
+        ref = result["reference"]
+        summary["diagnosis"]["reference"] = {
+            "model": ref["model"],
+            "dev": ref["scores"].get("dev"),
+            "seconds": ref["seconds"],
+        }
+    if "counts" in result.get("label_issues", {}):
+        summary["diagnosis"]["label_issues"] = {s: c["suspects"] for s, c in result["label_issues"]["counts"].items()}
+    if "verdict" in result.get("mismatch_evidence", {}):
+        summary["diagnosis"]["mismatch_evidence"] = {
+            k: result["mismatch_evidence"][k] for k in ("verdict", "auc", "ci")
+        }
+    summary["feasible"] = bool(result.get("feasible", True)) and (
+        not objective.constraints or bool(summary.get("best_checkpoint"))
+    )
+    if "target" in result:
+        summary["target"] = result["target"]
+    if static:
+        summary["measured"] = static  # params, size_mb (latency_ms when constrained): what sweeps compare
+    if "constraints" in result:
+        summary["constraints"] = result["constraints"]
+    summary["test_split_reads"] = datamodule.test_reads
+    from .report_page import try_write, write_run_page
+
+    # summary is complete here: training/fit.py writes the same dict to summary.json next
+    try_write(write_run_page, cfg.paths.output_dir, result, summary, loggers=trainer.loggers)
+    return summary
+
+
+def page_after_failed_checks(cfg) -> None:
+    """A run the checks stopped still gets its page: the failed check on top, what to fix."""
+    from .report_page import try_write, write_run_page
+
+    try_write(write_run_page, cfg.paths.output_dir, None, kind="stopped")
+
+
+def diagnose_checkpoint(ckpt_path: str, out_dir: str | None = None, worst_k: int = 24) -> dict:
+    """diagnose.py: the end-of-training report for any checkpoint, without training (and without test)."""
+    from ..common import ConfigError
+    from .objective import measure_static
+    from .runs import load_run
+
+    if not ckpt_path:
+        raise ConfigError(
+            "ckpt_path is missing; python diagnose.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt"
+        )
+    cfg, model, datamodule, checkpoint = load_run(ckpt_path)
+    run_dir = Path(cfg.paths.output_dir)
+    out = Path(out_dir) if out_dir else run_dir / f"diagnose-{Path(ckpt_path).stem}"
+    history_path = run_dir / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.is_file() else None
+    objective = Objective.from_cfg(cfg.objective)
+    data_quality = quality_options(cfg)
+    static = measure_static(model, datamodule.sample("train", 1)[0]) if objective.constraints else None
+    print(f"Diagnosing {ckpt_path} (epoch {checkpoint.get('epoch')})")
+    result = report(
+        model,
+        datamodule,
+        model.task,
+        objective,
+        out,
+        history=history,
+        selected_epoch=checkpoint.get("epoch"),
+        worst_k=worst_k,
+        static=static,
+        data_quality=data_quality,
+    )
+    result["test_split_reads"] = datamodule.test_reads
+    from .report_page import try_write, write_run_page
+
+    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+    summary = {k: summary[k] for k in ("baseline", "measured") if k in summary}  # the baseline is the checkpoint's too
+    try_write(write_run_page, out, result, summary, run_dir=run_dir, kind="diagnose")
+    return result

@@ -1,0 +1,128 @@
+"""The test vault (M5), the final model (M8) and ensembles (M24).
+
+The test split is read in exactly one place: `evaluate()` below, run by `python evaluate.py`.
+Every evaluation is appended to the project's ledger (test_ledger.jsonl): when, which
+checkpoint(s), which config (hash), the result and its report file. Paths inside the
+project are stored relative to the project root, so the ledger can be committed. Every
+evaluation keeps its own report (final_report_<n>.json, n = its entry in the ledger); none
+is overwritten. From the second evaluation on, the report warns how many times the test
+set has been seen: a test score you act on stops being an unbiased estimate.
+
+The ledger: ledger.py; the final model on train + dev: retrain.py; runs are loaded back by
+evaluation/runs.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from ..common import ConfigError
+from ..evaluation.runs import load_run
+from .ledger import LEDGER, append_ledger, config_hash, free_path, project_relative, read_ledger
+from .retrain import retrain_on_train_and_dev
+
+
+def evaluate(
+    ckpt_paths: list[str],
+    project_dir: Path,
+    ledger: Path | None = None,
+    retrain: bool = False,
+    out_dir: Path | None = None,
+) -> dict:
+    """Evaluate one checkpoint, or an ensemble (averaged predictions), on the test split; record it."""
+    from ..evaluation.objective import Objective, measure_static
+    from ..evaluation.reports import report
+
+    if not ckpt_paths:
+        raise ConfigError(
+            "no checkpoint given; python evaluate.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt"
+        )
+    ledger = Path(ledger) if ledger else Path(project_dir) / LEDGER
+    runs = [load_run(p) for p in ckpt_paths]  # every path is checked before anything is read or written
+    cfg, _, datamodule, checkpoint = runs[0]
+
+    def data_identity(c):
+        d = OmegaConf.to_container(c.data, resolve=False)
+        return {k: d.get(k) for k in d if k not in ("batch_size", "eval_batch_size", "num_workers", "shuffle_seed")}
+
+    for path, (other, *_rest) in zip(ckpt_paths[1:], runs[1:]):
+        if data_identity(other) != data_identity(cfg):
+            raise ConfigError(
+                f"{path} was trained on other data or splits than {ckpt_paths[0]}; an ensemble needs the same data config"
+            )
+
+    run_dir = Path(cfg.paths.output_dir)
+    out_dir = Path(out_dir) if out_dir else run_dir / ("final_evaluation" if len(runs) == 1 else "ensemble_evaluation")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    number = len(read_ledger(ledger)) + 1  # this evaluation's entry in the ledger: names its files
+    report_path = free_path(out_dir / f"final_report_{number}.json")
+    evaluated = [project_relative(p, project_dir) for p in ckpt_paths]
+    if retrain:
+        retrained = []
+        for i, (c, _, _, ck) in enumerate(runs):
+            name = f"retrained_{number}" + (f"_{i}" if len(runs) > 1 else "")
+            final = retrain_on_train_and_dev(c, ck, free_path(out_dir / name))
+            retrained.append(load_run(final))
+        runs = retrained
+        evaluated = [
+            project_relative(Path(r[0].paths.output_dir) / "checkpoints" / "final.ckpt", project_dir) for r in retrained
+        ]
+        cfg, _, datamodule, checkpoint = runs[0]
+
+    previous = read_ledger(ledger)
+    if previous:
+        print(
+            f"warning: the test set of this project has been seen {len(previous)} time(s) before (see {ledger}). "
+            "A test score you act on stops being an unbiased estimate of new data."
+        )
+    objective = Objective.from_cfg(cfg.objective)
+    models = [r[1] for r in runs]
+    task = models[0].task
+    splits = ("train", "train_dev", "test") if retrain else ("train", "train_dev", "dev", "test")
+    static = measure_static(models[0], datamodule.sample("train", 1)[0]) if len(models) == 1 else None
+    result = report(
+        models,
+        datamodule,
+        task,
+        objective,
+        out_dir,
+        splits=splits,
+        error_analysis=False,
+        json_name=report_path.name,
+        static=static,
+    )
+    entry = {
+        "time": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "checkpoints": evaluated,
+        "config_hash": config_hash(cfg),
+        "ensemble": len(models) > 1,
+        "retrained_on_train_and_dev": retrain,
+        "metric": objective.metric,
+        "test": {k: v for k, v in result["scores"]["test"].items()},
+        "dev": result["scores"].get("dev", {}).get(objective.metric),
+        "times_seen_before": len(previous),
+        "report": project_relative(report_path, project_dir),
+    }
+    append_ledger(ledger, entry)
+    test_score = result["scores"]["test"].get(objective.metric)
+    print(f"\nTEST {objective.metric}: {test_score:.4f}  (evaluation #{len(previous) + 1}, recorded in {ledger})")
+    if retrain:
+        print("note: dev was trained on, so this report has no dev column and no dev-overfitting gap")
+    result["ledger_entry"] = entry
+    result["test_reads"] = datamodule.test_reads
+    report_path.write_text(json.dumps(result, indent=2))
+    result["report_path"] = str(report_path)
+    from ..evaluation.report_page import read_json, try_write, write_run_page
+
+    # final_report_<n>.html beside its JSON: the one page with test scores, never overwritten;
+    # the dumb baseline's dev-split scores from the run's summary.json (test's would read test again)
+    baseline = {k: v for k, v in (read_json(run_dir / "summary.json") or {}).items() if k == "baseline"}
+    page = try_write(
+        write_run_page, out_dir, result, baseline, run_dir=run_dir, kind="evaluation", name=f"{report_path.stem}.html"
+    )
+    result["page"] = str(page) if page else None
+    return result
