@@ -32,6 +32,9 @@ EXPECT = {
     "python make_examples.py": examples,
     "python prepare_data.py data=table data.path=big.parquet data.target=label out=prepared/big": shards,
     "python train.py -m data.splits=kfold data.fold='range(5)'": cv_summary,
+    "python train.py data=diabetes data.task=huber": lambda results, project: printed(
+        results[-1].out, ["the default for task huber", "mae of the selected checkpoint"]
+    ),
 }
 
 

@@ -68,6 +68,9 @@ EXPECT = {
     "python train.py seed=1": plain_human_error,
     "python evaluate.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt": ledger,
     "python check.py": check_table,
+    "python check.py checks.only=[model.eval_deterministic]": lambda results, project: printed(
+        results[-1].out, ["model.eval_deterministic  pass", "ok: 1 pass"]
+    ),
     "python predict.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt input=new.npy": predictions_beside_input,
     "python predict.py ckpt_path=<table run>/checkpoints/best.ckpt input=new_rows.csv": extrapolation_warning,
 }

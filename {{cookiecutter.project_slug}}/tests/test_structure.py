@@ -150,7 +150,9 @@ def test_nothing_of_the_recipe_imports_the_user_folder():
         for target in targets
         if stage(target) == "user" and stage(module) != "user"
     ]
-    assert offenders == [], f"the recipe finds your code through the registries and configs, never by import: {offenders}"
+    assert offenders == [], (
+        f"the recipe finds your code through the registries and configs, never by import: {offenders}"
+    )
 
 
 def test_the_stage_rules_catch_a_stage_reaching_up(tmp_path, monkeypatch):

@@ -25,9 +25,9 @@ from omegaconf import DictConfig
 
 from ..common import ConfigError
 from . import data_checks, model_checks, quality_checks, training_checks  # noqa: F401 - registers the checks (in run order)
-from .core import CHECKS, CheckContext, Result, counts, exit_code, run_checks, select, table
+from .core import CHECKS, CheckContext, Result, check, counts, exit_code, run_checks, select, table
 
-__all__ = ["CHECKS", "CheckContext", "Result", "before_training", "main", "run_checks", "select"]
+__all__ = ["CHECKS", "CheckContext", "Result", "before_training", "check", "main", "run_checks", "select"]
 
 OFF = ("false", "none", "off", "0")
 

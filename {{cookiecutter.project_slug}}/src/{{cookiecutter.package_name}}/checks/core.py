@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ..common import ConfigError
+from ..common import ConfigError, import_user_modules
 from ..tasks import make_task
 
 DEV_SPLITS = ("train", "train_dev", "dev")  # what the checks may read; test is the vault
@@ -81,6 +81,7 @@ def select(opts, subset: str | None = None) -> list[str]:
     `only` and `skip` take ids (model.gradient) or group prefixes (data, model, train).
     An id named in `only` runs even when it is outside the subset; a prefix stays inside it.
     """
+    import_user_modules()  # your checks (user/) register themselves on import, after the recipe's
     subset = str(subset or opts.get("subset", "all"))
     if subset not in ("all", "fast"):
         raise ConfigError(f"checks.subset={subset!r} is not known; use all or fast")
@@ -236,6 +237,7 @@ def run_checks(
     random number generators afterwards, so a run with checks trains like one without.
     """
     opts = cfg.get("checks") or OmegaConf.create({})
+    import_user_modules()
     ids = select(opts, subset) if ids is None else list(ids)
     unknown = [i for i in ids if i not in CHECKS]
     if unknown:

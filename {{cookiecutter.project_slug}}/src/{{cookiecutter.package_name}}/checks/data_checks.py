@@ -399,12 +399,9 @@ def target_leak(ctx, opts) -> Result:
     is usually known only after the target (hours worked for "worked"), a leak the model learns
     in place of the task."""
     task = ctx.task
-    if len(ctx.spec.input_shape) != 1 or task.kind == "multilabel":
-        why = (
-            "several labels per example"
-            if task.kind == "multilabel"
-            else f"inputs of shape {list(ctx.spec.input_shape)}"
-        )
+    several_labels = task.classes and not task.single_label
+    if len(ctx.spec.input_shape) != 1 or several_labels:
+        why = "several labels per example" if several_labels else f"inputs of shape {list(ctx.spec.input_shape)}"
         # a pass, not a skip: there is no input column that could carry the target on its own
         return Result("pass", None, None, f"{why}: no table columns to look at one by one", shown="not a table")
     warn_at = float(opts.get("warn_skill", 0.98))

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 from ..common import ConfigError
-from .datamodule import SPLITS, TASKS, Standardizer, as_source
+from ..tasks import task_class
+from .datamodule import SPLITS, Standardizer, as_source
 from .interface import DataSpec
 
 FORMAT = "lightning-recipe streamed splits"
@@ -327,8 +328,8 @@ class StreamingDataModule(L.LightningDataModule):
                 raise ConfigError(f"data.{key}={value} must be a positive number of examples, e.g. data.{key}=64")
         if int(num_workers) < 0:
             raise ConfigError(f"data.num_workers={num_workers} must be >= 0 (0 = load in the main process)")
-        if task not in ("auto", *TASKS):
-            raise ConfigError(f"data.task={task!r} is not supported; use auto or one of {', '.join(TASKS)}")
+        if task != "auto":
+            task_class(task)  # a ConfigError naming the kinds there are
         self.url = str(dir).startswith(URL_PREFIXES)
         self.dir = str(dir).rstrip("/") if self.url else str(Path(str(dir)).expanduser().resolve())
         self.batch_size, self.eval_batch_size, self.num_workers = (
@@ -689,4 +690,4 @@ def _standardizer(state: dict) -> Standardizer:
 
 def _targets(values: np.ndarray, spec: DataSpec) -> torch.Tensor:
     """Class ids as int64, regression values and multilabel 0/1/NaN as float32: what every loader yields."""
-    return torch.as_tensor(values.astype(np.float32 if spec.task in ("regression", "multilabel") else np.int64))
+    return torch.as_tensor(values.astype(np.int64 if task_class(spec.task).single_label else np.float32))

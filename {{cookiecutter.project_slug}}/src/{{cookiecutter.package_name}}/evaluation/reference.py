@@ -71,9 +71,7 @@ def _outputs(model, task: Task, x: np.ndarray, num_classes: int) -> torch.Tensor
         return task.standardized(torch.as_tensor(model.predict(x), dtype=torch.float64), torch.float32).reshape(-1, 1)
     probs = np.full((len(x), num_classes), 1e-7)
     probs[:, model.classes_.astype(np.int64)] = model.predict_proba(x).clip(1e-7, 1)
-    if task.kind == "binary":
-        return torch.logit(torch.as_tensor(probs[:, 1], dtype=torch.float32), eps=1e-7).reshape(-1, 1)
-    return torch.as_tensor(np.log(probs), dtype=torch.float32)
+    return task.outputs_from_probabilities(torch.as_tensor(probs, dtype=torch.float32))
 
 
 def fit_reference(
@@ -83,8 +81,8 @@ def fit_reference(
     `budget`: seconds the boosting may grow for (a linear model fits once)."""
     from .quality import bounded_sample, flat, reduce_dims
 
-    if task.kind == "multilabel":
-        return {"skipped": "multilabel: no single classical reference is fitted for several labels"}
+    if task.classes and not task.single_label:
+        return {"skipped": f"{task.kind}: no single classical reference is fitted for several labels"}
     start = time.perf_counter()
     table = is_table(datamodule)
     data = {s: bounded_sample(datamodule, s, max_examples, seed) for s in SPLITS}

@@ -3,11 +3,13 @@ the train targets (a regression's mean and std, class weights) travel in every c
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torchmetrics
 from torch import nn
 
 from ..common import ConfigError
+from .targets import encode_values
 
 IMBALANCE = ("none", "class_weights", "balanced_sampler")  # remedies for rare classes (M25)
 # Whether a larger value of a metric is better: checkpointing and early stopping need it.
@@ -57,6 +59,15 @@ class Task(nn.Module):
         )
 
     # ------------------------------------------------------------- the data side
+    @classmethod
+    def encode_targets(
+        cls, targets: np.ndarray, declared: list | None, train: np.ndarray, splits: dict, factorized=None
+    ) -> tuple[torch.Tensor, list[str] | None]:
+        """The targets as the source gives them -> (y tensor, class or label names, None for values).
+        `train`, `splits`: row indices (a class only dev or test has is an error); `factorized`:
+        targets.factorized_labels(targets) when the data module has it. Default: one real value each."""
+        return encode_values(cls.kind, targets, factorized)
+
     @staticmethod
     def num_outputs(num_classes: int | None) -> int:
         """Width of the net's last layer."""

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 import torchmetrics
 
+from ..common import ConfigError
 from .classes import ClassTask
 
 
@@ -14,6 +15,18 @@ class Binary(ClassTask):
     loss_name = "sigmoid + binary cross-entropy"
     expected_output = "[B] or [B,1] logit"
     label_remedy = "binary labels must be 0/1 (use data.task=multiclass for more classes)"
+
+    @classmethod
+    def encode_targets(cls, targets, declared, train, splits, factorized=None):
+        y, names = super().encode_targets(targets, declared, train, splits, factorized)
+        if len(names) != 2:
+            raise ConfigError(
+                f"data.task=binary but the target has {len(names)} classes; use data.task=multiclass (or auto)"
+            )
+        return y, names
+
+    def outputs_from_probabilities(self, probs):
+        return torch.logit(probs[:, 1], eps=1e-7).reshape(-1, 1)
 
     def loss(self, out, y):
         # class weights become pos_weight: a positive weighs n_negative / n_positive times a negative

@@ -8,6 +8,7 @@ import torchmetrics
 
 from ..common import ConfigError
 from .base import Task
+from .targets import encode_classes
 
 
 class ClassTask(Task):
@@ -25,6 +26,15 @@ class ClassTask(Task):
             )
         # Train-frequency weights (imbalance=class_weights); ones otherwise. In the checkpoint.
         self.register_buffer("class_weights", torch.ones(n))
+
+    @classmethod
+    def encode_targets(cls, targets, declared, train, splits, factorized=None):
+        """Class ids 0..C-1 and the class names (targets.encode_classes)."""
+        return encode_classes(cls.kind, targets, declared, train, splits, factorized)
+
+    def outputs_from_probabilities(self, probs: torch.Tensor) -> torch.Tensor:
+        """[N, C] class probabilities (another model's, e.g. the reference) as this kind's net outputs."""
+        return torch.log(probs)
 
     @property
     def num_classes_or_two(self) -> int:

@@ -12,6 +12,7 @@ import torchmetrics
 
 from ..common import ConfigError
 from .base import Task
+from .targets import encode_labels
 
 IGNORE = -1  # a missing label, as the metrics take it
 
@@ -22,6 +23,11 @@ class Multilabel(Task):
     loss_name = "a sigmoid + binary cross-entropy per label, missing labels masked"
     prior_name = "label shares"
     missing_labels = True
+
+    @classmethod
+    def encode_targets(cls, targets, declared, train, splits, factorized=None):
+        """[N, L] of 0/1 with NaN for a missing label (-1 in the data means missing too), and label names."""
+        return encode_labels(targets, declared)
 
     def __init__(self, num_classes=None, label_smoothing: float = 0.0, class_costs=None, imbalance: str = "none"):
         if num_classes is None or num_classes < 1:

@@ -1,10 +1,12 @@
-"""YOUR code. Everything in this folder is yours: the template's updates (cruft update) never
-touch it, and the recipe never imports it except to find what you registered.
+"""YOUR code: every file in this folder is yours, and a template update (cruft update) never
+touches it. The recipe never imports it by name: configs point at your nets and sources, and
+the task and check registries import every module here when they are first asked.
 
-    nets.py      your networks: point model.net._target_ (configs/model/*.yaml) at one
-    sources.py   your array sources: point data.source._target_ (configs/data/*.yaml) at one
+    nets.py               your networks: model.net._target_ (configs/model/*.yaml) points at one
+    sources.py            your array sources: data.source._target_ (configs/data/*.yaml)
+    huber_loss.py         an example task kind (your own loss): data.task=huber
+    eval_deterministic.py an example check (model.eval_deterministic), run by check.py and train.py
 
-Add a module here for your own task kind (a loss: a subclass of tasks.Task) or your own check
-(a function decorated with checks.check): any module in this folder is imported when the
-task or check registry loads, so a new one needs no edit elsewhere.
+Add a net, a source, a loss or a check as a new module here (or in these); the examples are
+yours to edit or delete.
 """

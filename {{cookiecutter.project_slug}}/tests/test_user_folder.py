@@ -1,0 +1,190 @@
+"""Four newcomer tasks, each done as the README says: by adding a file to the user folder
+(src/{{cookiecutter.package_name}}/user/) and a config to configs/, nothing else. Each then runs
+end to end the way a user runs it (python train.py / check.py in a subprocess, in a copy of the
+project). Plus: a module of yours that does not import is one line naming it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT, run_cli
+
+PACKAGE = "{{cookiecutter.package_name}}"
+SHORT = ["logger=csv", "trainer.enable_progress_bar=false"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the project as a newcomer has it (scripts, configs, src), shared by the tasks
+    below: each adds its own files, under names the others do not use."""
+    copy = tmp_path_factory.mktemp("newcomer") / "project"
+    copy.mkdir()
+    for script in PROJECT.glob("*.py"):
+        shutil.copy(script, copy)
+    shutil.copytree(PROJECT / "configs", copy / "configs")
+    shutil.copytree(PROJECT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return copy
+
+
+def add(project: Path, path: str, text: str) -> None:
+    """A newcomer's edit: only ever under the user folder or configs/."""
+    assert path.startswith((f"src/{PACKAGE}/user/", "configs/")), path
+    target = project / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(textwrap.dedent(text).lstrip())
+
+
+def run(project: Path, script: str, *overrides: str, out: str):
+    done = run_cli(
+        script, *overrides, *SHORT, f"hydra.run.dir={project / 'runs' / out}",
+        cwd=project, env={"PYTHONPATH": str(project / "src")},
+    )  # fmt: skip
+    return done, project / "runs" / out
+
+
+def with_net(config: str, target: str, **settings) -> str:
+    """configs/model/mlp.yaml with its net: block replaced, as the README tells a newcomer to do."""
+    lines = config.splitlines()
+    start = lines.index("net:")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i].startswith(" ")), len(lines))
+    block = ["net:", f"  _target_: {target}", "  input_shape: auto", "  num_outputs: auto"]
+    block += [f"  {k}: {v}" for k, v in settings.items()]
+    return "\n".join(lines[:start] + block + lines[end:]) + "\n"
+
+
+def test_your_own_net(project):
+    add(project, f"src/{PACKAGE}/user/my_nets.py", '''
+        import math
+
+        from torch import nn
+
+
+        class Wide(nn.Module):
+            def __init__(self, input_shape, num_outputs: int, width: int = 64):
+                super().__init__()
+                self.layers = nn.Sequential(
+                    nn.Flatten(), nn.Linear(math.prod(input_shape), width), nn.ReLU(), nn.Linear(width, num_outputs)
+                )
+
+            def forward(self, x):
+                return self.layers(x)
+        ''')  # fmt: skip
+    mlp = (project / "configs" / "model" / "mlp.yaml").read_text()
+    add(project, "configs/model/wide.yaml", with_net(mlp, f"{PACKAGE}.user.my_nets.Wide", width=96))
+    done, run_dir = run(project, "train.py", "model=wide", "trainer.max_epochs=3", out="own-net")
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = (run_dir / ".hydra" / "config.yaml").read_text()
+    assert f"{PACKAGE}.user.my_nets.Wide" in config and "width: 96" in config
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["scores"]["dev"] > 0.8  # the digits, learned by the newcomer's net
+
+
+def test_your_own_array_source(project):
+    add(project, f"src/{PACKAGE}/user/my_sources.py", '''
+        from sklearn.datasets import load_wine
+
+
+        def wine():
+            """178 wines, 13 chemical measurements, 3 cultivars (scikit-learn's copy of the UCI set)."""
+            data = load_wine()
+            return {"x": data.data, "y": data.target, "class_names": list(data.target_names),
+                    "feature_names": list(data.feature_names)}
+        ''')  # fmt: skip
+    breast = (project / "configs" / "data" / "breast_cancer.yaml").read_text()
+    assert f"{PACKAGE}.user.sources.load_breast_cancer" in breast
+    add(
+        project,
+        "configs/data/wine.yaml",
+        breast.replace(f"{PACKAGE}.user.sources.load_breast_cancer", f"{PACKAGE}.user.my_sources.wine"),
+    )
+    done, run_dir = run(project, "train.py", "data=wine", "trainer.max_epochs=20", out="own-source")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "task: multiclass" in done.stdout and "FAIL" not in done.stdout and "WARN" not in done.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["scores"]["dev"] > 0.85 and summary["baseline"]["scores"]["dev"] < 0.5
+
+
+def test_your_own_loss_as_a_new_task_kind(project):
+    add(project, f"src/{PACKAGE}/user/focal_loss.py", '''
+        import torch.nn.functional as F
+
+        from PKG.tasks.multiclass import Multiclass
+
+
+        class FocalMulticlass(Multiclass):
+            """Softmax with the focal loss (Lin et al. 2017): well-classified examples weigh less."""
+
+            kind = "focal"
+            loss_name = "focal loss (gamma 2)"
+            gamma = 2.0
+
+            def per_example_loss(self, out, y):
+                log_p = F.log_softmax(out, dim=1).gather(1, y.long().reshape(-1, 1)).reshape(-1)
+                return -((1 - log_p.exp()) ** self.gamma) * log_p
+
+            def loss(self, out, y):
+                return self.per_example_loss(out, y).mean()
+        '''.replace("PKG", PACKAGE))  # fmt: skip
+    done, run_dir = run(project, "train.py", "data.task=focal", "trainer.max_epochs=3", out="own-loss")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "objective: accuracy (max), the default for task focal" in done.stdout
+    checks = {c["id"]: c for c in json.loads((run_dir / "checks.json").read_text())}
+    assert all(c["status"] == "pass" for c in checks.values()), checks  # initial loss, gradients: of the focal loss
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["scores"]["dev"] > 0.8
+
+    # An unknown kind names the kinds there are, yours among them.
+    done, _ = run(project, "train.py", "data.task=focl", out="typo")
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: data.task='focl'")
+    assert "focal" in done.stderr and "huber" in done.stderr
+
+
+def test_your_own_check(project):
+    add(project, f"src/{PACKAGE}/user/my_checks.py", """
+        from PKG.checks import Result, check
+
+
+        @check("data.enough_dev_examples")
+        def enough_dev_examples(ctx, opts):
+            \"\"\"dev holds at least checks.enough_dev_examples.at_least examples.\"\"\"
+            n, at_least = len(ctx.targets("dev")), int(opts.get("at_least", 100))
+            status = "pass" if n >= at_least else "fail"
+            return Result(status, n, ">= %d" % at_least, "dev holds %d examples" % n, "collect more, or use k-fold")
+        """.replace("PKG", PACKAGE))  # fmt: skip
+    add(
+        project,
+        "configs/checks/mine.yaml",
+        "defaults:\n  - default\n  - _self_\nenough_dev_examples:\n  at_least: 100\n",
+    )
+    done, run_dir = run(project, "check.py", "checks=mine", "checks.only=[data.enough_dev_examples]", out="own-check")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "data.enough_dev_examples" in done.stdout
+    [result] = json.loads((run_dir / "checks.json").read_text())
+    assert result["id"] == "data.enough_dev_examples" and result["status"] == "pass" and result["value"] == 180
+
+    # The same check with a bar the digits' dev (180) does not clear: it fails, and check.py exits 1.
+    done, _ = run(project, "check.py", "checks=mine", "checks.enough_dev_examples.at_least=1000", out="own-check-fails")
+    assert done.returncode == 1 and "data.enough_dev_examples" in done.stdout and "FAILED" in done.stdout
+    # train.py runs it before fitting with the recipe's fast checks, and stops on its failure.
+    done, run_dir = run(project, "train.py", "checks=mine", "checks.enough_dev_examples.at_least=1000", out="stopped")
+    assert done.returncode == 1 and "FAIL data.enough_dev_examples" in done.stdout
+    assert not (run_dir / "checkpoints").exists()
+
+
+def test_a_module_of_yours_that_does_not_import_is_one_line(tmp_path):
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for script in PROJECT.glob("*.py"):
+        shutil.copy(script, copy)
+    shutil.copytree(PROJECT / "configs", copy / "configs")
+    shutil.copytree(PROJECT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    add(copy, f"src/{PACKAGE}/user/half_done.py", "from torch import nn\n\nclass Half(nn.Module)\n    pass\n")
+    done, run_dir = run(copy, "check.py", out="broken")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+    assert f"src/{PACKAGE}/user/half_done.py does not import (SyntaxError" in lines[0]
+    assert f'python -c "import {PACKAGE}.user.half_done"' in lines[0]
