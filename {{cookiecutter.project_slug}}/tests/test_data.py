@@ -7,7 +7,8 @@ import torch
 
 from {{cookiecutter.package_name}}.build import build_datamodule
 from {{cookiecutter.package_name}}.common import ConfigError
-from {{cookiecutter.package_name}}.data.datamodule import InMemoryLoader, infer_task, make_splits, resolve_fractions
+from {{cookiecutter.package_name}}.data.datamodule import InMemoryLoader, make_splits, resolve_fractions
+from {{cookiecutter.package_name}}.tasks.targets import infer_task
 from {{cookiecutter.package_name}}.user.sources import load_digits
 
 DATASETS = ["digits", "digits_shifted", "breast_cancer", "diabetes"]

@@ -166,7 +166,8 @@ def test_an_old_style_flag_is_one_line_that_names_the_key(tmp_path, monkeypatch,
 
 
 def test_the_package_has_no_hand_made_argument_parser():
-    assert not (PROJECT / "src" / "{{cookiecutter.package_name}}" / "cli.py").exists()
+    entry = (PROJECT / "src" / "{{cookiecutter.package_name}}" / "cli.py").read_text()  # Hydra's entry, not a parser
+    assert "import argparse" not in entry and "ArgumentParser" not in entry
     for script in SCRIPTS:
         text = (PROJECT / script).read_text()
         assert "@hydra.main(" in text and "argparse" not in text and "sys.argv" not in text.split("if __name__")[0], (

@@ -9,6 +9,7 @@ output layer, loss and metrics; the config never has to repeat it.
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -17,14 +18,20 @@ from omegaconf.errors import MissingMandatoryValue
 
 from .common import ConfigError
 from .data.datamodule import FourSplitDataModule
-from .data.interface import DataSpec
+from .data.interface import DataInterface, DataSpec
 from .evaluation.objective import validate_objective
+
+if TYPE_CHECKING:
+    import lightning as L
+
+    from .model.task_module import TaskModule
 
 AUTO = "auto"  # a net config key with this value is filled in from the data spec
 
 
-def build_datamodule(cfg: DictConfig, setup: bool = True) -> FourSplitDataModule:
-    """The data module of cfg.data, set up (its spec known) unless setup=False.
+def build_datamodule(cfg: DictConfig, setup: bool = True) -> DataInterface:
+    """The data module of cfg.data (FourSplitDataModule, or data._target_'s: StreamingDataModule),
+    set up (its spec known) unless setup=False. Consumers use it through DataInterface alone.
 
     Keys of cfg.data that the data module does not take (data.path, data.target, ...) are
     the source's own settings: configs/data/*.yaml forward them with ${data.<key>}."""
@@ -70,7 +77,7 @@ def unwrapped(fn, *args, **kwargs):
         raise
 
 
-def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, scheduler: bool = True):
+def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, scheduler: bool = True) -> TaskModule:
     """The TaskModule of cfg.model, with the net's `auto` keys (input_shape, num_outputs) filled
     from the data spec and the task, classes and class names passed on."""
     net_fill = {
@@ -96,7 +103,7 @@ def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, schedul
     return model
 
 
-def build_trainer(cfg: DictConfig, **overrides):
+def build_trainer(cfg: DictConfig, **overrides) -> L.Trainer:
     """The Lightning Trainer with the configured callbacks and loggers (overrides win)."""
     from .training.loggers import build_loggers
 
@@ -127,7 +134,7 @@ def sync_batchnorm(value, accelerator: str) -> bool:
     return bool(value)
 
 
-def build(cfg: DictConfig):
+def build(cfg: DictConfig) -> tuple[DataInterface, TaskModule, L.Trainer]:
     """Data module (set up), model and trainer, as the config says."""
     datamodule = build_datamodule(cfg)
     validate_objective(cfg, datamodule.spec)
@@ -138,11 +145,11 @@ def build(cfg: DictConfig):
 def resolved_objective(cfg) -> tuple[str, str]:
     """(metric, mode) of cfg with auto resolved, cfg untouched. For what must know the direction
     before any run builds its data (a sweep creating its study): with auto it reads the data once."""
+    from .evaluation.objective import AUTO as OBJECTIVE_AUTO
     from .evaluation.objective import resolve_objective
-    from .tasks import AUTO as TASK_AUTO
 
-    metric, mode = cfg.objective.get("metric", TASK_AUTO), cfg.objective.get("mode", TASK_AUTO)
-    if TASK_AUTO not in (metric, mode):
+    metric, mode = cfg.objective.get("metric", OBJECTIVE_AUTO), cfg.objective.get("mode", OBJECTIVE_AUTO)
+    if OBJECTIVE_AUTO not in (metric, mode):
         return metric, mode
     import copy
 

@@ -134,7 +134,7 @@ class CheckContext:
         self.max_examples = int((cfg.get("checks") or {}).get("max_examples", 4096))
         self._noreg = regularization_off(cfg)
         self._splits: dict = {}
-        self.test_reads_at_start = getattr(self.dm, "test_reads", 0)
+        self.test_reads_at_start = self.dm.test_reads
         self.make_model()  # a config error in model/optimizer surfaces here, before any check
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -174,7 +174,7 @@ class CheckContext:
         """Endless shuffled (x, y, index) batches of the train sample, in memory: short check
         runs do not wait for a file loader's workers or decoding."""
         x, y = self.split("train")
-        size, epoch = int(getattr(self.dm, "batch_size", 64) or 64), 0
+        size, epoch = self.dm.batch_size, 0
         while True:
             order = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.seed + epoch))
             for start in range(0, len(y), size):
@@ -248,7 +248,7 @@ def run_checks(
         ctx.out_dir = Path(out_dir) if out_dir else None
         for id in ids:
             results[id] = run_one(ctx, cfg, id, results)
-    reads = getattr(ctx.dm, "test_reads", 0) - ctx.test_reads_at_start
+    reads = ctx.dm.test_reads - ctx.test_reads_at_start
     if reads:  # a bug in a check: say so loudly rather than leak the vault quietly
         raise RuntimeError(f"the checks read the test split {reads} time(s); they must never do that")
     out = list(results.values())

@@ -285,7 +285,7 @@ def disjoint_splits(ctx, opts) -> Result:
             "item in one split"
             + (
                 " (data.group=inputs does, or data.group=COLUMN with an id column)"
-                if getattr(ctx.dm.source, "kind", None) == "table"
+                if ctx.spec.source_kind == "table"
                 else ""
             ),
             shown=f"{total} shared, above chance",
@@ -530,7 +530,7 @@ def shuffled(ctx, opts) -> Result:
     reshuffled = not torch.equal(first, again)
     eval_loaders = dm.val_dataloader()
     eval_loaders = eval_loaders if isinstance(eval_loaders, (list, tuple)) else [eval_loaders]
-    names = list(getattr(dm, "eval_splits", [None] * len(eval_loaders)))
+    names = list(dm.eval_splits)
     eval_shuffled = []
     for name, el in zip(names, eval_loaders):
         if name in DEV_SPLITS:

@@ -402,7 +402,7 @@ def all_params_learn(ctx, opts) -> Result:
     only the output layer may move; then the unfrozen net, where every parameter must learn."""
     model = ctx.make_model()
     net = model.net.train()
-    x, y = ctx.batch("train", int(getattr(ctx.dm, "batch_size", 64) or 64))
+    x, y = ctx.batch("train", ctx.dm.batch_size)
     freeze_epochs = int(getattr(model, "hparams", {}).get("freeze_epochs", 0) or 0)
     frozen_note = None
     if freeze_epochs > 0:

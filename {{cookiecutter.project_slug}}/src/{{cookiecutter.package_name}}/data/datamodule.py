@@ -843,6 +843,12 @@ class FourSplitDataModule(L.LightningDataModule):
         x, names = self.source.read_new(path)
         return self.standardizer.transform(x), names
 
+    def read_notes(self) -> list[str]:
+        return list(self.source.read_notes)
+
+    def skipped_rows(self) -> np.ndarray:
+        return self.source.skipped_rows
+
     # ------------------------------------------------------------------ Lightning's hooks
     def train_dataloader(self):
         # debug=overfit (trainer.overfit_batches) must fit the same batch every epoch, not a new one

@@ -77,6 +77,10 @@ class Source:
     input_shape: tuple = ()
     feature_names: list[str] | None = None
     standardizes_features: bool = False  # True: features(mean, std) returns them standardized (a table)
+    skipped_rows: np.ndarray = np.empty(0, dtype=np.int64)  # rows of the file left out by load() (no target)
+    read_notes: (
+        tuple[str, ...] | list[str]
+    ) = ()  # what the last read_new() has to say (a table: categories train never saw)
 
     def load(self) -> Examples:
         raise NotImplementedError
@@ -148,12 +152,39 @@ class DataSpec:
 Batch = tuple  # (inputs [B, *input_shape], targets [B], example indices [B]) from every loader
 
 
+class Standardization(Protocol):
+    """The standardization fitted on train (M7), as consumers may use it."""
+
+    mean: torch.Tensor | None  # per feature (tables, arrays) or per channel (images); None: off
+    std: torch.Tensor | None
+    input_range: dict | None  # train's range per feature, for predict.py's extrapolation warnings (M35)
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
 class DataInterface(Protocol):
-    """What consumers may ask of the data module (FourSplitDataModule implements it)."""
+    """What consumers may ask of the data module (FourSplitDataModule and StreamingDataModule
+    implement it): nothing else, so a consumer never needs getattr to find out."""
 
     spec: DataSpec  # after setup() or load_state_dict()
     test_reads: int  # how often the test split was opened (the vault's counter)
-    standardizer: object  # the fitted standardization: transform, inverse, input_range (M35)
+    standardizer: Standardization
+    eval_splits: tuple[str, ...]  # what validation reports on, in its loaders' order
+    batch_size: int  # the train loader's
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the source, split, encode the targets, fit the preprocessing on train (once)."""
+
+    def train_on_train_and_dev(self) -> None:
+        """From now on train is train + dev and nothing is validated (the final model, M8)."""
+
+    def skipped_rows(self) -> np.ndarray:
+        """Rows of the source's file left out for having no target (missing_targets.csv)."""
+
+    def read_notes(self) -> list[str]:
+        """What the last read_new() has to say about the new inputs (unseen categories)."""
 
     def loader(self, split: str, shuffle: bool = False):
         """Batches (x, y, index) of one split, standardized; `test` is counted."""

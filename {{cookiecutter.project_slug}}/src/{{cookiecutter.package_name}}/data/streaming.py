@@ -592,7 +592,15 @@ class StreamingDataModule(L.LightningDataModule):
         source = as_source(instantiate(config))
         source.load_state_dict(self._state.get("source") or {})
         x, names = source.read_new(path)
+        self._read_notes = list(source.read_notes)
         return self.standardizer.transform(x), names
+
+    def read_notes(self) -> list[str]:
+        return getattr(self, "_read_notes", [])
+
+    def skipped_rows(self) -> np.ndarray:
+        """None here: prepare_data.py said which rows it left out when it wrote the shards."""
+        return np.empty(0, dtype=np.int64)
 
     def _locate(self, index: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """part -> (rows of `index`, positions in that part), looking in test last and only if needed."""

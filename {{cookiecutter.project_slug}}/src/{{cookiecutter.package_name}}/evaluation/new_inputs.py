@@ -71,7 +71,7 @@ def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None
         xs, names = datamodule.read_new(str(source))
     except NotImplementedError:
         raise ConfigError(f"this run's data ({spec.source_kind}) cannot read new inputs from files") from None
-    for note in getattr(getattr(datamodule, "source", None), "read_notes", []):  # a table: categories it never saw
+    for note in datamodule.read_notes():  # a table: categories it never saw
         print(f"note: {note}")
     if len(xs) == 0:
         raise ConfigError(f"input={source} holds no examples; pass {INPUTS.get(spec.source_kind, 'new examples')}")

@@ -284,8 +284,7 @@ def spread_floor(datamodule, min_spread: float = 0.05) -> np.ndarray | None:
     the feature's magnitude): a feature that barely varies in train (a year column of 1931 and
     1932) would otherwise turn a faint re-encoding noise into several standard deviations and
     rule the distance. None for images (per-channel statistics) or unstandardized data."""
-    std = getattr(getattr(datamodule, "standardizer", None), "std", None)
-    mean = getattr(datamodule.standardizer, "mean", None) if std is not None else None
+    std, mean = datamodule.standardizer.std, datamodule.standardizer.mean
     if std is None or mean is None or std.ndim != 1 or len(datamodule.spec.input_shape) != 1:
         return None
     std, mean = std.double().numpy(), mean.double().numpy()

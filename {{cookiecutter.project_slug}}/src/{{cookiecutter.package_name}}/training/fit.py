@@ -70,7 +70,7 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     quality_options(cfg)  # the analysis keys, checked before training rather than after it
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, trainer = build(cfg)
-    write_skipped_rows(out_dir, getattr(datamodule, "source", None))  # a streamed module has no source
+    write_skipped_rows(out_dir, datamodule.skipped_rows())
     if cfg.get("ckpt_path"):
         # Everything a resume needs is checked before any file of the run is touched.
         checkpoint = check_resume(cfg, model, datamodule)
@@ -198,10 +198,9 @@ RESUME_MAY_CHANGE = (
 )
 
 
-def write_skipped_rows(out_dir: Path, source) -> None:
+def write_skipped_rows(out_dir: Path, rows) -> None:
     """missing_targets.csv: the file rows a table source left out for having no target (data/tables.py)."""
-    rows = getattr(source, "skipped_rows", None)
-    if rows is None or not len(rows):
+    if not len(rows):
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = ["row,line"] + [f"{r},{r + 2}" for r in rows.tolist()]  # line: in the file, counting the header

@@ -36,7 +36,7 @@ class ConstrainedCheckpoint(ModelCheckpoint):
     def on_fit_start(self, trainer, pl_module) -> None:
         example = None
         dm = trainer.datamodule
-        if dm is not None and getattr(dm, "spec", None) is not None:
+        if dm is not None and dm.spec is not None:
             example = dm.sample("train", 1)[0].to(pl_module.device)
         names = {c.name for c in self.constraints}
         self.static = measure_static(pl_module, example, names)
