@@ -26,9 +26,12 @@ CHECKOUT = json.loads({{ cookiecutter._checkout | default(none) | tojson | tojso
 CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
 
 PROJECT = Path.cwd()
-# What a template update must never diff or patch: the project's own history, and this record
-# itself (cruft rewrites it after an update). Also in pyproject.toml's [tool.cruft].
-CRUFT_SKIP = [".git", ".cruft.json"]
+# What a template update must never diff or patch: the project's own history, this record itself
+# (cruft rewrites it after an update), and the user folder, which is the user's alone. cruft
+# removes each entry from both renders of the template before it diffs them: a path without a *
+# is taken as one path relative to the project (a folder goes whole), one with a * as a glob.
+# Also in pyproject.toml's [tool.cruft] (which cruft reads from the project at update time).
+CRUFT_SKIP = [".git", ".cruft.json", {{ ("src/" ~ cookiecutter.package_name ~ "/user") | tojson }}]
 
 
 def remove_switched_off() -> None:

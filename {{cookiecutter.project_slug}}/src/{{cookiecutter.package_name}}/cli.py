@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -255,13 +256,90 @@ def _remove_own_unused_run_dir() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# The package before its stage folders (data/ tasks/ model/ training/ ... user/): a project baked
+# then and brought forward with `cruft update` can still hold its own nets.py / sources.py at the
+# top of the package (cruft moves an edited one into user/ only where git's diff finds the rename;
+# with diff.renames off it stays), and the configs the user wrote (copies of the template's) still
+# name the old places. Both are said in one line before Hydra composes; nothing old is made to work.
+_MOVED_MODULES = {"nets": "the template's MLP and CNN", "sources": "load_digits and the other sources"}
+_MOVED_TARGETS = {  # a config target of the old layout -> where it is now
+    "model.TaskModule": "model.task_module.TaskModule",
+    "data.FourSplitDataModule": "data.datamodule.FourSplitDataModule",
+    "images.ImageFolderSource": "data.images.ImageFolderSource",
+    "tables.TableSource": "data.tables.TableSource",
+    "streaming.StreamingDataModule": "data.streaming.StreamingDataModule",
+    "crossval.CrossValidationCallback": "evaluation.crossval.CrossValidationCallback",
+    "training.LastCheckpoint": "training.callbacks.checkpoints.LastCheckpoint",
+    "objective.ConstrainedCheckpoint": "training.callbacks.checkpoints.ConstrainedCheckpoint",
+    "end_of_run.RunRecorder": "training.callbacks.run_recorder.RunRecorder",
+    "epoch_metrics.EpochMetrics": "training.callbacks.epoch_metrics.EpochMetrics",
+    "monitoring.ActivationGradientMonitor": "training.callbacks.monitoring.ActivationGradientMonitor",
+    "preemption.Preemption": "training.callbacks.preemption.Preemption",
+}
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when it is inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _listed(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
+
+
+def from_before_the_user_folder(configs: Path | None) -> str | None:
+    """What a project baked before the stage folders still has to move, in one line, or None.
+    File-exists checks and a read of the configs' text: no import, so --help stays instant."""
+    package_dir = Path(__file__).resolve().parent
+    package = package_dir.name
+    said = []
+    old_files = [name for name in _MOVED_MODULES if (package_dir / f"{name}.py").is_file()]
+    for name in old_files:
+        old, new = package_dir / f"{name}.py", package_dir / "user" / f"{name}.py"
+        imports = "'from .config import ConfigError' to 'from ..common import ConfigError'"
+        said.append(
+            f"{_shown(old)} is from before the user/ folder: move your own {name} into {_shown(new)} (beside "
+            f"{_MOVED_MODULES[name]}), change '{package}.{name}.' to '{package}.user.{name}.' in configs/, and "
+            f"{imports}; then delete {_shown(old)}"
+        )
+    files, changes = [], {}  # the configs that name an old place; old -> new, in the order found
+    for config in sorted(configs.rglob("*.yaml")) if configs is not None and configs.is_dir() else []:
+        try:
+            text = config.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+        named = False
+        for dotted in re.findall(rf"(?<![\w.]){re.escape(package)}\.([A-Za-z_][\w.]*)", text):
+            module = dotted.partition(".")[0]
+            if dotted in _MOVED_TARGETS:
+                changes[f"{package}.{dotted}"] = f"{package}.{_MOVED_TARGETS[dotted]}"
+            elif module in _MOVED_MODULES and "." in dotted and module not in old_files:  # else said above
+                changes[f"{package}.{module}."] = f"{package}.user.{module}."
+            else:
+                continue
+            named = True
+        if named:
+            files.append(_shown(config))
+    if files:
+        pairs = [f"'{old}' to '{new}'" for old, new in changes.items()]
+        said.append(
+            f"{_listed(files)} name{'s' if len(files) == 1 else ''} places from before the stage folders: "
+            f"change {_listed(pairs)}"
+        )
+    return "; ".join(said) or None
+
+
 def run_hydra_app(main, started: list | None = None) -> None:
     """Run a @hydra.main script. An override or config that Hydra cannot compose (a typo in a
     key, an unknown option of a config group, a value it cannot parse) is one line on stderr
     and exit 2, before any run folder exists; `started` is non-empty once a job began (by
     default: once Hydra set up a job), and what happens after that is the job's own (its exit
-    code, or its traceback for a bug). `--help` first prints the script's docstring (its usage),
-    then Hydra's help (a tool script's keys and defaults: configs/hydra/tool.yaml)."""
+    code, or its traceback for a bug). A project from before the user/ folder is refused the same
+    way (from_before_the_user_folder says what to move). `--help` first prints the script's
+    docstring (its usage), then Hydra's help (a tool script's keys and defaults: configs/hydra/tool.yaml)."""
     from hydra._internal.utils import get_args_parser  # the parser @hydra.main reads sys.argv with
     from hydra.core.hydra_config import HydraConfig
 
@@ -280,6 +358,10 @@ def run_hydra_app(main, started: list | None = None) -> None:
     else:  # before Hydra makes a run folder; costs nothing when no torchvision is installed
         from . import BrokenInstall, require_loadable_torchvision
 
+        script = getattr(main, "__wrapped__", main).__globals__.get("__file__") or sys.argv[0]
+        if moved := from_before_the_user_folder(Path(script).resolve().parent / "configs"):
+            print(f"error: {moved}", file=sys.stderr)
+            sys.exit(2)
         try:
             require_loadable_torchvision()
         except BrokenInstall as e:
