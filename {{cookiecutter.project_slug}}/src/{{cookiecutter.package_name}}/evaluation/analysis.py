@@ -27,6 +27,7 @@ import csv
 import datetime as dt
 import math
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +225,44 @@ def image_grid(images: torch.Tensor, titles: list[str], title: str, cols: int = 
 
 
 # --------------------------------------------------------------------------- the analysis
+@dataclass
+class Looked:
+    """What every part of one split's error analysis shares: the model's outputs and the
+    examples they belong to (named, and as pictures for image data)."""
+
+    task: Task
+    datamodule: object  # the DataInterface
+    out: torch.Tensor
+    y: torch.Tensor
+    loss: np.ndarray  # per example
+    index: np.ndarray  # the examples' positions in the source, what hand-written tags match on
+    described: list[dict]  # per example: its name and what a person knows it by
+    out_dir: Path
+    loggers: tuple
+    split: str
+    worst_k: int
+
+    @property
+    def spec(self):
+        return self.datamodule.spec
+
+    @property
+    def image(self) -> bool:
+        return is_image(tuple(self.spec.input_shape))
+
+    def pictures(self, which: np.ndarray) -> torch.Tensor:
+        return unstandardize(self.datamodule, self.datamodule.examples(torch.from_numpy(self.index[which]))[0])
+
+    def grid(self, which: np.ndarray, titles: list[str], title: str, name: str) -> str:
+        fig = image_grid(self.pictures(which), titles, title)
+        return str(save_figure(fig, self.out_dir / f"{name}.png", self.loggers, f"analysis/{name}"))
+
+    def row(self, rank: int, i: int, **values) -> dict:
+        """One row of worst_mistakes.csv (and its kin): rank, example, values, the tag columns."""
+        head = {"rank": rank, "index": int(self.index[i]), "example": self.described[i]["example"]}
+        return {**head, **values, "mislabeled": "", "note": "", **_columns(self.described[i])}
+
+
 @torch.no_grad()
 def error_analysis(
     predictions,
@@ -240,134 +279,96 @@ def error_analysis(
     Rows carry the example's name (file path, table row) and class names; `index` is the
     example's position in the source, what hand-written tags are matched on. `suspects`:
     dataset index -> suggested class id of the examples whose label looks wrong."""
-    out_dir = Path(out_dir)
-    spec = datamodule.spec
     out, y = predictions.out, predictions.y
-    loss = task.per_example_loss(out, y).numpy()
-    pred = task.predict(out).numpy()
-    y_np = y.numpy()
     index = predictions.index.numpy()
-    image = is_image(tuple(spec.input_shape))
-    described = datamodule.describe(index)  # {"example": name, and what a person knows it by}
-    result: dict = {"split": split}
-
-    def pictures(which: np.ndarray) -> torch.Tensor:
-        return unstandardize(datamodule, datamodule.examples(torch.from_numpy(index[which]))[0])
-
-    if not task.classes:  # values (regression): the largest errors, and predicted against true
-        order = np.argsort(-np.abs(pred - y_np))
-        rows = [
-            {
-                "rank": r + 1,
-                "index": int(index[i]),
-                "example": described[i]["example"],
-                "y_true": float(y_np[i]),
-                "y_pred": round(float(pred[i]), 4),
-                "abs_error": round(float(abs(pred[i] - y_np[i])), 4),
-                "mislabeled": "",
-                "note": "",
-                **_columns(described[i]),
-            }
-            for r, i in enumerate(order)
-        ]
-        carry_tags({out_dir / "worst_mistakes.csv": rows})
-        result["worst_mistakes_csv"] = str(write_csv(out_dir / "worst_mistakes.csv", rows))
-        plt = _plt()
-        fig, ax = plt.subplots(figsize=(5.5, 5))
-        ax.scatter(y_np, pred, s=12, alpha=0.6)
-        lo, hi = float(min(y_np.min(), pred.min())), float(max(y_np.max(), pred.max()))
-        ax.plot([lo, hi], [lo, hi], color="black", ls="--", lw=1, label="perfect prediction")
-        ax.set_xlabel(f"true {spec.target_name or 'value'}")
-        ax.set_ylabel(f"predicted {spec.target_name or 'value'}")
-        ax.set_title(f"Predicted vs true on {split} (n={len(y_np)})")
-        ax.legend()
-        result["predicted_vs_true"] = str(
-            save_figure(fig, out_dir / "predicted_vs_true.png", loggers, "analysis/predicted_vs_true")
-        )
-        print(f"\nWorst {split} predictions (largest |error|), all in {result['worst_mistakes_csv']}:")
-        for row in rows[:5]:
-            print(
-                f"  {row['example']:<12} true {row['y_true']:<10.4g} predicted {row['y_pred']:<10.4g} |error| {row['abs_error']:.4g}"
-            )
-        return result
+    looked = Looked(
+        task, datamodule, out, y, task.per_example_loss(out, y).numpy(), index,
+        datamodule.describe(index), Path(out_dir), tuple(loggers), split, worst_k,
+    )  # fmt: skip
+    if not task.classes:
+        return value_analysis(looked)
     if not task.single_label:
-        return label_analysis(
-            task, out, y, loss, index, described, pictures, image, result, out_dir, loggers, split, worst_k, spec
-        )
+        return label_analysis(looked)
+    return class_analysis(looked, suspects)
 
-    names = [spec.class_name(c) for c in range(spec.num_classes or 2)]
-    probs = task.probabilities(out).numpy()
-    y_int = y_np.astype(np.int64)
-    matrix = confusion(pred, y_int, len(names))
-    classes = per_class(matrix, names)
-    write_csv(
-        out_dir / "confusion_matrix.csv",
-        [{"true\\pred": names[c], **{names[j]: int(v) for j, v in enumerate(matrix[c])}} for c in range(len(names))],
+
+def value_analysis(a: Looked) -> dict:
+    """Values (regression): the largest errors, and predicted against true."""
+    pred, y_np = a.task.predict(a.out).numpy(), a.y.numpy()
+    order = np.argsort(-np.abs(pred - y_np))
+    rows = [
+        a.row(r + 1, i, y_true=float(y_np[i]), y_pred=round(float(pred[i]), 4),
+              abs_error=round(float(abs(pred[i] - y_np[i])), 4))
+        for r, i in enumerate(order)
+    ]  # fmt: skip
+    carry_tags({a.out_dir / "worst_mistakes.csv": rows})
+    result = {"split": a.split, "worst_mistakes_csv": str(write_csv(a.out_dir / "worst_mistakes.csv", rows))}
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.scatter(y_np, pred, s=12, alpha=0.6)
+    lo, hi = float(min(y_np.min(), pred.min())), float(max(y_np.max(), pred.max()))
+    ax.plot([lo, hi], [lo, hi], color="black", ls="--", lw=1, label="perfect prediction")
+    ax.set_xlabel(f"true {a.spec.target_name or 'value'}")
+    ax.set_ylabel(f"predicted {a.spec.target_name or 'value'}")
+    ax.set_title(f"Predicted vs true on {a.split} (n={len(y_np)})")
+    ax.legend()
+    result["predicted_vs_true"] = str(
+        save_figure(fig, a.out_dir / "predicted_vs_true.png", a.loggers, "analysis/predicted_vs_true")
     )
-    result["class_names"] = names
-    result["confusion_matrix"] = matrix.tolist()
-    result["per_class"] = classes
-    result["per_class_csv"] = str(write_csv(out_dir / "per_class_metrics.csv", classes))
-    result["confusion_matrix_png"] = str(
-        save_figure(
-            confusion_figure(matrix, split, names),
-            out_dir / "confusion_matrix.png",
-            loggers,
-            "analysis/confusion_matrix",
+    print(f"\nWorst {a.split} predictions (largest |error|), all in {result['worst_mistakes_csv']}:")
+    for row in rows[:5]:
+        print(
+            f"  {row['example']:<12} true {row['y_true']:<10.4g} predicted {row['y_pred']:<10.4g} |error| {row['abs_error']:.4g}"
         )
+    return result
+
+
+def class_analysis(a: Looked, suspects: dict | None) -> dict:
+    """One class per example: the confusion matrix, per-class metrics, the worst mistakes and
+    the least confident correct examples (highest loss first), tagged rows to carry over."""
+    spec, out_dir = a.spec, a.out_dir
+    names = [spec.class_name(c) for c in range(spec.num_classes or 2)]
+    pred, probs, y_int = (
+        a.task.predict(a.out).numpy(),
+        a.task.probabilities(a.out).numpy(),
+        a.y.numpy().astype(np.int64),
     )
+    result = {"split": a.split, **confusion_files(pred, y_int, names, a)}
 
     def row(rank, i):
-        return {
-            "rank": rank,
-            "index": int(index[i]),
-            "example": described[i]["example"],
-            "y_true": names[y_int[i]],
-            "y_pred": names[pred[i]],
-            "confidence": round(float(probs[i, pred[i]]), 4),
-            "p_true": round(float(probs[i, y_int[i]]), 4),
-            "loss": round(float(loss[i]), 4),
-            **_suspect(suspects, int(index[i]), names),
-            "mislabeled": "",
-            "note": "",
-            **_columns(described[i]),
-        }
+        return a.row(
+            rank, i, y_true=names[y_int[i]], y_pred=names[pred[i]], confidence=round(float(probs[i, pred[i]]), 4),
+            p_true=round(float(probs[i, y_int[i]]), 4), loss=round(float(a.loss[i]), 4),
+            **_suspect(suspects, int(a.index[i]), names),
+        )  # fmt: skip
 
-    wrong = np.flatnonzero(pred != y_int)
-    right = np.flatnonzero(pred == y_int)
-    wrong = wrong[np.argsort(-loss[wrong], kind="stable")]
-    right = right[np.argsort(-loss[right], kind="stable")]
+    wrong, right = np.flatnonzero(pred != y_int), np.flatnonzero(pred == y_int)
+    wrong, right = wrong[np.argsort(-a.loss[wrong], kind="stable")], right[np.argsort(-a.loss[right], kind="stable")]
     result["n_mistakes"] = int(len(wrong))
     wrong_rows, right_rows = [row(r + 1, i) for r, i in enumerate(wrong)], [row(r + 1, i) for r, i in enumerate(right)]
     carry_tags({out_dir / "worst_mistakes.csv": wrong_rows, out_dir / "correct_examples.csv": right_rows})
     result["worst_mistakes_csv"] = str(write_csv(out_dir / "worst_mistakes.csv", wrong_rows))
     result["correct_examples_csv"] = str(write_csv(out_dir / "correct_examples.csv", right_rows))
-    if image and len(wrong):
-        top = wrong[:worst_k]
+    if a.image and len(wrong):
+        top = wrong[: a.worst_k]
         titles = [
-            f"{_short(described[i]['example'])}\ntrue {names[y_int[i]]} → {names[pred[i]]}\np={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}"
+            f"{_short(a.described[i]['example'])}\ntrue {names[y_int[i]]} → {names[pred[i]]}\n"
+            f"p={probs[i, pred[i]]:.2f} loss {a.loss[i]:.2f}"
             for i in top
         ]
-        fig = image_grid(
-            pictures(top), titles, f"Worst {len(top)} of {len(wrong)} {split} mistakes (highest loss first)"
-        )
-        result["worst_mistakes_png"] = str(
-            save_figure(fig, out_dir / "worst_mistakes.png", loggers, "analysis/worst_mistakes")
-        )
-    if image and len(right):
-        top = right[:worst_k]
+        title = f"Worst {len(top)} of {len(wrong)} {a.split} mistakes (highest loss first)"
+        result["worst_mistakes_png"] = a.grid(top, titles, title, "worst_mistakes")
+    if a.image and len(right):
+        top = right[: a.worst_k]
         titles = [
-            f"{_short(described[i]['example'])}\n{names[y_int[i]]}\np={probs[i, pred[i]]:.2f} loss {loss[i]:.2f}"
+            f"{_short(a.described[i]['example'])}\n{names[y_int[i]]}\np={probs[i, pred[i]]:.2f} loss {a.loss[i]:.2f}"
             for i in top
         ]
-        fig = image_grid(pictures(top), titles, f"Least confident {len(top)} of {len(right)} correct {split} examples")
-        result["correct_examples_png"] = str(
-            save_figure(fig, out_dir / "correct_examples.png", loggers, "analysis/correct_examples")
-        )
-
-    weakest = sorted(classes, key=lambda r: r["f1"])[:3]
+        title = f"Least confident {len(top)} of {len(right)} correct {a.split} examples"
+        result["correct_examples_png"] = a.grid(top, titles, title, "correct_examples")
+    weakest = sorted(result["per_class"], key=lambda r: r["f1"])[:3]
     print(
-        f"\nError analysis on {split}: {len(wrong)} of {len(y_int)} wrong; weakest classes by F1: "
+        f"\nError analysis on {a.split}: {len(wrong)} of {len(y_int)} wrong; weakest classes by F1: "
         + ", ".join(f"{r['class']} (P {r['precision']:.2f} R {r['recall']:.2f} F1 {r['f1']:.2f})" for r in weakest)
     )
     if len(wrong):
@@ -375,43 +376,44 @@ def error_analysis(
             f"  worst mistakes: {result.get('worst_mistakes_png', result['worst_mistakes_csv'])}  (tag "
             f"them in {Path(result['worst_mistakes_csv']).name})"
         )
-        if not image:
-            for r in (row(k + 1, i) for k, i in enumerate(wrong[:5])):
-                print(
-                    f"  {r['example']:<12} true {r['y_true']} predicted {r['y_pred']} (p={r['confidence']:.2f}, loss {r['loss']:.2f})"
-                )
+        for r in [] if a.image else wrong_rows[:5]:
+            print(
+                f"  {r['example']:<12} true {r['y_true']} predicted {r['y_pred']} (p={r['confidence']:.2f}, loss {r['loss']:.2f})"
+            )
     return result
 
 
-def label_analysis(
-    task, out, y, loss, index, described, pictures, image, result, out_dir, loggers, split, worst_k, spec
-) -> dict:
+def confusion_files(pred: np.ndarray, y_int: np.ndarray, names: list[str], a: Looked) -> dict:
+    """The confusion matrix (CSV, PNG) and per-class precision, recall and F1 (CSV)."""
+    matrix = confusion(pred, y_int, len(names))
+    classes = per_class(matrix, names)
+    write_csv(
+        a.out_dir / "confusion_matrix.csv",
+        [{"true\\pred": names[c], **{names[j]: int(v) for j, v in enumerate(matrix[c])}} for c in range(len(names))],
+    )
+    figure = confusion_figure(matrix, a.split, names)
+    return {
+        "class_names": names,
+        "confusion_matrix": matrix.tolist(),
+        "per_class": classes,
+        "per_class_csv": str(write_csv(a.out_dir / "per_class_metrics.csv", classes)),
+        "confusion_matrix_png": str(
+            save_figure(figure, a.out_dir / "confusion_matrix.png", a.loggers, "analysis/confusion_matrix")
+        ),
+    }
+
+
+def label_analysis(a: Looked) -> dict:
     """Several labels per example (multilabel): per-label precision, recall and F1 over the
     labels present, and the examples with a wrong label, highest loss first (missing labels
     never count as wrong)."""
+    task, spec, out_dir = a.task, a.spec, a.out_dir
     names = [spec.class_name(j) for j in range(task.num_classes)]
-    pred = task.predict(out).numpy().astype(bool)
-    y_np = y.numpy()
+    pred = task.predict(a.out).numpy().astype(bool)
+    y_np = a.y.numpy()
     present, truth = ~np.isnan(y_np), np.nan_to_num(y_np) == 1
-    rows = []
-    for j, name in enumerate(names):
-        p, t, m = pred[:, j], truth[:, j], present[:, j]
-        tp, fp, fn = int((p & t & m).sum()), int((p & ~t & m).sum()), int((~p & t & m).sum())
-        precision, recall = (tp / (tp + fp) if tp + fp else 0.0), (tp / (tp + fn) if tp + fn else 0.0)
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows.append(
-            {
-                "label": name,
-                "precision": round(precision, 4),
-                "recall": round(recall, 4),
-                "f1": round(f1, 4),
-                "positives": int((t & m).sum()),
-                "present": int(m.sum()),
-                "missing": int((~m).sum()),
-            }
-        )
-    result["label_names"] = names
-    result["per_label"] = rows
+    rows = [per_label(name, pred[:, j], truth[:, j], present[:, j]) for j, name in enumerate(names)]
+    result = {"split": a.split, "label_names": names, "per_label": rows}
     result["per_label_csv"] = str(write_csv(out_dir / "per_label_metrics.csv", rows))
 
     def text(i, which):
@@ -419,38 +421,26 @@ def label_analysis(
 
     wrong_labels = (pred != truth) & present
     wrong = np.flatnonzero(wrong_labels.any(1))
-    wrong = wrong[np.argsort(-loss[wrong], kind="stable")]
+    wrong = wrong[np.argsort(-a.loss[wrong], kind="stable")]
     mistakes = [
-        {
-            "rank": r + 1,
-            "index": int(index[i]),
-            "example": described[i]["example"],
-            "y_true": task.describe_target(y[i], spec.class_name),
-            "y_pred": text(i, pred),
-            "wrong_labels": text(i, wrong_labels),
-            "loss": round(float(loss[i]), 4),
-            "mislabeled": "",
-            "note": "",
-            **_columns(described[i]),
-        }
+        a.row(r + 1, i, y_true=task.describe_target(a.y[i], spec.class_name), y_pred=text(i, pred),
+              wrong_labels=text(i, wrong_labels), loss=round(float(a.loss[i]), 4))
         for r, i in enumerate(wrong)
-    ]
+    ]  # fmt: skip
     carry_tags({out_dir / "worst_mistakes.csv": mistakes})
     result["n_mistakes"] = int(len(wrong))
     result["worst_mistakes_csv"] = str(write_csv(out_dir / "worst_mistakes.csv", mistakes))
-    if image and len(wrong):
-        top = wrong[:worst_k]
+    if a.image and len(wrong):
+        top = wrong[: a.worst_k]
         titles = [
-            f"{_short(described[i]['example'])}\nwrong: {_short(text(i, wrong_labels))}\nloss {loss[i]:.2f}"
+            f"{_short(a.described[i]['example'])}\nwrong: {_short(text(i, wrong_labels))}\nloss {a.loss[i]:.2f}"
             for i in top
         ]
-        fig = image_grid(pictures(top), titles, f"Worst {len(top)} of {len(wrong)} {split} examples with a wrong label")
-        result["worst_mistakes_png"] = str(
-            save_figure(fig, out_dir / "worst_mistakes.png", loggers, "analysis/worst_mistakes")
-        )
+        title = f"Worst {len(top)} of {len(wrong)} {a.split} examples with a wrong label"
+        result["worst_mistakes_png"] = a.grid(top, titles, title, "worst_mistakes")
     weakest = sorted(rows, key=lambda r: r["f1"])[:3]
     print(
-        f"\nError analysis on {split}: {len(wrong)} of {len(y_np)} examples have a wrong label; weakest labels by F1: "
+        f"\nError analysis on {a.split}: {len(wrong)} of {len(y_np)} examples have a wrong label; weakest labels by F1: "
         + ", ".join(f"{r['label']} (P {r['precision']:.2f} R {r['recall']:.2f} F1 {r['f1']:.2f})" for r in weakest)
     )
     for r in mistakes[:5]:
@@ -458,6 +448,17 @@ def label_analysis(
             f"  {r['example']:<12} true {r['y_true']} predicted {r['y_pred']} (wrong: {r['wrong_labels']}, loss {r['loss']:.2f})"
         )
     return result
+
+
+def per_label(name: str, p: np.ndarray, t: np.ndarray, m: np.ndarray) -> dict:
+    """Precision, recall and F1 of one label over the examples where it is present (m)."""
+    tp, fp, fn = int((p & t & m).sum()), int((p & ~t & m).sum()), int((~p & t & m).sum())
+    precision, recall = (tp / (tp + fp) if tp + fp else 0.0), (tp / (tp + fn) if tp + fn else 0.0)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "label": name, "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+        "positives": int((t & m).sum()), "present": int(m.sum()), "missing": int((~m).sum()),
+    }  # fmt: skip
 
 
 def _suspect(suspects: dict | None, index: int, names: list[str]) -> dict:

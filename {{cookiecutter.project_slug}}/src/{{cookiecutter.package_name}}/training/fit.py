@@ -61,27 +61,44 @@ def requeued_slurm_job(cfg: DictConfig) -> None:
 
 
 def fit_and_summarize(cfg: DictConfig) -> dict:
+    """The recipe of train.py: build, check (or check the resume), fit, then score the selected
+    checkpoint and report on it. Returns summary.json's content."""
     requeued_slurm_job(cfg)
     if cfg.get("ckpt_path"):
         resume_in_its_own_run(cfg)
-    out_dir = Path(cfg.paths.output_dir)
     from ..evaluation.reports import quality_options
 
     quality_options(cfg)  # the analysis keys, checked before training rather than after it
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, trainer = build(cfg)
-    write_skipped_rows(out_dir, datamodule.skipped_rows())
+    write_skipped_rows(Path(cfg.paths.output_dir), datamodule.skipped_rows())
+    before_fit(cfg, datamodule, model, trainer)
+    fit(cfg, model, datamodule, trainer)
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # What follows is rank 0's reporting alone: nothing may wait for the other ranks.
+        torch.distributed.destroy_process_group()
+    if not trainer.is_global_zero:
+        return {"scores": {"dev": None}}
+    return summarize(cfg, model, datamodule, trainer, best)
+
+
+def before_fit(cfg: DictConfig, datamodule, model, trainer) -> None:
+    """A resume is checked before any file of the run is touched (and its logs continue); a new
+    run runs the fast checks (a failure stops here, exit 1) and records its provenance. Then the
+    resolved config, with the data spec, goes to every logger."""
+    out_dir = Path(cfg.paths.output_dir)
     if cfg.get("ckpt_path"):
-        # Everything a resume needs is checked before any file of the run is touched.
         checkpoint = check_resume(cfg, model, datamodule)
         print("checks: ran before the interruption (checks.json); not run again on resume")
-        info = Path(cfg.paths.output_dir) / "run_info.json"
+        info = out_dir / "run_info.json"
         ids = json.loads(info.read_text()) if info.is_file() else {}
         continue_logs(
             trainer.loggers, int(checkpoint["global_step"]), ids.get("wandb_run_id"), ids.get("mlflow_run_id")
         )
     else:
-        from ..checks import before_training  # the fast sanity checks; a failure stops here (exit 1)
+        from ..checks import before_training
 
         try:
             before_training(cfg, datamodule)  # configs/checks: checks.before_train=fast|all|false
@@ -99,12 +116,16 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
             continue  # MLflow's params are write-once: the run logged them before its interruption
         logger.log_hyperparams(resolved)
 
+
+def fit(cfg: DictConfig, model, datamodule, trainer) -> None:
+    """trainer.fit; a signal (SIGTERM, SIGUSR1, Ctrl-C) ends it with last.ckpt written, a line
+    saying how to go on, and exit 128 + the signal."""
     from .callbacks.preemption import signal_of
 
     try:
         with compiled_for_fit(model.net, bool(cfg.model.get("compile", False))):
             trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    except BaseException as e:  # a signal: last.ckpt is written; say how to go on, exit 128 + signal
+    except BaseException as e:
         signum = signal_of(e)
         if signum is None:
             raise
@@ -112,51 +133,42 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
         print(note, file=sys.stderr)
         sys.exit(128 + signum)
 
-    checkpoint = trainer.checkpoint_callback
-    best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        # What follows is rank 0's reporting alone: nothing may wait for the other ranks.
-        torch.distributed.destroy_process_group()
-    if not trainer.is_global_zero:
-        return {"scores": {"dev": None}}
-    # Score the selected checkpoint (not the last epoch) in eval mode on the three
-    # development splits, through the same inference path as every report. Test stays in the vault.
+
+def summarize(cfg: DictConfig, model, datamodule, trainer, best: str | None) -> dict:
+    """Score the selected checkpoint (not the last epoch) in eval mode on the three development
+    splits, through the same inference path as every report, beside the dumb baseline; then the
+    diagnosis, learning curves and error analysis (evaluation/end_of_run.py). Test stays in the vault."""
+    from ..evaluation.end_of_run import after_training, no_best_reason
+    from ..evaluation.objective import Objective
+    from ..evaluation.scoring import baseline_scores, evaluate_splits
+
+    out_dir, metric, objective = Path(cfg.paths.output_dir), cfg.objective.metric, Objective.from_cfg(cfg.objective)
     if best:
         model.load_state_dict(torch.load(best, map_location=model.device, weights_only=True)["state_dict"])
-    from ..evaluation.objective import Objective
-    from ..evaluation.scoring import evaluate_splits
-
-    scored = evaluate_splits(model, datamodule, model.task, Objective.from_cfg(cfg.objective))
+    scored = evaluate_splits(model, datamodule, model.task, objective)
     scores = {
         f"{split}/{k}": v for split, values in scored[0].items() for k, v in values.items() if k not in ("error", "n")
     }
-
+    baseline = baseline_scores(model.task, datamodule, objective)
     summary = {
-        "objective": cfg.objective.metric,
-        "scores": {split: scores.get(f"{split}/{cfg.objective.metric}") for split in ("train", "train_dev", "dev")},
+        "objective": metric,
+        "scores": {split: scores.get(f"{split}/{metric}") for split in ("train", "train_dev", "dev")},
         "all_scores": scores,
         "best_checkpoint": best,
         "last_checkpoint": last_checkpoint(trainer),
         "epochs": trainer.current_epoch,
         "output_dir": str(out_dir),
         "test_split_reads": datamodule.test_reads,
-    }
-    from ..evaluation.scoring import baseline_scores
-
-    baseline = baseline_scores(model.task, datamodule, Objective.from_cfg(cfg.objective))
-    summary["baseline"] = {
-        "prediction": model.task.describe_constant(True),
-        "scores": {split: values.get(cfg.objective.metric) for split, values in baseline.items()},
+        "baseline": {
+            "prediction": model.task.describe_constant(True),
+            "scores": {split: values.get(metric) for split, values in baseline.items()},
+        },
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     # The data spec and the preprocessing fitted on train, readable (the checkpoints hold the same)
     (out_dir / "preprocessing.json").write_text(
         json.dumps(datamodule.state_dict(), indent=1, default=lambda t: t.tolist())
     )
-    # Diagnosis (bias/variance/mismatch), learning curves, error analysis on dev: evaluation/end_of_run.py
-    # (the report: evaluation/reports.py)
-    from ..evaluation.end_of_run import after_training, no_best_reason
-
     if reason := no_best_reason(cfg, summary, trainer):
         summary["no_best_reason"] = reason
     print_summary(summary, trainer)
