@@ -108,9 +108,6 @@ MAY_IMPORT = {
 # Known exceptions, each with its reason; a new one needs a reason here.
 EXCEPTIONS = {
     ("data.streaming", "build"): "prepare() builds the four splits it writes as shards (prepare_data.py)",
-    ("model.task_module", "training.callbacks.epoch_metrics"): (
-        "TaskModule logs in steps only without the EpochMetrics callback: two ways of epoch metrics (issue 23)"
-    ),
 }
 
 
@@ -170,3 +167,29 @@ def test_the_stage_rules_catch_a_stage_reaching_up(tmp_path, monkeypatch):
         test_each_stage_imports_only_the_stages_it_may()
     with pytest.raises(AssertionError, match="model.planted -> user.nets"):
         test_nothing_of_the_recipe_imports_the_user_folder()
+
+
+LONG = 60  # lines: a function longer than this says why, in a "# long: ..." comment right above it
+
+
+def long_functions_without_a_reason(package: Path) -> list[str]:
+    found = []
+    for path in package.rglob("*.py"):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > LONG:
+                top = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+                if top == 0 or not lines[top - 1].strip().startswith("# long: "):
+                    found.append(f"{path.relative_to(package).as_posix()}:{node.lineno} {node.name}")
+    return found
+
+
+def test_a_long_function_says_why_it_is_long():
+    assert long_functions_without_a_reason(PACKAGE) == []
+
+
+def test_the_long_function_rule_catches_one_without_a_reason(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(LONG))
+    (tmp_path / "a.py").write_text(f"def short():\n    pass\n\n\ndef long_one():\n{body}\n")
+    (tmp_path / "b.py").write_text(f"# long: a table of values\ndef reasoned():\n{body}\n")
+    assert long_functions_without_a_reason(tmp_path) == ["a.py:5 long_one"]

@@ -104,12 +104,19 @@ def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, schedul
 
 
 def build_trainer(cfg: DictConfig, **overrides) -> L.Trainer:
-    """The Lightning Trainer with the configured callbacks and loggers (overrides win)."""
+    """The Lightning Trainer with the configured callbacks and loggers (overrides win).
+
+    EpochMetrics comes first, always, whatever the config or the caller lists: every split's
+    metrics are computed there once an epoch, and every other callback (checkpoints, early
+    stopping, the run recorder, pruning) reads them after it."""
+    from .training.callbacks.epoch_metrics import EpochMetrics
     from .training.loggers import build_loggers
 
     callbacks = overrides.pop("callbacks", None)
     if callbacks is None:
         callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    metrics = [c for c in callbacks if isinstance(c, EpochMetrics)] or [EpochMetrics()]
+    callbacks = metrics[:1] + [c for c in callbacks if not isinstance(c, EpochMetrics)]
     logger = overrides.pop("logger", None)
     if logger is None:
         logger = build_loggers(cfg) or False

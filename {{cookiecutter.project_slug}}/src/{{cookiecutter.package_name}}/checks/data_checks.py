@@ -239,6 +239,7 @@ def _holders(ctx, c: int, at_most: int = 20) -> list[str]:
 PAIRS = (("train", "train_dev"), ("train", "dev"), ("train_dev", "dev"))  # (reference, queries)
 
 
+# long: a check reads top to bottom (measure, judge against chance, say); a third of it is the messages
 @check("data.disjoint_splits")
 def disjoint_splits(ctx, opts) -> Result:
     """Exact copies across train, train_dev, dev, judged against what random splitting of this

@@ -98,6 +98,7 @@ def activation_in_forward(task, net, x) -> str | None:
     return problems[0] if all(problems) else None
 
 
+# long: a check reads top to bottom; the two judgements (too confident, too good) share every measured value
 @check("model.initial_loss", needs=NEEDS)
 def initial_loss(ctx, opts) -> Result:
     """Untrained loss (regularization off) ~ the loss of the constant it starts at, over several inits."""
@@ -224,6 +225,7 @@ def _loss_fn(ctx, net, x, y):
     return lambda: ctx.task.loss(net(x), y)
 
 
+# long: a check reads top to bottom; the float64 copy, the sampling of entries and the verdict share their state
 @check("model.gradient", needs=NEEDS)
 def gradient(ctx, opts) -> Result:
     """Analytic vs centered-difference gradients in float64 on a sample of every parameter tensor."""
@@ -406,44 +408,9 @@ def all_params_learn(ctx, opts) -> Result:
     freeze_epochs = int(getattr(model, "hparams", {}).get("freeze_epochs", 0) or 0)
     frozen_note = None
     if freeze_epochs > 0:
-        from ..model.finetune import FreezeBackbone, split_head
-
-        head_name, head, backbone = split_head(net, x)
-        head_ids = {id(p) for p in head.parameters()} if head is not None else set()
-        start = {name: p.detach().clone() for name, p in net.named_parameters()}
-        FreezeBackbone.freeze(backbone, train_bn=False)  # as the callback does before training
-        factory = model.optimizer_factory
-        no_decay = {"weight_decay": 0.0} if "weight_decay" in getattr(factory, "keywords", {}) else {}
-        head_opt = factory(params=[p for p in net.parameters() if p.requires_grad], **no_decay)
-        head_opt.zero_grad()
-        ctx.task.loss(net(x), y).backward()
-        head_opt.step()
-        FreezeBackbone.make_trainable(backbone)  # and as it does at epoch freeze_epochs
-        moved = [
-            n for n, p in net.named_parameters() if id(p) not in head_ids and not torch.equal(p.detach(), start[n])
-        ]
-        stuck = [n for n, p in net.named_parameters() if id(p) in head_ids and torch.equal(p.detach(), start[n])]
-        net.zero_grad(set_to_none=True)
-        if moved or stuck or head is None:
-            problem = (
-                f"the backbone moved while frozen: {moved[:6]}"
-                if moved
-                else f"the output layer {head_name} did not change: {stuck}"
-                if stuck
-                else "no output layer found to train alone"
-            )
-            return Result(
-                "fail",
-                {"moved_while_frozen": moved, "head_unchanged": stuck},
-                "frozen: only the output layer changes",
-                f"one step with the backbone frozen (model.freeze_epochs={freeze_epochs}): {problem}",
-                "the output layer must reach the loss; frozen parameters must not be stepped (requires_grad=False)",
-                details={"moved_while_frozen": moved, "head_unchanged": stuck},
-            )
-        frozen_note = (
-            f"the backbone is frozen for the first {freeze_epochs} epochs by model.freeze_epochs (intended), and one "
-            f"step moved only the output layer {head_name}; unfrozen, "
-        )
+        failed, frozen_note = _one_frozen_step(ctx, model, net, x, y, freeze_epochs)
+        if failed:
+            return failed
     opt = ctx.optimizer(model)
     named = list(net.named_parameters())
     before = {name: p.detach().clone() for name, p in named}
@@ -452,40 +419,13 @@ def all_params_learn(ctx, opts) -> Result:
     opt.step()
     frozen = [name for name, p in named if not p.requires_grad]
     trainable = [(name, p) for name, p in named if p.requires_grad]
-    no_grad = [name for name, p in trainable if p.grad is None]
-    zero_grad = [name for name, p in trainable if p.grad is not None and not p.grad.any()]
     unchanged = [name for name, p in trainable if torch.equal(p.detach(), before[name])]
     nonfinite = [name for name, p in named if not torch.isfinite(p).all()]
     value = {"learned": len(trainable) - len(unchanged), "trainable": len(trainable), "frozen": len(frozen)}
     shown = f"{len(trainable) - len(unchanged)}/{len(trainable)} changed"
     threshold = "all change, finite"
     if unchanged or nonfinite:
-        causes = []
-        if no_grad:
-            causes.append(f"no gradient reaches {no_grad[:6]} (unused in forward, or cut by .detach()/torch.no_grad())")
-        if zero_grad:
-            causes.append(f"zero gradient for {zero_grad[:6]} (dead units, or an input that is always 0)")
-        if ctx.lr == 0:
-            causes.append("the learning rate is 0 (optimizer.lr=0)")
-        if nonfinite:
-            causes.append(
-                f"non-finite values in {nonfinite[:6]} after the step (learning rate far too high, or NaN gradients)"
-            )
-        rest = [n for n in unchanged if n not in no_grad + zero_grad]
-        if rest and ctx.lr != 0:
-            causes.append(
-                f"{rest[:6]} got a gradient but the optimizer did not move them (not passed to the optimizer?)"
-            )
-        return Result(
-            "fail",
-            value,
-            threshold,
-            f"{len(unchanged)} of {len(trainable)} trainable tensors did not change after one step: {unchanged[:6]}. "
-            + "; ".join(causes),
-            "make every parameter reach the loss, give the optimizer all parameters and a positive lr",
-            shown=shown,
-            details={"unchanged": unchanged, "no_grad": no_grad, "nonfinite": nonfinite, "frozen": frozen},
-        )
+        return _did_not_learn(ctx, trainable, unchanged, nonfinite, frozen, value, threshold, shown)
     if frozen:
         return Result(
             "warn",
@@ -498,3 +438,75 @@ def all_params_learn(ctx, opts) -> Result:
         )
     message = f"all {len(trainable)} trainable tensors changed after one step and are finite"
     return Result("pass", value, threshold, (frozen_note or "") + message, shown=shown)
+
+
+def _one_frozen_step(ctx, model, net, x, y, freeze_epochs: int) -> tuple[Result | None, str | None]:
+    """One step as fine-tuning starts it (the backbone frozen, as FreezeBackbone does), then the
+    net made trainable again: (a failed Result, None), or (None, what the pass message says)."""
+    from ..model.finetune import FreezeBackbone, split_head
+
+    head_name, head, backbone = split_head(net, x)
+    head_ids = {id(p) for p in head.parameters()} if head is not None else set()
+    start = {name: p.detach().clone() for name, p in net.named_parameters()}
+    FreezeBackbone.freeze(backbone, train_bn=False)  # as the callback does before training
+    factory = model.optimizer_factory
+    no_decay = {"weight_decay": 0.0} if "weight_decay" in getattr(factory, "keywords", {}) else {}
+    head_opt = factory(params=[p for p in net.parameters() if p.requires_grad], **no_decay)
+    head_opt.zero_grad()
+    ctx.task.loss(net(x), y).backward()
+    head_opt.step()
+    FreezeBackbone.make_trainable(backbone)  # and as it does at epoch freeze_epochs
+    moved = [n for n, p in net.named_parameters() if id(p) not in head_ids and not torch.equal(p.detach(), start[n])]
+    stuck = [n for n, p in net.named_parameters() if id(p) in head_ids and torch.equal(p.detach(), start[n])]
+    net.zero_grad(set_to_none=True)
+    if moved or stuck or head is None:
+        problem = (
+            f"the backbone moved while frozen: {moved[:6]}"
+            if moved
+            else f"the output layer {head_name} did not change: {stuck}"
+            if stuck
+            else "no output layer found to train alone"
+        )
+        return Result(
+            "fail",
+            {"moved_while_frozen": moved, "head_unchanged": stuck},
+            "frozen: only the output layer changes",
+            f"one step with the backbone frozen (model.freeze_epochs={freeze_epochs}): {problem}",
+            "the output layer must reach the loss; frozen parameters must not be stepped (requires_grad=False)",
+            details={"moved_while_frozen": moved, "head_unchanged": stuck},
+        ), None
+    note = (
+        f"the backbone is frozen for the first {freeze_epochs} epochs by model.freeze_epochs (intended), and one "
+        f"step moved only the output layer {head_name}; unfrozen, "
+    )
+    return None, note
+
+
+def _did_not_learn(ctx, trainable, unchanged, nonfinite, frozen, value, threshold, shown) -> Result:
+    """The fail of all_params_learn, with each likely cause named."""
+    no_grad = [name for name, p in trainable if p.grad is None]
+    zero_grad = [name for name, p in trainable if p.grad is not None and not p.grad.any()]
+    causes = []
+    if no_grad:
+        causes.append(f"no gradient reaches {no_grad[:6]} (unused in forward, or cut by .detach()/torch.no_grad())")
+    if zero_grad:
+        causes.append(f"zero gradient for {zero_grad[:6]} (dead units, or an input that is always 0)")
+    if ctx.lr == 0:
+        causes.append("the learning rate is 0 (optimizer.lr=0)")
+    if nonfinite:
+        causes.append(
+            f"non-finite values in {nonfinite[:6]} after the step (learning rate far too high, or NaN gradients)"
+        )
+    rest = [n for n in unchanged if n not in no_grad + zero_grad]
+    if rest and ctx.lr != 0:
+        causes.append(f"{rest[:6]} got a gradient but the optimizer did not move them (not passed to the optimizer?)")
+    return Result(
+        "fail",
+        value,
+        threshold,
+        f"{len(unchanged)} of {len(trainable)} trainable tensors did not change after one step: {unchanged[:6]}. "
+        + "; ".join(causes),
+        "make every parameter reach the loss, give the optimizer all parameters and a positive lr",
+        shown=shown,
+        details={"unchanged": unchanged, "no_grad": no_grad, "nonfinite": nonfinite, "frozen": frozen},
+    )

@@ -10,6 +10,7 @@ from ..evaluation import quality
 from .core import Result, check
 
 
+# long: a check reads top to bottom; a third of it is the messages and the files it writes
 @check("data.near_duplicates")
 def near_duplicates(ctx, opts) -> Result:
     """No train_dev / dev example lies much closer to a train example than train examples

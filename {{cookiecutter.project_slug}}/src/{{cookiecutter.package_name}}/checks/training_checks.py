@@ -55,6 +55,7 @@ def _overfit(ctx, x, y, lr: float, steps: int, ratio: float, ref: float) -> dict
     return {"lr": lr, "fit": False, "steps": step, "loss": loss, "first": first}
 
 
+# long: a check reads top to bottom; most of the rest is its likely-causes message
 @check("model.overfit_tiny", fast=False, needs=NEEDS)
 def overfit_tiny(ctx, opts) -> Result:
     """5-20 train examples, regularization off: the loss reaches ~0 (100% accuracy) within a step budget."""
@@ -195,6 +196,7 @@ def beats_baseline(ctx, opts) -> Result:
     return Result("pass", value, threshold, message, shown=shown, details=details)
 
 
+# long: a check reads top to bottom: the range test, the plot, the verdict
 @check("train.learning_rate", fast=False, needs=NEEDS)
 def learning_rate(ctx, opts) -> Result:
     """LR range test: raise the lr exponentially each step, find where the loss bottoms out and diverges."""

@@ -273,6 +273,7 @@ def check_folds(splits, folds, fold) -> tuple[int, int | None]:
     return folds, fold
 
 
+# long: one k-fold protocol (test held out, folds over the rest, train_dev from the fold's train), kept whole
 def make_fold_splits(
     n: int,
     fractions: dict,

@@ -94,6 +94,7 @@ def prepare(cfg, out: str, overwrite: bool = False) -> dict:
     return spec
 
 
+# long: the shard writer's one pass over the splits: building, writing and verifying share the open writers
 def _prepare_into(cfg, out: Path, shown: str) -> dict:
     from litdata.streaming import Cache
     from omegaconf import OmegaConf

@@ -101,6 +101,7 @@ class TableSource(Source):
 
     # -- load: read the file once, check the columns, infer the kinds --------------------
 
+    # long: the reading of one table, in the order the columns are judged; split next (issue 23)
     def load(self) -> Examples:
         if self.path is None:
             raise ConfigError("data.path is not set; python train.py data=table data.path=FILE data.target=COLUMN")

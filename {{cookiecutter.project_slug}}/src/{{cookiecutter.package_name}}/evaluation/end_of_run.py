@@ -30,6 +30,7 @@ def no_best_reason(cfg, summary: dict, trainer) -> str | None:
     )
 
 
+# long: the end of a run in the order the report shows it; split next (issue 23)
 def after_training(cfg, summary: dict, model, datamodule, trainer, scored=None) -> dict:
     """Called by training.train() with the selected checkpoint's weights loaded in `model`."""
     objective = Objective.from_cfg(cfg.objective)

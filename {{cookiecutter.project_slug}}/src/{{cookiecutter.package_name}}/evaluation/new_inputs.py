@@ -43,6 +43,7 @@ def default_output(source: Path, run_dir: Path) -> Path:
     return source.with_name(source.name + ".predictions.csv")
 
 
+# long: predict.py's one path: read, check, predict, write; most of it is one-line errors
 def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None, overwrite: bool = False) -> dict:
     from .runs import load_run
 

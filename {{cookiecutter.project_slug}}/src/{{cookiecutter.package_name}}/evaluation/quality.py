@@ -443,6 +443,7 @@ def judge_flags(labels: np.ndarray, probs: np.ndarray, flagged: np.ndarray) -> d
 
 
 # --------------------------------------------------------------------------- train vs dev
+# long: one cross-validated classifier and its reading; split next (issue 23)
 def domain_classifier(
     train,
     dev,

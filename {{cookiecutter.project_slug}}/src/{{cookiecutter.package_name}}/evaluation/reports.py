@@ -47,6 +47,7 @@ def learning_curves_figure(history: list[dict], metric: str, selected_epoch: int
     return fig
 
 
+# long: the report in the order of its sections; split next (issue 23)
 def report(
     models,
     datamodule,

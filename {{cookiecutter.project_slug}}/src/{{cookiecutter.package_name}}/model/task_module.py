@@ -3,9 +3,10 @@
 Your own network plugs in through the config, not here:
     model.net._target_: my_package.my_nets.MyNet   (configs/model/*.yaml)
 Regularizers that are not part of the net (L1, input noise, label smoothing) live here;
-dropout and batch norm are the net's, weight decay is the optimizer's. The steps hand what they
-computed to the EpochMetrics callback (training/callbacks/epoch_metrics.py), which computes each split's metrics
-once an epoch; without it (callbacks.epoch_metrics=null) they self.log the plain Lightning way.
+dropout and batch norm are the net's, weight decay is the optimizer's. The steps return what they
+computed (outputs, targets, loss); each split's metrics are computed from those once an epoch by
+the EpochMetrics callback (training/callbacks/epoch_metrics.py), which build_trainer always
+puts first. The metric objects live here, on the module, so they follow it to its device.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from torch import nn
 
 from ..common import ConfigError
 from ..tasks import Task, make_task
-from ..training.callbacks.epoch_metrics import EpochMetrics, non_finite_loss
 from .initialization import init_by_activation, init_output_layer, last_module, output_layer
 
 
@@ -76,7 +76,6 @@ class TaskModule(L.LightningModule):
         splits = ("train", "train_dev", "dev", "test")
         self.metrics = nn.ModuleDict({f"{s}_split": self.task.metrics() for s in splits})
         self.losses = nn.ModuleDict({f"{s}_split": torchmetrics.MeanMetric() for s in splits})
-        self.logs_in_steps = True  # False when the EpochMetrics callback computes the metrics (setup)
         self._prepared = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,7 +83,6 @@ class TaskModule(L.LightningModule):
 
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
-        self.logs_in_steps = not any(isinstance(c, EpochMetrics) for c in self.trainer.callbacks)
         dm = self.trainer.datamodule if self.trainer else None
         if dm is not None:
             self.prepare(dm, fit=stage == "fit")
@@ -150,7 +148,7 @@ class TaskModule(L.LightningModule):
         else:
             out = self.net(x)
             loss = self.task.loss(out, y)
-        outputs = self._log_step("train", out, y, loss, batch_idx)
+        outputs = self._step_outputs("train", out, y, loss)
         if self.l1:
             loss = loss + self.l1 * sum(p.abs().sum() for name, p in self.net.named_parameters() if p.ndim > 1)
         return {"loss": loss, **outputs}
@@ -159,27 +157,17 @@ class TaskModule(L.LightningModule):
         x, y, _ = batch
         out = self.net(x)
         split = self.trainer.datamodule.eval_splits[dataloader_idx] if self.trainer.datamodule else "dev"
-        return self._log_step(split, out, y, self.task.loss(out, y))
+        return self._step_outputs(split, out, y, self.task.loss(out, y))
 
     def test_step(self, batch, batch_idx):
         x, y, _ = batch
         out = self.net(x)
-        return self._log_step("test", out, y, self.task.loss(out, y))
+        return self._step_outputs("test", out, y, self.task.loss(out, y))
 
-    def _log_step(self, split: str, out, y, loss, batch_idx: int = 0) -> dict:
-        """What the EpochMetrics callback collects (the default); without it, the plain Lightning
-        way: update the split's metrics and self.log them, averaged over the epoch."""
-        outputs = {"split": split, "out": out.detach(), "y": y, "task_loss": loss.detach()}
-        if not self.logs_in_steps:
-            return outputs
-        if split == "train" and not torch.isfinite(loss):  # every step waits for the device: the plain way
-            raise non_finite_loss(float(loss.detach()), self.trainer.global_step, self.trainer.current_epoch, batch_idx)
-        metrics = self.metrics[f"{split}_split"]
-        metrics.update(self.task.predict(out.detach()), self.task.metric_target(y))
-        log = {"on_step": False, "on_epoch": True, "add_dataloader_idx": False, "batch_size": len(y)}
-        self.log_dict({f"{split}/{name}": metric for name, metric in metrics.items()}, **log)
-        self.log(f"{split}/loss", loss.detach(), sync_dist=True, **log)
-        return outputs
+    @staticmethod
+    def _step_outputs(split: str, out, y, loss) -> dict:
+        """What the EpochMetrics callback collects from every step."""
+        return {"split": split, "out": out.detach(), "y": y, "task_loss": loss.detach()}
 
     # ------------------------------------------------------------------ optimization
     def configure_callbacks(self):

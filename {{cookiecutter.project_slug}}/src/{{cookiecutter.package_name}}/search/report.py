@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..evaluation.constraints import _CONSTRAINT, Constraint, parse_constraints  # noqa: F401 - parse_constraints re-exported
+from ..evaluation.constraints import _CONSTRAINT, Constraint, parse_constraints
 from .space import Param
 
 
@@ -156,6 +156,7 @@ def write_csv(rows: list[dict], path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- the plot
+# long: one matplotlib figure, panel by panel
 def write_plot(
     rows: list[dict], space: Mapping[str, Param], metric: str, path: Path, title: str = ""
 ) -> dict[str, str]:

@@ -93,6 +93,7 @@ class OptunaSweeper(Sweeper):
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)
 
+    # long: the sweep's ask/tell loop with its budgets; split next (issue 23)
     def _sweep(self, arguments: list[str]) -> Any:
         import optuna
 
@@ -121,7 +122,7 @@ class OptunaSweeper(Sweeper):
             objective = {**OmegaConf.to_container(objective), "metric": metric, "mode": mode}
         direction = "minimize" if objective.get("mode", "max") == "min" else "maximize"
         satisficing = _plain(objective.get("satisficing"))
-        from .report import parse_constraints
+        from ..evaluation.constraints import parse_constraints
 
         constraints = self.constraints = parse_constraints(satisficing)
 

@@ -26,6 +26,7 @@ from .ledger import LEDGER, append_ledger, config_hash, free_path, project_relat
 from .retrain import retrain_on_train_and_dev
 
 
+# long: the one door to the test split, read top to bottom: which runs, the ledger, the report
 def evaluate(
     ckpt_paths: list[str],
     project_dir: Path,
@@ -42,59 +43,32 @@ def evaluate(
             "no checkpoint given; python evaluate.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt"
         )
     ledger = Path(ledger) if ledger else Path(project_dir) / LEDGER
-    runs = [load_run(p) for p in ckpt_paths]  # every path is checked before anything is read or written
-    cfg, _, datamodule, checkpoint = runs[0]
-
-    def data_identity(c):
-        d = OmegaConf.to_container(c.data, resolve=False)
-        return {k: d.get(k) for k in d if k not in ("batch_size", "eval_batch_size", "num_workers", "shuffle_seed")}
-
-    for path, (other, *_rest) in zip(ckpt_paths[1:], runs[1:]):
-        if data_identity(other) != data_identity(cfg):
-            raise ConfigError(
-                f"{path} was trained on other data or splits than {ckpt_paths[0]}; an ensemble needs the same data config"
-            )
-
-    run_dir = Path(cfg.paths.output_dir)
+    runs = one_data(ckpt_paths, [load_run(p) for p in ckpt_paths])  # checked before anything is read or written
+    run_dir = Path(runs[0][0].paths.output_dir)
     out_dir = Path(out_dir) if out_dir else run_dir / ("final_evaluation" if len(runs) == 1 else "ensemble_evaluation")
     out_dir.mkdir(parents=True, exist_ok=True)
-    number = len(read_ledger(ledger)) + 1  # this evaluation's entry in the ledger: names its files
+    previous = read_ledger(ledger)
+    number = len(previous) + 1  # this evaluation's entry in the ledger: names its files
     report_path = free_path(out_dir / f"final_report_{number}.json")
     evaluated = [project_relative(p, project_dir) for p in ckpt_paths]
     if retrain:
-        retrained = []
-        for i, (c, _, _, ck) in enumerate(runs):
-            name = f"retrained_{number}" + (f"_{i}" if len(runs) > 1 else "")
-            final = retrain_on_train_and_dev(c, ck, free_path(out_dir / name))
-            retrained.append(load_run(final))
-        runs = retrained
+        runs = retrained(runs, out_dir, number)
         evaluated = [
-            project_relative(Path(r[0].paths.output_dir) / "checkpoints" / "final.ckpt", project_dir) for r in retrained
+            project_relative(Path(r[0].paths.output_dir) / "checkpoints" / "final.ckpt", project_dir) for r in runs
         ]
-        cfg, _, datamodule, checkpoint = runs[0]
-
-    previous = read_ledger(ledger)
+    cfg, _, datamodule, _ = runs[0]
     if previous:
         print(
             f"warning: the test set of this project has been seen {len(previous)} time(s) before (see {ledger}). "
             "A test score you act on stops being an unbiased estimate of new data."
         )
-    objective = Objective.from_cfg(cfg.objective)
-    models = [r[1] for r in runs]
-    task = models[0].task
+    objective, models = Objective.from_cfg(cfg.objective), [r[1] for r in runs]
     splits = ("train", "train_dev", "test") if retrain else ("train", "train_dev", "dev", "test")
     static = measure_static(models[0], datamodule.sample("train", 1)[0]) if len(models) == 1 else None
     result = report(
-        models,
-        datamodule,
-        task,
-        objective,
-        out_dir,
-        splits=splits,
-        error_analysis=False,
-        json_name=report_path.name,
-        static=static,
-    )
+        models, datamodule, models[0].task, objective, out_dir, splits=splits, error_analysis=False,
+        json_name=report_path.name, static=static,
+    )  # fmt: skip
     entry = {
         "time": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "checkpoints": evaluated,
@@ -112,17 +86,44 @@ def evaluate(
     print(f"\nTEST {objective.metric}: {test_score:.4f}  (evaluation #{len(previous) + 1}, recorded in {ledger})")
     if retrain:
         print("note: dev was trained on, so this report has no dev column and no dev-overfitting gap")
-    result["ledger_entry"] = entry
-    result["test_reads"] = datamodule.test_reads
+    result.update(ledger_entry=entry, test_reads=datamodule.test_reads)
     report_path.write_text(json.dumps(result, indent=2))
     result["report_path"] = str(report_path)
+    result["page"] = final_page(result, out_dir, run_dir, report_path)
+    return result
+
+
+def one_data(ckpt_paths: list[str], runs: list) -> list:
+    """The runs, once it is sure an ensemble's members were trained on the same data and splits."""
+
+    def data_identity(c):
+        d = OmegaConf.to_container(c.data, resolve=False)
+        return {k: d.get(k) for k in d if k not in ("batch_size", "eval_batch_size", "num_workers", "shuffle_seed")}
+
+    for path, (other, *_rest) in zip(ckpt_paths[1:], runs[1:]):
+        if data_identity(other) != data_identity(runs[0][0]):
+            raise ConfigError(
+                f"{path} was trained on other data or splits than {ckpt_paths[0]}; an ensemble needs the same data config"
+            )
+    return runs
+
+
+def retrained(runs: list, out_dir: Path, number: int) -> list:
+    """Each run's config trained afresh on train + dev (retrain.py), loaded back as a run."""
+    done = []
+    for i, (c, _, _, ck) in enumerate(runs):
+        name = f"retrained_{number}" + (f"_{i}" if len(runs) > 1 else "")
+        done.append(load_run(retrain_on_train_and_dev(c, ck, free_path(out_dir / name))))
+    return done
+
+
+def final_page(result: dict, out_dir: Path, run_dir: Path, report_path: Path) -> str | None:
+    """final_report_<n>.html beside its JSON: the one page with test scores, never overwritten;
+    the dumb baseline's dev-split scores from the run's summary.json (test's would read test again)."""
     from ..evaluation.report_page import read_json, try_write, write_run_page
 
-    # final_report_<n>.html beside its JSON: the one page with test scores, never overwritten;
-    # the dumb baseline's dev-split scores from the run's summary.json (test's would read test again)
     baseline = {k: v for k, v in (read_json(run_dir / "summary.json") or {}).items() if k == "baseline"}
     page = try_write(
         write_run_page, out_dir, result, baseline, run_dir=run_dir, kind="evaluation", name=f"{report_path.stem}.html"
     )
-    result["page"] = str(page) if page else None
-    return result
+    return str(page) if page else None

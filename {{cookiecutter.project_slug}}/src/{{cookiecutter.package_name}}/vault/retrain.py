@@ -15,7 +15,6 @@ def retrain_on_train_and_dev(cfg: DictConfig, checkpoint: dict, out_dir: Path) -
     import lightning as L
 
     from ..build import build_datamodule, build_model, build_trainer
-    from ..training.callbacks.epoch_metrics import EpochMetrics
     from ..training.callbacks.run_recorder import RunRecorder
 
     cfg = copy.deepcopy(cfg)
@@ -31,7 +30,7 @@ def retrain_on_train_and_dev(cfg: DictConfig, checkpoint: dict, out_dir: Path) -
     model = build_model(cfg, datamodule.spec, scheduler=not plateau)
     trainer = build_trainer(
         cfg,
-        callbacks=[EpochMetrics(), RunRecorder(str(out_dir))],
+        callbacks=[RunRecorder(str(out_dir))],  # and EpochMetrics, which build_trainer adds first
         logger=False,
         max_epochs=epochs,
         limit_val_batches=0,

@@ -1,14 +1,15 @@
-"""EpochMetrics: each split's metrics computed once over the whole epoch, the project's speed
-trick, on by default (configs/callbacks/default.yaml: epoch_metrics).
+"""EpochMetrics: each split's metrics computed once over the whole epoch, the one way the
+project computes them. build_trainer puts it first in every trainer, so the callbacks after it
+(checkpoints, early stopping, the run recorder, a plateau scheduler, pruning) read this epoch's
+values whatever order the config lists them in.
 
 TaskModule's steps return what they computed (outputs, targets, loss). This callback keeps each
 split's predictions, targets and loss sums through the epoch, computes the task's metrics on
 all of them at its end, and hands the values straight to the other callbacks (checkpoints,
 early stopping, the run recorder, a plateau scheduler) and to the loggers. The plain Lightning
-way, a torchmetrics update and self.log in every step, costs about 0.7 ms per value on a small
+way, a torchmetrics update and self.log in every step, cost about 0.7 ms per value on a small
 CPU (Lightning wraps each value in a Metric and moves it on every call): a third of the default
-model's epoch. `python benchmarks/bench_training.py --variant callbacks.epoch_metrics=null`
-prices it. With callbacks.epoch_metrics=null, TaskModule logs that plain way, the same values.
+model's epoch (docs/maintainers.md has the measurements).
 
 It also stops a run whose training loss became NaN or Inf, naming the first such step, checked
 once at the epoch's last batch (so that no step waits for the device) and before anything of
@@ -43,7 +44,7 @@ class EpochMetrics(Callback):
         )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        # Listed before the preemption callback: a checkpoint written at this batch holds it.
+        # First of the callbacks (build_trainer): a checkpoint the preemption callback writes at this batch holds it.
         self._collect(pl_module, "train", outputs)
         if batch_idx + 1 == trainer.num_training_batches:
             self._stop_on_non_finite(trainer)
@@ -64,7 +65,7 @@ class EpochMetrics(Callback):
 
     # ------------------------------------------------------------------ publishing
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        # Listed before the run recorder, which reads these values in its own on_train_epoch_end.
+        # Before the run recorder (build_trainer puts this callback first), which reads these values.
         if self.pending.get("train"):
             self._stop_on_non_finite(trainer)  # an epoch of unknown length, or one cut short
         self._publish(trainer, pl_module, ["train"])
