@@ -143,11 +143,11 @@ def test_python_version_reaches_pyproject_and_workflow(bake, tmp_path, python_ve
 def test_names_are_derived_from_the_project_name_and_editable(bake, tmp_path):
     derived = bake(tmp_path / "a", project_name="Digit Lab")
     assert derived.name == "digit-lab" and (derived / "src" / "digit_lab").is_dir()
-    assert "digit_lab.sources.load_digits" in (derived / "configs" / "data" / "digits.yaml").read_text()
+    assert "digit_lab.user.sources.load_digits" in (derived / "configs" / "data" / "digits.yaml").read_text()
 
     edited = bake(tmp_path / "b", project_name="Digit Lab", project_slug="lab", package_name="digitlab")
     assert edited.name == "lab" and (edited / "src" / "digitlab").is_dir()
-    assert "digitlab.nets.MLP" in (edited / "configs" / "model" / "mlp.yaml").read_text()
+    assert "digitlab.user.nets.MLP" in (edited / "configs" / "model" / "mlp.yaml").read_text()
     assert (edited / "README.md").read_text().startswith("# Digit Lab")
 
 
