@@ -6,12 +6,16 @@ project). Plus: a module of yours that does not import is one line naming it."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
+import torch
+import torch.nn.functional as F
 from conftest import PROJECT, run_cli
+from torch import nn
 
 PACKAGE = "{{cookiecutter.package_name}}"
 SHORT = ["logger=csv", "trainer.enable_progress_bar=false"]
@@ -188,3 +192,42 @@ def test_a_module_of_yours_that_does_not_import_is_one_line(tmp_path):
     assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
     assert f"src/{PACKAGE}/user/half_done.py does not import (SyntaxError" in lines[0]
     assert f'python -c "import {PACKAGE}.user.half_done"' in lines[0]
+
+
+# --------------------------------------------------------------------------- the shipped examples, both ways
+class DropoutAlwaysOn(nn.Module):
+    """The slip the example check is for: F.dropout without training=self.training stays on in eval mode."""
+
+    def __init__(self, input_shape, num_outputs: int, width: int = 64, **_):
+        super().__init__()
+        self.hidden, self.out = nn.Linear(math.prod(input_shape), width), nn.Linear(width, num_outputs)
+
+    def forward(self, x):
+        return self.out(F.dropout(F.relu(self.hidden(x.flatten(1))), 0.5))
+
+
+def test_the_example_check_catches_dropout_left_on_in_eval_mode_and_passes_real_dropout(make_cfg):
+    from {{cookiecutter.package_name}}.checks import run_checks
+
+    ids = ["data.finite", "data.labels_in_range", "model.output_matches_task", "model.eval_deterministic"]
+    [*_, bad] = run_checks(make_cfg(f"model.net._target_={__name__}.DropoutAlwaysOn"), ids=ids)
+    assert bad.status == "fail" and "training=self.training" in bad.remedy, bad
+    for net in ("model=mlp", "model=cnn"):  # nn.Dropout, on as trained (regularizer=[dropout]): same outputs twice
+        [*_, good] = run_checks(make_cfg(net, "regularizer=[dropout]", "regularizer.dropout=0.5"), ids=ids)
+        assert good.status == "pass" and good.value == 0.0, (net, good)
+
+
+def test_the_example_huber_kind_is_pulled_less_by_a_wild_target():
+    from {{cookiecutter.package_name}}.tasks import make_task
+
+    y = torch.tensor([1.0, 2.0, 3.0, 2.0, 1.0, 3.0, 2.0, 40.0])  # one wild target
+    pulls = {}
+    for kind in ("huber", "regression"):
+        task = make_task(kind)
+        task.fit(y)
+        out = torch.zeros(len(y), 1, requires_grad=True)  # every prediction at the train mean
+        task.per_example_loss(out, y).sum().backward()
+        pulls[kind] = out.grad.abs().reshape(-1)
+    assert pulls["huber"][-1] == pytest.approx(1.0)  # capped at delta: one standard deviation
+    assert pulls["regression"][-1] > 4.0  # the squared error's pull grows with the residual
+    assert torch.allclose(pulls["huber"][:-1], pulls["regression"][:-1] / 2, atol=1e-6)  # near the mean: the same
