@@ -30,7 +30,6 @@ def no_best_reason(cfg, summary: dict, trainer) -> str | None:
     )
 
 
-# long: the end of a run in the order the report shows it; split next (issue 23)
 def after_training(cfg, summary: dict, model, datamodule, trainer, scored=None) -> dict:
     """Called by training.train() with the selected checkpoint's weights loaded in `model`."""
     objective = Objective.from_cfg(cfg.objective)
@@ -63,38 +62,44 @@ def after_training(cfg, summary: dict, model, datamodule, trainer, scored=None) 
         scored=scored,
         data_quality=data_quality,
     )
-    summary["diagnosis"] = {
-        k: result[k] for k in ("below_baseline", "largest_gap", "gaps", "recommendation") if k in result
-    }
-    summary["diagnosis"]["bayes_proxy"] = result["bayes_proxy"]
-    if "reference" in result:  # the classical model beside the net: its dev score and what it cost
-        ref = result["reference"]
-        summary["diagnosis"]["reference"] = {
-            "model": ref["model"],
-            "dev": ref["scores"].get("dev"),
-            "seconds": ref["seconds"],
-        }
-    if "counts" in result.get("label_issues", {}):
-        summary["diagnosis"]["label_issues"] = {s: c["suspects"] for s, c in result["label_issues"]["counts"].items()}
-    if "verdict" in result.get("mismatch_evidence", {}):
-        summary["diagnosis"]["mismatch_evidence"] = {
-            k: result["mismatch_evidence"][k] for k in ("verdict", "auc", "ci")
-        }
-    summary["feasible"] = bool(result.get("feasible", True)) and (
-        not objective.constraints or bool(summary.get("best_checkpoint"))
-    )
-    if "target" in result:
-        summary["target"] = result["target"]
-    if static:
-        summary["measured"] = static  # params, size_mb (latency_ms when constrained): what sweeps compare
-    if "constraints" in result:
-        summary["constraints"] = result["constraints"]
+    summary.update(summary_of(result, objective, summary, static))
     summary["test_split_reads"] = datamodule.test_reads
     from .report_page import try_write, write_run_page
 
     # summary is complete here: training/fit.py writes the same dict to summary.json next
     try_write(write_run_page, cfg.paths.output_dir, result, summary, loggers=trainer.loggers)
     return summary
+
+
+def summary_of(result: dict, objective: Objective, summary: dict, static: dict | None) -> dict:
+    """What summary.json keeps of the report: the diagnosis in brief, feasibility, the target,
+    the measured static values (what sweeps compare) and the constraints."""
+    out: dict = {}
+    out["diagnosis"] = {
+        k: result[k] for k in ("below_baseline", "largest_gap", "gaps", "recommendation") if k in result
+    }
+    out["diagnosis"]["bayes_proxy"] = result["bayes_proxy"]
+    if "reference" in result:  # the classical model beside the net: its dev score and what it cost
+        ref = result["reference"]
+        out["diagnosis"]["reference"] = {
+            "model": ref["model"],
+            "dev": ref["scores"].get("dev"),
+            "seconds": ref["seconds"],
+        }
+    if "counts" in result.get("label_issues", {}):
+        out["diagnosis"]["label_issues"] = {s: c["suspects"] for s, c in result["label_issues"]["counts"].items()}
+    if "verdict" in result.get("mismatch_evidence", {}):
+        out["diagnosis"]["mismatch_evidence"] = {k: result["mismatch_evidence"][k] for k in ("verdict", "auc", "ci")}
+    out["feasible"] = bool(result.get("feasible", True)) and (
+        not objective.constraints or bool(summary.get("best_checkpoint"))
+    )
+    if "target" in result:
+        out["target"] = result["target"]
+    if static:
+        out["measured"] = static  # params, size_mb (latency_ms when constrained): what sweeps compare
+    if "constraints" in result:
+        out["constraints"] = result["constraints"]
+    return out
 
 
 def page_after_failed_checks(cfg) -> None:

@@ -47,7 +47,6 @@ def learning_curves_figure(history: list[dict], metric: str, selected_epoch: int
     return fig
 
 
-# long: the report in the order of its sections; split next (issue 23)
 def report(
     models,
     datamodule,
@@ -69,12 +68,41 @@ def report(
     `data_quality` (quality_options): label issues, mismatch evidence, embedding near-duplicates too."""
     from .analysis import error_analysis as run_error_analysis
     from .analysis import save_figure
-    from .constraints import check_constraints
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # `scored`: (scores, predictions) already computed for these splits (the final scoring of train.py)
     scores, predictions = scored if scored is not None else evaluate_splits(models, datamodule, task, objective, splits)
+    result = diagnosis_of(scores, splits, datamodule, task, objective, static, data_quality)
+    if history:
+        result["learning_curves"] = str(
+            save_figure(
+                learning_curves_figure(history, objective.metric, selected_epoch),
+                out_dir / "learning_curves.png",
+                loggers,
+                "diagnosis/learning_curves",
+            )
+        )
+        result["dev_degrades_after_epoch"] = degradation_epoch(history)
+    suspects = (
+        quality_report(data_quality, models, datamodule, task, predictions, result, out_dir, loggers, worst_k)
+        if data_quality
+        else None
+    )
+    if error_analysis:
+        result["error_analysis"] = run_error_analysis(
+            predictions["dev"], datamodule, task, out_dir, loggers, split="dev", worst_k=worst_k, suspects=suspects
+        )
+    (out_dir / json_name).write_text(json.dumps(result, indent=2))
+    print(f"diagnosis   {out_dir / json_name}")
+    return result
+
+
+def diagnosis_of(scores: dict, splits, datamodule, task: Task, objective: Objective, static, data_quality) -> dict:
+    """Bias / variance / mismatch of these scores beside the reference and the error floor, the
+    distance to the target and the satisficing constraints; printed as the diagnosis table."""
+    from .constraints import check_constraints
+
     bounded = objective.class_costs is not None or objective.higher_is_better
     error_name = (
         "weighted error"
@@ -83,12 +111,9 @@ def report(
     )
     levels = reference_levels(data_quality, datamodule, task, objective, scores, error_name)
     result = diagnose(
-        {s: scores[s]["error"] for s in splits},
-        objective.human_error,
-        {s: scores[s]["n"] for s in splits},
-        bounded,
+        {s: scores[s]["error"] for s in splits}, objective.human_error, {s: scores[s]["n"] for s in splits}, bounded,
         **levels,
-    )
+    )  # fmt: skip
     result["error_measure"] = error_name
     result["scores"] = scores
     result["objective"] = {"metric": objective.metric, "target": objective.target}
@@ -111,28 +136,6 @@ def report(
     for row in result.get("constraints", []):
         shown = "not measured" if row["value"] is None else f"{row['value']:.4g}"
         print(f"  constraint {row['constraint']:<22} {shown:>12}  {'ok' if row['ok'] else 'VIOLATED'}")
-
-    if history:
-        result["learning_curves"] = str(
-            save_figure(
-                learning_curves_figure(history, objective.metric, selected_epoch),
-                out_dir / "learning_curves.png",
-                loggers,
-                "diagnosis/learning_curves",
-            )
-        )
-        result["dev_degrades_after_epoch"] = degradation_epoch(history)
-    suspects = (
-        quality_report(data_quality, models, datamodule, task, predictions, result, out_dir, loggers, worst_k)
-        if data_quality
-        else None
-    )
-    if error_analysis:
-        result["error_analysis"] = run_error_analysis(
-            predictions["dev"], datamodule, task, out_dir, loggers, split="dev", worst_k=worst_k, suspects=suspects
-        )
-    (out_dir / json_name).write_text(json.dumps(result, indent=2))
-    print(f"diagnosis   {out_dir / json_name}")
     return result
 
 

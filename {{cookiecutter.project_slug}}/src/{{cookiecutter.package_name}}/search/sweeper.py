@@ -93,7 +93,6 @@ class OptunaSweeper(Sweeper):
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)
 
-    # long: the sweep's ask/tell loop with its budgets; split next (issue 23)
     def _sweep(self, arguments: list[str]) -> Any:
         import optuna
 
@@ -134,6 +133,20 @@ class OptunaSweeper(Sweeper):
         )
         self._record(study, space, fixed, satisficing, objective)
         study.set_user_attr("n_trials", n_trials)
+        self._say_start(name, url, n_trials)
+        children = self._spawn_workers(name, sweep_dir, url)
+        returns = self._trials(study, space, fixed, n_trials, url, name)
+        for i, child in enumerate(children, start=1):
+            if child.wait() != 0:
+                print(f"[sweep] worker {i} exited with {child.returncode}; see {sweep_dir}/worker{i}.log", flush=True)
+        from .sweep_page import report_with_page
+
+        report_with_page(study, sweep_dir)  # trials.csv, trials.png and report.html
+        self._exit_if_nothing_finished(study, sweep_dir)
+        return returns
+
+    def _say_start(self, name: str, url: str, n_trials: int) -> None:
+        """The study, its storage (no password) and its budget, in the log and on the terminal."""
         log.info(
             f"study {name} in {_safe_url(url)}: {self.sampler_name} search, budget {n_trials} trials"
             + (f" / {self.timeout:g} s" if self.timeout else "")
@@ -148,8 +161,10 @@ class OptunaSweeper(Sweeper):
                 f"[sweep] k-fold: each trial trains data.fold=0..{self.folds - 1} and is scored by the mean over its folds",
                 flush=True,
             )
-        children = self._spawn_workers(name, sweep_dir, url)
 
+    def _trials(self, study, space, fixed, n_trials: int, url: str, name: str) -> list:
+        """Ask, launch and tell trials in batches until the budget (trials, seconds, failures) is
+        spent; with other workers on the study, wait for their running trials before the report."""
         start, failures, max_failures = time.monotonic(), 0, self.max_failures or max(3, n_trials)
         returns = []
         while True:
@@ -177,13 +192,6 @@ class OptunaSweeper(Sweeper):
             results = self._launch(study, batch)
             returns.append(results)
             failures += sum(1 for r in results if r == "FAIL")
-        for i, child in enumerate(children, start=1):
-            if child.wait() != 0:
-                print(f"[sweep] worker {i} exited with {child.returncode}; see {sweep_dir}/worker{i}.log", flush=True)
-        from .sweep_page import report_with_page
-
-        report_with_page(study, sweep_dir)  # trials.csv, trials.png and report.html
-        self._exit_if_nothing_finished(study, sweep_dir)
         return returns
 
     def _counts(self, trial) -> bool:
