@@ -179,19 +179,45 @@ def test_your_own_check(project):
     assert not (run_dir / "checkpoints").exists()
 
 
-def test_a_module_of_yours_that_does_not_import_is_one_line(tmp_path):
+def fresh_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "project"
     copy.mkdir()
     for script in PROJECT.glob("*.py"):
         shutil.copy(script, copy)
     shutil.copytree(PROJECT / "configs", copy / "configs")
     shutil.copytree(PROJECT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    add(copy, f"src/{PACKAGE}/user/half_done.py", "from torch import nn\n\nclass Half(nn.Module)\n    pass\n")
-    done, run_dir = run(copy, "check.py", out="broken")
+    return copy
+
+
+@pytest.mark.parametrize(
+    "module, says",
+    [
+        ("from torch import nn\n\nclass Half(nn.Module)\n    pass\n",
+         f"src/{PACKAGE}/user/mine.py does not import (SyntaxError"),
+        (f"from {PACKAGE}.tasks.regression import Regression\n\nclass Mine(Regression):\n    kind = 'regression'\n",
+         f"task kind 'regression' is defined twice, by {PACKAGE}.tasks.regression.Regression and {PACKAGE}.user.mine.Mine"),
+        (f"from {PACKAGE}.checks import check\n\n@check('model.gradient')\ndef mine(ctx, opts):\n    pass\n",
+         f"check 'model.gradient' is defined twice, by {PACKAGE}.checks.model_checks.gradient and {PACKAGE}.user.mine.mine"),
+    ],
+    ids=["does-not-import", "a-kind-of-the-recipe", "a-check-id-of-the-recipe"],
+)  # fmt: skip
+def test_a_module_of_yours_that_cannot_work_is_one_line(tmp_path, module, says):
+    copy = fresh_copy(tmp_path)
+    add(copy, f"src/{PACKAGE}/user/mine.py", module)
+    done, _ = run(copy, "check.py", out="broken")
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
-    assert f"src/{PACKAGE}/user/half_done.py does not import (SyntaxError" in lines[0]
-    assert f'python -c "import {PACKAGE}.user.half_done"' in lines[0]
+    assert says in lines[0], lines[0]
+
+
+def test_a_subclass_without_a_kind_of_its_own_replaces_nothing():
+    from {{cookiecutter.package_name}}.tasks import Task, task_class
+    from {{cookiecutter.package_name}}.tasks.regression import Regression
+
+    class Intermediate(Regression):  # a base of yours, no kind of its own: not registered
+        delta = 2.0
+
+    assert task_class("regression") is Regression and Intermediate not in Task.registry.values()
 
 
 # --------------------------------------------------------------------------- the shipped examples, both ways

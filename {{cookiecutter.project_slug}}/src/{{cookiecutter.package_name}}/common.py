@@ -40,6 +40,9 @@ def import_user_modules() -> None:
         name = f"{package}.{module.name}"
         try:
             importlib.import_module(name)
+        except ConfigError:  # already one line that names the problem (a kind or check id defined twice)
+            _imported.discard(package)
+            raise
         except Exception as e:  # noqa: BLE001 - whatever breaks in your module, say where in one line
             _imported.discard(package)
             where = f"src/{__package__}/user/{module.name}.py"

@@ -68,6 +68,12 @@ def check(id: str, fast: bool = True, needs: tuple = ()):
     """Register a check under `id` (group.name); the order of registration is the run order."""
 
     def register(fn):
+        known = CHECKS.get(id)
+        if known is not None and (known.fn.__module__, known.fn.__qualname__) != (fn.__module__, fn.__qualname__):
+            raise ConfigError(
+                f"check {id!r} is defined twice, by {known.fn.__module__}.{known.fn.__qualname__} and "
+                f"{fn.__module__}.{fn.__qualname__}; give yours another id"
+            )
         CHECKS[id] = Check(id, fn, fast, tuple(needs))
         return fn
 

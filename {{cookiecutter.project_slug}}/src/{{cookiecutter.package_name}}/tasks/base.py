@@ -31,9 +31,19 @@ class Task(nn.Module):
     takes_label_smoothing = takes_class_costs = False
 
     def __init_subclass__(cls, **kwargs):
+        # A class names its own kind to be registered (a subclass that does not inherits the
+        # behaviour, not the name); one name, one class: yours cannot replace the recipe's quietly.
         super().__init_subclass__(**kwargs)
-        if cls.kind:
-            Task.registry[cls.kind] = cls
+        kind = cls.__dict__.get("kind")
+        if not kind:
+            return
+        known = Task.registry.get(kind)
+        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ConfigError(
+                f"task kind {kind!r} is defined twice, by {known.__module__}.{known.__qualname__} and "
+                f"{cls.__module__}.{cls.__qualname__}; give yours another kind = '...'"
+            )
+        Task.registry[kind] = cls
 
     def __init__(
         self, num_classes: int | None = None, label_smoothing: float = 0.0, class_costs=None, imbalance: str = "none"
