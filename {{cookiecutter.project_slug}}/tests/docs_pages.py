@@ -400,6 +400,10 @@ def run_page(page: Page, project: Path, expect: dict, full: set, log: list[str])
     for step in page.steps:
         if isinstance(step, Snippet):
             apply_snippet(step, project)
+            if step.path.endswith(".py"):  # the next command imports the edited file, as a new `python X.py` would
+                package = "{{cookiecutter.package_name}}"
+                for name in [k for k in sys.modules if k == package or k.startswith(package + ".")]:
+                    del sys.modules[name]
             continue
         if step.skip:
             log.append(f"{step.page}:{step.line}: not run ({step.skip}): {step.text}")

@@ -101,12 +101,36 @@ class TableSource(Source):
 
     # -- load: read the file once, check the columns, infer the kinds --------------------
 
-    # long: the reading of one table, in the order the columns are judged; split next (issue 23)
     def load(self) -> Examples:
         if self.path is None:
             raise ConfigError("data.path is not set; python train.py data=table data.path=FILE data.target=COLUMN")
         frame = _read_table(self.path, f"data.path={self.path}", self.sep, self.encoding, say=True)
-        columns = list(frame.columns)
+        feature_columns = self._feature_columns(list(frame.columns))
+        frame, rows = self._without_missing_targets(frame)
+        with ThreadPoolExecutor(1) as pool:  # the target's hashing beside the columns' (it releases the GIL)
+            target_read = pool.submit(self._targets, frame)
+            self._kinds, self._read = self._column_kinds(frame, feature_columns)
+            targets, label_codes = target_read.result()
+        for name in self.numeric:
+            if name in self._kinds:
+                _as_numbers(
+                    frame[name],
+                    f"data.numeric lists column {name!r} but it has a non-numeric value",
+                    f"fix the file or move {name} to data.categorical",
+                )
+
+        return Examples(
+            targets=targets,
+            names=_row_names(len(frame), rows),
+            domain=self._domain(frame),
+            class_names=None,
+            groups=self._groups(frame),
+            label_codes=label_codes,
+        )
+
+    def _feature_columns(self, columns: list[str]) -> list[str]:
+        """The columns the inputs are made of, once every column the data.* keys name is known to be
+        there and in one role (target, domain, group, a feature; numeric or categorical)."""
         listed = ", ".join(columns[:30]) + (f", ... ({len(columns)} columns)" if len(columns) > 30 else "")
         if self.target not in columns:
             raise ConfigError(f"data.target={self.target!r} is not a column of {self.path}; its columns are: {listed}")
@@ -147,28 +171,7 @@ class TableSource(Source):
             raise ConfigError(
                 f"data.numeric and data.categorical both list {', '.join(map(repr, sorted(both)))}; keep each column in one"
             )
-
-        frame, rows = self._without_missing_targets(frame)
-        with ThreadPoolExecutor(1) as pool:  # the target's hashing beside the columns' (it releases the GIL)
-            target_read = pool.submit(self._targets, frame)
-            self._kinds, self._read = self._column_kinds(frame, feature_columns)
-            targets, label_codes = target_read.result()
-        for name in self.numeric:
-            if name in self._kinds:
-                _as_numbers(
-                    frame[name],
-                    f"data.numeric lists column {name!r} but it has a non-numeric value",
-                    f"fix the file or move {name} to data.categorical",
-                )
-
-        return Examples(
-            targets=targets,
-            names=_row_names(len(frame), rows),
-            domain=self._domain(frame),
-            class_names=None,
-            groups=self._groups(frame),
-            label_codes=label_codes,
-        )
+        return feature_columns
 
     def _group_column(self, columns) -> str | None:
         """data.group's column: itself, unless it is "inputs" and no column has that name."""

@@ -443,7 +443,7 @@ def judge_flags(labels: np.ndarray, probs: np.ndarray, flagged: np.ndarray) -> d
 
 
 # --------------------------------------------------------------------------- train vs dev
-# long: one cross-validated classifier and its reading; split next (issue 23)
+# long: a third of it is the docstring that says how to read the AUC and the drift; the body is one fit and its bootstrap
 def domain_classifier(
     train,
     dev,
