@@ -221,6 +221,14 @@ def test_a_subclass_without_a_kind_of_its_own_replaces_nothing():
 
 
 # --------------------------------------------------------------------------- the shipped examples, both ways
+USER = PROJECT / "src" / PACKAGE / "user"
+
+
+def shipped(example: str):
+    """The examples are yours to delete; their tests then skip, saying so."""
+    return pytest.mark.skipif(not (USER / example).is_file(), reason=f"user/{example} was deleted (it was an example)")
+
+
 class DropoutAlwaysOn(nn.Module):
     """The slip the example check is for: F.dropout without training=self.training stays on in eval mode."""
 
@@ -232,6 +240,7 @@ class DropoutAlwaysOn(nn.Module):
         return self.out(F.dropout(F.relu(self.hidden(x.flatten(1))), 0.5))
 
 
+@shipped("eval_deterministic.py")
 def test_the_example_check_catches_dropout_left_on_in_eval_mode_and_passes_real_dropout(make_cfg):
     from {{cookiecutter.package_name}}.checks import run_checks
 
@@ -243,6 +252,7 @@ def test_the_example_check_catches_dropout_left_on_in_eval_mode_and_passes_real_
         assert good.status == "pass" and good.value == 0.0, (net, good)
 
 
+@shipped("huber_loss.py")
 def test_the_example_huber_kind_is_pulled_less_by_a_wild_target():
     from {{cookiecutter.package_name}}.tasks import make_task
 

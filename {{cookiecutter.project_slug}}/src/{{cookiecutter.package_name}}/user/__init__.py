@@ -7,6 +7,8 @@ the task and check registries import every module here when they are first asked
     huber_loss.py         an example task kind (your own loss): data.task=huber
     eval_deterministic.py an example check (model.eval_deterministic), run by check.py and train.py
 
-Add a net, a source, a loss or a check as a new module here (or in these); the examples are
-yours to edit or delete.
+Add a net, a source, a loss or a check as a new module here (or in these). The examples are
+yours to edit or delete (their tests in tests/test_user_folder.py then skip; the docs pages
+that show them, docs/tasks.md and docs/checks.md, and the check count of the README's first
+run are then yours to update).
 """
