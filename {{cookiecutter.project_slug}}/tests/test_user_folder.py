@@ -21,17 +21,21 @@ PACKAGE = "{{cookiecutter.package_name}}"
 SHORT = ["logger=csv", "trainer.enable_progress_bar=false"]
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A copy of the project as a newcomer has it (scripts, configs, src), shared by the tasks
-    below: each adds its own files, under names the others do not use."""
-    copy = tmp_path_factory.mktemp("newcomer") / "project"
+def fresh_copy(under: Path) -> Path:
+    """A copy of the project as a newcomer has it: the scripts, configs/ and src/."""
+    copy = under / "project"
     copy.mkdir()
     for script in PROJECT.glob("*.py"):
         shutil.copy(script, copy)
     shutil.copytree(PROJECT / "configs", copy / "configs")
     shutil.copytree(PROJECT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     return copy
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """One copy shared by the four tasks below: each adds its own files, under names the others do not use."""
+    return fresh_copy(tmp_path_factory.mktemp("newcomer"))
 
 
 def add(project: Path, path: str, text: str) -> None:
@@ -177,16 +181,6 @@ def test_your_own_check(project):
     done, run_dir = run(project, "train.py", "checks=mine", "checks.enough_dev_examples.at_least=1000", out="stopped")
     assert done.returncode == 1 and "FAIL data.enough_dev_examples" in done.stdout
     assert not (run_dir / "checkpoints").exists()
-
-
-def fresh_copy(tmp_path: Path) -> Path:
-    copy = tmp_path / "project"
-    copy.mkdir()
-    for script in PROJECT.glob("*.py"):
-        shutil.copy(script, copy)
-    shutil.copytree(PROJECT / "configs", copy / "configs")
-    shutil.copytree(PROJECT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    return copy
 
 
 @pytest.mark.parametrize(

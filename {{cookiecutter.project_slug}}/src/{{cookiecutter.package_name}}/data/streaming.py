@@ -346,6 +346,7 @@ class StreamingDataModule(L.LightningDataModule):
         }
         self.eval_splits = ("train_dev", "dev")
         self.test_reads = 0
+        self._read_notes: list[str] = []  # what the last read_new() said (read_notes())
         self.spec: DataSpec | None = None
         self.standardizer = Standardizer("none")
         self._saved: dict | None = None  # spec.json once set up; None when restored from a checkpoint alone
@@ -597,7 +598,7 @@ class StreamingDataModule(L.LightningDataModule):
         return self.standardizer.transform(x), names
 
     def read_notes(self) -> list[str]:
-        return getattr(self, "_read_notes", [])
+        return self._read_notes
 
     def skipped_rows(self) -> np.ndarray:
         """None here: prepare_data.py said which rows it left out when it wrote the shards."""
