@@ -21,11 +21,11 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="prepare")
 def main(cfg: DictConfig) -> None:
     # Imported here, not at the top, so that `python prepare_data.py --help` answers at once.
+    from {{cookiecutter.package_name}}.build import prepare_streaming
     from {{cookiecutter.package_name}}.cli import exit_on_config_error
-    from {{cookiecutter.package_name}}.data.streaming import prepare
 
     with exit_on_config_error():
-        prepare(cfg, cfg.out, cfg.overwrite)
+        prepare_streaming(cfg, cfg.out, cfg.overwrite)
 
 
 if __name__ == "__main__":

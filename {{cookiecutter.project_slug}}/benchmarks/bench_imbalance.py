@@ -34,8 +34,8 @@ def run(remedy: str, seed: int, out: Path) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from {{cookiecutter.package_name}}.build import load_run
     from {{cookiecutter.package_name}}.evaluation.inference import predict
-    from {{cookiecutter.package_name}}.evaluation.runs import load_run
     from {{cookiecutter.package_name}}.training.fit import train
 
     overrides = [
@@ -58,7 +58,8 @@ def run(remedy: str, seed: int, out: Path) -> dict:
     (out / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     with open(out / "train.log", "w") as log, contextlib.redirect_stdout(log):  # the table below is the output
         summary = train(cfg)
-    _, model, dm, _ = load_run(summary["best_checkpoint"])
+    run = load_run(summary["best_checkpoint"])
+    model, dm = run.model, run.datamodule
     scored = [predict(model, dm.loader(split)) for split in ("train_dev", "dev")]
     pred = torch.cat([model.task.predict(p.out) for p in scored])
     y = torch.cat([p.y for p in scored]).long()

@@ -35,8 +35,7 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 
-from {{cookiecutter.package_name}}.build import build, build_datamodule
-from {{cookiecutter.package_name}}.data.streaming import prepare
+from {{cookiecutter.package_name}}.build import build, build_datamodule, prepare_streaming
 from {{cookiecutter.package_name}}.training.fit import quiet_lightning
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -121,7 +120,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "prepared"
         start = time.perf_counter()
-        prepare(config(*memory_overrides(args.scale)), str(folder))
+        prepare_streaming(config(*memory_overrides(args.scale)), str(folder))
         prepared_s = time.perf_counter() - start
         memory = build_datamodule(config(*data))
         stream = [

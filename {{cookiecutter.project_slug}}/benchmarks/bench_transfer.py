@@ -61,10 +61,11 @@ def train_run(out: Path, overrides: list[str]) -> dict:
 def accuracy(checkpoint: str) -> tuple[float, int]:
     import torch
 
+    from {{cookiecutter.package_name}}.build import load_run
     from {{cookiecutter.package_name}}.evaluation.inference import predict
-    from {{cookiecutter.package_name}}.evaluation.runs import load_run
 
-    _, model, dm, _ = load_run(checkpoint)
+    run = load_run(checkpoint)
+    model, dm = run.model, run.datamodule
     scored = [predict(model, dm.loader(split)) for split in ("dev", "test")]
     pred = torch.cat([model.task.predict(p.out) for p in scored])
     y = torch.cat([p.y for p in scored]).long()

@@ -382,10 +382,10 @@ def test_selection_only_skip_and_fast_subset():
 
 
 def test_checks_never_read_test_and_keep_the_rng(make_cfg):
-    from {{cookiecutter.package_name}}.checks import CheckContext
+    from {{cookiecutter.package_name}}.checks import context_of
 
     cfg = make_cfg()
-    ctx = CheckContext(cfg)
+    ctx = context_of(cfg)
     with pytest.raises(ValueError, match="vault"):
         ctx.split("test")
     torch.manual_seed(0)

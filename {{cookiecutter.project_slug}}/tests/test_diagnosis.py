@@ -138,7 +138,7 @@ def test_weighted_error_costs_one_class_more():
     metric.update(pred[2:], y[2:])  # accumulates over batches like any torchmetrics metric
     assert float(metric.compute()) == pytest.approx(10 / 22)
     with pytest.raises(ConfigError, match="class_costs"):
-        Objective.from_cfg({"metric": "accuracy", "mode": "max", "class_costs": [0, 0]})
+        Objective.from_dict({"metric": "accuracy", "mode": "max", "class_costs": [0, 0]})
 
 
 def test_class_costs_must_match_the_classes(make_cfg):

@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import compose_train, run_cli
 
+from {{cookiecutter.package_name}}.build import load_run
 from {{cookiecutter.package_name}}.common import ConfigError
 from {{cookiecutter.package_name}}.evaluation.analysis import image_grid, save_figure
 from {{cookiecutter.package_name}}.evaluation.end_of_run import diagnose_checkpoint
 from {{cookiecutter.package_name}}.evaluation.new_inputs import predict_file
-from {{cookiecutter.package_name}}.evaluation.runs import load_run
 from {{cookiecutter.package_name}}.training.callbacks.monitoring import dead_fraction
 from {{cookiecutter.package_name}}.training.fit import train
 
@@ -161,7 +161,8 @@ def test_dead_fraction():
 
 def test_predict_flags_extrapolation(digits_run, tmp_path, capsys):
     out, summary = digits_run
-    cfg, model, dm, ckpt = load_run(summary["best_checkpoint"])
+    run = load_run(summary["best_checkpoint"])
+    model, dm = run.model, run.datamodule
     x_dev, y_dev, _ = next(iter(dm.loader("dev")))
     raw = dm.standardizer.inverse(x_dev[:5]).numpy()
     raw[3] = raw[3] * 4 + 20  # far brighter than any training digit

@@ -530,13 +530,17 @@ def test_a_shipped_experiment_runs_as_shipped_and_writes_its_data_once(experimen
 
 def test_only_the_shipped_path_is_filled_with_example_data(tmp_path, monkeypatch, make_cfg):
     monkeypatch.chdir(tmp_path)
+
+    def example_of(cfg):  # what build_datamodule passes on
+        return ensure_example(cfg.get("example"), cfg.data.get("path"))
+
     mine = make_cfg("+experiment=table_example", "data.path=my_data.csv")
-    assert ensure_example(mine) is None and not (tmp_path / "my_data.csv").exists()  # the table's own error follows
+    assert example_of(mine) is None and not (tmp_path / "my_data.csv").exists()  # the table's own error follows
     shipped = make_cfg("+experiment=table_example")
-    assert ensure_example(shipped) == Path("examples/animals.csv") and (tmp_path / "examples/animals.csv").is_file()
-    assert ensure_example(shipped) is None  # there now: left as it is
+    assert example_of(shipped) == Path("examples/animals.csv") and (tmp_path / "examples/animals.csv").is_file()
+    assert example_of(shipped) is None  # there now: left as it is
     with pytest.raises(ConfigError, match="example=pictures: the shipped examples are table, images"):
-        ensure_example(make_cfg("+experiment=table_example", "example=pictures"))
+        example_of(make_cfg("+experiment=table_example", "example=pictures"))
 
 
 # ---- augmentation ---------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def test_streaming_without_its_extra_says_how_to_install_it(monkeypatch, tmp_pat
     from {{cookiecutter.package_name}}.data.streaming import StreamingDataModule, prepare
 
     monkeypatch.setitem(sys.modules, "litdata", None)  # as if LitData were not installed
-    for build in (lambda: StreamingDataModule(dir=str(tmp_path)), lambda: prepare(None, str(tmp_path / "out"))):
+    for build in (lambda: StreamingDataModule(dir=str(tmp_path)), lambda: prepare(None, {}, str(tmp_path / "out"))):
         with pytest.raises(ConfigError, match=r"streaming extra: pip install -e '\.\[streaming\]'"):
             build()
     assert not (tmp_path / "out").exists()

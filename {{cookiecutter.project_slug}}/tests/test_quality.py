@@ -17,13 +17,12 @@ from omegaconf import OmegaConf
 from PIL import Image
 from test_vault import WatchedIndices, watch_test_split  # noqa: F401 - the fixture that counts every test lookup
 
-from {{cookiecutter.package_name}}.build import build_datamodule
+from {{cookiecutter.package_name}}.build import analysis_of, build_datamodule
 from {{cookiecutter.package_name}}.checks import run_checks
 from {{cookiecutter.package_name}}.common import ConfigError
 from {{cookiecutter.package_name}}.data.examples import write_example_images, write_example_table
 from {{cookiecutter.package_name}}.evaluation import quality
 from {{cookiecutter.package_name}}.evaluation.end_of_run import diagnose_checkpoint
-from {{cookiecutter.package_name}}.evaluation.reports import quality_options
 from {{cookiecutter.package_name}}.training.fit import train
 from {{cookiecutter.package_name}}.user.sources import load_digits
 
@@ -473,11 +472,13 @@ def test_checks_never_read_test(watch_test_split, tmp_path):
         ("analysis.reference=maybe", "analysis.reference='maybe' must be true or false"),
         ("analysis.reference_examples=5", "analysis.reference_examples=5 must be a whole number >= 50"),
         ("analysis.reference_seconds=0", "analysis.reference_seconds=0 must be a positive number of seconds"),
+        ("analysis.error_analysis=yes", "analysis.error_analysis='yes' must be true or false"),
+        ("analysis.worst_k=0", "analysis.worst_k=0 must be a whole number >= 1"),
     ],
 )
 def test_bad_analysis_values_are_one_line_errors(override, message, tmp_path):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
-        quality_options(compose_cfg(tmp_path, override))
+        analysis_of(compose_cfg(tmp_path, override))
 
 
 def test_embeddings_are_the_penultimate_layer():

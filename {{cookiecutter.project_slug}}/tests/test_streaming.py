@@ -20,11 +20,11 @@ from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
-from {{cookiecutter.package_name}}.build import build_datamodule
+from {{cookiecutter.package_name}}.build import build_datamodule, prepare_streaming
 from {{cookiecutter.package_name}}.checks import run_checks
 from {{cookiecutter.package_name}}.common import ConfigError
 from {{cookiecutter.package_name}}.data.examples import write_example_table
-from {{cookiecutter.package_name}}.data.streaming import StreamingDataModule, prepare
+from {{cookiecutter.package_name}}.data.streaming import StreamingDataModule
 from {{cookiecutter.package_name}}.evaluation.end_of_run import diagnose_checkpoint
 from {{cookiecutter.package_name}}.evaluation.new_inputs import predict_file
 from {{cookiecutter.package_name}}.training.fit import train
@@ -58,7 +58,7 @@ def batches_by_index(loader) -> tuple:
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     out = tmp_path_factory.mktemp("prepared") / "digits"
-    prepare(compose_cfg(SPLITS), str(out))
+    prepare_streaming(compose_cfg(SPLITS), str(out))
     return out
 
 
@@ -126,17 +126,17 @@ def test_a_cloud_style_url_streams_the_same_examples(prepared, tmp_path):
 def test_prepare_refuses_a_non_empty_folder_and_replaces_only_a_prepared_dataset(prepared, tmp_path):
     cfg = compose_cfg("data=breast_cancer")
     with pytest.raises(ConfigError, match=r"is not empty; choose a new directory, or pass overwrite=true"):
-        prepare(cfg, str(prepared))
+        prepare_streaming(cfg, str(prepared))
     other = tmp_path / "notes"
     other.mkdir()
     (other / "mine.txt").write_text("keep me")
     with pytest.raises(ConfigError, match="holds no prepared dataset"):
-        prepare(cfg, str(other), overwrite=True)
+        prepare_streaming(cfg, str(other), overwrite=True)
     assert (other / "mine.txt").read_text() == "keep me" and sorted(os.listdir(tmp_path)) == ["notes"]
     again = tmp_path / "again"
-    prepare(cfg, str(again))
+    prepare_streaming(cfg, str(again))
     first = json.loads((again / "spec.json").read_text())["id"]
-    prepare(compose_cfg("data=breast_cancer", "data.split_seed=1"), str(again), overwrite=True)
+    prepare_streaming(compose_cfg("data=breast_cancer", "data.split_seed=1"), str(again), overwrite=True)
     assert json.loads((again / "spec.json").read_text())["id"] != first
     assert sorted(os.listdir(tmp_path)) == ["again", "notes"]  # no partial or old copy left behind
 
@@ -274,7 +274,7 @@ def test_read_new_uses_the_original_sources_fitted_state(tmp_path):
     """A table prepared for streaming reads new rows exactly as the in-memory table module does."""
     table = write_example_table(tmp_path / "animals.csv")
     data = ["data=table", f"data.path={table}", "data.target=animal"]
-    prepare(compose_cfg(*data), str(tmp_path / "animals"))
+    prepare_streaming(compose_cfg(*data), str(tmp_path / "animals"))
     dm = build_datamodule(streamed(tmp_path / "animals"))
     x, names = dm.read_new(str(table))
     mx, mnames = build_datamodule(compose_cfg(*data)).read_new(str(table))
@@ -415,7 +415,7 @@ def test_shards_prepared_with_another_spec_than_the_config_are_refused(prepared,
     with pytest.raises(ConfigError, match=r"data.input_shape=\[64\] but .* input_shape \[1, 8, 8\]"):
         build_datamodule(streamed(prepared, "data.input_shape=[64]"))
     other = tmp_path / "other"
-    prepare(compose_cfg(SPLITS, "data.split_seed=1"), str(other))
+    prepare_streaming(compose_cfg(SPLITS, "data.split_seed=1"), str(other))
     out, cfg, summary, _ = run
     dm = build_datamodule(streamed(other))  # the checkpoint's data is not what data.dir holds now
     with pytest.raises(ConfigError, match="the checkpoint was trained on other prepared data"):

@@ -106,9 +106,7 @@ MAY_IMPORT = {
     "user": RECIPE,  # your code may use any part of the recipe
 }
 # Known exceptions, each with its reason; a new one needs a reason here.
-EXCEPTIONS = {
-    ("data.streaming", "build"): "prepare() builds the four splits it writes as shards (prepare_data.py)",
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def stage(module: str) -> str:
@@ -167,6 +165,55 @@ def test_the_stage_rules_catch_a_stage_reaching_up(tmp_path, monkeypatch):
         test_each_stage_imports_only_the_stages_it_may()
     with pytest.raises(AssertionError, match="model.planted -> user.nets"):
         test_nothing_of_the_recipe_imports_the_user_folder()
+
+
+# The raw config stops at the entry and build layer: what Hydra composes goes no deeper than
+# these modules (each with its reason); below them, code takes typed arguments.
+CONFIG_LAYER = {
+    "cli": "every script's Hydra entry",
+    "build": "turns the config into the data module, the model, the trainer and typed settings",
+    "training.fit": "train.py's recipe",
+    "checks": "check.py's recipe (checks/__init__.py); the checks get CheckSettings",
+    "search.sweeper": "a Hydra sweeper plug-in: Hydra hands it the config",
+    "evaluation.crossval": "a Hydra callback: Hydra hands it the config",
+}
+READS_SAVED_CONFIG = {"evaluation.report_page": "the facts atop a run's page come from its saved .hydra/*.yaml files"}
+
+
+def config_below_the_build_layer(package: Path) -> list[str]:
+    """Modules outside CONFIG_LAYER that import omegaconf or take a `cfg` / DictConfig argument."""
+    found = []
+    for path in package.rglob("*.py"):
+        module = ".".join(path.relative_to(package).with_suffix("").parts).removesuffix(".__init__")
+        if module in CONFIG_LAYER:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "omegaconf":
+                names = {a.name for a in node.names}
+                if not (module in READS_SAVED_CONFIG and names == {"OmegaConf"}):
+                    found.append(f"{module}: imports {', '.join(sorted(names))} from omegaconf")
+            elif isinstance(node, ast.Import) and any(a.name.split(".")[0] == "omegaconf" for a in node.names):
+                found.append(f"{module}: imports omegaconf")
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for arg in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]:
+                    if arg.arg == "cfg" or "DictConfig" in ast.unparse(arg.annotation or ast.Constant(None)):
+                        found.append(f"{module}: {node.name}({arg.arg})")
+    return found
+
+
+def test_the_raw_config_stops_at_the_entry_and_build_layer():
+    assert config_below_the_build_layer(PACKAGE) == [], "take typed arguments; build.py makes them from the config"
+
+
+def test_the_config_rule_catches_a_config_passed_down(tmp_path):
+    (tmp_path / "evaluation").mkdir()
+    (tmp_path / "evaluation" / "report_page.py").write_text("from omegaconf import OmegaConf\n")  # reading saved files
+    (tmp_path / "evaluation" / "scores.py").write_text("def score(cfg, model):\n    return cfg.objective\n")
+    (tmp_path / "vault.py").write_text("from omegaconf import DictConfig\n\n\ndef f(c: DictConfig): ...\n")
+    (tmp_path / "build.py").write_text("from omegaconf import DictConfig\n\n\ndef build(cfg: DictConfig): ...\n")
+    assert sorted(config_below_the_build_layer(tmp_path)) == [
+        "evaluation.scores: score(cfg)", "vault: f(c)", "vault: imports DictConfig from omegaconf",
+    ]  # fmt: skip
 
 
 LONG = 60  # lines: a function longer than this says why, in a "# long: ..." comment right above it

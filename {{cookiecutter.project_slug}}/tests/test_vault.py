@@ -12,12 +12,12 @@ from conftest import PROJECT, run_cli
 from hydra import compose, initialize_config_dir
 
 import {{cookiecutter.package_name}}.data.datamodule as data_module
+from {{cookiecutter.package_name}}.build import load_run
 from {{cookiecutter.package_name}}.checks import main as run_check_command
 from {{cookiecutter.package_name}}.common import ConfigError
 from {{cookiecutter.package_name}}.data.datamodule import FourSplitDataModule
 from {{cookiecutter.package_name}}.evaluation.end_of_run import diagnose_checkpoint
 from {{cookiecutter.package_name}}.evaluation.inference import predict
-from {{cookiecutter.package_name}}.evaluation.runs import load_run
 from {{cookiecutter.package_name}}.training.fit import train
 from {{cookiecutter.package_name}}.vault.final_evaluation import evaluate
 from {{cookiecutter.package_name}}.vault.ledger import read_ledger
@@ -143,8 +143,8 @@ def test_ensemble_averages_probabilities(run, tmp_path):
     best, last = run["summary"]["best_checkpoint"], run["summary"]["last_checkpoint"]
     result = evaluate([best, last], PROJECT, ledger=tmp_path / "l.jsonl", out_dir=tmp_path / "ens")
     assert read_ledger(tmp_path / "l.jsonl")[0]["ensemble"] is True
-    _, m1, dm, _ = load_run(best)
-    _, m2, _, _ = load_run(last)
+    first, second = load_run(best), load_run(last)
+    m1, m2, dm = first.model, second.model, first.datamodule
     x = torch.cat([b[0] for b in dm.loader("dev")])
     with torch.no_grad():
         manual = (m1(x).softmax(-1) + m2(x).softmax(-1)) / 2
@@ -166,7 +166,7 @@ def test_retrain_on_train_and_dev_then_evaluate(run, tmp_path):
     assert entry["retrained_on_train_and_dev"] is True and entry["checkpoints"] == [str(final)]
     assert entry["report"] == str(tmp_path / "final" / "final_report_1.json")
     assert "dev" not in result["scores"] and "dev_overfitting" not in result["gaps"]
-    _, _, dm, _ = load_run(final)
+    dm = load_run(final).datamodule
     n_train = dm.size("train") + dm.size("dev")
     history = json.loads((tmp_path / "final" / "retrained_1" / "history.json").read_text())
     selected_epoch = torch.load(run["summary"]["best_checkpoint"], weights_only=True)["epoch"]

@@ -11,7 +11,6 @@ within seconds on large data.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import json
 import math
@@ -20,20 +19,34 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..common import ConfigError, import_user_modules
 from ..tasks import make_task
 
+if TYPE_CHECKING:
+    from ..data.interface import DataInterface
+    from ..model.task_module import TaskModule
+
 DEV_SPLITS = ("train", "train_dev", "dev")  # what the checks may read; test is the vault
 STATUSES = ("pass", "warn", "fail", "skip")
 GROUPS = ("data", "model", "train")
-# Regularizer values switched off where the methodology says "regularization off".
-# batch_norm stays: it is part of the architecture (the checks use eval mode where it matters).
-REGULARIZATION_OFF = {"dropout": 0.0, "weight_decay": 0.0, "l1": 0.0, "input_noise": 0.0, "label_smoothing": 0.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckSettings:
+    """What the checks read of a run's config, as plain values (checks/__init__.py: context_of)."""
+
+    options: (
+        dict  # the checks block: the selection (subset, only, skip), max_examples, threads, each check's thresholds
+    )
+    seed: int = 0
+    imbalance: str = "none"  # the remedy for rare classes that training will use (M25)
+    metric: str = "accuracy"  # objective.metric, auto resolved
+    lr: float | None = None  # optimizer.lr
 
 
 @dataclasses.dataclass
@@ -112,33 +125,31 @@ def _names(opts, key: str) -> list[str]:
     return names
 
 
-def options(cfg: DictConfig, id: str) -> dict:
-    """Thresholds and budgets of one check: cfg.checks.<last part of id>, as a plain dict."""
-    block = (cfg.get("checks") or {}).get(id.split(".")[-1]) or {}
-    return OmegaConf.to_container(block, resolve=True) if isinstance(block, DictConfig) else dict(block)
+def options(settings: CheckSettings, id: str) -> dict:
+    """Thresholds and budgets of one check: the block checks.<last part of id>."""
+    return dict(settings.options.get(id.split(".")[-1]) or {})
 
 
 # --------------------------------------------------------------------------- context
 class CheckContext:
-    """What the checks share: the config, the set-up data module, the task, fresh models.
+    """What the checks share: their settings, the set-up data module, the task, fresh models.
 
-    Models are built from the config exactly as training builds them (model.net._target_
-    can be any torch.nn.Module), by default with regularization off.
+    `new_model(regularized)` builds a model exactly as training builds it (model.net._target_
+    can be any torch.nn.Module); the checks ask for regularization off unless they say otherwise.
     """
 
-    def __init__(self, cfg: DictConfig, datamodule=None):
-        from ..build import build_datamodule
-
-        self.cfg, self.seed = cfg, int(cfg.get("seed", 0))
-        self.dm = datamodule if datamodule is not None else build_datamodule(cfg)
+    def __init__(self, settings: CheckSettings, datamodule: DataInterface, new_model: Callable[[bool], TaskModule]):
+        self.settings, self.seed = settings, settings.seed
+        self.imbalance, self.metric = settings.imbalance, settings.metric
+        self._new_model = new_model
+        self.dm = datamodule
         self.dm.setup("fit")
         self.spec = self.dm.spec
         self.kind, self.num_classes = self.spec.task, self.spec.num_classes
         # Unweighted, no label smoothing (regularization off); fitted on train (a regression's scale).
         self.task = make_task(self.kind, self.num_classes)
         self.task.fit(self.targets("train"))
-        self.max_examples = int((cfg.get("checks") or {}).get("max_examples", 4096))
-        self._noreg = regularization_off(cfg)
+        self.max_examples = int(settings.options.get("max_examples", 4096))
         self._splits: dict = {}
         self.test_reads_at_start = self.dm.test_reads
         self.make_model()  # a config error in model/optimizer surfaces here, before any check
@@ -191,11 +202,8 @@ class CheckContext:
     def make_model(self, seed: int | None = None, regularized: bool = False):
         """A fresh model as training starts it: small output layer, bias at the prior when
         configured, pretrained backbone (TaskModule.prepare), frozen as fine-tuning starts."""
-        from ..build import build_model
-
-        cfg = self.cfg if regularized else self._noreg
         torch.manual_seed(self.seed if seed is None else seed)
-        model = build_model(cfg, self.spec, scheduler=False)
+        model = self._new_model(regularized)
         if hasattr(model, "prepare"):
             try:
                 model.prepare(self.dm, check=False)
@@ -214,8 +222,7 @@ class CheckContext:
 
     @property
     def lr(self) -> float | None:
-        lr = self.cfg.get("optimizer", {}).get("lr")
-        return None if lr is None else float(lr)
+        return self.settings.lr
 
     def constant_output(self, prior: bool, n: int, y_ref: torch.Tensor | None = None) -> torch.Tensor:
         """The net output of an input-independent predictor: zeros, or the train prior."""
@@ -223,37 +230,31 @@ class CheckContext:
         return self.task.constant_output(y, n)
 
 
-def regularization_off(cfg: DictConfig) -> DictConfig:
-    cfg = copy.deepcopy(cfg)
-    with open_dict(cfg):
-        reg = cfg.get("regularizer")
-        for key, value in REGULARIZATION_OFF.items():
-            if reg is not None and key in reg:
-                reg[key] = value
-    return cfg
-
-
 # --------------------------------------------------------------------------- running
-def run_checks(
-    cfg: DictConfig, ids: list[str] | None = None, subset: str | None = None, datamodule=None, out_dir=None
+def run_all(
+    context: Callable[[], CheckContext],
+    settings: CheckSettings,
+    ids: list[str] | None = None,
+    subset: str | None = None,
+    out_dir=None,
 ) -> list[Result]:
-    """Run checks (default: those cfg.checks selects) and return their results in order.
+    """Run checks (default: those settings.options select) and return their results in order.
 
-    Writes checks.json (and the checks' pictures) into out_dir when given. Restores the
+    The context is made inside, so that the models it builds draw from the generators saved
+    here. Writes checks.json (and the checks' pictures) into out_dir when given. Restores the
     random number generators afterwards, so a run with checks trains like one without.
     """
-    opts = cfg.get("checks") or OmegaConf.create({})
     import_user_modules()
-    ids = select(opts, subset) if ids is None else list(ids)
+    ids = select(settings.options, subset) if ids is None else list(ids)
     unknown = [i for i in ids if i not in CHECKS]
     if unknown:
         raise ConfigError(f"unknown check(s) {unknown}; ids: {', '.join(CHECKS)}")
     results: dict[str, Result] = {}
-    with preserved_rng(), threads(opts.get("threads")):
-        ctx = CheckContext(cfg, datamodule)
+    with preserved_rng(), threads(settings.options.get("threads")):
+        ctx = context()
         ctx.out_dir = Path(out_dir) if out_dir else None
         for id in ids:
-            results[id] = run_one(ctx, cfg, id, results)
+            results[id] = run_one(ctx, id, results)
     reads = ctx.dm.test_reads - ctx.test_reads_at_start
     if reads:  # a bug in a check: say so loudly rather than leak the vault quietly
         raise RuntimeError(f"the checks read the test split {reads} time(s); they must never do that")
@@ -263,7 +264,7 @@ def run_checks(
     return out
 
 
-def run_one(ctx: CheckContext, cfg: DictConfig, id: str, done: dict) -> Result:
+def run_one(ctx: CheckContext, id: str, done: dict) -> Result:
     entry = CHECKS[id]
     failed = [n for n in entry.needs if n in done and done[n].status == "fail"]
     if failed:
@@ -271,7 +272,7 @@ def run_one(ctx: CheckContext, cfg: DictConfig, id: str, done: dict) -> Result:
     start = time.perf_counter()
     torch.manual_seed(ctx.seed)
     try:
-        result = entry.fn(ctx, options(cfg, id))
+        result = entry.fn(ctx, options(ctx.settings, id))
     except Exception as e:  # noqa: BLE001 - a crash in the user's model is a finding, not the end
         traceback.print_exc()
         result = Result(

@@ -611,9 +611,9 @@ def class_balance(ctx, opts) -> Result:
     shown = f"{name(major)}: {top:.1%} (x{ratio:.3g})"
     listing = ", ".join(f"{name(c)}:{s:.1%}" for c, s in enumerate(train.tolist()))
     details = {k: v.tolist() for k, v in shares.items()}
-    remedy_on = ctx.cfg.get("imbalance") or "none"
+    remedy_on = ctx.imbalance
     if (top >= max_share or ratio >= max_ratio) and remedy_on != "none":
-        metric = ctx.cfg.objective.metric
+        metric = ctx.metric
         return Result(
             "pass" if metric in ("balanced_accuracy", "f1", "weighted_error") else "warn",
             value,

@@ -211,7 +211,7 @@ def _noise(task, out: torch.Tensor, constant: torch.Tensor, y: torch.Tensor) -> 
 
 def balanced(ctx) -> bool:
     """With a remedy for imbalance on, the classes weigh (or come) evenly: uniform is the right start."""
-    return (ctx.cfg.get("imbalance") or "none") != "none"
+    return ctx.imbalance != "none"
 
 
 def starts_at_prior(ctx, model) -> bool:

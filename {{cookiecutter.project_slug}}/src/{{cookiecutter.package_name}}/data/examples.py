@@ -111,28 +111,25 @@ def write_examples(out="examples", overwrite: bool = False) -> tuple[Path, Path]
     return table, images
 
 
-# example: <kind> in an experiment config -> (the data key, the path the experiment ships, writer)
+# example: <kind> in an experiment config -> (the data.path the experiment ships, its writer)
 SHIPPED = {
-    "table": ("path", "examples/animals.csv", write_example_table),
-    "images": ("path", "examples/digit_images", write_example_images),
+    "table": ("examples/animals.csv", write_example_table),
+    "images": ("examples/digit_images", write_example_images),
 }
 
 
-def ensure_example(cfg) -> Path | None:
-    """A shipped experiment runs as shipped on a fresh project: when its data is missing at the
-    path it ships (data.path), it is written first, in one line. A path of your own
-    that is missing is not filled with example data: it stays the data source's error."""
-    from omegaconf import OmegaConf
-
+def ensure_example(kind: str | None, where: str | None) -> Path | None:
+    """A shipped experiment (its config's `example: <kind>`) runs as shipped on a fresh project:
+    when its data is missing at the path it ships (data.path, `where`), it is written first, in
+    one line. A path of your own that is missing is not filled with example data: it stays the
+    data source's error."""
     from ..common import ConfigError
 
-    kind = cfg.get("example")
     if not kind:
         return None
     if kind not in SHIPPED:
         raise ConfigError(f"example={kind}: the shipped examples are {', '.join(SHIPPED)}; or leave the key out")
-    key, shipped, write = SHIPPED[kind]
-    where = OmegaConf.select(cfg, f"data.{key}", default=None)
+    shipped, write = SHIPPED[kind]
     if where is None or Path(where) != Path(shipped) or Path(where).exists():
         return None
     _write_whole(Path(where), write)

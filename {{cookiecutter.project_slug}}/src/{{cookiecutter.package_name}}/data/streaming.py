@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -36,7 +37,7 @@ import torch
 from ..common import ConfigError
 from ..tasks import task_class
 from .datamodule import SPLITS, Standardizer, as_source
-from .interface import DataSpec
+from .interface import DataInterface, DataSpec
 
 FORMAT = "lightning-recipe streamed splits"
 VERSION = 1
@@ -69,8 +70,9 @@ def quiet_litdata() -> None:
 
 
 # --------------------------------------------------------------------------- writing
-def prepare(cfg, out: str, overwrite: bool = False) -> dict:
-    """prepare_data.py: the splits of cfg.data as LitData datasets in `out`; returns the spec.
+def prepare(source: Callable[[], DataInterface], settings: dict, out: str, overwrite: bool = False) -> dict:
+    """prepare_data.py: the splits of the data module `source()` builds (of the data config
+    `settings`, resolved, kept in spec.json) as LitData datasets in `out`; returns the spec.
 
     Written into a sibling folder first and moved into place when complete, so an
     interrupted run never leaves a half-prepared dataset behind (nor destroys the old one).
@@ -82,11 +84,11 @@ def prepare(cfg, out: str, overwrite: bool = False) -> dict:
     if str(out or "").startswith("s3://"):  # written here, then uploaded, spec.json last
         bucket = _s3_writable(str(out), overwrite)
         with tempfile.TemporaryDirectory() as tmp:
-            spec = _prepare_into(cfg, Path(tmp) / "prepared", shown=str(out).rstrip("/"))
+            spec = _prepare_into(source, settings, Path(tmp) / "prepared", shown=str(out).rstrip("/"))
             _upload(Path(tmp) / "prepared", bucket)
     else:
         local = _writable(out, overwrite)
-        spec = _prepare_into(cfg, local, shown=str(local))
+        spec = _prepare_into(source, settings, local, shown=str(local))
     print(
         f"prepared {sum(s['count'] for s in spec['splits'].values())} examples in {out}; "
         f"train on them: python train.py data=streaming data.dir={out}"
@@ -95,18 +97,15 @@ def prepare(cfg, out: str, overwrite: bool = False) -> dict:
 
 
 # long: the shard writer's one pass over the splits: building, writing and verifying share the open writers
-def _prepare_into(cfg, out: Path, shown: str) -> dict:
+def _prepare_into(source: Callable[[], DataInterface], settings: dict, out: Path, shown: str) -> dict:
     from litdata.streaming import Cache
-    from omegaconf import OmegaConf
     from tqdm import tqdm
 
-    from ..build import build_datamodule
-
-    if str(cfg.data.get("_target_", "")).endswith(StreamingDataModule.__name__):
+    if str(settings.get("_target_", "")).endswith(StreamingDataModule.__name__):
         raise ConfigError(
             "data=streaming is prepared already; prepare from a source, e.g. data=table data.path=FILE ..."
         )
-    dm = build_datamodule(cfg)  # the four splits and the preprocessing fitted on train
+    dm = source()  # the four splits and the preprocessing fitted on train
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
@@ -149,14 +148,13 @@ def _prepare_into(cfg, out: Path, shown: str) -> dict:
             chunks = len(json.loads((where / "index.json").read_text())["chunks"])
             size = sum(f.stat().st_size for f in where.iterdir()) / 2**20
             tqdm.write(f"{split:<9} {len(index)} examples -> {shown}/{split} ({chunks} chunks, {size:.1f} MB)")
-        data = OmegaConf.to_container(cfg.data, resolve=True)
         state = _plain(dm.state_dict())
         spec = {
             "format": FORMAT,
             "version": VERSION,
             "state": state,
-            "source_config": data.get("source"),
-            "prepared_from": data,
+            "source_config": settings.get("source"),
+            "prepared_from": settings,
             "splits": splits,
             "id": hashlib.sha256(json.dumps([state["spec"], splits], sort_keys=True).encode()).hexdigest()[:16],
         }

@@ -10,19 +10,15 @@ from pathlib import Path
 import torch
 
 from .objective import Objective
-from .reports import quality_options, report
+from .reports import Analysis, report
 
 
-def no_best_reason(cfg, summary: dict, trainer) -> str | None:
+def no_best_reason(objective: Objective, summary: dict, trainer) -> str | None:
     """Why there is no best checkpoint, when satisficing constraints ruled every epoch out; else None.
 
     Meant to be printed before the scores it explains (they are the last epoch's), in place of
     'checkpoint None'. Stored in summary.json as `no_best_reason`."""
-    if (
-        not Objective.from_cfg(cfg.objective).constraints
-        or trainer.checkpoint_callback is None
-        or summary.get("best_checkpoint")
-    ):
+    if not objective.constraints or trainer.checkpoint_callback is None or summary.get("best_checkpoint"):
         return None
     return (
         "no checkpoint satisfied every satisficing constraint (objective.satisficing), so none is 'best': "
@@ -30,19 +26,18 @@ def no_best_reason(cfg, summary: dict, trainer) -> str | None:
     )
 
 
-def after_training(cfg, summary: dict, model, datamodule, trainer, scored=None) -> dict:
-    """Called by training.train() with the selected checkpoint's weights loaded in `model`."""
-    objective = Objective.from_cfg(cfg.objective)
-    analysis_cfg = cfg.get("analysis") or {}
-    data_quality = quality_options(cfg)
+def after_training(
+    out_dir: Path, objective: Objective, analysis: Analysis, summary: dict, model, datamodule, trainer, scored=None
+) -> dict:
+    """Called by training/fit.py with the selected checkpoint's weights loaded in `model`."""
     checkpoint = trainer.checkpoint_callback
     static = getattr(checkpoint, "static", None)
-    history_path = Path(cfg.paths.output_dir) / "history.json"
+    history_path = Path(out_dir) / "history.json"
     history = json.loads(history_path.read_text()) if history_path.is_file() else None
     selected = None
     if summary.get("best_checkpoint"):
         selected = int(torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)["epoch"])
-    reason = no_best_reason(cfg, summary, trainer)
+    reason = no_best_reason(objective, summary, trainer)
     if reason and summary.get("no_best_reason") != reason:  # not yet printed with the scores (training.print_summary)
         print(f"\nNote: {reason}; the constraints table below shows which one failed.")
     if reason:
@@ -52,22 +47,22 @@ def after_training(cfg, summary: dict, model, datamodule, trainer, scored=None) 
         datamodule,
         model.task,
         objective,
-        Path(cfg.paths.output_dir),
+        Path(out_dir),
         trainer.loggers,
         history,
         selected,
-        error_analysis=analysis_cfg.get("error_analysis", True),
-        worst_k=analysis_cfg.get("worst_k", 24),
+        error_analysis=analysis.error_analysis,
+        worst_k=analysis.worst_k,
         static=static,
         scored=scored,
-        data_quality=data_quality,
+        data_quality=analysis.quality,
     )
     summary.update(summary_of(result, objective, summary, static))
     summary["test_split_reads"] = datamodule.test_reads
     from .report_page import try_write, write_run_page
 
     # summary is complete here: training/fit.py writes the same dict to summary.json next
-    try_write(write_run_page, cfg.paths.output_dir, result, summary, loggers=trainer.loggers)
+    try_write(write_run_page, out_dir, result, summary, loggers=trainer.loggers)
     return summary
 
 
@@ -102,30 +97,34 @@ def summary_of(result: dict, objective: Objective, summary: dict, static: dict |
     return out
 
 
-def page_after_failed_checks(cfg) -> None:
+def page_after_failed_checks(out_dir: Path) -> None:
     """A run the checks stopped still gets its page: the failed check on top, what to fix."""
     from .report_page import try_write, write_run_page
 
-    try_write(write_run_page, cfg.paths.output_dir, None, kind="stopped")
+    try_write(write_run_page, out_dir, None, kind="stopped")
 
 
 def diagnose_checkpoint(ckpt_path: str, out_dir: str | None = None, worst_k: int = 24) -> dict:
     """diagnose.py: the end-of-training report for any checkpoint, without training (and without test)."""
+    from ..build import load_run
     from ..common import ConfigError
     from .objective import measure_static
-    from .runs import load_run
 
     if not ckpt_path:
         raise ConfigError(
             "ckpt_path is missing; python diagnose.py ckpt_path=outputs/<date>/<time>/checkpoints/best.ckpt"
         )
-    cfg, model, datamodule, checkpoint = load_run(ckpt_path)
-    run_dir = Path(cfg.paths.output_dir)
+    run = load_run(ckpt_path)
+    run_dir, model, datamodule, checkpoint, objective = (
+        run.run_dir,
+        run.model,
+        run.datamodule,
+        run.checkpoint,
+        run.objective,
+    )
     out = Path(out_dir) if out_dir else run_dir / f"diagnose-{Path(ckpt_path).stem}"
     history_path = run_dir / "history.json"
     history = json.loads(history_path.read_text()) if history_path.is_file() else None
-    objective = Objective.from_cfg(cfg.objective)
-    data_quality = quality_options(cfg)
     static = measure_static(model, datamodule.sample("train", 1)[0]) if objective.constraints else None
     print(f"Diagnosing {ckpt_path} (epoch {checkpoint.get('epoch')})")
     result = report(
@@ -138,7 +137,7 @@ def diagnose_checkpoint(ckpt_path: str, out_dir: str | None = None, worst_k: int
         selected_epoch=checkpoint.get("epoch"),
         worst_k=worst_k,
         static=static,
-        data_quality=data_quality,
+        data_quality=run.analysis.quality,
     )
     result["test_split_reads"] = datamodule.test_reads
     from .report_page import try_write, write_run_page

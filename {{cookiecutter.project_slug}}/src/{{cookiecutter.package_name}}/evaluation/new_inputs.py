@@ -45,7 +45,7 @@ def default_output(source: Path, run_dir: Path) -> Path:
 
 # long: predict.py's one path: read, check, predict, write; most of it is one-line errors
 def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None, overwrite: bool = False) -> dict:
-    from .runs import load_run
+    from ..build import load_run
 
     if not ckpt_path:
         raise ConfigError(
@@ -56,8 +56,9 @@ def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None
     source = Path(input_path)
     if not source.exists():
         raise ConfigError(f"input={source} does not exist; pass the new examples' file or folder")
-    cfg, model, datamodule, _ = load_run(ckpt_path, setup_data=False)  # reads no data, writes nothing
-    output = Path(output_path) if output_path else default_output(source, Path(cfg.paths.output_dir))
+    run = load_run(ckpt_path, setup_data=False)  # reads no data, writes nothing
+    model, datamodule = run.model, run.datamodule
+    output = Path(output_path) if output_path else default_output(source, run.run_dir)
     if output.resolve() == source.resolve():
         raise ConfigError(f"output={output} is the input file; choose another output path")
     if output.is_dir():

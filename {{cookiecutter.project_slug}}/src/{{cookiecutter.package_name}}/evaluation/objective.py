@@ -41,8 +41,9 @@ class Objective:
     class_costs: list[float] | None = None
 
     @classmethod
-    def from_cfg(cls, objective_cfg) -> Objective:
-        get = objective_cfg.get
+    def from_dict(cls, settings: dict) -> Objective:
+        """From the objective block as plain values (build.objective_of gives it so)."""
+        get = settings.get
         costs = get("class_costs")
         if costs is not None:
             costs = [float(c) for c in costs]
@@ -144,43 +145,38 @@ def measure_static(model: torch.nn.Module, example: torch.Tensor | None, names=S
 AUTO = "auto"
 
 
-def resolve_objective(cfg, spec, say: bool = True) -> None:
-    """objective.metric=auto / objective.mode=auto (the defaults) become the task's own in cfg
-    itself, so everything that reads them afterwards (checkpointing, early stopping, reports,
-    the summary) sees a real metric: accuracy for classes, mae for regression. Said in one line."""
-    from omegaconf import open_dict
-
-    objective = cfg.objective
-    metric, mode = objective.get("metric", AUTO), objective.get("mode", AUTO)
+def resolved(metric: str, mode: str, task: str, say: bool = True) -> tuple[str, str]:
+    """objective.metric=auto / objective.mode=auto (the defaults) as the task's own: accuracy for
+    classes, mae for regression; the mode follows the metric. Said in one line when say=True.
+    build.resolve_objective writes what this returns into the config, so that everything that
+    reads it afterwards (checkpointing, early stopping, reports, the summary) sees a real metric."""
     if metric != AUTO and mode != AUTO:
-        return
-    cls = task_class(spec.task)
-    with open_dict(cfg):
-        if metric == AUTO:
-            objective.metric = cls.default_objective[0]
-        if mode == AUTO:
-            objective.mode = "max" if HIGHER_IS_BETTER.get(objective.metric, True) else "min"
-    if metric == AUTO and say:
+        return metric, mode
+    cls, said = task_class(task), say and metric == AUTO
+    if metric == AUTO:
+        metric = cls.default_objective[0]
+    if mode == AUTO:
+        mode = "max" if HIGHER_IS_BETTER.get(metric, True) else "min"
+    if said:
         print(
-            f"objective: {objective.metric} ({objective.mode}), the default for task {spec.task}; "
+            f"objective: {metric} ({mode}), the default for task {task}; "
             f"objective.metric=... picks another (one of {', '.join((*cls.metric_names, 'loss'))})"
         )
+    return metric, mode
 
 
-def validate_objective(cfg, spec) -> None:
-    """The objective against the task the data turned out to be (data.task may be auto);
-    objective.metric/mode=auto are resolved first (resolve_objective)."""
-    resolve_objective(cfg, spec)
-    cls = task_class(spec.task)
-    metric, mode = cfg.objective.metric, cfg.objective.mode
+def validate_for_task(objective: Objective, task: str) -> None:
+    """The objective (auto resolved) against the task the data turned out to be (data.task may be auto)."""
+    cls = task_class(task)
+    metric, mode = objective.metric, objective.mode
     names = (*cls.metric_names, "loss")
     if metric not in names:
         good, good_mode = cls.default_objective
         raise ConfigError(
-            f"objective.metric={metric!r} is not measured for task {spec.task} (of this data); use one of "
+            f"objective.metric={metric!r} is not measured for task {task} (of this data); use one of "
             f"{', '.join(names)}, e.g. objective.metric={good} objective.mode={good_mode}"
         )
-    if metric == "weighted_error" and cfg.objective.get("class_costs") is None:
+    if metric == "weighted_error" and objective.class_costs is None:
         raise ConfigError(
             "objective.metric=weighted_error needs objective.class_costs, e.g. objective.class_costs=[1,10]"
         )
@@ -190,22 +186,22 @@ def validate_objective(cfg, spec) -> None:
             f"objective.mode={mode!r} but {metric} is better when "
             f"{'higher' if expected == 'max' else 'lower'}; set objective.mode={expected}"
         )
-    human = cfg.objective.get("human_error")
+    human = objective.human_error
     bounded = HIGHER_IS_BETTER[metric] or metric == "weighted_error"  # the error is 1 - score, or a rate
-    if human is not None and bounded and not 0 <= float(human) < 1:
+    if human is not None and bounded and not 0 <= human < 1:
         raise ConfigError(
-            f"objective.human_error={human} but the error here is 1 - {metric}, a rate in [0, 1); "
+            f"objective.human_error={human:g} but the error here is 1 - {metric}, a rate in [0, 1); "
             "give it as a fraction, e.g. objective.human_error=0.05 for 5%"
         )
     logged = [
         f"{split}/{m}"
         for split in ("train", "train_dev", "dev")
         for m in names
-        if m != "weighted_error" or cfg.objective.get("class_costs") is not None
+        if m != "weighted_error" or objective.class_costs is not None
     ]
-    for constraint in parse_constraints(cfg.objective.get("satisficing")):
+    for constraint in objective.constraints:
         if constraint.name not in STATIC and constraint.name not in logged:
             raise ConfigError(
-                f"objective.satisficing: {constraint.name!r} is never measured for task {spec.task}; "
+                f"objective.satisficing: {constraint.name!r} is never measured for task {task}; "
                 f"use {', '.join(STATIC)} or one of {', '.join(logged)}"
             )

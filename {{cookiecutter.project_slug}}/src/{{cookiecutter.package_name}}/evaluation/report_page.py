@@ -307,7 +307,7 @@ def run_facts(run_dir: Path, summary: dict | None, diagnosis: dict) -> list[tupl
     if hydra.is_file():
         choices = OmegaConf.to_container(OmegaConf.load(hydra)).get("hydra", {}).get("runtime", {}).get("choices", {})
     spec = (read_json(run_dir / "preprocessing.json") or {}).get("spec") or {}
-    cfg = read_json(run_dir / "run_info.json") or {}
+    info = read_json(run_dir / "run_info.json") or {}
     config = (
         OmegaConf.load(run_dir / ".hydra" / "config.yaml") if (run_dir / ".hydra" / "config.yaml").is_file() else {}
     )
@@ -346,8 +346,8 @@ def run_facts(run_dir: Path, summary: dict | None, diagnosis: dict) -> list[tupl
         facts.append(("epochs", str(summary["epochs"])))
     if summary and summary.get("best_checkpoint"):
         facts.append(("checkpoint", Path(summary["best_checkpoint"]).name + " (selected on dev)"))
-    if cfg.get("command"):
-        facts.append(("command", "python " + cfg["command"]))
+    if info.get("command"):
+        facts.append(("command", "python " + info["command"]))
     return facts
 
 

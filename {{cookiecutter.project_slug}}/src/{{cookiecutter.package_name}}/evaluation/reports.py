@@ -4,8 +4,10 @@ analysis and the data-quality sections, written into a run folder (and to the lo
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..common import ConfigError
 from ..tasks import Task
 from .diagnosis import degradation_epoch, diagnose, format_table
 from .objective import Objective
@@ -65,7 +67,7 @@ def report(
     data_quality: dict | None = None,
 ) -> dict:
     """Scores, diagnosis table, diagnosis.json, learning curves and error analysis into out_dir.
-    `data_quality` (quality_options): label issues, mismatch evidence, embedding near-duplicates too."""
+    `data_quality` (Analysis.quality): label issues, mismatch evidence, embedding near-duplicates too."""
     from .analysis import error_analysis as run_error_analysis
     from .analysis import save_figure
 
@@ -142,7 +144,7 @@ def diagnosis_of(scores: dict, splits, datamodule, task: Task, objective: Object
 def reference_levels(opts, datamodule, task: Task, objective: Objective, scores: dict, error_name: str) -> dict:
     """diagnose()'s reference, floor and baseline: a classical model fitted on train and scored like
     the net (evaluation/reference.py), the share of train no model can get right, the input-ignoring prediction.
-    Only with `opts` (quality_options: a training run or diagnose.py), never on test."""
+    Only with `opts` (Analysis.quality: a training run or diagnose.py), never on test."""
     from .reference import error_floor, fit_reference
     from .scoring import baseline_scores
 
@@ -204,48 +206,55 @@ def _baseline_line(task: Task, datamodule, objective: Objective, scores: dict, b
     return line
 
 
-def quality_options(cfg) -> dict:
-    """The analysis block's data-quality keys, checked: a bad value is a one-line ConfigError."""
-    from omegaconf import OmegaConf
+@dataclass(frozen=True)
+class Analysis:
+    """What the end of a run (and diagnose.py) analyses: configs/train.yaml's `analysis` block,
+    checked once (a bad value is a one-line ConfigError before training, not after it)."""
 
-    from ..common import ConfigError
+    error_analysis: bool = True
+    worst_k: int = 24
+    quality: dict = field(default_factory=dict)  # the data-quality keys, as quality_report reads them
 
-    a = cfg.get("analysis") or {}
-    mismatch = str(a.get("mismatch_evidence", "auto")).lower()
-    if mismatch not in ("auto", "true", "false"):
-        raise ConfigError(
-            f"analysis.mismatch_evidence={a.get('mismatch_evidence')!r} is not known; use auto (when data mismatch "
-            "is the largest gap), true (always) or false"
-        )
-    for key in ("label_issues", "near_duplicates"):
-        if not isinstance(a.get(key, True), bool):
-            raise ConfigError(f"analysis.{key}={a.get(key)!r} must be true or false")
-    n = a.get("quality_examples", 10000)
-    if not isinstance(n, int) or n < 50:
-        raise ConfigError(
-            f"analysis.quality_examples={n!r} must be a whole number >= 50 (examples per split; a sample beyond)"
-        )
-    if not isinstance(a.get("reference", True), bool):
-        raise ConfigError(f"analysis.reference={a.get('reference')!r} must be true or false")
-    ref_n = a.get("reference_examples", 20000)
-    if not isinstance(ref_n, int) or ref_n < 50:
-        raise ConfigError(
-            f"analysis.reference_examples={ref_n!r} must be a whole number >= 50 (train rows the reference fits on)"
-        )
-    seconds = a.get("reference_seconds", 20)
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
-        raise ConfigError(f"analysis.reference_seconds={seconds!r} must be a positive number of seconds")
-    return {
-        "reference": a.get("reference", True),
-        "reference_examples": ref_n,
-        "reference_seconds": float(seconds),
-        "label_issues": a.get("label_issues", True),
-        "mismatch_evidence": mismatch,
-        "near_duplicates": a.get("near_duplicates", True),
-        "max_examples": n,
-        "ratio": float(OmegaConf.select(cfg, "checks.near_duplicates.ratio", default=0.1)),
-        "seed": int(cfg.get("seed", 0)),
-    }
+    @classmethod
+    def from_dict(cls, a: dict, near_duplicate_ratio: float = 0.1, seed: int = 0) -> Analysis:
+        """From the analysis block as plain values (build.analysis_of gives it so)."""
+        mismatch = str(a.get("mismatch_evidence", "auto")).lower()
+        if mismatch not in ("auto", "true", "false"):
+            raise ConfigError(
+                f"analysis.mismatch_evidence={a.get('mismatch_evidence')!r} is not known; use auto (when data "
+                "mismatch is the largest gap), true (always) or false"
+            )
+        for key in ("error_analysis", "label_issues", "near_duplicates", "reference"):
+            if not isinstance(a.get(key, True), bool):
+                raise ConfigError(f"analysis.{key}={a.get(key)!r} must be true or false")
+        worst_k = a.get("worst_k", 24)
+        if isinstance(worst_k, bool) or not isinstance(worst_k, int) or worst_k < 1:
+            raise ConfigError(f"analysis.worst_k={worst_k!r} must be a whole number >= 1 (mistakes the picture shows)")
+        n = a.get("quality_examples", 10000)
+        if not isinstance(n, int) or n < 50:
+            raise ConfigError(
+                f"analysis.quality_examples={n!r} must be a whole number >= 50 (examples per split; a sample beyond)"
+            )
+        ref_n = a.get("reference_examples", 20000)
+        if not isinstance(ref_n, int) or ref_n < 50:
+            raise ConfigError(
+                f"analysis.reference_examples={ref_n!r} must be a whole number >= 50 (train rows the reference fits on)"
+            )
+        seconds = a.get("reference_seconds", 20)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise ConfigError(f"analysis.reference_seconds={seconds!r} must be a positive number of seconds")
+        quality = {
+            "reference": a.get("reference", True),
+            "reference_examples": ref_n,
+            "reference_seconds": float(seconds),
+            "label_issues": a.get("label_issues", True),
+            "mismatch_evidence": mismatch,
+            "near_duplicates": a.get("near_duplicates", True),
+            "max_examples": n,
+            "ratio": float(near_duplicate_ratio),
+            "seed": int(seed),
+        }
+        return cls(error_analysis=a.get("error_analysis", True), worst_k=worst_k, quality=quality)
 
 
 def quality_report(

@@ -1,15 +1,33 @@
-"""Loading a run back from a checkpoint: its config (the run's .hydra/ folder), its weights,
-and its data module with the preprocessing and spec stored in the checkpoint. Used by
-diagnose.py, evaluate.py and predict.py."""
+"""A run loaded back from a checkpoint (build.load_run builds it from the run's .hydra/ config):
+its model with the checkpoint's weights, its data module with the preprocessing and spec stored
+in the checkpoint, and what diagnose.py, evaluate.py and predict.py read of its config."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from omegaconf import OmegaConf, open_dict
 
 from ..common import ConfigError
+
+if TYPE_CHECKING:
+    from ..data.interface import DataInterface
+    from ..model.task_module import TaskModule
+    from .objective import Objective
+    from .reports import Analysis
+
+
+@dataclass
+class LoadedRun:
+    run_dir: Path  # the run's folder (its .hydra/, summary.json, history.json)
+    model: TaskModule  # in eval mode, the checkpoint's weights
+    datamodule: DataInterface  # the checkpoint's fitted preprocessing and spec
+    checkpoint: dict
+    objective: Objective  # objective.metric=auto resolved by the spec
+    analysis: Analysis
+    config: dict  # its saved config as plain values, unresolved, auto resolved: what identifies it (vault/ledger.py)
 
 
 def find_run_dir(ckpt: Path) -> Path:
@@ -40,38 +58,3 @@ def load_checkpoint(path) -> dict:
         raise ConfigError(
             f"ckpt_path={path} is not a readable checkpoint ({type(e).__name__}); pass a .ckpt written by train.py"
         ) from None
-
-
-def load_run(ckpt_path, setup_data: bool = True):
-    """(cfg, model with the checkpoint's weights, data module with the checkpoint's fitted
-    preprocessing and spec, checkpoint dict). setup_data=False reads no data at all (predict)."""
-    from ..build import build_datamodule, build_model
-
-    ckpt_path = Path(str(ckpt_path)).resolve()
-    checkpoint = load_checkpoint(ckpt_path)
-    run_dir = find_run_dir(ckpt_path)
-    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-    with open_dict(cfg):
-        cfg.paths = {"output_dir": str(run_dir)}
-        cfg.ckpt_path = None
-    datamodule = build_datamodule(cfg, setup=setup_data)
-    state = checkpoint.get(type(datamodule).__qualname__)  # Lightning stores it under the class name
-    if not state or not state.get("spec"):
-        raise ConfigError(
-            f"{ckpt_path} holds no data spec (written by an older version of this project); retrain to use it here"
-        )
-    datamodule.load_state_dict(state)
-    from .objective import resolve_objective
-
-    # A run's saved config keeps objective.metric=auto; its spec says what that became.
-    resolve_objective(cfg, datamodule.spec, say=False)
-    model = build_model(cfg, datamodule.spec, optimizer=False, scheduler=False)
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except (RuntimeError, KeyError) as e:
-        raise ConfigError(
-            f"{ckpt_path} holds another model's weights than the run's config builds "
-            f"({str(e).splitlines()[0][:120]}); pass a checkpoint of this run"
-        ) from None
-    model.eval()
-    return cfg, model, datamodule, checkpoint

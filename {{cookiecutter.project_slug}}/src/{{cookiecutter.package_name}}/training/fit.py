@@ -1,4 +1,6 @@
-"""One training run from a composed config: build, fit, summarize. Never touches test."""
+"""One training run from a composed config: build, fit, summarize. Never touches test.
+
+train.py's recipe, so it reads the config; what it calls below gets typed settings (build.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ..build import build
+from ..build import analysis_of, build, objective_of
 from ..cli import validate_config
 from ..common import RANK_VARIABLES, ConfigError
 from .loggers import log_run_files, mlflow_run_id
@@ -66,9 +68,7 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     requeued_slurm_job(cfg)
     if cfg.get("ckpt_path"):
         resume_in_its_own_run(cfg)
-    from ..evaluation.reports import quality_options
-
-    quality_options(cfg)  # the analysis keys, checked before training rather than after it
+    analysis_of(cfg)  # the analysis keys, checked before training rather than after it
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, trainer = build(cfg)
     write_skipped_rows(Path(cfg.paths.output_dir), datamodule.skipped_rows())
@@ -105,7 +105,7 @@ def before_fit(cfg: DictConfig, datamodule, model, trainer) -> None:
         except SystemExit:
             from ..evaluation.end_of_run import page_after_failed_checks
 
-            page_after_failed_checks(cfg)  # report.html with the failed check on top
+            page_after_failed_checks(out_dir)  # report.html with the failed check on top
             raise
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["data_spec"] = datamodule.spec.to_dict()  # what the config did not say: read off the data
@@ -139,10 +139,10 @@ def summarize(cfg: DictConfig, model, datamodule, trainer, best: str | None) -> 
     splits, through the same inference path as every report, beside the dumb baseline; then the
     diagnosis, learning curves and error analysis (evaluation/end_of_run.py). Test stays in the vault."""
     from ..evaluation.end_of_run import after_training, no_best_reason
-    from ..evaluation.objective import Objective
     from ..evaluation.scoring import baseline_scores, evaluate_splits
 
-    out_dir, metric, objective = Path(cfg.paths.output_dir), cfg.objective.metric, Objective.from_cfg(cfg.objective)
+    out_dir, objective = Path(cfg.paths.output_dir), objective_of(cfg)
+    metric = objective.metric
     if best:
         model.load_state_dict(torch.load(best, map_location=model.device, weights_only=True)["state_dict"])
     scored = evaluate_splits(model, datamodule, model.task, objective)
@@ -169,10 +169,10 @@ def summarize(cfg: DictConfig, model, datamodule, trainer, best: str | None) -> 
     (out_dir / "preprocessing.json").write_text(
         json.dumps(datamodule.state_dict(), indent=1, default=lambda t: t.tolist())
     )
-    if reason := no_best_reason(cfg, summary, trainer):
+    if reason := no_best_reason(objective, summary, trainer):
         summary["no_best_reason"] = reason
     print_summary(summary, trainer)
-    after_training(cfg, summary, model, datamodule, trainer, scored=scored)
+    after_training(out_dir, objective, analysis_of(cfg), summary, model, datamodule, trainer, scored=scored)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     log_run_files(trainer.loggers, out_dir)
     return summary
@@ -246,7 +246,7 @@ def check_resume(cfg: DictConfig, model, datamodule) -> dict:
         )
     run_config = Path(cfg.paths.output_dir) / ".hydra" / "config.yaml"
     if run_config.is_file():
-        from ..evaluation.objective import resolve_objective
+        from ..build import resolve_objective
 
         saved = OmegaConf.load(run_config)
         resolve_objective(saved, datamodule.spec, say=False)  # it says auto where cfg holds what auto became

@@ -7,7 +7,6 @@ import netrc
 import os
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
 
 
 def wandb_key_available() -> bool:
@@ -22,19 +21,18 @@ def wandb_key_available() -> bool:
 RUN_FILES = ("summary.json", "diagnosis.json", "checks.json", "history.json")  # the end of run, as artifacts
 
 
-def build_loggers(cfg: DictConfig) -> list:
+def build_loggers(settings: list[dict]) -> list:
+    """The loggers of configs/logger/, each given as its block of plain values (`_target_` and its arguments)."""
     loggers = []
-    for logger_cfg in (cfg.get("logger") or {}).values():
-        if not logger_cfg:
-            continue
-        if logger_cfg._target_.endswith("WandbLogger") and not logger_cfg.get("offline"):
+    for logger in settings:
+        target = str(logger.get("_target_", ""))
+        if target.endswith("WandbLogger") and not logger.get("offline"):
             if os.environ.get("WANDB_MODE") not in ("online",) and not wandb_key_available():
                 print("wandb: no API key found, logging offline (upload later with `wandb sync <run dir>/wandb`)")
-                with open_dict(logger_cfg):
-                    logger_cfg.offline = True
-        if logger_cfg._target_.endswith("MLFlowLogger"):
+                logger = {**logger, "offline": True}
+        if target.endswith("MLFlowLogger"):
             _require("mlflow", "logger=mlflow needs MLflow: pip install -e '.[mlflow]'")
-        loggers.append(instantiate(logger_cfg))
+        loggers.append(instantiate(logger))
     return loggers
 
 

@@ -18,10 +18,9 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
+from ..build import load_run
 from ..common import ConfigError
-from ..evaluation.runs import load_run
+from ..evaluation.runs import LoadedRun
 from .ledger import LEDGER, append_ledger, config_hash, free_path, project_relative, read_ledger
 from .retrain import retrain_on_train_and_dev
 
@@ -35,7 +34,7 @@ def evaluate(
     out_dir: Path | None = None,
 ) -> dict:
     """Evaluate one checkpoint, or an ensemble (averaged predictions), on the test split; record it."""
-    from ..evaluation.objective import Objective, measure_static
+    from ..evaluation.objective import measure_static
     from ..evaluation.reports import report
 
     if not ckpt_paths:
@@ -44,7 +43,7 @@ def evaluate(
         )
     ledger = Path(ledger) if ledger else Path(project_dir) / LEDGER
     runs = one_data(ckpt_paths, [load_run(p) for p in ckpt_paths])  # checked before anything is read or written
-    run_dir = Path(runs[0][0].paths.output_dir)
+    run_dir = runs[0].run_dir
     out_dir = Path(out_dir) if out_dir else run_dir / ("final_evaluation" if len(runs) == 1 else "ensemble_evaluation")
     out_dir.mkdir(parents=True, exist_ok=True)
     previous = read_ledger(ledger)
@@ -53,16 +52,14 @@ def evaluate(
     evaluated = [project_relative(p, project_dir) for p in ckpt_paths]
     if retrain:
         runs = retrained(runs, out_dir, number)
-        evaluated = [
-            project_relative(Path(r[0].paths.output_dir) / "checkpoints" / "final.ckpt", project_dir) for r in runs
-        ]
-    cfg, _, datamodule, _ = runs[0]
+        evaluated = [project_relative(r.run_dir / "checkpoints" / "final.ckpt", project_dir) for r in runs]
+    datamodule = runs[0].datamodule
     if previous:
         print(
             f"warning: the test set of this project has been seen {len(previous)} time(s) before (see {ledger}). "
             "A test score you act on stops being an unbiased estimate of new data."
         )
-    objective, models = Objective.from_cfg(cfg.objective), [r[1] for r in runs]
+    objective, models = runs[0].objective, [r.model for r in runs]
     splits = ("train", "train_dev", "test") if retrain else ("train", "train_dev", "dev", "test")
     static = measure_static(models[0], datamodule.sample("train", 1)[0]) if len(models) == 1 else None
     result = report(
@@ -72,7 +69,7 @@ def evaluate(
     entry = {
         "time": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "checkpoints": evaluated,
-        "config_hash": config_hash(cfg),
+        "config_hash": config_hash(runs[0].config),
         "ensemble": len(models) > 1,
         "retrained_on_train_and_dev": retrain,
         "metric": objective.metric,
@@ -93,27 +90,29 @@ def evaluate(
     return result
 
 
-def one_data(ckpt_paths: list[str], runs: list) -> list:
+def one_data(ckpt_paths: list[str], runs: list[LoadedRun]) -> list[LoadedRun]:
     """The runs, once it is sure an ensemble's members were trained on the same data and splits."""
 
-    def data_identity(c):
-        d = OmegaConf.to_container(c.data, resolve=False)
-        return {k: d.get(k) for k in d if k not in ("batch_size", "eval_batch_size", "num_workers", "shuffle_seed")}
+    def data_identity(run: LoadedRun) -> dict:  # the data config without the loader's settings
+        data = run.config.get("data") or {}
+        return {
+            k: v for k, v in data.items() if k not in ("batch_size", "eval_batch_size", "num_workers", "shuffle_seed")
+        }
 
-    for path, (other, *_rest) in zip(ckpt_paths[1:], runs[1:]):
-        if data_identity(other) != data_identity(runs[0][0]):
+    for path, other in zip(ckpt_paths[1:], runs[1:]):
+        if data_identity(other) != data_identity(runs[0]):
             raise ConfigError(
                 f"{path} was trained on other data or splits than {ckpt_paths[0]}; an ensemble needs the same data config"
             )
     return runs
 
 
-def retrained(runs: list, out_dir: Path, number: int) -> list:
+def retrained(runs: list[LoadedRun], out_dir: Path, number: int) -> list[LoadedRun]:
     """Each run's config trained afresh on train + dev (retrain.py), loaded back as a run."""
     done = []
-    for i, (c, _, _, ck) in enumerate(runs):
+    for i, run in enumerate(runs):
         name = f"retrained_{number}" + (f"_{i}" if len(runs) > 1 else "")
-        done.append(load_run(retrain_on_train_and_dev(c, ck, free_path(out_dir / name))))
+        done.append(load_run(retrain_on_train_and_dev(run, free_path(out_dir / name))))
     return done
 
 

@@ -9,16 +9,13 @@ import hashlib
 import json
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
-
 LEDGER = "test_ledger.jsonl"
 
 
-def config_hash(cfg: DictConfig) -> str:
-    """Identifies the experiment, not where it ran: paths and the resume path are left out."""
-    plain = OmegaConf.to_container(cfg, resolve=False)
-    for key in ("paths", "ckpt_path", "hydra"):
-        plain.pop(key, None)
+def config_hash(config: dict) -> str:
+    """Identifies the experiment, not where it ran: paths and the resume path are left out.
+    `config`: a run's saved config as plain values, unresolved (build.load_run passes it)."""
+    plain = {k: v for k, v in config.items() if k not in ("paths", "ckpt_path", "hydra")}
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

@@ -25,7 +25,7 @@ class ConstrainedCheckpoint(ModelCheckpoint):
 
     def __init__(self, constraints=(), class_costs=None, **kwargs):
         if class_costs is not None:  # their number is checked against the classes by the task
-            Objective.from_cfg(
+            Objective.from_dict(
                 {"metric": "accuracy", "mode": "max", "class_costs": list(class_costs)}
             )  # validates the values
         super().__init__(**kwargs)
