@@ -193,6 +193,8 @@ def test_cruft_update_from_before_the_user_folder_says_what_to_move(tmp_path, co
         assert f"into src/{DEFAULT_PACKAGE}/user/nets.py" in line
         assert f"then delete src/{DEFAULT_PACKAGE}/nets.py" in line
     assert f"'{DEFAULT_PACKAGE}.nets.' to '{DEFAULT_PACKAGE}.user.nets.'" in line
+    # the copied mlp.yaml still passes the task's settings to TaskModule, which now gets a built task
+    assert "configs/model/my_net.yaml sets label_smoothing and class_costs, which the task now takes" in line
     assert not (project / "outputs").exists(), "refused before Hydra made a run folder"
     for other in sorted(p.name for p in project.glob("*.py") if p.name != "train.py"):  # every script: the same line
         done = script(other)
@@ -207,10 +209,14 @@ def test_cruft_update_from_before_the_user_folder_says_what_to_move(tmp_path, co
     for old in re.findall(r"then delete (\S+?)(?:;|$)", line):
         (project / old).unlink()
     changes = re.findall(r"'([^']+)' to '([^']+)'", line)
+    deleted = re.findall(r"'(\w+):'", line.partition("delete the lines")[2])
+    assert deleted == ["label_smoothing", "class_costs"]
     for config in (project / "configs").rglob("*.yaml"):
         text = config.read_text()
         for old, new in changes:
             text = text.replace(old, new)
+        if config.parent.name == "model":
+            text = "".join(kept for kept in text.splitlines(True) if kept.split(":")[0] not in deleted)
         config.write_text(text)
 
     done = train()

@@ -28,6 +28,7 @@ from .data.interface import DataInterface, DataSpec
 from .evaluation.objective import AUTO as OBJECTIVE_AUTO
 from .evaluation.objective import Objective, resolved, validate_for_task
 from .evaluation.reports import Analysis
+from .tasks import make_task
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -91,7 +92,8 @@ def unwrapped(fn, *args, **kwargs):
 
 def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, scheduler: bool = True) -> TaskModule:
     """The TaskModule of cfg.model, with the net's `auto` keys (input_shape, num_outputs) filled
-    from the data spec and the task, classes and class names passed on."""
+    from the data spec, and its task: the spec's kind and classes, with regularizer.label_smoothing,
+    objective.class_costs and imbalance (the loss and metrics they change are the task's)."""
     net_fill = {
         key: value
         for key, value in (("input_shape", list(spec.input_shape)), ("num_outputs", spec.num_outputs))
@@ -101,15 +103,20 @@ def build_model(cfg: DictConfig, spec: DataSpec, optimizer: bool = True, schedul
     if "compile" in cfg.model:  # training's switch (training.compiled_for_fit), not TaskModule's
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
         model_cfg.pop("compile")
+    costs = OmegaConf.select(cfg, "objective.class_costs", default=None)
+    task = make_task(
+        spec.task,
+        spec.num_classes,
+        label_smoothing=float(OmegaConf.select(cfg, "regularizer.label_smoothing", default=0.0) or 0.0),
+        class_costs=None if costs is None else [float(c) for c in costs],
+        imbalance=cfg.get("imbalance", "none"),
+    )
     model = unwrapped(
         instantiate,
         model_cfg,
         optimizer=instantiate(cfg.optimizer) if optimizer else None,
         scheduler=instantiate(cfg.scheduler) if scheduler and cfg.get("scheduler") else None,
-        task=spec.task,
-        num_classes=spec.num_classes,
-        class_names=spec.class_names,
-        imbalance=cfg.get("imbalance", "none"),
+        task=task,
         net=net_fill,
     )
     return model

@@ -329,7 +329,30 @@ def from_before_the_user_folder(configs: Path | None) -> str | None:
             f"{_listed(files)} name{'s' if len(files) == 1 else ''} places from before the stage folders: "
             f"change {_listed(pairs)}"
         )
+    said += _task_keys_in_model_configs(configs)
     return "; ".join(said) or None
+
+
+_TASK_KEYS = {"label_smoothing": "regularizer.label_smoothing", "class_costs": "objective.class_costs"}
+
+
+def _task_keys_in_model_configs(configs: Path | None) -> list[str]:
+    """A model config copied before the task was built apart still passes the task's settings to TaskModule."""
+    files, keys = [], []
+    for config in sorted((configs / "model").glob("*.yaml")) if configs is not None else []:
+        try:
+            found = re.findall(rf"^({'|'.join(_TASK_KEYS)})\s*:", config.read_text(), flags=re.MULTILINE)
+        except (OSError, UnicodeDecodeError):
+            continue
+        if found:
+            files.append(_shown(config))
+            keys += [k for k in found if k not in keys]
+    if not files:
+        return []
+    return [
+        f"{_listed(files)} set{'s' if len(files) == 1 else ''} {_listed(keys)}, which the task now takes from "
+        f"{_listed([_TASK_KEYS[k] for k in keys])} itself: delete the lines {_listed([repr(k + ':') for k in keys])}"
+    ]
 
 
 def run_hydra_app(main, started: list | None = None) -> None:

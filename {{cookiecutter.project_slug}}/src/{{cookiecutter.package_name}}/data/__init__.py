@@ -9,6 +9,6 @@
     augment.py     augmentation on the batch (kornia) and mixup
     examples.py    the table and image folder make_examples.py writes
 
-May import: common, tasks. (streaming.prepare() also calls build, to write the splits it builds.)
+May import: common, tasks. (streaming.prepare() is handed the data module to write: build.prepare_streaming.)
 Your own array sources live in user/sources.py.
 """

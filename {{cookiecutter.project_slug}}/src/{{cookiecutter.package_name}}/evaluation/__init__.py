@@ -11,7 +11,7 @@ what to do next. Reads train, train_dev and dev; never the test split (that is v
     quality.py      data quality: near-duplicates, label issues, train/dev mismatch
     reports.py      the end-of-run files; report_page.py: report.html
     end_of_run.py   after training and diagnose.py: the report of a checkpoint
-    runs.py         a run folder loaded back (checkpoint, config, data)
+    runs.py         a run loaded back (LoadedRun: model, data, checkpoint, objective; build.load_run makes it)
     new_inputs.py   predict.py: predictions for new inputs, out-of-range ones flagged
     crossval.py     the k-fold summary (cv_summary.py)
 

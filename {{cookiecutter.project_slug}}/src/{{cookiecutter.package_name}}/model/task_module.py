@@ -19,42 +19,45 @@ import torchmetrics
 from torch import nn
 
 from ..common import ConfigError
-from ..tasks import Task, make_task
+from ..tasks import Task
 from .initialization import init_by_activation, init_output_layer, last_module, output_layer
 
 
 class TaskModule(L.LightningModule):
+    """`net` trained for `task` (its loss, metrics and output encoding; build.py makes it from the
+    data spec, regularizer.label_smoothing, objective.class_costs and imbalance). The other
+    arguments are configs/model/*.yaml's keys: the start (init, output_bias_from_prior), the
+    regularizers that are not the net's (l1, input_noise, augment), and transfer (pretrained,
+    freeze_epochs, backbone_lr_scale)."""
+
     def __init__(
         self,
         net: nn.Module,
-        task: str = "multiclass",
-        num_classes: int | None = None,
+        task: Task,
         optimizer: functools.partial | None = None,
         scheduler: functools.partial | None = None,
         init: str = "auto",
         output_bias_from_prior: bool = True,
         l1: float = 0.0,
         input_noise: float = 0.0,
-        label_smoothing: float = 0.0,
-        class_costs: list[float] | None = None,
-        class_names: list[str] | None = None,
         augment: dict | None = None,
-        imbalance: str = "none",
         pretrained: str | None = None,
         freeze_epochs: int = 0,
         backbone_lr_scale: float = 1.0,
     ):
         super().__init__()
         # Only plain values go into the checkpoint: it must load with torch's weights_only=True
-        # (hence a list, not the ListConfig Hydra passes in).
-        class_costs = None if class_costs is None else [float(c) for c in class_costs]
-        class_names = None if class_names is None else [str(c) for c in class_names]
+        # (hence a dict, not the DictConfig Hydra passes in).
         augment = None if augment is None else {str(k): v for k, v in dict(augment).items()}
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
-        self.net = net
-        self.task = make_task(
-            task, num_classes, label_smoothing=label_smoothing, class_costs=class_costs, imbalance=imbalance
+        self.save_hyperparameters(ignore=["net", "task", "optimizer", "scheduler"])
+        self.hparams.update(  # what the checkpoint says of the task it was trained for
+            task=task.kind,
+            num_classes=task.num_classes,
+            label_smoothing=float(task.label_smoothing),
+            class_costs=None if task.class_costs is None else [float(c) for c in task.class_costs],
+            imbalance=task.imbalance,
         )
+        self.net, self.task = net, task
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         if init not in ("auto", "none"):
             raise ConfigError(

@@ -9,7 +9,7 @@ is overwritten. From the second evaluation on, the report warns how many times t
 set has been seen: a test score you act on stops being an unbiased estimate.
 
 The ledger: ledger.py; the final model on train + dev: retrain.py; runs are loaded back by
-evaluation/runs.py.
+build.py (load_run).
 """
 
 from __future__ import annotations
