@@ -225,7 +225,7 @@ def _loss_fn(ctx, net, x, y):
     return lambda: ctx.task.loss(net(x), y)
 
 
-# long: a check reads top to bottom; the float64 copy, the sampling of entries and the verdict share their state
+# long: a check reads top to bottom: the float64 set-up, the measure (_gradient_errors), three verdicts and their messages
 @check("model.gradient", needs=NEEDS)
 def gradient(ctx, opts) -> Result:
     """Analytic vs centered-difference gradients in float64 on a sample of every parameter tensor."""
@@ -241,32 +241,7 @@ def gradient(ctx, opts) -> Result:
     value0 = loss()
     value0.backward()
     noise = 1e-14 * max(1.0, abs(value0.item())) / h  # rounding error of the numeric gradient
-    g = torch.Generator().manual_seed(ctx.seed)
-    errors, worst_at, kinks = {}, {}, 0
-    with torch.no_grad():
-        for name, p in params:
-            grad = p.grad.detach().reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=p.dtype)
-            k = min(per_tensor, p.numel())
-            # half the entries with the largest gradients, half at random among those not
-            # negligible (rounding noise swamps the relative error of a tiny gradient)
-            top = grad.abs().topk(max(k // 2, 1)).indices
-            pool = (
-                (grad.abs() >= 1e-3 * grad.abs().max()).nonzero().reshape(-1) if grad.any() else torch.arange(p.numel())
-            )
-            rand = pool[torch.randint(len(pool), (k - len(top),), generator=g)]
-            err = 0.0
-            for i in torch.cat([top, rand]).tolist():
-                idx, ana = _unravel(i, p.shape), float(grad[i])
-                num = _numeric(loss, p, idx, h)
-                e = _relative(num, ana, noise)
-                if e > good:  # a ReLU/max kink within h, or rounding: a 100x smaller step tells
-                    num2 = _numeric(loss, p, idx, h / 100)
-                    e2 = _relative(num2, ana, noise * 100)
-                    if e2 < e:
-                        num, e, kinks = num2, e2, kinks + 1
-                if e >= err:
-                    err, worst_at[name] = e, {"entry": i, "analytic": ana, "numeric": num}
-            errors[name] = err
+    errors, worst_at, kinks = _gradient_errors(loss, params, per_tensor, h, noise, good, ctx.seed)
     worst_name = max(errors, key=errors.get) if errors else None
     worst = errors.get(worst_name, 0.0)
     threshold = f"ok<={ok:g}, fail>{bad:g}"
@@ -318,6 +293,36 @@ def gradient(ctx, opts) -> Result:
         shown=shown,
         details=details,
     )
+
+
+@torch.no_grad()
+def _gradient_errors(loss, params, per_tensor: int, h: float, noise: float, good: float, seed: int):
+    """Per tensor, the worst relative error between the analytic gradient (in p.grad) and a centered
+    difference, over `per_tensor` entries: (errors, the worst entry of each, entries re-measured at h/100)."""
+    g = torch.Generator().manual_seed(seed)
+    errors, worst_at, kinks = {}, {}, 0
+    for name, p in params:
+        grad = p.grad.detach().reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=p.dtype)
+        k = min(per_tensor, p.numel())
+        # half the entries with the largest gradients, half at random among those not
+        # negligible (rounding noise swamps the relative error of a tiny gradient)
+        top = grad.abs().topk(max(k // 2, 1)).indices
+        pool = (grad.abs() >= 1e-3 * grad.abs().max()).nonzero().reshape(-1) if grad.any() else torch.arange(p.numel())
+        rand = pool[torch.randint(len(pool), (k - len(top),), generator=g)]
+        err = 0.0
+        for i in torch.cat([top, rand]).tolist():
+            idx, ana = _unravel(i, p.shape), float(grad[i])
+            num = _numeric(loss, p, idx, h)
+            e = _relative(num, ana, noise)
+            if e > good:  # a ReLU/max kink within h, or rounding: a 100x smaller step tells
+                num2 = _numeric(loss, p, idx, h / 100)
+                e2 = _relative(num2, ana, noise * 100)
+                if e2 < e:
+                    num, e, kinks = num2, e2, kinks + 1
+            if e >= err:
+                err, worst_at[name] = e, {"entry": i, "analytic": ana, "numeric": num}
+        errors[name] = err
+    return errors, worst_at, kinks
 
 
 def _numeric(loss, p, idx, h: float) -> float:

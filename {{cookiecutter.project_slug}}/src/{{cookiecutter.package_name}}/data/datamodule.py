@@ -273,7 +273,32 @@ def check_folds(splits, folds, fold) -> tuple[int, int | None]:
     return folds, fold
 
 
-# long: one k-fold protocol (test held out, folds over the rest, train_dev from the fold's train), kept whole
+def _fold_dev(pool: np.ndarray, folds: int, fold: int, seed: int, labels, groups, where: str) -> np.ndarray:
+    """Fold `fold`'s dev: the pool's examples that (Stratified)(Group)KFold gives this fold to hold out."""
+    if labels is not None:
+        names, ids, counts = np.unique(labels[pool], return_inverse=True, return_counts=True)
+        if counts.min() < folds:
+            small = int(np.argmin(counts))
+            fix = f"use data.folds={counts[small]} or fewer, or" if counts[small] >= 2 else "too few to stratify:"
+            raise ConfigError(
+                f"data.folds={folds} needs {folds} examples of every class outside the test split{where} (one per "
+                f"fold), but class {names[small].item()!r} has {counts[small]}; {fix} collect more examples of it"
+            )
+        splitter = _fold_splitter(folds, seed, groups, stratified=True).split(
+            pool, ids, *_pool_groups(groups, pool, folds)
+        )
+    else:
+        if len(pool) < folds:
+            raise ConfigError(
+                f"data.folds={folds} but only {len(pool)} examples{where} lie outside the test split; use fewer folds"
+            )
+        splitter = _fold_splitter(folds, seed, groups, stratified=False).split(
+            pool, None, *_pool_groups(groups, pool, folds)
+        )
+    return pool[list(splitter)[fold][1]]
+
+
+# long: one k-fold protocol (test held out, dev rotating, train_dev from the fold's pool); a third is the docstring stating it
 def make_fold_splits(
     n: int,
     fractions: dict,
@@ -312,27 +337,7 @@ def make_fold_splits(
     )
     pool = rest[in_target[rest]] if in_target.any() else rest
     where = " of the target distribution (domain 1)" if in_target.any() else ""
-    if labels is not None:
-        names, ids, counts = np.unique(labels[pool], return_inverse=True, return_counts=True)
-        if counts.min() < folds:
-            small = int(np.argmin(counts))
-            fix = f"use data.folds={counts[small]} or fewer, or" if counts[small] >= 2 else "too few to stratify:"
-            raise ConfigError(
-                f"data.folds={folds} needs {folds} examples of every class outside the test split{where} (one per "
-                f"fold), but class {names[small].item()!r} has {counts[small]}; {fix} collect more examples of it"
-            )
-        splitter = _fold_splitter(folds, seed, groups, stratified=True).split(
-            pool, ids, *_pool_groups(groups, pool, folds)
-        )
-    else:
-        if len(pool) < folds:
-            raise ConfigError(
-                f"data.folds={folds} but only {len(pool)} examples{where} lie outside the test split; use fewer folds"
-            )
-        splitter = _fold_splitter(folds, seed, groups, stratified=False).split(
-            pool, None, *_pool_groups(groups, pool, folds)
-        )
-    dev = pool[list(splitter)[fold][1]]
+    dev = _fold_dev(pool, folds, fold, seed, labels, groups, where)
     trainable = np.setdiff1d(rest, dev)
     n_tdev = round(fractions["train_dev"] * n)
     if groups is not None:  # whole groups, in a seeded order, until train_dev holds its share

@@ -96,11 +96,7 @@ def prepare(source: Callable[[], DataInterface], settings: dict, out: str, overw
     return spec
 
 
-# long: the shard writer's one pass over the splits: building, writing and verifying share the open writers
 def _prepare_into(source: Callable[[], DataInterface], settings: dict, out: Path, shown: str) -> dict:
-    from litdata.streaming import Cache
-    from tqdm import tqdm
-
     if str(settings.get("_target_", "")).endswith(StreamingDataModule.__name__):
         raise ConfigError(
             "data=streaming is prepared already; prepare from a source, e.g. data=table data.path=FILE ..."
@@ -109,45 +105,7 @@ def _prepare_into(source: Callable[[], DataInterface], settings: dict, out: Path
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        splits = {}
-        for split in SPLITS:
-            where = partial / split
-            # train is stored in a shuffled order: LitData shuffles chunks and items within a
-            # chunk, and a source stored by class (an image folder) must not give one-class chunks.
-            # The eval splits keep their index order, as every eval loader serves them.
-            index, y, names, hashes, cache = [], [], [], [], None
-            with tqdm(total=dm.size(split), desc=f"{split:<9}", unit="ex", dynamic_ncols=True) as bar:
-                for x, yb, ib in dm.loader(split, shuffle=split == "train"):
-                    if cache is None:
-                        item_bytes = x[0].numel() * x.element_size() + 64
-                        per_chunk = max(1, min(math.ceil(dm.size(split) / MIN_CHUNKS), MAX_CHUNK_BYTES // item_bytes))
-                        cache = Cache(str(where), chunk_size=per_chunk)
-                    rows = x.reshape(len(x), -1).contiguous().numpy()
-                    for k in range(len(yb)):
-                        # a class id or value as a number; a multilabel row (0/1/NaN per label) as a tensor
-                        cache[len(index)] = {
-                            "x": x[k],
-                            "y": yb[k].item() if yb[k].ndim == 0 else yb[k],
-                            "index": int(ib[k]),
-                        }
-                        index.append(int(ib[k]))
-                    y.extend(yb.tolist())
-                    hashes.extend(hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows)
-                    names.extend(str(d["example"]) for d in dm.describe(ib))
-                    bar.update(len(yb))
-            cache.done()
-            cache.merge()
-            np.savez(
-                where / EXAMPLES_FILE,
-                index=np.asarray(index, dtype=np.int64),
-                y=np.asarray(y),
-                hash=np.asarray(hashes, dtype="S16"),
-                name=np.char.encode(np.asarray(names, dtype=str), "utf-8"),
-            )
-            splits[split] = {"count": len(index), "hashes": hashlib.sha256(b"".join(hashes)).hexdigest()[:16]}
-            chunks = len(json.loads((where / "index.json").read_text())["chunks"])
-            size = sum(f.stat().st_size for f in where.iterdir()) / 2**20
-            tqdm.write(f"{split:<9} {len(index)} examples -> {shown}/{split} ({chunks} chunks, {size:.1f} MB)")
+        splits = {split: _write_split(dm, split, partial / split, shown) for split in SPLITS}
         state = _plain(dm.state_dict())
         spec = {
             "format": FORMAT,
@@ -163,6 +121,46 @@ def _prepare_into(source: Callable[[], DataInterface], settings: dict, out: Path
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return spec
+
+
+def _write_split(dm: DataInterface, split: str, where: Path, shown: str) -> dict:
+    """One split through the data module's own loader into LitData chunks at `where`, with its
+    examples.npz (index, target, name, content hash); returns its count and hash."""
+    from litdata.streaming import Cache
+    from tqdm import tqdm
+
+    # train is stored in a shuffled order: LitData shuffles chunks and items within a
+    # chunk, and a source stored by class (an image folder) must not give one-class chunks.
+    # The eval splits keep their index order, as every eval loader serves them.
+    index, y, names, hashes, cache = [], [], [], [], None
+    with tqdm(total=dm.size(split), desc=f"{split:<9}", unit="ex", dynamic_ncols=True) as bar:
+        for x, yb, ib in dm.loader(split, shuffle=split == "train"):
+            if cache is None:
+                item_bytes = x[0].numel() * x.element_size() + 64
+                per_chunk = max(1, min(math.ceil(dm.size(split) / MIN_CHUNKS), MAX_CHUNK_BYTES // item_bytes))
+                cache = Cache(str(where), chunk_size=per_chunk)
+            rows = x.reshape(len(x), -1).contiguous().numpy()
+            for k in range(len(yb)):
+                # a class id or value as a number; a multilabel row (0/1/NaN per label) as a tensor
+                cache[len(index)] = {"x": x[k], "y": yb[k].item() if yb[k].ndim == 0 else yb[k], "index": int(ib[k])}
+                index.append(int(ib[k]))
+            y.extend(yb.tolist())
+            hashes.extend(hashlib.blake2b(r.tobytes(), digest_size=16).digest() for r in rows)
+            names.extend(str(d["example"]) for d in dm.describe(ib))
+            bar.update(len(yb))
+    cache.done()
+    cache.merge()
+    np.savez(
+        where / EXAMPLES_FILE,
+        index=np.asarray(index, dtype=np.int64),
+        y=np.asarray(y),
+        hash=np.asarray(hashes, dtype="S16"),
+        name=np.char.encode(np.asarray(names, dtype=str), "utf-8"),
+    )
+    chunks = len(json.loads((where / "index.json").read_text())["chunks"])
+    size = sum(f.stat().st_size for f in where.iterdir()) / 2**20
+    tqdm.write(f"{split:<9} {len(index)} examples -> {shown}/{split} ({chunks} chunks, {size:.1f} MB)")
+    return {"count": len(index), "hashes": hashlib.sha256(b"".join(hashes)).hexdigest()[:16]}
 
 
 # --------------------------------------------------------------------------- object storage (S3 and compatibles)

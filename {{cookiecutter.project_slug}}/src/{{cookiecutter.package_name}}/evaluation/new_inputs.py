@@ -43,8 +43,23 @@ def default_output(source: Path, run_dir: Path) -> Path:
     return source.with_name(source.name + ".predictions.csv")
 
 
-# long: predict.py's one path: read, check, predict, write; most of it is one-line errors
+def writable_output(output: Path, source: Path, overwrite: bool) -> Path:
+    """output, once sure writing it destroys nothing: not the input, not a folder, not an earlier file."""
+    if output.resolve() == source.resolve():
+        raise ConfigError(f"output={output} is the input file; choose another output path")
+    if output.is_dir():
+        raise ConfigError(f"output={output} is a directory; pass a file name, e.g. output={output / 'predictions.csv'}")
+    if output.exists() and not overwrite:
+        raise ConfigError(
+            f"{output} already exists and would be overwritten; pass overwrite=true to replace it, "
+            "or another output=FILE"
+        )
+    return output
+
+
 def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None, overwrite: bool = False) -> dict:
+    """predict.py's one path: read the new inputs as the run's data module reads its own, check
+    them, predict through the one inference path, write one row per input with its range flags."""
     from ..build import load_run
 
     if not ckpt_path:
@@ -58,16 +73,9 @@ def predict_file(ckpt_path: str, input_path: str, output_path: str | None = None
         raise ConfigError(f"input={source} does not exist; pass the new examples' file or folder")
     run = load_run(ckpt_path, setup_data=False)  # reads no data, writes nothing
     model, datamodule = run.model, run.datamodule
-    output = Path(output_path) if output_path else default_output(source, run.run_dir)
-    if output.resolve() == source.resolve():
-        raise ConfigError(f"output={output} is the input file; choose another output path")
-    if output.is_dir():
-        raise ConfigError(f"output={output} is a directory; pass a file name, e.g. output={output / 'predictions.csv'}")
-    if output.exists() and not overwrite:
-        raise ConfigError(
-            f"{output} already exists and would be overwritten; pass overwrite=true to replace it, "
-            "or another output=FILE"
-        )
+    output = writable_output(
+        Path(output_path) if output_path else default_output(source, run.run_dir), source, overwrite
+    )
     spec = datamodule.spec
     try:
         xs, names = datamodule.read_new(str(source))

@@ -25,7 +25,6 @@ from .ledger import LEDGER, append_ledger, config_hash, free_path, project_relat
 from .retrain import retrain_on_train_and_dev
 
 
-# long: the one door to the test split, read top to bottom: which runs, the ledger, the report
 def evaluate(
     ckpt_paths: list[str],
     project_dir: Path,
@@ -66,18 +65,7 @@ def evaluate(
         models, datamodule, models[0].task, objective, out_dir, splits=splits, error_analysis=False,
         json_name=report_path.name, static=static,
     )  # fmt: skip
-    entry = {
-        "time": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "checkpoints": evaluated,
-        "config_hash": config_hash(runs[0].config),
-        "ensemble": len(models) > 1,
-        "retrained_on_train_and_dev": retrain,
-        "metric": objective.metric,
-        "test": {k: v for k, v in result["scores"]["test"].items()},
-        "dev": result["scores"].get("dev", {}).get(objective.metric),
-        "times_seen_before": len(previous),
-        "report": project_relative(report_path, project_dir),
-    }
+    entry = ledger_entry(runs, evaluated, retrain, result, len(previous), project_relative(report_path, project_dir))
     append_ledger(ledger, entry)
     test_score = result["scores"]["test"].get(objective.metric)
     print(f"\nTEST {objective.metric}: {test_score:.4f}  (evaluation #{len(previous) + 1}, recorded in {ledger})")
@@ -88,6 +76,25 @@ def evaluate(
     result["report_path"] = str(report_path)
     result["page"] = final_page(result, out_dir, run_dir, report_path)
     return result
+
+
+def ledger_entry(
+    runs: list[LoadedRun], evaluated: list[str], retrain: bool, result: dict, seen: int, report: str
+) -> dict:
+    """The ledger's line for this opening of the test split (vault/ledger.py)."""
+    metric = runs[0].objective.metric
+    return {
+        "time": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "checkpoints": evaluated,
+        "config_hash": config_hash(runs[0].config),
+        "ensemble": len(runs) > 1,
+        "retrained_on_train_and_dev": retrain,
+        "metric": metric,
+        "test": dict(result["scores"]["test"]),
+        "dev": result["scores"].get("dev", {}).get(metric),
+        "times_seen_before": seen,
+        "report": report,
+    }
 
 
 def one_data(ckpt_paths: list[str], runs: list[LoadedRun]) -> list[LoadedRun]:
