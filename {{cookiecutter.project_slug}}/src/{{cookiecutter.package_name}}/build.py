@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hydra.errors import InstantiationException
@@ -31,8 +32,6 @@ from .evaluation.reports import Analysis
 from .tasks import make_task
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import lightning as L
 
     from .evaluation.runs import LoadedRun
@@ -221,8 +220,6 @@ def load_run(ckpt_path, setup_data: bool = True) -> LoadedRun:
     """A checkpoint's run rebuilt from its saved config: the model with the checkpoint's weights
     (eval mode), the data module with the checkpoint's fitted preprocessing and spec.
     setup_data=False reads no data at all (predict)."""
-    from pathlib import Path
-
     from .evaluation.runs import LoadedRun, find_run_dir, load_checkpoint
 
     ckpt_path = Path(str(ckpt_path)).resolve()
@@ -257,7 +254,9 @@ def load_run(ckpt_path, setup_data: bool = True) -> LoadedRun:
     )
 
 
-def build_retraining(run_dir: Path, out_dir: Path, epochs: int, callbacks: list):
+def build_retraining(
+    run_dir: Path, out_dir: Path, epochs: int, callbacks: list
+) -> tuple[DataInterface, TaskModule, L.Trainer]:
     """(data module on train + dev, model, trainer) of a run's own config, for the final model
     (vault/retrain.py): `epochs` epochs, no dev-based selection, out_dir/.hydra/config.yaml written."""
     import lightning as L
