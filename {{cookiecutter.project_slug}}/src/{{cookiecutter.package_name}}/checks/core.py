@@ -40,9 +40,8 @@ GROUPS = ("data", "model", "train")
 class CheckSettings:
     """What the checks read of a run's config, as plain values (checks/__init__.py: context_of)."""
 
-    options: (
-        dict  # the checks block: the selection (subset, only, skip), max_examples, threads, each check's thresholds
-    )
+    # the checks block: the selection (subset, only, skip), max_examples, threads, each check's thresholds
+    options: dict
     seed: int = 0
     imbalance: str = "none"  # the remedy for rare classes that training will use (M25)
     metric: str = "accuracy"  # objective.metric, auto resolved
