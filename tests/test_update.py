@@ -209,7 +209,7 @@ def test_cruft_update_from_before_the_user_folder_says_what_to_move(tmp_path, co
     for old in re.findall(r"then delete (\S+?)(?:;|$)", line):
         (project / old).unlink()
     changes = re.findall(r"'([^']+)' to '([^']+)'", line)
-    deleted = re.findall(r"'(\w+):'", line.partition("delete the lines")[2])
+    deleted = re.findall(r"'(\w+):'", line.partition("delete the line")[2])
     assert deleted == ["label_smoothing", "class_costs"]
     for config in (project / "configs").rglob("*.yaml"):
         text = config.read_text()

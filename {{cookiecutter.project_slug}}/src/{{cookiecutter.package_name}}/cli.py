@@ -351,7 +351,8 @@ def _task_keys_in_model_configs(configs: Path | None) -> list[str]:
         return []
     return [
         f"{_listed(files)} set{'s' if len(files) == 1 else ''} {_listed(keys)}, which the task now takes from "
-        f"{_listed([_TASK_KEYS[k] for k in keys])} itself: delete the lines {_listed([repr(k + ':') for k in keys])}"
+        f"{_listed([_TASK_KEYS[k] for k in keys])} itself: delete the line{'s' if len(keys) > 1 else ''} "
+        f"{_listed([repr(k + ':') for k in keys])}"
     ]
 
 
