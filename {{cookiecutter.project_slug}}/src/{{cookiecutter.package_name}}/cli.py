@@ -49,7 +49,7 @@ def not_a_number(key: str, value, kind: type) -> str | None:
 
 def validate_config(cfg: DictConfig) -> None:
     """What can be checked before any data is read; the objective against the task is
-    checked once the data spec is known (evaluation/objective.py: validate_objective)."""
+    checked once the data spec is known (build.validate_objective)."""
     for key, (kind, example) in NUMBERS.items():
         value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
         if value is None:

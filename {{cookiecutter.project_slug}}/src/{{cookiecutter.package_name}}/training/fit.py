@@ -11,6 +11,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -20,6 +21,9 @@ from ..build import analysis_of, build, objective_of
 from ..cli import validate_config
 from ..common import RANK_VARIABLES, ConfigError
 from .loggers import log_run_files, mlflow_run_id
+
+if TYPE_CHECKING:
+    from ..evaluation.reports import Analysis
 
 
 def quiet_lightning() -> None:
@@ -68,7 +72,7 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
     requeued_slurm_job(cfg)
     if cfg.get("ckpt_path"):
         resume_in_its_own_run(cfg)
-    analysis_of(cfg)  # the analysis keys, checked before training rather than after it
+    analysis = analysis_of(cfg)  # the analysis keys, checked before training rather than after it
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, model, trainer = build(cfg)
     write_skipped_rows(Path(cfg.paths.output_dir), datamodule.skipped_rows())
@@ -81,7 +85,7 @@ def fit_and_summarize(cfg: DictConfig) -> dict:
         torch.distributed.destroy_process_group()
     if not trainer.is_global_zero:
         return {"scores": {"dev": None}}
-    return summarize(cfg, model, datamodule, trainer, best)
+    return summarize(cfg, analysis, model, datamodule, trainer, best)
 
 
 def before_fit(cfg: DictConfig, datamodule, model, trainer) -> None:
@@ -134,7 +138,7 @@ def fit(cfg: DictConfig, model, datamodule, trainer) -> None:
         sys.exit(128 + signum)
 
 
-def summarize(cfg: DictConfig, model, datamodule, trainer, best: str | None) -> dict:
+def summarize(cfg: DictConfig, analysis: Analysis, model, datamodule, trainer, best: str | None) -> dict:
     """Score the selected checkpoint (not the last epoch) in eval mode on the three development
     splits, through the same inference path as every report, beside the dumb baseline; then the
     diagnosis, learning curves and error analysis (evaluation/end_of_run.py). Test stays in the vault."""
@@ -172,7 +176,7 @@ def summarize(cfg: DictConfig, model, datamodule, trainer, best: str | None) -> 
     if reason := no_best_reason(objective, summary, trainer):
         summary["no_best_reason"] = reason
     print_summary(summary, trainer)
-    after_training(out_dir, objective, analysis_of(cfg), summary, model, datamodule, trainer, scored=scored)
+    after_training(out_dir, objective, analysis, summary, model, datamodule, trainer, scored=scored)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     log_run_files(trainer.loggers, out_dir)
     return summary
